@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes fixed by CONVENTIONS.md.
+const (
+	ExitOK       = 0 // ran; nothing wrong found
+	ExitProblem  = 1 // ran; a problem was found
+	ExitUsage    = 2 // bad flag, argument or input file
+	ExitCannotRun = 3 // permission, port missing or busy, I/O, unsupported OS
+)
+
+// Streams are the process's standard streams, injected so tests can read
+// what a person would see.
+type Streams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// OutTTY and ErrTTY say whether stdout / stderr are terminals.
+	OutTTY bool
+	ErrTTY bool
+}
+
+// DefaultStreams are os.Stdin/Stdout/Stderr.
+func DefaultStreams() *Streams {
+	return &Streams{
+		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+		OutTTY: isatty.IsTerminal(os.Stdout.Fd()),
+		ErrTTY: isatty.IsTerminal(os.Stderr.Fd()),
+	}
+}
+
+// App carries what every command shares: streams, global flags and the clock.
+type App struct {
+	IO      *Streams
+	Output  string // "text" or "json"
+	NoColor bool
+	Verbose bool
+	Now     func() time.Time
+	Getenv  func(string) string
+}
+
+// JSON reports whether -o json was asked for.
+func (a *App) JSON() bool { return a.Output == "json" }
+
+// Color reports whether styled output may be used on stdout.
+func (a *App) Color() bool {
+	return a.IO.OutTTY && !a.NoColor && a.Getenv("NO_COLOR") == ""
+}
+
+// errColor reports whether styled output may be used on stderr.
+func (a *App) errColor() bool {
+	return a.IO.ErrTTY && !a.NoColor && a.Getenv("NO_COLOR") == ""
+}
+
+// Infof talks to the person on stderr.
+func (a *App) Infof(format string, args ...any) {
+	a.say("", format, args...)
+}
+
+// Warnf prints a warning on stderr ("! " glyph on a TTY, "warning: " when piped).
+func (a *App) Warnf(format string, args ...any) {
+	if a.errColor() {
+		a.say(styleWarn.Render("!")+" ", format, args...)
+		return
+	}
+	a.say("warning: ", format, args...)
+}
+
+// Debugf prints only with -v.
+func (a *App) Debugf(format string, args ...any) {
+	if a.Verbose {
+		a.say("debug: ", format, args...)
+	}
+}
+
+func (a *App) say(prefix, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if !strings.HasSuffix(msg, "\n") {
+		msg += "\n"
+	}
+	fmt.Fprint(a.IO.ErrOut, prefix+msg)
+}
+
+// ExitError ends a command with an exit code and a message for the person.
+// Message says what failed and why; Hint says what to do next.
+type ExitError struct {
+	Code    int
+	Message string
+	Hint    string
+	Err     error
+	// Reported is set when the result was already rendered (a report with a
+	// failed check): only the exit code is left to apply.
+	Reported bool
+}
+
+func (e *ExitError) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("exit %d", e.Code)
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// usageError is exit 2: a bad flag, argument or input file.
+func usageError(format string, args ...any) *ExitError {
+	return &ExitError{Code: ExitUsage, Message: fmt.Sprintf(format, args...)}
+}
+
+// problem is exit 1: ectool ran and found something wrong.
+func problem(hint, format string, args ...any) *ExitError {
+	return &ExitError{Code: ExitProblem, Message: fmt.Sprintf(format, args...), Hint: hint}
+}
+
+// cannotRun is exit 3: permission, missing or busy port, I/O, unsupported OS.
+func cannotRun(hint, format string, args ...any) *ExitError {
+	return &ExitError{Code: ExitCannotRun, Message: fmt.Sprintf(format, args...), Hint: hint}
+}
+
+// reported is the exit code of a result already rendered on stdout.
+func reported(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return &ExitError{Code: code, Reported: true}
+}
+
+// Main runs ectool with args and returns the exit code.
+func Main(ctx context.Context, args []string, io *Streams) int {
+	app := &App{IO: io, Output: "text", Now: time.Now, Getenv: os.Getenv}
+	root := NewRootCmd(app)
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.ErrOut)
+	err := root.ExecuteContext(ctx)
+	return app.handleError(err)
+}
+
+// handleError prints err for a person and returns its exit code.
+func (a *App) handleError(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if !errors.As(err, &ee) {
+		// cobra's own errors: unknown command, bad flag, wrong arg count.
+		ee = &ExitError{Code: ExitUsage, Message: err.Error(), Hint: "run 'ectool --help' (or the command with --help) for usage"}
+	}
+	if ee.Reported {
+		return ee.Code
+	}
+	glyph := "error: "
+	if a.errColor() {
+		glyph = styleFail.Render("✗") + " "
+	}
+	fmt.Fprintf(a.IO.ErrOut, "%s%s\n", glyph, ee.Error())
+	if ee.Hint != "" {
+		fmt.Fprintf(a.IO.ErrOut, "  next: %s\n", ee.Hint)
+	}
+	return ee.Code
+}
+
+// NewRootCmd builds the whole command tree.
+func NewRootCmd(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ectool",
+		Short: "Field toolkit for IoT energy-monitoring sites: Modbus buses, modems and MQTT",
+		Long: `ectool finds what breaks between a meter and the cloud: Modbus devices on an
+RS-485 bus, the gateway's network path and the MQTT broker it publishes to.
+
+Stdout is data, stderr is talk. Every command takes -o json.
+Exit codes: 0 nothing wrong found, 1 a problem found, 2 usage error,
+3 could not run (permission, busy port, I/O).
+
+No hardware at hand? 'ectool lab tour' starts a simulated site and walks
+through it.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			switch app.Output {
+			case "text", "json":
+			default:
+				return usageError("-o/--output must be text or json, not %q", app.Output)
+			}
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVarP(&app.Output, "output", "o", "text", "output format: text or json")
+	pf.BoolVar(&app.NoColor, "no-color", false, "no colours or styles (also NO_COLOR)")
+	pf.BoolVarP(&app.Verbose, "verbose", "v", false, "say more on stderr")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &ExitError{Code: ExitUsage, Message: err.Error(), Hint: fmt.Sprintf("run '%s --help' for usage", c.CommandPath())}
+	})
+
+	root.AddCommand(NewCmdVersion(app))
+	root.AddCommand(NewCmdDocs(app, root))
+	for _, add := range commandGroups {
+		root.AddCommand(add(app))
+	}
+	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
+	return root
+}
+
+// commandGroups are the command groups registered by their own files'
+// init functions (mqtt.go, lab.go, scan.go, ...), so adding a group does not
+// touch this file.
+var commandGroups []func(*App) *cobra.Command
+
+func registerGroup(f func(*App) *cobra.Command) { commandGroups = append(commandGroups, f) }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// Flag groups that several commands share. Each group has one constructor
+// that adds it to a command's own flags (never persistent), so a flag means
+// the same thing everywhere. TestFlagsMeanOneThing walks the tree to keep it so.
+
+// brokerFlags: where the broker is and how to talk to it.
+type brokerFlags struct {
+	Broker    string
+	Version   string
+	ClientID  string
+	KeepAlive time.Duration
+}
+
+// addBrokerFlags adds -b/--broker (env ECTOOL_MQTT_BROKER), --mqtt-version,
+// --client-id and --keepalive.
+func addBrokerFlags(cmd *cobra.Command, f *brokerFlags) {
+	fs := cmd.Flags()
+	fs.StringVarP(&f.Broker, "broker", "b", "", "broker URL: mqtt://host:1883, mqtts://host:8883, ws://host/mqtt, wss://host/mqtt (env ECTOOL_MQTT_BROKER)")
+	fs.StringVar(&f.Version, "mqtt-version", "5", "MQTT protocol version: 5 or 3.1.1")
+	fs.StringVar(&f.ClientID, "client-id", "", "client identifier (default: a random ectool-... id)")
+	fs.DurationVar(&f.KeepAlive, "keepalive", 30*time.Second, "keep-alive interval sent to the broker")
+}
+
+// tlsFlags: how to trust the broker and prove who we are.
+type tlsFlags struct {
+	CA         string
+	Cert       string
+	Key        string
+	Insecure   bool
+	ServerName string
+	ALPN       []string
+	MinVersion string
+}
+
+// addTLSFlags adds --ca, --cert, --key, --insecure, --servername, --alpn, --tls-min.
+func addTLSFlags(cmd *cobra.Command, f *tlsFlags) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.CA, "ca", "", "PEM file of CA certificates to trust (default: system roots)")
+	fs.StringVar(&f.Cert, "cert", "", "client certificate (PEM) for mutual TLS")
+	fs.StringVar(&f.Key, "key", "", "client private key (PEM) matching --cert")
+	fs.BoolVar(&f.Insecure, "insecure", false, "do not verify the broker's certificate (testing only)")
+	fs.StringVar(&f.ServerName, "servername", "", "TLS server name (SNI) to send and verify (default: the broker host)")
+	fs.StringSliceVar(&f.ALPN, "alpn", nil, "ALPN protocol(s) to offer, comma separated")
+	fs.StringVar(&f.MinVersion, "tls-min", "1.2", "minimum TLS version: 1.2 or 1.3")
+}
+
+// credentialFlags: who we log in as.
+type credentialFlags struct {
+	Username     string
+	PasswordFile string
+	Password     string
+}
+
+// addCredentialFlags adds -u/--username, --password-file and --password (the
+// password may also come from ECTOOL_MQTT_PASSWORD).
+func addCredentialFlags(cmd *cobra.Command, f *credentialFlags) {
+	fs := cmd.Flags()
+	fs.StringVarP(&f.Username, "username", "u", "", "user name for the broker")
+	fs.StringVar(&f.PasswordFile, "password-file", "", "file holding the password (or set ECTOOL_MQTT_PASSWORD)")
+	fs.StringVar(&f.Password, "password", "", "password on the command line (visible to other users: prefer --password-file)")
+}
+
+// willFlags: the Last Will registered at CONNECT.
+type willFlags struct {
+	Topic   string
+	Message string
+	QoS     int
+	Retain  bool
+}
+
+// addWillFlags adds --will-topic, --will-message, --will-qos and --will-retain.
+func addWillFlags(cmd *cobra.Command, f *willFlags) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.Topic, "will-topic", "", "Last Will topic")
+	fs.StringVar(&f.Message, "will-message", "", "Last Will payload")
+	fs.IntVar(&f.QoS, "will-qos", 0, "Last Will QoS: 0, 1 or 2")
+	fs.BoolVar(&f.Retain, "will-retain", false, "retain the Last Will")
+}
+
+// addTimeoutFlag adds --timeout with a command-specific meaning and default.
+func addTimeoutFlag(cmd *cobra.Command, d *time.Duration, def time.Duration, meaning string) {
+	cmd.Flags().DurationVar(d, "timeout", def, meaning)
+}
+
+// addWriteFlag adds -w/--write FILE (tcpdump's convention).
+func addWriteFlag(cmd *cobra.Command, path *string, meaning string) {
+	cmd.Flags().StringVarP(path, "write", "w", "", meaning)
+}
