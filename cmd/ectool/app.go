@@ -15,9 +15,9 @@ import (
 
 // Exit codes fixed by CONVENTIONS.md.
 const (
-	ExitOK       = 0 // ran; nothing wrong found
-	ExitProblem  = 1 // ran; a problem was found
-	ExitUsage    = 2 // bad flag, argument or input file
+	ExitOK        = 0 // ran; nothing wrong found
+	ExitProblem   = 1 // ran; a problem was found
+	ExitUsage     = 2 // bad flag, argument or input file
 	ExitCannotRun = 3 // permission, port missing or busy, I/O, unsupported OS
 )
 

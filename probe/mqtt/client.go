@@ -37,12 +37,12 @@ type Options struct {
 	// KeepAlive is the keep-alive interval sent in CONNECT (default 30s).
 	KeepAlive time.Duration
 	// CleanStart asks for a new session (MQTT 5 clean start, 3.1.1 clean session).
-	CleanStart bool
-	Username   string
-	Password   string
+	CleanStart  bool
+	Username    string
+	Password    string
 	HasPassword bool // a password was given (it may be empty)
-	TLS        TLSOptions
-	Will       *Will
+	TLS         TLSOptions
+	Will        *Will
 	// ConnectTimeout bounds each of DNS, TCP, TLS and CONNECT (default 10s).
 	ConnectTimeout time.Duration
 	// Dial, when set, replaces net.Dialer for the TCP step (tests inject it).
