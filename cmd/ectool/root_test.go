@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ecdata/ectool/internal/testenv"
+)
+
+// runMain runs ectool in-process with fake streams and returns exit code,
+// stdout and stderr.
+func runMain(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Main(context.Background(), args, &Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
+	for _, args := range [][]string{
+		{"no-such-command"},
+		{"version", "--no-such-flag"},
+		{"-o", "yaml", "version"},
+		{"version", "extra-arg"},
+	} {
+		code, out, errOut := runMain(t, args...)
+		if code != ExitUsage {
+			t.Errorf("ectool %v: exit %d, want 2 (stderr %q)", args, code, errOut)
+		}
+		if out != "" {
+			t.Errorf("ectool %v: usage error wrote to stdout: %q", args, out)
+		}
+		if !strings.HasPrefix(errOut, "error: ") {
+			t.Errorf("ectool %v: stderr %q does not start with 'error: '", args, errOut)
+		}
+	}
+}
+
+func TestVersionJSONHasStableFields(t *testing.T) {
+	code, out, _ := runMain(t, "version", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, out)
+	}
+	for _, k := range []string{"version", "commit", "date", "go_version", "os", "arch"} {
+		if _, ok := v[k]; !ok {
+			t.Errorf("version JSON lacks %q: %s", k, out)
+		}
+	}
+}
+
+func TestCompletionForEveryShell(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish", "powershell"} {
+		code, out, errOut := runMain(t, "completion", sh)
+		if code != 0 || len(out) < 100 {
+			t.Errorf("completion %s: exit %d, %d bytes, stderr %q", sh, code, len(out), errOut)
+		}
+	}
+}
+
+// sharedGroupFlags returns the flags every group constructor defines, so the
+// walk below can insist they read the same everywhere.
+func sharedGroupFlags() map[string]*pflag.Flag {
+	c := &cobra.Command{Use: "x"}
+	addBrokerFlags(c, &brokerFlags{})
+	addTLSFlags(c, &tlsFlags{})
+	addCredentialFlags(c, &credentialFlags{})
+	addWillFlags(c, &willFlags{})
+	m := map[string]*pflag.Flag{}
+	c.Flags().VisitAll(func(f *pflag.Flag) { m[f.Name] = f })
+	return m
+}
+
+func TestFlagsMeanOneThing(t *testing.T) {
+	root := NewRootCmd(&App{IO: &Streams{}, Output: "text", Getenv: os.Getenv})
+	shared := sharedGroupFlags()
+	type seen struct {
+		shorthand, typ, usage, where string
+	}
+	byName := map[string]seen{}
+	byShort := map[string]string{}
+	global := map[string]bool{}
+	root.PersistentFlags().VisitAll(func(f *pflag.Flag) { global[f.Name] = true })
+
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		where := c.CommandPath()
+		if c != root && c.PersistentFlags().HasFlags() {
+			c.PersistentFlags().VisitAll(func(f *pflag.Flag) {
+				t.Errorf("%s: --%s is persistent; only -o, --no-color and -v may be", where, f.Name)
+			})
+		}
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if c != root && global[f.Name] {
+				t.Errorf("%s: --%s shadows the global flag", where, f.Name)
+			}
+			s := seen{f.Shorthand, f.Value.Type(), f.Usage, where}
+			if prev, ok := byName[f.Name]; ok {
+				if prev.shorthand != s.shorthand {
+					t.Errorf("--%s has shorthand %q in %s but %q in %s", f.Name, prev.shorthand, prev.where, s.shorthand, where)
+				}
+				if prev.typ != s.typ {
+					t.Errorf("--%s is a %s in %s but a %s in %s", f.Name, prev.typ, prev.where, s.typ, where)
+				}
+			} else {
+				byName[f.Name] = s
+			}
+			if g, ok := shared[f.Name]; ok && (g.Usage != f.Usage || g.DefValue != f.DefValue) {
+				t.Errorf("%s: --%s is a shared group flag but reads differently (%q, default %q); add it with its group constructor", where, f.Name, f.Usage, f.DefValue)
+			}
+			if f.Shorthand != "" {
+				if other, ok := byShort[f.Shorthand]; ok && other != f.Name {
+					t.Errorf("-%s means --%s somewhere and --%s in %s", f.Shorthand, other, f.Name, where)
+				}
+				byShort[f.Shorthand] = f.Name
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+func TestEveryCommandTakesJSONOutput(t *testing.T) {
+	root := NewRootCmd(&App{IO: &Streams{}, Output: "text", Getenv: os.Getenv})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Runnable() && c.InheritedFlags().Lookup("output") == nil && c != root {
+			t.Errorf("%s does not take -o", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+func TestDocsCLIIsFresh(t *testing.T) {
+	dir := t.TempDir()
+	code, _, errOut := runMain(t, "docs", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("ectool docs: exit %d: %s", code, errOut)
+	}
+	committed := filepath.Join(testenv.ModuleRoot(t), "docs", "cli")
+	want := readTree(t, dir)
+	got := readTree(t, committed)
+	for name, body := range want {
+		if got[name] != body {
+			t.Errorf("docs/cli/%s is stale: run 'go run ./cmd/ectool docs --dir docs/cli' and commit", name)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("docs/cli/%s is no longer generated: delete it", name)
+		}
+	}
+	// Reproducible: a second run writes the same bytes.
+	dir2 := t.TempDir()
+	if code, _, _ := runMain(t, "docs", "--dir", dir2); code != 0 {
+		t.Fatal("second docs run failed")
+	}
+	again := readTree(t, dir2)
+	for name, body := range want {
+		if again[name] != body {
+			t.Errorf("docs/cli/%s differs between two runs", name)
+		}
+	}
+}
+
+func readTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		m[rel] = string(b)
+		return nil
+	})
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return m
+}
