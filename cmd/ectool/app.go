@@ -145,9 +145,6 @@ func Main(ctx context.Context, args []string, io *Streams) int {
 	app := &App{IO: io, Output: "text", Now: time.Now, Getenv: os.Getenv}
 	root := NewRootCmd(app)
 	root.SetArgs(args)
-	root.SetIn(io.In)
-	root.SetOut(io.Out)
-	root.SetErr(io.ErrOut)
 	err := root.ExecuteContext(ctx)
 	return app.handleError(err)
 }
@@ -213,6 +210,12 @@ through it.`,
 	root.AddCommand(NewCmdDocs(app, root))
 	for _, add := range commandGroups {
 		root.AddCommand(add(app))
+	}
+	if app.IO != nil {
+		// Before InitDefaultCompletionCmd: it captures the output writer.
+		root.SetIn(app.IO.In)
+		root.SetOut(app.IO.Out)
+		root.SetErr(app.IO.ErrOut)
 	}
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
