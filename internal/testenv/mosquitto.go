@@ -65,7 +65,7 @@ type Mosquitto struct {
 	// Certs holds every generated certificate (nil without TLS). For
 	// convenience the usual files are repeated here: CAFile to trust the
 	// broker, ClientCert/ClientKey for mutual TLS.
-	Certs                          *certs.Set
+	Certs                         *certs.Set
 	CAFile, ClientCert, ClientKey string
 
 	Dir        string // the broker's private directory (config, passwords, log)
