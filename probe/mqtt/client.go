@@ -33,9 +33,13 @@ type Options struct {
 	// wss://host[:443]/mqtt (tcp:// and ssl:// are accepted as aliases).
 	Broker   string
 	Version  Version // default V5
-	ClientID string  // empty: a random "ectool-..." id
+	ClientID string  // empty: a random "ectool-..." id (unless EmptyClientID)
+	// EmptyClientID sends an empty client id so the broker assigns one.
+	EmptyClientID bool
 	// KeepAlive is the keep-alive interval sent in CONNECT (default 30s).
 	KeepAlive time.Duration
+	// NoKeepAlive sends a keep-alive of 0: the broker never times us out.
+	NoKeepAlive bool
 	// CleanStart asks for a new session (MQTT 5 clean start, 3.1.1 clean session).
 	CleanStart  bool
 	Username    string

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ecdata/ectool/probe/mqtt"
+)
+
+// mqttConnFlags are the flags every `mqtt` subcommand shares to reach and
+// log in to a broker: the broker, TLS, credential and Will groups of
+// flags.go, plus --clean-start. The command's --timeout is its own (its
+// meaning differs per command) and goes into Options.ConnectTimeout by the
+// caller.
+type mqttConnFlags struct {
+	broker     brokerFlags
+	tls        tlsFlags
+	cred       credentialFlags
+	will       willFlags
+	cleanStart bool
+
+	cmd *cobra.Command // to tell a flag given empty from one not given
+}
+
+// addMQTTConnFlags adds the broker, TLS, credential and Will flag groups and
+// --clean-start to cmd.
+func addMQTTConnFlags(cmd *cobra.Command, f *mqttConnFlags) {
+	f.cmd = cmd
+	addBrokerFlags(cmd, &f.broker)
+	addTLSFlags(cmd, &f.tls)
+	addCredentialFlags(cmd, &f.cred)
+	addWillFlags(cmd, &f.will)
+	cmd.Flags().BoolVar(&f.cleanStart, "clean-start", true, "start a new session (MQTT 5 clean start, 3.1.1 clean session); --clean-start=false resumes the session stored for --client-id")
+}
+
+func (f *mqttConnFlags) changed(name string) bool {
+	return f.cmd != nil && f.cmd.Flags().Changed(name)
+}
+
+// options turns the flags (and ECTOOL_MQTT_BROKER / ECTOOL_MQTT_PASSWORD)
+// into mqtt.Options. Every problem is a usage error (exit 2) in one line
+// naming the flag, found before any network I/O: a missing or bad broker
+// URL, an unknown --mqtt-version, unreadable or mismatched TLS files, a bad
+// --tls-min, an unreadable --password-file, a bad Will, an empty client id on
+// 3.1.1 without a clean session. A plain --password works but warns.
+func (f *mqttConnFlags) options(app *App) (mqtt.Options, error) {
+	var o mqtt.Options
+	raw := f.broker.Broker
+	from := "-b/--broker"
+	if raw == "" && !f.changed("broker") {
+		raw = app.Getenv("ECTOOL_MQTT_BROKER")
+		from = "ECTOOL_MQTT_BROKER"
+	}
+	if strings.TrimSpace(raw) == "" {
+		return o, usageError("-b/--broker is required (or set ECTOOL_MQTT_BROKER), e.g. -b mqtts://broker.example.com:8883")
+	}
+	b, err := mqtt.ParseBroker(raw)
+	if err != nil {
+		return o, usageError("%s: %v", from, err)
+	}
+	o.Broker = b.String()
+
+	switch strings.TrimSpace(f.broker.Version) {
+	case "5", "5.0", "v5":
+		o.Version = mqtt.V5
+	case "3.1.1", "311", "4", "v3.1.1":
+		o.Version = mqtt.V311
+	default:
+		return o, usageError("--mqtt-version %q: want 5 or 3.1.1", f.broker.Version)
+	}
+
+	o.CleanStart = f.cleanStart
+	o.ClientID = f.broker.ClientID
+	if f.changed("client-id") && o.ClientID == "" {
+		// An explicitly empty id asks the broker to assign one.
+		if o.Version == mqtt.V311 && !o.CleanStart {
+			return o, usageError("--client-id is empty: MQTT 3.1.1 needs a client id to resume a session (--clean-start=false); give one or drop --clean-start=false")
+		}
+		o.EmptyClientID = true
+	}
+	if len(o.ClientID) > 65535 {
+		return o, usageError("--client-id is longer than 65535 bytes")
+	}
+	if f.broker.KeepAlive < 0 || f.broker.KeepAlive.Seconds() > 65535 {
+		return o, usageError("--keepalive %s: want 0 to 65535s", f.broker.KeepAlive)
+	}
+	o.KeepAlive = f.broker.KeepAlive
+	if o.KeepAlive == 0 && f.changed("keepalive") {
+		o.NoKeepAlive = true
+	}
+
+	if err := f.tlsOptions(app, b, &o); err != nil {
+		return o, err
+	}
+	if err := f.credentials(app, &o); err != nil {
+		return o, err
+	}
+	if err := f.willOptions(&o); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func (f *mqttConnFlags) tlsOptions(app *App, b mqtt.Broker, o *mqtt.Options) error {
+	t := mqtt.TLSOptions{
+		CAFile: f.tls.CA, CertFile: f.tls.Cert, KeyFile: f.tls.Key,
+		Insecure: f.tls.Insecure, ServerName: f.tls.ServerName, ALPN: f.tls.ALPN,
+	}
+	switch f.tls.MinVersion {
+	case "1.2", "":
+		t.MinVersion = tls.VersionTLS12
+	case "1.3":
+		t.MinVersion = tls.VersionTLS13
+	default:
+		return usageError("--tls-min %q: want 1.2 or 1.3", f.tls.MinVersion)
+	}
+	// Check the files even for a plain broker: a typo is still a typo.
+	if _, err := t.Config(b.Host); err != nil {
+		var fe *mqtt.TLSFileError
+		if errors.As(err, &fe) {
+			if fe.Path == "" {
+				return usageError("--%s is %s", fe.Field, fe.Problem)
+			}
+			return usageError("--%s %s: %s", fe.Field, fe.Path, fe.Problem)
+		}
+		return usageError("TLS settings: %v", err)
+	}
+	if !b.TLS() && (t.CAFile != "" || t.CertFile != "" || t.Insecure || t.ServerName != "" || len(t.ALPN) > 0) {
+		app.Warnf("TLS flags are ignored: %s is not a TLS URL (use mqtts:// or wss://)", b.String())
+	}
+	o.TLS = t
+	return nil
+}
+
+func (f *mqttConnFlags) credentials(app *App, o *mqtt.Options) error {
+	o.Username = f.cred.Username
+	switch {
+	case f.cred.PasswordFile != "":
+		if f.changed("password") {
+			return usageError("--password and --password-file both given: use one")
+		}
+		b, err := os.ReadFile(f.cred.PasswordFile)
+		if err != nil {
+			var pe *os.PathError
+			msg := err.Error()
+			if errors.As(err, &pe) {
+				msg = pe.Err.Error()
+			}
+			return usageError("--password-file %s: %s", f.cred.PasswordFile, msg)
+		}
+		o.Password, o.HasPassword = strings.TrimRight(string(b), "\r\n"), true
+	case f.changed("password"):
+		app.Warnf("--password is visible to other users of this machine (ps, shell history): prefer --password-file or ECTOOL_MQTT_PASSWORD")
+		o.Password, o.HasPassword = f.cred.Password, true
+	default:
+		if p, ok := lookupEnv(app, "ECTOOL_MQTT_PASSWORD"); ok {
+			o.Password, o.HasPassword = p, true
+		}
+	}
+	if o.HasPassword && o.Username == "" && o.Version == mqtt.V311 {
+		return usageError("-u/--username is required with a password on MQTT 3.1.1")
+	}
+	return nil
+}
+
+// lookupEnv tells an empty variable from an unset one where App.Getenv can.
+func lookupEnv(app *App, key string) (string, bool) {
+	v := app.Getenv(key)
+	return v, v != ""
+}
+
+func (f *mqttConnFlags) willOptions(o *mqtt.Options) error {
+	w := f.will
+	given := f.changed("will-message") || f.changed("will-qos") || f.changed("will-retain")
+	if w.Topic == "" {
+		if given {
+			return usageError("--will-topic is required with --will-message, --will-qos or --will-retain")
+		}
+		return nil
+	}
+	if err := mqtt.ValidateTopic(w.Topic); err != nil {
+		return usageError("--will-topic: %v", err)
+	}
+	if w.QoS < 0 || w.QoS > 2 {
+		return usageError("--will-qos %d: want 0, 1 or 2", w.QoS)
+	}
+	o.Will = &mqtt.Will{Topic: w.Topic, Payload: []byte(w.Message), QoS: byte(w.QoS), Retain: w.Retain}
+	return nil
+}
+
+// qosFlag checks a -q/--qos value.
+func qosFlag(q int) (byte, error) {
+	if q < 0 || q > 2 {
+		return 0, usageError("-q/--qos %d: want 0, 1 or 2", q)
+	}
+	return byte(q), nil
+}
