@@ -1,0 +1,262 @@
+// Package lab is a simulated IoT energy-monitoring site on loopback, for
+// learning ectool and for testing it without hardware: an MQTT broker (see
+// lab/broker) and a gateway publishing meter telemetry to it. Later the
+// RS-485 Modbus bus, the modem and traffic capture join as components.
+//
+// Start with Start: it starts every component of a Config in order and
+// returns a Site whose Endpoints say how to reach each one. Everything runs
+// as an unprivileged user: ports are free ephemeral ones (or PortBase plus
+// a fixed offset per endpoint), files go to a private directory, secrets
+// are mode 0600.
+//
+// Adding a component: write a type implementing Component in a file of its
+// own, add its settings to Config and its endpoints to Endpoints, and list
+// it in Site.components (each place is marked "COMPONENTS").
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ecdata/ectool/lab/broker"
+)
+
+// Schema is the value of "schema" in the endpoints document.
+const Schema = "ectool.lab/v1"
+
+// Port offsets from Config.PortBase, one per endpoint, fixed so a person
+// can remember them across runs. Components added later take the next
+// free tens (the bus 10-19, the modem 20-29).
+const (
+	OffsetMQTT  = 0
+	OffsetMQTTS = 1
+	OffsetWS    = 2
+)
+
+// Config describes the site to simulate. The zero value is a usable lab.
+type Config struct {
+	// Site names the site; it is part of every telemetry topic. Default "lab".
+	Site string
+	// Dir receives the lab's files (CA, password files). Default: a new
+	// private temp dir, removed by Stop. A given Dir is created with mode
+	// 0700 if missing and kept.
+	Dir string
+	// Host is the loopback address to listen on. Default 127.0.0.1.
+	Host string
+	// PortBase fixes the ports: endpoint i listens on PortBase+offset.
+	// 0 picks free ephemeral ports.
+	PortBase int
+
+	Broker  BrokerConfig
+	Gateway GatewayConfig
+	// COMPONENTS: settings of components added later go here (Bus ...).
+}
+
+// BrokerConfig tunes the embedded MQTT broker.
+type BrokerConfig struct {
+	// NoWebSocket turns the ws:// listener off.
+	NoWebSocket bool
+}
+
+// Component is one simulated part of the site.
+type Component interface {
+	// Name is the component's key in the endpoints document ("broker").
+	Name() string
+	// Start brings the component up; it may read the endpoints of the
+	// components started before it from s.Endpoints and must add its own.
+	Start(ctx context.Context, s *Site) error
+	// Stop takes it down, gracefully where the real thing would be.
+	Stop() error
+}
+
+// Site is a running lab.
+type Site struct {
+	Config    Config
+	Endpoints Endpoints
+
+	// Broker and Gateway are the running components (nil when off).
+	Broker  *broker.Broker
+	Gateway *Gateway
+
+	mu      sync.Mutex
+	started []Component
+	ownDir  bool
+}
+
+// Endpoints say how to reach every part of a running lab. They are the
+// document `ectool lab -o json` prints.
+type Endpoints struct {
+	Schema    string           `json:"schema"`
+	Site      string           `json:"site"`
+	Dir       string           `json:"dir"`
+	StartedAt string           `json:"started_at"`
+	Broker    *BrokerEndpoints `json:"broker,omitempty"`
+	Gateway   *GatewayInfo     `json:"gateway,omitempty"`
+	// COMPONENTS: endpoints of components added later go here (Bus ...).
+}
+
+// BrokerEndpoints are the embedded broker's URLs, trust anchor and accounts.
+type BrokerEndpoints struct {
+	MQTT  string `json:"mqtt"`
+	MQTTS string `json:"mqtts"`
+	WS    string `json:"ws,omitempty"`
+	// CAFile is the PEM file to give to --ca for mqtts://.
+	CAFile      string   `json:"ca_file"`
+	ServerNames []string `json:"server_names"`
+	// Users: username, password (this is a lab), password_file and ACL.
+	Users []broker.User `json:"users"`
+	// DeniedTopic is a topic nobody may use, for --deny-topic.
+	DeniedTopic string `json:"denied_topic"`
+}
+
+// User returns the broker account called name (zero when absent).
+func (b *BrokerEndpoints) User(name string) broker.User {
+	for _, u := range b.Users {
+		if u.Name == name {
+			return u
+		}
+	}
+	return broker.User{}
+}
+
+// components lists the site's components in start order.
+func (s *Site) components() []Component {
+	cs := []Component{&brokerComponent{}}
+	if !s.Config.Gateway.Disabled {
+		cs = append(cs, &Gateway{})
+	}
+	// COMPONENTS: append components added later here.
+	return cs
+}
+
+// Port is the port for an endpoint at offset: PortBase+offset, or 0 (any
+// free port) when PortBase is 0.
+func (s *Site) Port(offset int) int {
+	if s.Config.PortBase == 0 {
+		return 0
+	}
+	return s.Config.PortBase + offset
+}
+
+// Start starts every component in order. On failure it stops what it
+// started and returns the first error; a port already taken is a
+// *broker.ListenError (or the component's own error type). The site runs
+// until Stop or until ctx ends.
+func Start(ctx context.Context, cfg Config) (*Site, error) {
+	if cfg.Site == "" {
+		cfg.Site = "lab"
+	}
+	if !validSiteName(cfg.Site) {
+		return nil, fmt.Errorf("site name %q: use letters, digits, '-' and '_' only (it becomes an MQTT topic level)", cfg.Site)
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.PortBase < 0 || cfg.PortBase > 65535-30 {
+		return nil, fmt.Errorf("port base %d: use 0 (free ports) or 1024-65505", cfg.PortBase)
+	}
+	s := &Site{Config: cfg}
+	if cfg.Dir == "" {
+		d, err := os.MkdirTemp("", "ectool-lab-")
+		if err != nil {
+			return nil, fmt.Errorf("making the lab directory: %w", err)
+		}
+		s.Config.Dir, s.ownDir = d, true
+	} else if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("making the lab directory: %w", err)
+	}
+	s.Endpoints = Endpoints{
+		Schema:    Schema,
+		Site:      cfg.Site,
+		Dir:       s.Config.Dir,
+		StartedAt: time.Now().UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
+	}
+	for _, c := range s.components() {
+		if err := c.Start(ctx, s); err != nil {
+			_ = s.Stop()
+			return nil, fmt.Errorf("starting the lab %s: %w", c.Name(), err)
+		}
+		s.started = append(s.started, c)
+	}
+	go func() {
+		<-ctx.Done()
+		_ = s.Stop()
+	}()
+	return s, nil
+}
+
+// Stop stops the components in reverse order (the gateway says "offline"
+// before the broker goes) and removes the lab directory if Start made it.
+// Calling it again does nothing.
+func (s *Site) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for i := len(s.started) - 1; i >= 0; i-- {
+		if err := s.started[i].Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping the lab %s: %w", s.started[i].Name(), err))
+		}
+	}
+	s.started = nil
+	if s.ownDir {
+		if err := os.RemoveAll(s.Config.Dir); err != nil {
+			errs = append(errs, err)
+		}
+		s.ownDir = false
+	}
+	return errors.Join(errs...)
+}
+
+func validSiteName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// brokerComponent wraps lab/broker as a site component.
+type brokerComponent struct{ b *broker.Broker }
+
+func (c *brokerComponent) Name() string { return "broker" }
+
+func (c *brokerComponent) Start(ctx context.Context, s *Site) error {
+	ws := s.Port(OffsetWS)
+	if s.Config.Broker.NoWebSocket {
+		ws = -1
+	}
+	// The site, not ctx, ends the broker: the gateway must be able to say
+	// "offline" before the broker goes.
+	b, err := broker.Start(context.WithoutCancel(ctx), broker.Config{
+		Site:      s.Config.Site,
+		Dir:       s.Config.Dir,
+		Host:      s.Config.Host,
+		MQTTPort:  s.Port(OffsetMQTT),
+		MQTTSPort: s.Port(OffsetMQTTS),
+		WSPort:    ws,
+	})
+	if err != nil {
+		return err
+	}
+	c.b = b
+	s.Broker = b
+	s.Endpoints.Broker = &BrokerEndpoints{
+		MQTT: b.MQTT, MQTTS: b.MQTTS, WS: b.WS,
+		CAFile: b.CAFile, ServerNames: b.ServerNames,
+		Users:       b.Users,
+		DeniedTopic: "denied/x",
+	}
+	return nil
+}
+
+func (c *brokerComponent) Stop() error { return c.b.Close() }
