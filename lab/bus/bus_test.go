@@ -1,0 +1,363 @@
+package bus
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/probe/modbus"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// startBus runs a scenario for one test.
+func startBus(t *testing.T, name string) *Bus {
+	t.Helper()
+	cfg, err := Scenario(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startConfig(t, cfg)
+}
+
+func startConfig(t *testing.T, cfg Config) *Bus {
+	t.Helper()
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// master attaches an adapter to the bus with settings s.
+func master(t *testing.T, b *Bus, s Settings, echo bool) *Port {
+	t.Helper()
+	p, err := b.Attach("test master", s, echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// exchange sends req from p and returns what p hears until the line has
+// been quiet for quiet after the request left.
+func exchange(t *testing.T, p *Port, req []byte, quiet time.Duration) []byte {
+	t.Helper()
+	for drained := false; !drained; {
+		select {
+		case <-p.Recv():
+		default:
+			drained = true
+		}
+	}
+	if _, err := p.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	deadline := time.After(10 * time.Second)
+	timer := time.NewTimer(quiet + p.Drain())
+	for {
+		select {
+		case c := <-p.Recv():
+			got = append(got, c...)
+			timer.Reset(quiet)
+		case <-timer.C:
+			return got
+		case <-deadline:
+			t.Fatal("the bus kept talking for 10s")
+		}
+	}
+}
+
+func readHolding(unit byte, addr, n uint16) []byte {
+	return modbus.EncodeRTU(unit, modbus.ReadRequest{Function: modbus.FuncReadHoldingRegisters, Address: addr, Quantity: n}.PDU())
+}
+
+// answer decodes exactly one valid answer.
+func answer(t *testing.T, got []byte) modbus.Frame {
+	t.Helper()
+	f, err := modbus.DecodeRTU(got, modbus.Response)
+	if err != nil {
+		t.Fatalf("answer % X: %v", got, err)
+	}
+	return f
+}
+
+// frames cuts what a master heard into frames with the codec's splitter.
+func frames(got []byte) (valid []modbus.Frame, junk int) {
+	s := modbus.NewSplitter(modbus.Response)
+	evs := append(s.Feed(got, time.Now()), s.Flush()...)
+	for _, e := range evs {
+		if e.Kind == modbus.EvFrame {
+			valid = append(valid, e.Frame)
+		} else {
+			junk++
+		}
+	}
+	return valid, junk
+}
+
+func TestMeterAnswersWithItsSerialNumberInRegisters16And17(t *testing.T) {
+	b := startBus(t, "default")
+	p := master(t, b, b.Settings(), false)
+	f := answer(t, exchange(t, p, readHolding(1, 16, 3), 50*time.Millisecond))
+	regs, err := modbus.ParseRegisters(f.PDU)
+	if err != nil || len(regs) != 3 {
+		t.Fatalf("registers %v: %v", regs, err)
+	}
+	if serial := uint32(regs[0])<<16 | uint32(regs[1]); serial != 11930231 || regs[2] != 1 {
+		t.Fatalf("serial %d unit %d, want 11930231 and 1", serial, regs[2])
+	}
+}
+
+func TestEveryDefaultMeterAnswersItsOwnAddressOnly(t *testing.T) {
+	b := startBus(t, "default")
+	p := master(t, b, b.Settings(), false)
+	for _, unit := range []byte{1, 2, 3} {
+		if f := answer(t, exchange(t, p, readHolding(unit, 0, 2), 50*time.Millisecond)); f.Unit != unit {
+			t.Errorf("unit %d answered for %d", f.Unit, unit)
+		}
+	}
+	for _, unit := range []byte{4, 16, 18, 247} {
+		if got := exchange(t, p, readHolding(unit, 0, 2), 50*time.Millisecond); len(got) != 0 {
+			t.Errorf("absent unit %d: heard % X", unit, got)
+		}
+	}
+}
+
+func TestBroadcastIsNeverAnswered(t *testing.T) {
+	b := startBus(t, "default")
+	p := master(t, b, b.Settings(), false)
+	if got := exchange(t, p, readHolding(0, 0, 2), 80*time.Millisecond); len(got) != 0 {
+		t.Fatalf("broadcast answered: % X", got)
+	}
+	if got := exchange(t, p, modbus.EncodeRTU(0, modbus.ReportServerIDRequest()), 80*time.Millisecond); len(got) != 0 {
+		t.Fatalf("broadcast 0x11 answered: % X", got)
+	}
+}
+
+func TestTwinsWhoseAnswersOverlapCorruptEachOther(t *testing.T) {
+	b := startBus(t, "default")
+	p := master(t, b, b.Settings(), false)
+	for range 3 {
+		got := exchange(t, p, readHolding(17, 0, 2), 50*time.Millisecond)
+		valid, _ := frames(got)
+		if len(got) == 0 || len(valid) != 0 {
+			t.Fatalf("overlapping twins at 17: heard % X, %d valid frames; want garbage only", got, len(valid))
+		}
+	}
+	if b.Stats().Collisions == 0 {
+		t.Fatal("no collision counted on the line")
+	}
+}
+
+func TestStaggeredTwinsArriveAsTwoValidFrames(t *testing.T) {
+	b := startBus(t, "staggered")
+	p := master(t, b, b.Settings(), false)
+	got := exchange(t, p, readHolding(17, 16, 2), 50*time.Millisecond)
+	valid, junk := frames(got)
+	if len(valid) != 2 || junk != 0 {
+		t.Fatalf("staggered twins: % X: %d valid frames, %d junk events; want 2 and 0", got, len(valid), junk)
+	}
+	a, _ := modbus.ParseRegisters(valid[0].PDU)
+	c, _ := modbus.ParseRegisters(valid[1].PDU)
+	if fmt.Sprint(a) == fmt.Sprint(c) {
+		t.Fatalf("twins report the same serial %v", a)
+	}
+}
+
+func TestAlternatingTwinsTakeTurnsAndOnlyTheirValuesDiffer(t *testing.T) {
+	b := startBus(t, "alternating")
+	p := master(t, b, b.Settings(), false)
+	var serials []string
+	for range 4 {
+		f := answer(t, exchange(t, p, readHolding(17, 16, 2), 50*time.Millisecond))
+		regs, _ := modbus.ParseRegisters(f.PDU)
+		serials = append(serials, fmt.Sprint(regs))
+	}
+	if serials[0] == serials[1] || serials[0] != serials[2] || serials[1] != serials[3] {
+		t.Fatalf("serials %v: want two meters alternating", serials)
+	}
+}
+
+func TestExceptionOnlyMeterAnswersEverythingWithAnException(t *testing.T) {
+	b := startBus(t, "exceptions")
+	p := master(t, b, b.Settings(), false)
+	for _, req := range []modbus.PDU{
+		modbus.ReadRequest{Function: modbus.FuncReadHoldingRegisters, Quantity: 1}.PDU(),
+		modbus.ReadRequest{Function: modbus.FuncReadInputRegisters, Quantity: 1}.PDU(),
+		modbus.ReportServerIDRequest(),
+	} {
+		f := answer(t, exchange(t, p, modbus.EncodeRTU(5, req), 50*time.Millisecond))
+		if !f.PDU.IsException() || f.PDU.BaseFunction() != req.Function {
+			t.Fatalf("meter 5 answered % X to function 0x%02X; want an exception", f.Raw, req.Function)
+		}
+	}
+}
+
+func TestExceptionsForUnsupportedFunctionsAndAddresses(t *testing.T) {
+	b := startBus(t, "clean")
+	p := master(t, b, b.Settings(), false)
+	cases := []struct {
+		name string
+		req  modbus.PDU
+		want modbus.ExceptionCode
+	}{
+		{"coils", modbus.ReadRequest{Function: modbus.FuncReadCoils, Quantity: 8}.PDU(), modbus.ExIllegalFunction},
+		{"write", modbus.PDU{Function: modbus.FuncWriteSingleRegister, Data: []byte{0, 1, 0, 2}}, modbus.ExIllegalFunction},
+		{"beyond the map", modbus.ReadRequest{Function: modbus.FuncReadHoldingRegisters, Address: 60, Quantity: 10}.PDU(), modbus.ExIllegalDataAddress},
+		{"quantity 0", modbus.PDU{Function: modbus.FuncReadInputRegisters, Data: []byte{0, 0, 0, 0}}, modbus.ExIllegalDataValue},
+		{"unknown function", modbus.PDU{Function: 0x41, Data: []byte{1, 2}}, modbus.ExIllegalFunction},
+	}
+	for _, c := range cases {
+		f := answer(t, exchange(t, p, modbus.EncodeRTU(2, c.req), 50*time.Millisecond))
+		if f.PDU.Exception() != c.want {
+			t.Errorf("%s: answer % X, want exception %v", c.name, f.Raw, c.want)
+		}
+	}
+}
+
+func TestMeterIdentity(t *testing.T) {
+	b := startBus(t, "clean")
+	p := master(t, b, b.Settings(), false)
+	f := answer(t, exchange(t, p, modbus.EncodeRTU(2, modbus.ReportServerIDRequest()), 50*time.Millisecond))
+	id, err := modbus.ParseServerID(f.PDU)
+	if err != nil || !bytes.Contains(id, []byte("Eastron SDM630")) || !bytes.Contains(id, []byte("20214417")) {
+		t.Fatalf("0x11: %q, %v", id, err)
+	}
+	f = answer(t, exchange(t, p, modbus.EncodeRTU(2, modbus.ReadDeviceIDRequest(modbus.DeviceIDBasic, 0)), 50*time.Millisecond))
+	d, err := modbus.ParseDeviceID(f.PDU)
+	if err != nil || d.Object(modbus.ObjVendorName) != "Eastron" || d.Object(modbus.ObjProductCode) != "SDM630" || len(d.Objects) != 3 {
+		t.Fatalf("0x2B basic: %+v, %v", d, err)
+	}
+	f = answer(t, exchange(t, p, modbus.EncodeRTU(2, modbus.ReadDeviceIDRequest(modbus.DeviceIDSpecific, 0x80)), 50*time.Millisecond))
+	if d, err := modbus.ParseDeviceID(f.PDU); err != nil || d.Object(0x80) != "20214417" {
+		t.Fatalf("0x2B serial: %+v, %v", d, err)
+	}
+}
+
+func TestSlowMeterAnswersLate(t *testing.T) {
+	b := startBus(t, "slow")
+	p := master(t, b, b.Settings(), false)
+	if got := exchange(t, p, readHolding(9, 0, 1), 60*time.Millisecond); len(got) != 0 {
+		t.Fatalf("slow meter answered within 60ms: % X", got)
+	}
+	p2 := master(t, b, b.Settings(), false)
+	time.Sleep(300 * time.Millisecond) // the late answer to the first request passes
+	got := exchange(t, p2, readHolding(9, 0, 1), 400*time.Millisecond)
+	if f := answer(t, got); f.Unit != 9 {
+		t.Fatalf("answer from %d", f.Unit)
+	}
+}
+
+// A master's UART at other settings than the bus: the meters cannot read
+// its requests and it cannot read their answers, as on a real line.
+func TestWrongSettingsGarble(t *testing.T) {
+	b := startBus(t, "clean")
+	for _, s := range []Settings{
+		{Baud: 19200, DataBits: 8, Parity: ParityNone, StopBits: 1},
+		{Baud: 4800, DataBits: 8, Parity: ParityNone, StopBits: 1},
+		{Baud: 9600, DataBits: 8, Parity: ParityEven, StopBits: 1},
+		{Baud: 9600, DataBits: 8, Parity: ParityOdd, StopBits: 1},
+		{Baud: 9600, DataBits: 7, Parity: ParityEven, StopBits: 1},
+	} {
+		p := master(t, b, s, false)
+		for _, unit := range []byte{1, 2, 3} {
+			got := exchange(t, p, readHolding(unit, 0, 2), 60*time.Millisecond)
+			if valid, _ := frames(got); len(valid) != 0 {
+				t.Errorf("%v: unit %d answered validly: % X", s, unit, got)
+			}
+		}
+		p.Close()
+	}
+}
+
+// A receiving UART checks only the first stop bit, so a master at 8N2 on an
+// 8N1 bus works, as it does in the field.
+func TestTwoStopBitsStillWorkOnAOneStopBitBus(t *testing.T) {
+	b := startBus(t, "clean")
+	p := master(t, b, Settings{Baud: 9600, DataBits: 8, Parity: ParityNone, StopBits: 2}, false)
+	answer(t, exchange(t, p, readHolding(1, 0, 2), 50*time.Millisecond))
+}
+
+func TestEvenParityBusAnswersEvenParityMaster(t *testing.T) {
+	b := startBus(t, "even-parity")
+	p := master(t, b, b.Settings(), false)
+	answer(t, exchange(t, p, readHolding(2, 0, 2), 50*time.Millisecond))
+	q := master(t, b, DefaultSettings, false)
+	if valid, _ := frames(exchange(t, q, readHolding(2, 0, 2), 50*time.Millisecond)); len(valid) != 0 {
+		t.Fatal("8N1 master understood an 8E1 bus at 19200")
+	}
+}
+
+func TestEchoingAdapterHearsItsOwnRequestFirst(t *testing.T) {
+	b := startBus(t, "clean")
+	p := master(t, b, b.Settings(), true)
+	req := readHolding(1, 0, 2)
+	got := exchange(t, p, req, 50*time.Millisecond)
+	if !bytes.HasPrefix(got, req) {
+		t.Fatalf("echoing adapter heard % X; want its request % X first", got, req)
+	}
+	answer(t, got[len(req):])
+}
+
+func TestSecondMasterPollsTheBus(t *testing.T) {
+	b := startBus(t, "second-master")
+	p := master(t, b, b.Settings(), false)
+	var got []byte
+	timeout := time.After(1500 * time.Millisecond)
+	for len(got) < 2*(8+25) {
+		select {
+		case c := <-p.Recv():
+			got = append(got, c...)
+		case <-timeout:
+			t.Fatalf("heard only % X in 1.5s", got)
+		}
+	}
+	s := modbus.NewSplitter(modbus.Either)
+	var req, resp int
+	for _, e := range s.Feed(got, time.Now()) {
+		if e.Kind == modbus.EvFrame && e.Frame.Unit == 1 {
+			if e.Frame.Dir == modbus.Request {
+				req++
+			} else {
+				resp++
+			}
+		}
+	}
+	if req == 0 || resp == 0 {
+		t.Fatalf("second master: %d requests, %d answers in % X", req, resp, got)
+	}
+}
+
+// Noise comes from the scenario's seed: two buses with one seed put the same
+// pulses on the line at the same line times, and a listening UART reads the
+// same garbage from them. The buses run in line time only (no wall clock).
+func TestNoiseIsDeterministic(t *testing.T) {
+	heard := func(seed uint64) string {
+		cfg, _ := Scenario("noisy")
+		cfg.Seed = seed
+		b := newBus(cfg.withDefaults())
+		var log []string
+		l := &Port{bus: b, name: "listener", settings: b.cfg.Settings}
+		l.onChar = func(c rxChar) { log = append(log, fmt.Sprintf("%02X/%d@%v", c.c, c.err, c.at)) }
+		b.mu.Lock()
+		b.addPort(l)
+		b.advance(3 * time.Second)
+		b.mu.Unlock()
+		if len(log) < 5 {
+			t.Fatalf("seed %d: only %d characters of noise in 3s", seed, len(log))
+		}
+		return fmt.Sprint(log)
+	}
+	if a, b := heard(7), heard(7); a != b {
+		t.Fatalf("seed 7 twice gave different noise:\n%s\n%s", a, b)
+	}
+	if heard(7) == heard(8) {
+		t.Fatal("seeds 7 and 8 gave the same noise")
+	}
+}

@@ -1,0 +1,190 @@
+package bus
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ecdata/ectool/probe/modbus"
+)
+
+// meter is a simulated energy meter: a Modbus RTU server on the line.
+type meter struct {
+	b    *Bus
+	cfg  *MeterConfig
+	port *Port
+	in   framer
+	// Alternating twins take turns: each counts the requests to its unit
+	// (they all hear the same ones) and answers when the count comes to it.
+	seen      int
+	idx, size int
+}
+
+func newMeter(b *Bus, cfg *MeterConfig, i int) {
+	m := &meter{b: b, cfg: cfg}
+	m.port = &Port{bus: b, name: "meter " + cfg.Label, settings: b.cfg.Settings}
+	m.in = framer{silence: b.cfg.Settings.Silence(), onFrame: m.frame}
+	m.port.onChar = m.in.char
+	m.port.onTick = m.in.tick
+	m.port.pending = m.in.waiting
+	// twins taking turns: this meter's place among them
+	for j, o := range b.cfg.Meters {
+		if o.Unit == cfg.Unit && o.Alternate && cfg.Alternate {
+			if j < i {
+				m.idx++
+			}
+			m.size++
+		}
+	}
+	m.port.device = m
+	b.addPort(m.port)
+}
+
+// frame handles one silence-delimited frame the meter heard. Like a real
+// device it drops frames with UART errors or a bad CRC without a word, and
+// answers only its own address (never broadcast, unit 0).
+func (m *meter) frame(raw []byte, bad bool, last time.Duration) {
+	if bad || len(raw) < 4 || raw[0] != m.cfg.Unit || !modbus.CRCValid(raw) {
+		return
+	}
+	var reply modbus.PDU
+	f, err := modbus.DecodeRTU(raw, modbus.Request)
+	switch {
+	case errors.Is(err, modbus.ErrUnknownFunction):
+		// a CRC-valid frame of a function we cannot frame: not supported
+		reply = modbus.ExceptionResponse(raw[1], modbus.ExIllegalFunction)
+	case err != nil:
+		return // not a request (another device's answer, a cut frame)
+	default:
+		reply = m.answer(f.PDU, last)
+	}
+	m.b.stats.Requests++
+	if m.cfg.Alternate {
+		m.seen++
+		if (m.seen-1)%m.size != m.idx {
+			return
+		}
+	}
+	m.b.stats.Replies++
+	m.b.transmit(m.port, modbus.EncodeRTU(m.cfg.Unit, reply), m.b.cfg.Settings, last+m.cfg.Latency)
+}
+
+// answer is the meter's reply to a request.
+func (m *meter) answer(p modbus.PDU, at time.Duration) modbus.PDU {
+	if m.cfg.ExceptionsOnly {
+		return modbus.ExceptionResponse(p.Function, modbus.ExceptionCode(m.cfg.Exception))
+	}
+	switch p.Function {
+	case modbus.FuncReadHoldingRegisters, modbus.FuncReadInputRegisters:
+		r, err := modbus.ParseReadRequest(p)
+		if err != nil {
+			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
+		}
+		if int(r.Address)+int(r.Quantity) > m.cfg.Registers {
+			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataAddress)
+		}
+		regs := make([]uint16, r.Quantity)
+		for i := range regs {
+			regs[i] = m.register(p.Function, r.Address+uint16(i), at)
+		}
+		return modbus.RegistersResponse(p.Function, regs)
+	case modbus.FuncReportServerID:
+		if m.cfg.NoIdentity {
+			break
+		}
+		id := fmt.Sprintf("%s %s %s S/N %d", m.cfg.Vendor, m.cfg.Product, m.cfg.Revision, m.cfg.Serial)
+		return modbus.ServerIDResponse(append([]byte{m.cfg.Unit, 0xFF}, id...))
+	case modbus.FuncEncapsulatedInterface:
+		if m.cfg.NoIdentity {
+			break
+		}
+		return m.deviceID(p)
+	}
+	return modbus.ExceptionResponse(p.Function, modbus.ExIllegalFunction)
+}
+
+// deviceID answers Read Device Identification with conformity level 0x83
+// (basic, regular and extended objects, stream and individual access). The
+// serial number is private object 0x80.
+func (m *meter) deviceID(p modbus.PDU) modbus.PDU {
+	code, obj, err := modbus.ParseReadDeviceIDRequest(p)
+	if err != nil {
+		return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
+	}
+	objects := []modbus.DeviceIDObject{
+		{ID: modbus.ObjVendorName, Value: []byte(m.cfg.Vendor)},
+		{ID: modbus.ObjProductCode, Value: []byte(m.cfg.Product)},
+		{ID: modbus.ObjMajorMinorRevision, Value: []byte(m.cfg.Revision)},
+		{ID: modbus.ObjProductName, Value: []byte(m.cfg.Product)},
+		{ID: modbus.ObjModelName, Value: []byte(m.cfg.Model)},
+		{ID: 0x80, Value: fmt.Appendf(nil, "%d", m.cfg.Serial)},
+	}
+	last := map[byte]byte{modbus.DeviceIDBasic: 0x02, modbus.DeviceIDRegular: 0x7F, modbus.DeviceIDExtended: 0xFF}
+	d := modbus.DeviceID{ReadCode: code, Conformity: 0x83}
+	switch code {
+	case modbus.DeviceIDSpecific:
+		for _, o := range objects {
+			if o.ID == obj {
+				d.Objects = []modbus.DeviceIDObject{o}
+				return d.PDU()
+			}
+		}
+		return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataAddress)
+	case modbus.DeviceIDBasic, modbus.DeviceIDRegular, modbus.DeviceIDExtended:
+		if obj > last[code] || code != modbus.DeviceIDExtended && obj > 0x06 {
+			obj = 0 // the specification restarts an out-of-range stream at 0
+		}
+		for _, o := range objects {
+			if o.ID >= obj && o.ID <= last[code] {
+				d.Objects = append(d.Objects, o)
+			}
+		}
+		return d.PDU()
+	}
+	return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
+}
+
+// register is the value of a register at line time at. The map is the same
+// for holding and input registers and looks like a three-phase meter's:
+//
+//	0-2   voltage L1-L3, 0.1 V (around 230 V, wandering each second)
+//	3-5   current L1-L3, 0.01 A
+//	6     active power, W
+//	7     frequency, 0.01 Hz
+//	8-9   active energy import, Wh, 32 bits big-endian (grows with time)
+//	16-17 serial number, 32 bits big-endian
+//	18    unit id
+//	19    baud rate / 100
+//	others: a fixed per-meter pattern
+func (m *meter) register(fc byte, addr uint16, at time.Duration) uint16 {
+	sec := int64(at / time.Second)
+	seed := int64(m.cfg.Serial % 97)
+	wobble := func(k int64) uint16 { return uint16((sec*7 + seed + k*13) % 11) }
+	energy := uint32(int64(m.cfg.Serial%50000)*10 + int64(at/time.Millisecond)*int64(1000+seed*10)/3_600_000)
+	switch addr {
+	case 0, 1, 2:
+		return 2280 + uint16(seed%20) + wobble(int64(addr))
+	case 3, 4, 5:
+		return 420 + uint16(seed*3%200) + wobble(int64(addr))*4
+	case 6:
+		return 1000 + uint16(seed*10) + wobble(6)*3
+	case 7:
+		return 4995 + wobble(7)%10
+	case 8:
+		return uint16(energy >> 16)
+	case 9:
+		return uint16(energy)
+	case 16:
+		return uint16(m.cfg.Serial >> 16)
+	case 17:
+		return uint16(m.cfg.Serial)
+	case 18:
+		return uint16(m.cfg.Unit)
+	case 19:
+		return uint16(m.b.cfg.Settings.Baud / 100)
+	}
+	var x [4]byte
+	binary.BigEndian.PutUint32(x[:], m.cfg.Serial*2654435761+uint32(addr)*40503+uint32(fc))
+	return binary.BigEndian.Uint16(x[1:3]) % 1000
+}

@@ -1,0 +1,195 @@
+package bus
+
+import (
+	"time"
+)
+
+// Port is one transceiver on the bus: a meter, the gateway, the PTY or TCP
+// adapter a master uses. A port transmits and receives with its own UART
+// settings; when they differ from the bus's, what it sends and hears is
+// garbled the way a real UART garbles it.
+type Port struct {
+	bus      *Bus
+	name     string
+	settings Settings
+	echo     bool
+	rx       decoder
+	txEnd    time.Duration
+	closed   bool
+
+	// A device inside the simulation (meter, gateway) sees characters and
+	// the passing of line time directly.
+	onChar  func(rxChar)
+	onTick  func(t time.Duration)
+	pending func() bool
+	device  any // the *meter or gateway behind the port
+
+	// An adapter outside it gets bytes in chunks, one per simulation step.
+	filter  func(dst []byte, c rxChar) []byte
+	inbox   []byte
+	out     chan []byte
+	overrun int // chunks dropped because the reader fell behind
+}
+
+// Attach adds an adapter port with UART settings s (usually the bus's). An
+// echoing port also hears its own transmission, like adapters that do not
+// disable their receiver while sending.
+func (b *Bus) Attach(name string, s Settings, echo bool) (*Port, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Port{bus: b, name: name, settings: s, echo: echo, out: make(chan []byte, 4096)}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	b.addPort(p)
+	return p, nil
+}
+
+// addPort puts p on the line from now on. Callers hold b.mu.
+func (b *Bus) addPort(p *Port) {
+	p.rx.cursor = b.frontier
+	p.txEnd = b.frontier
+	b.ports = append(b.ports, p)
+}
+
+// Name is the port's label ("pty", "rtuovertcp 127.0.0.1:50211", "meter 17a").
+func (p *Port) Name() string { return p.name }
+
+// Write transmits data at the port's settings, starting now or when the
+// port's previous transmission ends. It returns at once; the bytes take
+// their wire time on the line.
+func (p *Port) Write(data []byte) (int, error) {
+	b := p.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p.closed {
+		return 0, ErrClosed
+	}
+	b.transmit(p, data, p.settings, b.now())
+	return len(data), nil
+}
+
+// Drain returns the line time left until the port's last byte is on the
+// wire (zero when it is idle).
+func (p *Port) Drain() time.Duration {
+	b := p.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return max(p.txEnd-b.now(), 0)
+}
+
+// Recv delivers what the port's UART received, in chunks as line time
+// passes. It is closed when the port or the bus closes.
+func (p *Port) Recv() <-chan []byte { return p.out }
+
+// Settings are the port's current UART settings.
+func (p *Port) Settings() Settings {
+	p.bus.mu.Lock()
+	defer p.bus.mu.Unlock()
+	return p.settings
+}
+
+// SetSettings changes the port's UART settings (a master reconfiguring its
+// adapter).
+func (p *Port) SetSettings(s Settings) {
+	p.bus.mu.Lock()
+	defer p.bus.mu.Unlock()
+	p.settings = s
+}
+
+// Close takes the port off the bus.
+func (p *Port) Close() error {
+	b := p.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closeLocked()
+	for i, q := range b.ports {
+		if q == p {
+			b.ports = append(b.ports[:i], b.ports[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
+
+func (p *Port) closeLocked() {
+	if p.closed {
+		return
+	}
+	p.closed = true
+	if p.out != nil {
+		close(p.out)
+	}
+}
+
+// received takes one character from the port's UART.
+func (p *Port) received(c rxChar) {
+	if p.onChar != nil {
+		p.onChar(c)
+		return
+	}
+	if p.filter != nil {
+		p.inbox = p.filter(p.inbox, c)
+		return
+	}
+	p.inbox = append(p.inbox, c.c)
+}
+
+// tick runs at the end of each simulation step.
+func (p *Port) tick(t time.Duration) {
+	if p.onTick != nil {
+		p.onTick(t)
+	}
+	if len(p.inbox) == 0 || p.closed || p.out == nil {
+		return
+	}
+	select {
+	case p.out <- p.inbox:
+	default:
+		p.overrun++
+	}
+	p.inbox = nil
+}
+
+func (p *Port) waiting() bool { return p.pending != nil && p.pending() }
+
+// framer cuts what a device receives into frames by silence, as Modbus RTU
+// devices do: a frame ends when the line stays quiet for t3.5. A frame with
+// a character the UART flagged (framing or parity error) is marked bad; real
+// devices drop those.
+type framer struct {
+	silence time.Duration
+	buf     []byte
+	bad     bool
+	last    time.Duration
+	onFrame func(frame []byte, bad bool, last time.Duration)
+}
+
+func (f *framer) char(c rxChar) {
+	if len(f.buf) > 0 && c.at-f.last >= f.silence {
+		f.flush()
+	}
+	f.buf = append(f.buf, c.c)
+	f.bad = f.bad || c.err != 0
+	f.last = c.at
+}
+
+func (f *framer) tick(t time.Duration) {
+	if len(f.buf) > 0 && t-f.last >= f.silence {
+		f.flush()
+	}
+}
+
+func (f *framer) flush() {
+	buf, bad := f.buf, f.bad
+	f.buf, f.bad = nil, false
+	f.onFrame(buf, bad, f.last)
+}
+
+func (f *framer) waiting() bool { return len(f.buf) > 0 }

@@ -1,0 +1,254 @@
+package bus
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ecdata/ectool/probe/modbus"
+)
+
+// service is a TCP listener whose connections close with it.
+type service struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+func listen(addr string) (*service, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &service{ln: ln, conns: map[net.Conn]bool{}}, nil
+}
+
+func (s *service) serve(handle func(net.Conn)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := s.ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			if s.conns == nil {
+				s.mu.Unlock()
+				c.Close()
+				return
+			}
+			s.conns[c] = true
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer func() {
+					s.mu.Lock()
+					delete(s.conns, c)
+					s.mu.Unlock()
+					c.Close()
+				}()
+				handle(c)
+			}()
+		}
+	}()
+}
+
+func (s *service) close() {
+	s.once.Do(func() {
+		s.ln.Close()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.conns = nil
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
+}
+
+// RTUOverTCP is the bus behind a transparent serial server: RTU frames in
+// and out of a TCP connection, each byte taking its wire time on the line.
+// Each connection is an adapter of its own at the bus's settings (a serial
+// server is configured, it has no termios to get wrong), so nothing is
+// garbled by settings; collisions and noise still are.
+type RTUOverTCP struct {
+	svc *service
+	bus *Bus
+}
+
+// ServeRTUOverTCP listens on addr ("127.0.0.1:0" when empty).
+func (b *Bus) ServeRTUOverTCP(addr string) (*RTUOverTCP, error) {
+	svc, err := listen(addr)
+	if err != nil {
+		return nil, fmt.Errorf("lab bus rtuovertcp listener: %w", err)
+	}
+	s := &RTUOverTCP{svc: svc, bus: b}
+	svc.serve(s.handle)
+	return s, nil
+}
+
+// Addr is the listening address.
+func (s *RTUOverTCP) Addr() string { return s.svc.ln.Addr().String() }
+
+// URL is the scan target, rtuovertcp://127.0.0.1:PORT.
+func (s *RTUOverTCP) URL() string { return "rtuovertcp://" + s.Addr() }
+
+// Close stops listening and drops every connection.
+func (s *RTUOverTCP) Close() error { s.svc.close(); return nil }
+
+func (s *RTUOverTCP) handle(c net.Conn) {
+	p, err := s.bus.Attach("rtuovertcp "+c.RemoteAddr().String(), s.bus.Settings(), false)
+	if err != nil {
+		return
+	}
+	defer p.Close()
+	go func() {
+		for chunk := range p.Recv() {
+			if _, err := c.Write(chunk); err != nil {
+				c.Close()
+			}
+		}
+	}()
+	buf := make([]byte, 512)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, werr := p.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Gateway is a Modbus TCP gateway in front of the bus, built on the lab's
+// own codec: each MBAP request goes out as an RTU frame (one transaction on
+// the line at a time), the first valid answer from that unit comes back
+// with the request's transaction id. No valid answer within the gateway
+// timeout is exception 0x0B (target failed to respond), as real gateways
+// report an absent or garbled unit; a bus it cannot use is 0x0A. Unit 0 is
+// forwarded as a broadcast and never answered.
+type Gateway struct {
+	svc    *service
+	bus    *Bus
+	port   *Port
+	in     framer
+	frames chan gwFrame
+	mu     sync.Mutex // one transaction on the line at a time
+}
+
+type gwFrame struct {
+	raw []byte
+	bad bool
+}
+
+// ServeGateway listens on addr ("127.0.0.1:0" when empty).
+func (b *Bus) ServeGateway(addr string) (*Gateway, error) {
+	svc, err := listen(addr)
+	if err != nil {
+		return nil, fmt.Errorf("lab Modbus TCP gateway listener: %w", err)
+	}
+	g := &Gateway{svc: svc, bus: b, frames: make(chan gwFrame, 16)}
+	g.port = &Port{bus: b, name: "gateway", settings: b.cfg.Settings}
+	g.in = framer{silence: b.cfg.Settings.Silence(), onFrame: func(raw []byte, bad bool, _ time.Duration) {
+		select {
+		case g.frames <- gwFrame{raw: raw, bad: bad}:
+		default:
+		}
+	}}
+	g.port.onChar, g.port.onTick, g.port.pending, g.port.device = g.in.char, g.in.tick, g.in.waiting, g
+	b.mu.Lock()
+	closed := b.closed
+	if !closed {
+		b.addPort(g.port)
+	}
+	b.mu.Unlock()
+	if closed {
+		svc.close()
+		return nil, ErrClosed
+	}
+	svc.serve(g.handle)
+	return g, nil
+}
+
+// Addr is the listening address.
+func (g *Gateway) Addr() string { return g.svc.ln.Addr().String() }
+
+// URL is the scan target, tcp://127.0.0.1:PORT.
+func (g *Gateway) URL() string { return "tcp://" + g.Addr() }
+
+// Close stops listening and takes the gateway off the bus.
+func (g *Gateway) Close() error {
+	g.svc.close()
+	g.port.Close()
+	return nil
+}
+
+func (g *Gateway) handle(c net.Conn) {
+	for {
+		req, err := modbus.ReadMBAP(c)
+		if err != nil {
+			return // closed, or a stream that cannot be trusted any more
+		}
+		reply, ok := g.forward(req.Unit, req.PDU)
+		if !ok {
+			continue
+		}
+		if _, err := c.Write(modbus.EncodeMBAP(req.Transaction, req.Unit, reply)); err != nil {
+			return
+		}
+	}
+}
+
+// forward runs one transaction on the line and returns the PDU to answer
+// with (false: no answer, for a broadcast).
+func (g *Gateway) forward(unit byte, req modbus.PDU) (modbus.PDU, bool) {
+	if g.bus.cfg.Faults.GatewayPathUnavailable || unit > 247 {
+		return modbus.ExceptionResponse(req.Function, modbus.ExGatewayPathUnavailable), true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for drained := false; !drained; {
+		select {
+		case <-g.frames:
+		default:
+			drained = true
+		}
+	}
+	if _, err := g.port.Write(modbus.EncodeRTU(unit, req)); err != nil {
+		return modbus.ExceptionResponse(req.Function, modbus.ExGatewayPathUnavailable), true
+	}
+	if unit == 0 {
+		time.Sleep(g.port.Drain() + g.bus.cfg.Settings.Silence())
+		return modbus.PDU{}, false
+	}
+	timeout := time.NewTimer(g.port.Drain() + g.bus.cfg.GatewayTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case f := <-g.frames:
+			if f.bad {
+				continue
+			}
+			r, err := modbus.DecodeRTU(f.raw, modbus.Response)
+			if err != nil || r.Unit != unit || r.PDU.BaseFunction() != req.Function {
+				continue
+			}
+			return modbus.PDU{Function: r.PDU.Function, Data: append([]byte(nil), r.PDU.Data...)}, true
+		case <-timeout.C:
+			return modbus.ExceptionResponse(req.Function, modbus.ExGatewayTargetNoResponse), true
+		case <-g.bus.done:
+			return modbus.ExceptionResponse(req.Function, modbus.ExGatewayPathUnavailable), true
+		}
+	}
+}
