@@ -1,0 +1,307 @@
+package mqtt_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecdata/ectool/diag/report"
+	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/probe/mqtt"
+)
+
+// runCheck runs the ladder with a short step timeout and checks the report
+// is well formed: JSON, every ID documented, every skip with a reason.
+func runCheck(t *testing.T, o mqtt.CheckOptions) *report.Report {
+	t.Helper()
+	if o.Timeout == 0 {
+		o.Timeout = 3 * time.Second
+	}
+	if o.Count == 0 {
+		o.Count = 5
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := mqtt.Check(ctx, o)
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.AssertChecksDocumented(t, b)
+	for _, c := range r.Checks {
+		if c.Status == report.Skipped && c.SkippedReason == "" {
+			t.Errorf("%s skipped without a reason", c.ID)
+		}
+		if (c.Status == report.Failed || c.Status == report.Warning) && c.Hint == "" {
+			t.Errorf("%s is %s without a hint", c.ID, c.Status)
+		}
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Logf("report:\n%s", indent(b))
+	}
+	return r
+}
+
+func indent(b []byte) string {
+	var v any
+	_ = json.Unmarshal(b, &v)
+	out, _ := json.MarshalIndent(v, "", "  ")
+	return string(out)
+}
+
+func check(t *testing.T, r *report.Report, id string) report.Check {
+	t.Helper()
+	for _, c := range r.Checks {
+		if c.ID == id {
+			return c
+		}
+	}
+	t.Fatalf("no check %s in the report", id)
+	return report.Check{}
+}
+
+// expect asserts the statuses of the named checks.
+func expect(t *testing.T, r *report.Report, want map[string]report.Status) {
+	t.Helper()
+	for id, st := range want {
+		if c := check(t, r, id); c.Status != st {
+			t.Errorf("%s: status %s, want %s (hint %q, skipped %q, evidence %v)", id, c.Status, st, c.Hint, c.SkippedReason, c.Evidence)
+		}
+	}
+}
+
+func evidence(t *testing.T, c report.Check, key string) any {
+	t.Helper()
+	v, ok := c.Evidence[key]
+	if !ok {
+		t.Fatalf("%s: no evidence %q in %v", c.ID, key, c.Evidence)
+	}
+	return v
+}
+
+func mentions(t *testing.T, c report.Check, words ...string) {
+	t.Helper()
+	text := strings.ToLower(fmt.Sprintf("%v %s %s", c.Evidence, c.Hint, c.SkippedReason))
+	for _, w := range words {
+		if !strings.Contains(text, strings.ToLower(w)) {
+			t.Errorf("%s does not mention %q: evidence %v, hint %q", c.ID, w, c.Evidence, c.Hint)
+		}
+	}
+}
+
+var allOK = map[string]report.Status{
+	mqtt.CheckDNS: report.OK, mqtt.CheckTCP: report.OK, mqtt.CheckConnect: report.OK,
+	mqtt.CheckSubscribe: report.OK, mqtt.CheckACLTestPrefix: report.OK,
+	mqtt.CheckQoS0: report.OK, mqtt.CheckQoS1: report.OK, mqtt.CheckQoS2: report.OK,
+	mqtt.CheckRetained: report.OK, mqtt.CheckWill: report.OK,
+}
+
+func TestCheckPassesOnAPlainBrokerWithBothVersions(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{NoQueueLimits: true})
+	for _, v := range []mqtt.Version{mqtt.V5, mqtt.V311} {
+		t.Run(string(v), func(t *testing.T) {
+			r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: b.URL, Version: v}, Count: 7})
+			expect(t, r, allOK)
+			expect(t, r, map[string]report.Status{mqtt.CheckTLS: report.Skipped, mqtt.CheckACLDeny: report.Skipped})
+			if got := check(t, r, mqtt.CheckTLS).SkippedReason; got != "broker URL is not TLS" {
+				t.Errorf("mqtt.tls skipped_reason %q", got)
+			}
+			for _, id := range []string{mqtt.CheckQoS0, mqtt.CheckQoS1, mqtt.CheckQoS2} {
+				c := check(t, r, id)
+				if evidence(t, c, "sent") != 7 || evidence(t, c, "received") != 7 || evidence(t, c, "lost") != 0 || evidence(t, c, "duplicated") != 0 {
+					t.Errorf("%s: sent/received/lost/duplicated = %v/%v/%v/%v, want 7/7/0/0", id,
+						c.Evidence["sent"], c.Evidence["received"], c.Evidence["lost"], c.Evidence["duplicated"])
+				}
+				lat := evidence(t, c, "latency_ms").(map[string]float64)
+				for _, k := range []string{"p50", "p95", "max"} {
+					if _, ok := lat[k]; !ok {
+						t.Errorf("%s: latency_ms has no %s", id, k)
+					}
+				}
+			}
+			if evidence(t, check(t, r, mqtt.CheckRetained), "cleared") != true {
+				t.Errorf("retained test message not proven cleared")
+			}
+			if r.ExitCode(true) != 0 {
+				t.Errorf("exit code (strict) %d, want 0", r.ExitCode(true))
+			}
+			if v == mqtt.V5 {
+				c := check(t, r, mqtt.CheckConnect)
+				evidence(t, c, "maximum_qos")
+				evidence(t, c, "receive_maximum")
+				evidence(t, c, "topic_alias_maximum")
+			}
+		})
+	}
+	// Nothing retained is left under the test prefixes.
+	c, err := mqtt.Connect(context.Background(), mqtt.Options{Broker: b.URL, ConnectTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(context.Background())
+	if _, err := c.Subscribe(context.Background(), mqtt.Subscription{Filter: "ectool/check/#", QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-c.Messages():
+		t.Errorf("left on the broker: %s %q (retain %v)", m.Topic, m.Payload, m.Retain)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+func TestCheckNamesTheTCPStepWhenNothingListens(t *testing.T) {
+	port := testenv.FreePort(t)
+	start := time.Now()
+	r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: fmt.Sprintf("mqtt://127.0.0.1:%d", port)}, Timeout: 2 * time.Second})
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("a refused port took %s", time.Since(start))
+	}
+	expect(t, r, map[string]report.Status{mqtt.CheckDNS: report.OK, mqtt.CheckTCP: report.Failed})
+	mentions(t, check(t, r, mqtt.CheckTCP), "refused")
+	for _, c := range r.Checks[2:] {
+		if c.Status != report.Skipped || !strings.Contains(c.SkippedReason, "mqtt.tcp") {
+			t.Errorf("%s: %s (%q), want skipped because of mqtt.tcp", c.ID, c.Status, c.SkippedReason)
+		}
+	}
+	if r.FirstFailure == nil || r.FirstFailure.ID != mqtt.CheckTCP || r.ExitCode(false) != 1 {
+		t.Errorf("first failure %+v, exit %d", r.FirstFailure, r.ExitCode(false))
+	}
+}
+
+func TestCheckOverTLS(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true, NoQueueLimits: true})
+	t.Run("trusted CA", func(t *testing.T) {
+		r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: b.URL, TLS: mqtt.TLSOptions{CAFile: b.CAFile}}, Count: 3})
+		expect(t, r, allOK)
+		expect(t, r, map[string]report.Status{mqtt.CheckTLS: report.OK})
+		c := check(t, r, mqtt.CheckTLS)
+		if v := evidence(t, c, "version"); v != "TLS 1.3" && v != "TLS 1.2" {
+			t.Errorf("tls version %v", v)
+		}
+		evidence(t, c, "cipher")
+		evidence(t, c, "chain")
+		if evidence(t, c, "hostname_match") != true || evidence(t, c, "verified") != true {
+			t.Errorf("hostname_match/verified: %v", c.Evidence)
+		}
+		if d := evidence(t, c, "expires_in_days").(int); d < 300 {
+			t.Errorf("expires_in_days %d, want about a year", d)
+		}
+	})
+	t.Run("no CA given", func(t *testing.T) {
+		r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: b.URL}})
+		expect(t, r, map[string]report.Status{mqtt.CheckTCP: report.OK, mqtt.CheckTLS: report.Failed, mqtt.CheckConnect: report.Skipped})
+		mentions(t, check(t, r, mqtt.CheckTLS), "unknown authority", "--ca")
+	})
+	t.Run("plain MQTT spoken to a TLS port", func(t *testing.T) {
+		r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: strings.Replace(b.URL, "mqtts://", "mqtt://", 1)}, Timeout: 2 * time.Second})
+		expect(t, r, map[string]report.Status{mqtt.CheckTCP: report.OK, mqtt.CheckTLS: report.Skipped, mqtt.CheckConnect: report.Failed})
+	})
+}
+
+func TestCheckMutualTLS(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true, RequireCert: true, NoQueueLimits: true})
+	t.Run("client certificate accepted", func(t *testing.T) {
+		r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: b.URL,
+			TLS: mqtt.TLSOptions{CAFile: b.CAFile, CertFile: b.ClientCert, KeyFile: b.ClientKey}}, Count: 3})
+		expect(t, r, allOK)
+		c := check(t, r, mqtt.CheckTLS)
+		if c.Status != report.OK || evidence(t, c, "client_cert_accepted") != true || evidence(t, c, "client_cert_requested") != true {
+			t.Errorf("mqtt.tls %s %v", c.Status, c.Evidence)
+		}
+	})
+	for _, tlsMin := range []uint16{0x0303, 0x0304} {
+		t.Run(fmt.Sprintf("no client certificate, TLS %x", tlsMin), func(t *testing.T) {
+			o := mqtt.Options{Broker: b.URL, TLS: mqtt.TLSOptions{CAFile: b.CAFile, MinVersion: tlsMin}}
+			r := runCheck(t, mqtt.CheckOptions{Options: o})
+			expect(t, r, map[string]report.Status{mqtt.CheckTLS: report.Failed, mqtt.CheckConnect: report.Skipped})
+			mentions(t, check(t, r, mqtt.CheckTLS), "broker requires a client certificate", "--cert")
+		})
+	}
+	t.Run("client certificate from another CA", func(t *testing.T) {
+		r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: b.URL,
+			TLS: mqtt.TLSOptions{CAFile: b.CAFile, CertFile: b.Certs.UntrustedClientCert, KeyFile: b.Certs.UntrustedClientKey}}})
+		expect(t, r, map[string]report.Status{mqtt.CheckTLS: report.Failed, mqtt.CheckConnect: report.Skipped})
+		mentions(t, check(t, r, mqtt.CheckTLS), "rejected the client certificate")
+	})
+}
+
+func TestCheckBrokenServerCertificates(t *testing.T) {
+	t.Run("expired", func(t *testing.T) {
+		b := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true, ServerCert: "expired"})
+		r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: b.URL, TLS: mqtt.TLSOptions{CAFile: b.CAFile}}})
+		expect(t, r, map[string]report.Status{mqtt.CheckTLS: report.Failed, mqtt.CheckConnect: report.Skipped})
+		c := check(t, r, mqtt.CheckTLS)
+		mentions(t, c, "expired")
+		if d := evidence(t, c, "expires_in_days").(int); d >= 0 {
+			t.Errorf("expires_in_days %d for an expired certificate", d)
+		}
+	})
+	t.Run("wrong host", func(t *testing.T) {
+		b := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true, ServerCert: "wrong-host", NoQueueLimits: true})
+		r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: b.URL, TLS: mqtt.TLSOptions{CAFile: b.CAFile}}})
+		expect(t, r, map[string]report.Status{mqtt.CheckTLS: report.Failed, mqtt.CheckConnect: report.Skipped})
+		c := check(t, r, mqtt.CheckTLS)
+		mentions(t, c, "--servername", "wrong.example.invalid")
+		if evidence(t, c, "hostname_match") != false {
+			t.Errorf("hostname_match %v", c.Evidence["hostname_match"])
+		}
+		// The hint works: --servername with the certificate's name passes.
+		r = runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: b.URL,
+			TLS: mqtt.TLSOptions{CAFile: b.CAFile, ServerName: "wrong.example.invalid"}}, Count: 2})
+		expect(t, r, map[string]report.Status{mqtt.CheckTLS: report.OK, mqtt.CheckConnect: report.OK})
+	})
+}
+
+// aclBroker: user "meter" may use devices/meter/# only; "other" owns
+// devices/other/#.
+func aclBroker(t *testing.T) *testenv.Mosquitto {
+	return testenv.StartMosquitto(t, testenv.MosquittoConfig{
+		NoQueueLimits: true,
+		Users:         map[string]string{"meter": "s3cret", "other": "0ther"},
+		ACL:           "user meter\ntopic readwrite devices/meter/#\n\nuser other\ntopic readwrite devices/other/#\n",
+	})
+}
+
+func TestCheckWithPasswordsAndACL(t *testing.T) {
+	b := aclBroker(t)
+	login := func(v mqtt.Version, password string) mqtt.Options {
+		return mqtt.Options{Broker: b.URL, Version: v, Username: "meter", Password: password, HasPassword: true}
+	}
+	for _, v := range []mqtt.Version{mqtt.V5, mqtt.V311} {
+		t.Run(string(v)+"/bad password", func(t *testing.T) {
+			r := runCheck(t, mqtt.CheckOptions{Options: login(v, "wrong")})
+			expect(t, r, map[string]report.Status{mqtt.CheckConnect: report.Failed, mqtt.CheckSubscribe: report.Skipped})
+			mentions(t, check(t, r, mqtt.CheckConnect), "not authorized", "password")
+		})
+		t.Run(string(v)+"/default prefix not allowed", func(t *testing.T) {
+			r := runCheck(t, mqtt.CheckOptions{Options: login(v, "s3cret")})
+			expect(t, r, map[string]report.Status{mqtt.CheckConnect: report.OK, mqtt.CheckACLTestPrefix: report.Warning,
+				mqtt.CheckQoS1: report.Skipped, mqtt.CheckRetained: report.Skipped, mqtt.CheckWill: report.Skipped})
+			mentions(t, check(t, r, mqtt.CheckACLTestPrefix), "--topic-prefix")
+			if r.ExitCode(false) != 0 || r.ExitCode(true) != 1 {
+				t.Errorf("exit %d (strict %d), want 0 (strict 1)", r.ExitCode(false), r.ExitCode(true))
+			}
+		})
+		t.Run(string(v)+"/allowed prefix and deny topic", func(t *testing.T) {
+			r := runCheck(t, mqtt.CheckOptions{Options: login(v, "s3cret"), Count: 3,
+				TopicPrefix: "devices/meter/check", DenyTopic: "devices/other/telemetry"})
+			expect(t, r, allOK)
+			c := check(t, r, mqtt.CheckACLDeny)
+			if c.Status != report.OK || evidence(t, c, "delivered") != false {
+				t.Errorf("mqtt.acl_deny %s, want ok and nothing delivered: %v %q", c.Status, c.Evidence, c.Hint)
+			}
+			if v == mqtt.V5 {
+				// MQTT 5 carries the refusal in PUBACK.
+				mentions(t, c, "refused")
+			}
+		})
+	}
+	t.Run("deny topic that is not protected", func(t *testing.T) {
+		r := runCheck(t, mqtt.CheckOptions{Options: login(mqtt.V5, "s3cret"), Count: 2,
+			TopicPrefix: "devices/meter/check", DenyTopic: "devices/meter/not-really-denied"})
+		expect(t, r, map[string]report.Status{mqtt.CheckACLDeny: report.Failed})
+	})
+}
