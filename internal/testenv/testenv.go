@@ -232,6 +232,8 @@ func PrivateDir(t testing.TB) string {
 	t.Helper()
 	d := t.TempDir()
 	_ = os.Chmod(d, 0o755)
+	// t.TempDir's parent (one per test) is 0700: let others traverse it.
+	_ = os.Chmod(filepath.Dir(d), 0o711)
 	return d
 }
 
