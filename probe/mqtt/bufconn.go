@@ -1,0 +1,162 @@
+package mqtt
+
+import (
+	"bufio"
+	"net"
+	"sync"
+	"time"
+)
+
+// bufConn is the broker connection both MQTT libraries write to. The
+// libraries write a packet in several small pieces (header, properties,
+// payload) and read it a byte or two at a time; sent straight to the socket
+// that is several syscalls and TCP segments per message. bufConn collects
+// writes in memory and a flusher goroutine sends whatever has accumulated as
+// soon as it can, so a burst of QoS 0 publishes leaves in large segments
+// while a lone packet still goes out at once (nothing waits for a timer).
+// Reads go through a bufio.Reader.
+//
+// It implements sync.Locker: paho.golang holds the lock across the pieces of
+// one packet so concurrent publishers never interleave.
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+
+	pkt sync.Mutex // one packet at a time (sync.Locker for paho)
+
+	mu      sync.Mutex
+	drained *sync.Cond // signalled after each flush
+	buf     []byte
+	spare   []byte
+	err     error // first write error; later writes fail with it
+	closed  bool
+
+	wmu  sync.Mutex // serialises socket writes (flusher and Close)
+	kick chan struct{}
+	stop chan struct{}
+
+	once sync.Once
+	// peek keeps the first bytes the broker sent, to recognise an MQTT 3.1.1
+	// CONNACK when MQTT 5 was spoken.
+	peek    [8]byte
+	peekLen int
+}
+
+// maxPending bounds the unsent bytes: writers wait beyond it.
+const maxPending = 1 << 20
+
+func newBufConn(c net.Conn) *bufConn {
+	b := &bufConn{
+		Conn: c,
+		r:    bufio.NewReaderSize(c, 64<<10),
+		kick: make(chan struct{}, 1),
+		stop: make(chan struct{}),
+	}
+	b.drained = sync.NewCond(&b.mu)
+	go b.flusher()
+	return b
+}
+
+func (b *bufConn) Lock()   { b.pkt.Lock() }
+func (b *bufConn) Unlock() { b.pkt.Unlock() }
+
+func (b *bufConn) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if b.peekLen < len(b.peek) && n > 0 {
+		b.peekLen += copy(b.peek[b.peekLen:], p[:n])
+	}
+	return n, err
+}
+
+// firstBytes is what the broker sent first (up to 8 bytes).
+func (b *bufConn) firstBytes() []byte { return b.peek[:b.peekLen] }
+
+func (b *bufConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	for len(b.buf) >= maxPending && b.err == nil && !b.closed {
+		b.drained.Wait()
+	}
+	if b.err != nil || b.closed {
+		err := b.err
+		b.mu.Unlock()
+		if err == nil {
+			err = net.ErrClosed
+		}
+		return 0, err
+	}
+	b.buf = append(b.buf, p...)
+	b.mu.Unlock()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (b *bufConn) flusher() {
+	for {
+		select {
+		case <-b.kick:
+		case <-b.stop:
+			return
+		}
+		if err := b.flush(); err != nil {
+			// Leave the socket open: what the broker sent before it
+			// closed (a TLS alert, a DISCONNECT) is still to be read.
+			return
+		}
+	}
+}
+
+// flush sends everything buffered so far.
+func (b *bufConn) flush() error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	b.mu.Lock()
+	out := b.buf
+	b.buf = b.spare[:0]
+	b.mu.Unlock()
+	var err error
+	if len(out) > 0 {
+		_, err = b.Conn.Write(out)
+	}
+	b.mu.Lock()
+	b.spare = out[:0]
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	b.drained.Broadcast()
+	b.mu.Unlock()
+	return err
+}
+
+// Close sends what is still buffered (a DISCONNECT, the last publishes),
+// waiting at most two seconds, then closes the socket.
+func (b *bufConn) Close() error {
+	var err error
+	b.once.Do(func() {
+		_ = b.Conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		_ = b.flush()
+		b.shut()
+		err = b.Conn.Close()
+	})
+	return err
+}
+
+// abort closes the socket without sending what is buffered: a power cut.
+func (b *bufConn) abort() error {
+	var err error
+	b.once.Do(func() {
+		b.shut()
+		err = b.Conn.Close()
+	})
+	return err
+}
+
+func (b *bufConn) shut() {
+	b.mu.Lock()
+	b.closed = true
+	b.drained.Broadcast()
+	b.mu.Unlock()
+	close(b.stop)
+}

@@ -1,0 +1,238 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	paho311 "github.com/eclipse/paho.mqtt.golang"
+)
+
+// client311 speaks MQTT 3.1.1 through paho.mqtt.golang over a connection we
+// dialled (CustomOpenConnectionFn hands it over).
+type client311 struct {
+	pc      paho311.Client
+	conn    *bufConn
+	connack ConnAck
+	q       *msgQueue
+	life    *lifecycle
+
+	subMu sync.Mutex // SUBSCRIBE results are per filter: one at a time
+}
+
+func connect311(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*client311, error) {
+	c := &client311{conn: conn, q: newMsgQueue(), life: newLifecycle()}
+	used := false
+	opts := paho311.NewClientOptions().
+		AddBroker("tcp://" + info.Broker.Addr()).
+		SetCustomOpenConnectionFn(func(*url.URL, paho311.ClientOptions) (net.Conn, error) {
+			if used {
+				return nil, errors.New("ectool does not reconnect")
+			}
+			used = true
+			return conn, nil
+		}).
+		SetProtocolVersion(4).
+		SetClientID(o.ClientID).
+		SetCleanSession(o.CleanStart).
+		SetKeepAlive(o.KeepAlive).
+		SetPingTimeout(o.ConnectTimeout).
+		SetConnectTimeout(o.ConnectTimeout).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetOrderMatters(true).
+		SetResumeSubs(false).
+		SetDefaultPublishHandler(func(_ paho311.Client, m paho311.Message) {
+			c.q.push(Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retain: m.Retained(), Dup: m.Duplicate(), Received: time.Now()})
+		}).
+		SetConnectionLostHandler(func(_ paho311.Client, err error) {
+			c.life.fail(&StepError{Step: StepReceive, Message: "connection to the broker lost: " + err.Error(),
+				Hint: "the broker closed the connection (MQTT 3.1.1 brokers do so to refuse a publish or subscription, or for another client with the same id): look at the broker's log", Err: err})
+			c.life.end()
+			c.q.close()
+		})
+	if o.Username != "" {
+		opts.SetUsername(o.Username)
+	}
+	if o.HasPassword {
+		opts.SetPassword(o.Password)
+	}
+	if o.Will != nil {
+		opts.SetBinaryWill(o.Will.Topic, o.Will.Payload, o.Will.QoS, o.Will.Retain)
+	}
+	c.pc = paho311.NewClient(opts)
+	tok := c.pc.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return nil, connectStepError(ctx.Err(), conn, o, info)
+	case <-time.After(o.ConnectTimeout + time.Second):
+		return nil, connectStepError(context.DeadlineExceeded, conn, o, info)
+	}
+	ct := tok.(*paho311.ConnectToken)
+	if rc := ct.ReturnCode(); rc != 0 && rc < 0x80 && tok.Error() != nil && connack311Known(rc) {
+		return nil, connackRefused(V311, rc, "")
+	}
+	if err := tok.Error(); err != nil {
+		return nil, connectStepError(unwrap311(err), conn, o, info)
+	}
+	c.connack = ConnAck{Version: V311, SessionPresent: ct.SessionPresent()}
+	return c, nil
+}
+
+func connack311Known(rc byte) bool { _, ok := connack311[rc]; return ok && rc != 0 }
+
+// unwrap311 maps paho.mqtt.golang's network errors back to what they wrap
+// where it keeps them, so the CONNECT step can tell a timeout from a close.
+func unwrap311(err error) error {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	switch {
+	case containsAnyOf(s, "EOF", "connection reset", "use of closed", "broken pipe"):
+		return fmt.Errorf("%w: %s", net.ErrClosed, s)
+	case containsAnyOf(s, "timeout", "timed out"):
+		return fmt.Errorf("%w: %s", context.DeadlineExceeded, s)
+	}
+	return err
+}
+
+func containsAnyOf(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *client311) ConnAck() ConnAck { return c.connack }
+
+// wait waits for a token, the context or the connection's end.
+func (c *client311) wait(ctx context.Context, tok paho311.Token) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.life.done:
+		// The token may have completed just before the connection ended.
+		select {
+		case <-tok.Done():
+			return tok.Error()
+		default:
+			return net.ErrClosed
+		}
+	}
+}
+
+func (c *client311) Publish(ctx context.Context, m Message) error {
+	select {
+	case <-c.life.done:
+		return c.life.lostError(StepPublish, "publish to "+m.Topic+" not sent")
+	default:
+	}
+	err := c.wait(ctx, c.pc.Publish(m.Topic, m.QoS, m.Retain, m.Payload))
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not acknowledged in time", Hint: "the broker is slow or the link stalls: raise --timeout", Err: ctx.Err()}
+	}
+	select {
+	case <-c.life.done:
+	case <-time.After(300 * time.Millisecond):
+	}
+	select {
+	case <-c.life.done:
+		return &StepError{Step: StepPublish,
+			Message: "the broker closed the connection on the publish to " + m.Topic + ": MQTT 3.1.1 brokers refuse a publish this way",
+			Hint:    "usually the broker's ACL does not allow this client on that topic (or the message is too large): check the user's ACL entries and the broker's log",
+			Err:     &ReasonError{Packet: PacketDisconnect, Version: V311, Code: 0x87}}
+	default:
+	}
+	return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " failed: " + err.Error(), Err: err}
+}
+
+func (c *client311) Subscribe(ctx context.Context, subs ...Subscription) ([]byte, error) {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	filters := map[string]byte{}
+	for _, s := range subs {
+		filters[s.Filter] = s.QoS
+	}
+	tok := c.pc.SubscribeMultiple(filters, nil)
+	if err := c.wait(ctx, tok); err != nil {
+		if ctx.Err() != nil {
+			return nil, &StepError{Step: StepSubscribe, Message: "no SUBACK in time", Hint: "the broker is slow or the link stalls: raise --timeout", Err: err}
+		}
+		if c.isDone() {
+			return nil, &StepError{Step: StepSubscribe, Message: "the broker closed the connection on SUBSCRIBE: MQTT 3.1.1 brokers refuse a subscription this way",
+				Hint: "usually the broker's ACL does not allow this filter: check the user's ACL entries and the broker's log", Err: err}
+		}
+		return nil, &StepError{Step: StepSubscribe, Message: "subscribe failed: " + err.Error(), Err: err}
+	}
+	res := tok.(*paho311.SubscribeToken).Result()
+	codes := make([]byte, len(subs))
+	for i, s := range subs {
+		codes[i] = res[s.Filter]
+	}
+	for i, code := range codes {
+		if code >= 0x80 {
+			return codes, subscribeRefused(V311, code, "", subs[i].Filter)
+		}
+	}
+	return codes, nil
+}
+
+func (c *client311) isDone() bool {
+	select {
+	case <-c.life.done:
+		return true
+	case <-time.After(300 * time.Millisecond):
+		return false
+	}
+}
+
+func (c *client311) Unsubscribe(ctx context.Context, filters ...string) error {
+	if err := c.wait(ctx, c.pc.Unsubscribe(filters...)); err != nil {
+		return &StepError{Step: StepSubscribe, Message: "unsubscribe failed: " + err.Error(), Err: err}
+	}
+	return nil
+}
+
+func (c *client311) Messages() <-chan Message { return c.q.out }
+func (c *client311) Done() <-chan struct{}    { return c.life.done }
+func (c *client311) Err() error               { return c.life.Err() }
+
+func (c *client311) Disconnect(ctx context.Context) error {
+	c.life.setClosing()
+	quiesce := uint(1000)
+	if d, ok := ctx.Deadline(); ok {
+		if ms := time.Until(d).Milliseconds(); ms > 0 && ms < 1000 {
+			quiesce = uint(ms)
+		}
+	}
+	c.pc.Disconnect(quiesce)
+	_ = c.conn.Close()
+	c.life.end()
+	c.q.close()
+	return nil
+}
+
+func (c *client311) Abort() error {
+	c.life.setClosing()
+	err := c.conn.abort()
+	// paho.mqtt.golang notices the closed socket in its own time; the
+	// connection is over for our caller now.
+	c.life.end()
+	c.q.close()
+	go c.pc.Disconnect(0)
+	return err
+}

@@ -1,0 +1,272 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// client5 speaks MQTT 5 through paho.golang over a connection we dialled.
+type client5 struct {
+	pc      *paho.Client
+	conn    *bufConn
+	connack ConnAck
+	q       *msgQueue
+	life    *lifecycle
+}
+
+func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*client5, error) {
+	c := &client5{conn: conn, q: newMsgQueue(), life: newLifecycle()}
+	c.pc = paho.NewClient(paho.ClientConfig{
+		Conn: conn,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+			func(pr paho.PublishReceived) (bool, error) {
+				c.q.push(fromPaho5(pr.Packet))
+				return true, nil
+			},
+		},
+		OnServerDisconnect: func(d *paho.Disconnect) {
+			reason := ""
+			if d.Properties != nil {
+				reason = d.Properties.ReasonString
+			}
+			re := &ReasonError{Packet: PacketDisconnect, Version: V5, Code: d.ReasonCode, Reason: reason}
+			c.life.fail(&StepError{Step: StepReceive,
+				Message: fmt.Sprintf("the broker disconnected us: %s (DISCONNECT 0x%02X)", ReasonText(V5, PacketDisconnect, d.ReasonCode), d.ReasonCode),
+				Hint:    ReasonHint(V5, PacketDisconnect, d.ReasonCode), Err: re})
+		},
+		OnClientError: func(err error) {
+			c.life.fail(&StepError{Step: StepReceive, Message: "connection to the broker lost: " + err.Error(),
+				Hint: "the network or the broker dropped the connection: look at the broker's log", Err: err})
+		},
+		// Operations are bounded by their callers' contexts.
+		PacketTimeout: 24 * time.Hour,
+	})
+
+	cp := &paho.Connect{
+		ClientID:   o.ClientID,
+		CleanStart: o.CleanStart,
+		KeepAlive:  uint16(math.Min(o.KeepAlive.Seconds(), 65535)),
+		Properties: &paho.ConnectProperties{},
+	}
+	if !o.CleanStart {
+		// Keep the session after we go, or there is nothing to resume.
+		exp := uint32(math.MaxUint32)
+		cp.Properties.SessionExpiryInterval = &exp
+	}
+	if o.Username != "" {
+		cp.Username, cp.UsernameFlag = o.Username, true
+	}
+	if o.HasPassword {
+		cp.Password, cp.PasswordFlag = []byte(o.Password), true
+	}
+	if o.Will != nil {
+		cp.WillMessage = &paho.WillMessage{Topic: o.Will.Topic, Payload: o.Will.Payload, QoS: o.Will.QoS, Retain: o.Will.Retain}
+		cp.WillProperties = &paho.WillProperties{}
+	}
+	cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+	defer cancel()
+	ca, err := c.pc.Connect(cctx, cp)
+	if ca != nil && ca.ReasonCode >= 0x80 {
+		reason := ""
+		if ca.Properties != nil {
+			reason = ca.Properties.ReasonString
+		}
+		return nil, connackRefused(V5, ca.ReasonCode, reason)
+	}
+	if err != nil {
+		return nil, connectStepError(err, conn, o, info)
+	}
+	c.connack = connAckFrom5(ca)
+	go func() {
+		<-c.pc.Done()
+		c.life.end()
+		c.q.close()
+	}()
+	return c, nil
+}
+
+func connAckFrom5(ca *paho.Connack) ConnAck {
+	a := ConnAck{Version: V5, SessionPresent: ca.SessionPresent, ReasonCode: ca.ReasonCode}
+	if p := ca.Properties; p != nil {
+		a.MaximumQoS = p.MaximumQoS
+		a.MaximumPacketSize = p.MaximumPacketSize
+		a.TopicAliasMaximum = p.TopicAliasMaximum
+		a.ServerKeepAlive = p.ServerKeepAlive
+		a.ReceiveMaximum = p.ReceiveMaximum
+		a.AssignedClientID = p.AssignedClientID
+		a.ReasonString = p.ReasonString
+		// paho.golang folds absent flags to false; absent means available.
+		a.RetainAvailable = boolPtr(p.RetainAvailable)
+		a.WildcardSubAvailable = boolPtr(p.WildcardSubAvailable)
+		a.SharedSubAvailable = boolPtr(p.SharedSubAvailable)
+		a.SubIDAvailable = boolPtr(p.SubIDAvailable)
+	}
+	return a
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+func fromPaho5(p *paho.Publish) Message {
+	m := Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Dup: p.Duplicate(), Received: time.Now()}
+	if pp := p.Properties; pp != nil {
+		m.Properties = Properties{
+			ContentType: pp.ContentType, MessageExpiry: pp.MessageExpiry, PayloadFormat: pp.PayloadFormat,
+			ResponseTopic: pp.ResponseTopic, CorrelationData: pp.CorrelationData,
+		}
+		for _, u := range pp.User {
+			m.Properties.UserProperties = append(m.Properties.UserProperties, UserProperty{Key: u.Key, Value: u.Value})
+		}
+	}
+	return m
+}
+
+func (c *client5) ConnAck() ConnAck { return c.connack }
+
+func (c *client5) Publish(ctx context.Context, m Message) error {
+	p := &paho.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain}
+	if pr := m.Properties; pr.ContentType != "" || pr.MessageExpiry != nil || pr.PayloadFormat != nil ||
+		pr.ResponseTopic != "" || pr.CorrelationData != nil || len(pr.UserProperties) > 0 {
+		p.Properties = &paho.PublishProperties{
+			ContentType: pr.ContentType, MessageExpiry: pr.MessageExpiry, PayloadFormat: pr.PayloadFormat,
+			ResponseTopic: pr.ResponseTopic, CorrelationData: pr.CorrelationData,
+		}
+		for _, u := range pr.UserProperties {
+			p.Properties.User = append(p.Properties.User, paho.UserProperty{Key: u.Key, Value: u.Value})
+		}
+	}
+	select {
+	case <-c.life.done:
+		return c.life.lostError(StepPublish, "publish to "+m.Topic+" not sent")
+	default:
+	}
+	resp, err := c.pc.Publish(ctx, p)
+	if resp != nil && resp.ReasonCode >= 0x80 {
+		packet := PacketPuback
+		if m.QoS == 2 {
+			packet = PacketPubrec
+		}
+		reason := ""
+		if resp.Properties != nil {
+			reason = resp.Properties.ReasonString
+		}
+		return publishRefused(V5, packet, resp.ReasonCode, reason, m.Topic)
+	}
+	if err != nil {
+		if errors.Is(err, paho.ErrInvalidArguments) {
+			return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not sent: " + err.Error(),
+				Hint: "the broker's limits (CONNACK) do not allow this message: check QoS and retain against them", Err: err}
+		}
+		if ctx.Err() != nil {
+			return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not acknowledged in time", Hint: "the broker is slow or the link stalls: raise --timeout", Err: ctx.Err()}
+		}
+		// Give the library a moment to report why the connection ended.
+		select {
+		case <-c.life.done:
+		case <-time.After(300 * time.Millisecond):
+		}
+		return c.life.lostError(StepPublish, "publish to "+m.Topic+" failed")
+	}
+	return nil
+}
+
+func publishRefused(v Version, packet string, code byte, reason, topic string) error {
+	re := &ReasonError{Packet: packet, Version: v, Code: code, Reason: reason}
+	msg := fmt.Sprintf("the broker refused the publish to %s: %s (%s 0x%02X)", topic, ReasonText(v, packet, code), packet, code)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	return &StepError{Step: StepPublish, Message: msg, Hint: ReasonHint(v, packet, code), Err: re}
+}
+
+func (c *client5) Subscribe(ctx context.Context, subs ...Subscription) ([]byte, error) {
+	s := &paho.Subscribe{}
+	for _, sub := range subs {
+		s.Subscriptions = append(s.Subscriptions, paho.SubscribeOptions{Topic: sub.Filter, QoS: sub.QoS, RetainHandling: sub.RetainHandling, NoLocal: sub.NoLocal})
+	}
+	sa, err := c.pc.Subscribe(ctx, s)
+	if sa != nil {
+		reason := ""
+		if sa.Properties != nil {
+			reason = sa.Properties.ReasonString
+		}
+		for i, code := range sa.Reasons {
+			if code >= 0x80 && i < len(subs) {
+				return sa.Reasons, subscribeRefused(V5, code, reason, subs[i].Filter)
+			}
+		}
+		if err == nil {
+			return sa.Reasons, nil
+		}
+	}
+	if err == nil {
+		return nil, errors.New("no SUBACK")
+	}
+	return nil, c.opError(ctx, err, StepSubscribe, "subscribe")
+}
+
+func subscribeRefused(v Version, code byte, reason, filter string) error {
+	re := &ReasonError{Packet: PacketSuback, Version: v, Code: code, Reason: reason}
+	msg := fmt.Sprintf("the broker refused the subscription to %s: %s (SUBACK 0x%02X)", filter, ReasonText(v, PacketSuback, code), code)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	return &StepError{Step: StepSubscribe, Message: msg, Hint: ReasonHint(v, PacketSuback, code), Err: re}
+}
+
+func (c *client5) opError(ctx context.Context, err error, step Step, what string) error {
+	if errors.Is(err, paho.ErrInvalidArguments) {
+		return &StepError{Step: step, Message: what + " not sent: " + err.Error(), Hint: "the broker's limits (CONNACK) do not allow it", Err: err}
+	}
+	if ctx.Err() != nil {
+		return &StepError{Step: step, Message: "no answer to " + what + " in time", Hint: "the broker is slow or the link stalls: raise --timeout", Err: ctx.Err()}
+	}
+	select {
+	case <-c.life.done:
+	case <-time.After(300 * time.Millisecond):
+	}
+	return c.life.lostError(step, what+" failed")
+}
+
+func (c *client5) Unsubscribe(ctx context.Context, filters ...string) error {
+	ua, err := c.pc.Unsubscribe(ctx, &paho.Unsubscribe{Topics: filters})
+	if ua != nil {
+		for i, code := range ua.Reasons {
+			if code >= 0x80 && i < len(filters) {
+				re := &ReasonError{Packet: PacketUnsuback, Version: V5, Code: code}
+				return &StepError{Step: StepSubscribe, Message: fmt.Sprintf("the broker refused to unsubscribe %s: %s", filters[i], ReasonText(V5, PacketUnsuback, code)),
+					Hint: ReasonHint(V5, PacketUnsuback, code), Err: re}
+			}
+		}
+		if err == nil {
+			return nil
+		}
+	}
+	if err != nil {
+		return c.opError(ctx, err, StepSubscribe, "unsubscribe")
+	}
+	return nil
+}
+
+func (c *client5) Messages() <-chan Message { return c.q.out }
+func (c *client5) Done() <-chan struct{}    { return c.life.done }
+func (c *client5) Err() error               { return c.life.Err() }
+
+func (c *client5) Disconnect(ctx context.Context) error {
+	c.life.setClosing()
+	err := c.pc.Disconnect(&paho.Disconnect{ReasonCode: 0})
+	select {
+	case <-c.life.done:
+	case <-ctx.Done():
+	}
+	return err
+}
+
+func (c *client5) Abort() error {
+	c.life.setClosing()
+	return c.conn.abort()
+}

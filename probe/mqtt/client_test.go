@@ -1,0 +1,321 @@
+package mqtt_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/probe/mqtt"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func connect(t *testing.T, o mqtt.Options) mqtt.Client {
+	t.Helper()
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 5 * time.Second
+	}
+	c, err := mqtt.Connect(ctxT(t, 10*time.Second), o)
+	if err != nil {
+		t.Fatalf("connect %s (MQTT %s): %v", o.Broker, o.Version, err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c
+}
+
+func receive(t *testing.T, c mqtt.Client, n int, within time.Duration) []mqtt.Message {
+	t.Helper()
+	var got []mqtt.Message
+	deadline := time.After(within)
+	for len(got) < n {
+		select {
+		case m, ok := <-c.Messages():
+			if !ok {
+				t.Fatalf("connection ended after %d of %d messages: %v", len(got), n, c.Err())
+			}
+			got = append(got, m)
+		case <-deadline:
+			t.Fatalf("only %d of %d messages within %s", len(got), n, within)
+		}
+	}
+	return got
+}
+
+var versions = []mqtt.Version{mqtt.V5, mqtt.V311}
+
+func TestPublishAndSubscribeAtEveryQoSOnBothVersions(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{NoQueueLimits: true})
+	for _, v := range versions {
+		t.Run("mqtt"+string(v), func(t *testing.T) {
+			sub := connect(t, mqtt.Options{Broker: b.URL, Version: v, CleanStart: true})
+			codes, err := sub.Subscribe(ctxT(t, 5*time.Second), mqtt.Subscription{Filter: "rt/" + string(v) + "/#", QoS: 2})
+			if err != nil || len(codes) != 1 || codes[0] != 2 {
+				t.Fatalf("subscribe: %v %v", codes, err)
+			}
+			pub := connect(t, mqtt.Options{Broker: b.URL, Version: v, CleanStart: true})
+			for q := byte(0); q <= 2; q++ {
+				for i := 0; i < 50; i++ {
+					if err := pub.Publish(ctxT(t, 5*time.Second), mqtt.Message{Topic: fmt.Sprintf("rt/%s/q%d", v, q), Payload: []byte(fmt.Sprint(i)), QoS: q}); err != nil {
+						t.Fatalf("publish QoS %d: %v", q, err)
+					}
+				}
+			}
+			got := receive(t, sub, 150, 10*time.Second)
+			for i, m := range got {
+				wantQ := byte(i / 50)
+				if m.QoS != wantQ || string(m.Payload) != fmt.Sprint(i%50) {
+					t.Fatalf("message %d: QoS %d payload %q, want QoS %d payload %d (order kept?)", i, m.QoS, m.Payload, wantQ, i%50)
+				}
+			}
+		})
+	}
+}
+
+func TestRetainedMessageReachesALateSubscriber(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	for _, v := range versions {
+		pub := connect(t, mqtt.Options{Broker: b.URL, Version: v, CleanStart: true})
+		topic := "ret/" + string(v)
+		if err := pub.Publish(ctxT(t, 5*time.Second), mqtt.Message{Topic: topic, Payload: []byte("kept"), QoS: 1, Retain: true}); err != nil {
+			t.Fatal(err)
+		}
+		sub := connect(t, mqtt.Options{Broker: b.URL, Version: v, CleanStart: true})
+		if _, err := sub.Subscribe(ctxT(t, 5*time.Second), mqtt.Subscription{Filter: topic, QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		m := receive(t, sub, 1, 5*time.Second)[0]
+		if !m.Retain || string(m.Payload) != "kept" {
+			t.Fatalf("MQTT %s: got %+v", v, m)
+		}
+	}
+}
+
+func TestUserPropertiesTravelOnMQTT5(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	sub := connect(t, mqtt.Options{Broker: b.URL})
+	if _, err := sub.Subscribe(ctxT(t, 5*time.Second), mqtt.Subscription{Filter: "props", QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	pub := connect(t, mqtt.Options{Broker: b.URL})
+	exp := uint32(60)
+	err := pub.Publish(ctxT(t, 5*time.Second), mqtt.Message{Topic: "props", Payload: []byte("{}"), QoS: 1, Properties: mqtt.Properties{
+		ContentType: "application/json", MessageExpiry: &exp, UserProperties: []mqtt.UserProperty{{Key: "site", Value: "A"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := receive(t, sub, 1, 5*time.Second)[0]
+	if m.Properties.ContentType != "application/json" || len(m.Properties.UserProperties) != 1 || m.Properties.UserProperties[0].Value != "A" {
+		t.Fatalf("properties lost: %+v", m.Properties)
+	}
+}
+
+func TestACLRefusalsAreErrorsInWords(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{
+		Users: map[string]string{"meter": "pw"},
+		ACL:   "user meter\ntopic readwrite allowed/#\n",
+	})
+	// MQTT 5: a refused QoS 1 publish is PUBACK 0x87, a refused
+	// subscription SUBACK 0x87.
+	c := connect(t, mqtt.Options{Broker: b.URL, Username: "meter", Password: "pw", HasPassword: true})
+	err := c.Publish(ctxT(t, 5*time.Second), mqtt.Message{Topic: "denied/x", Payload: []byte("x"), QoS: 1})
+	var re *mqtt.ReasonError
+	if !errors.As(err, &re) || re.Code != 0x87 || mqtt.StepOf(err) != mqtt.StepPublish {
+		t.Fatalf("refused publish: got %v", err)
+	}
+	if _, hint := mqtt.Explain(err); !strings.Contains(hint, "ACL") {
+		t.Errorf("hint %q does not mention the ACL", hint)
+	}
+	if err := c.Publish(ctxT(t, 5*time.Second), mqtt.Message{Topic: "allowed/x", Payload: []byte("x"), QoS: 1}); err != nil {
+		t.Fatalf("allowed publish: %v", err)
+	}
+}
+
+func TestBadPasswordIsRefusedInCONNACK(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{Users: map[string]string{"meter": "pw"}})
+	// mosquitto 2.0 answers MQTT 5 with 0x87 (not authorized) rather than
+	// 0x86; both are worded.
+	want := map[mqtt.Version][]byte{mqtt.V5: {0x86, 0x87}, mqtt.V311: {4, 5}}
+	for _, v := range versions {
+		_, err := mqtt.Connect(ctxT(t, 10*time.Second), mqtt.Options{Broker: b.URL, Version: v, Username: "meter", Password: "wrong", HasPassword: true, ConnectTimeout: 5 * time.Second})
+		var re *mqtt.ReasonError
+		if !errors.As(err, &re) || !bytes.Contains(want[v], []byte{re.Code}) || mqtt.StepOf(err) != mqtt.StepConnect {
+			t.Fatalf("MQTT %s: got %v", v, err)
+		}
+		if msg, _ := mqtt.Explain(err); !strings.Contains(msg, "bad user name or password") && !strings.Contains(msg, "not authorized") {
+			t.Errorf("MQTT %s: message %q", v, msg)
+		}
+	}
+}
+
+func TestNothingListeningIsRefusedAtTheTCPStep(t *testing.T) {
+	port := testenv.FreePort(t)
+	start := time.Now()
+	_, err := mqtt.Connect(ctxT(t, 10*time.Second), mqtt.Options{Broker: fmt.Sprintf("mqtt://127.0.0.1:%d", port), ConnectTimeout: 2 * time.Second})
+	if mqtt.StepOf(err) != mqtt.StepTCP || mqtt.DialFailure(errors.Unwrap(err)) != "refused" {
+		t.Fatalf("got %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("took %s", time.Since(start))
+	}
+}
+
+func TestUnknownHostFailsAtTheDNSStep(t *testing.T) {
+	_, err := mqtt.Connect(ctxT(t, 10*time.Second), mqtt.Options{Broker: "mqtt://no-such-host.invalid", ConnectTimeout: 2 * time.Second})
+	if mqtt.StepOf(err) != mqtt.StepDNS {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// A broker that speaks only MQTT 3.1.1 answers an MQTT 5 CONNECT with the
+// 3.1.1 CONNACK "unacceptable protocol version" and closes.
+func TestMQTT311OnlyBrokerIsRecognised(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 256)
+			_, _ = c.Read(buf)
+			_, _ = c.Write([]byte{0x20, 0x02, 0x00, 0x01})
+			c.Close()
+		}
+	}()
+	_, err = mqtt.Connect(ctxT(t, 10*time.Second), mqtt.Options{Broker: "mqtt://" + l.Addr().String(), ConnectTimeout: 2 * time.Second})
+	msg, hint := mqtt.Explain(err)
+	if mqtt.StepOf(err) != mqtt.StepConnect || !strings.Contains(msg, "refuses MQTT 5") || !strings.Contains(hint, "--mqtt-version 3.1.1") {
+		t.Fatalf("got %v (hint %q)", err, hint)
+	}
+}
+
+func TestTLSFailuresAreNamed(t *testing.T) {
+	good := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true})
+	mtls := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true, RequireCert: true, Certs: good.Certs})
+	expired := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true, ServerCert: "expired", Certs: good.Certs})
+	wrong := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true, ServerCert: "wrong-host", Certs: good.Certs})
+	s := good.Certs
+	cases := []struct {
+		name string
+		o    mqtt.Options
+		step mqtt.Step
+		want string
+	}{
+		{"unknown authority", mqtt.Options{Broker: good.URL, TLS: mqtt.TLSOptions{CAFile: s.OtherCAFile}}, mqtt.StepTLS, "does not trust"},
+		{"hostname mismatch", mqtt.Options{Broker: wrong.URL, TLS: mqtt.TLSOptions{CAFile: s.CAFile}}, mqtt.StepTLS, "not for"},
+		{"expired", mqtt.Options{Broker: expired.URL, TLS: mqtt.TLSOptions{CAFile: s.CAFile}}, mqtt.StepTLS, "expired"},
+		{"client certificate required", mqtt.Options{Broker: mtls.URL, TLS: mqtt.TLSOptions{CAFile: s.CAFile}}, mqtt.StepTLS, "client certificate"},
+		{"untrusted client certificate", mqtt.Options{Broker: mtls.URL, TLS: mqtt.TLSOptions{CAFile: s.CAFile, CertFile: s.UntrustedClientCert, KeyFile: s.UntrustedClientKey}}, mqtt.StepTLS, "client certificate"},
+		{"plain MQTT to a TLS port", mqtt.Options{Broker: strings.Replace(good.URL, "mqtts", "mqtt", 1)}, mqtt.StepConnect, "closed the connection"},
+		{"TLS to a plain port", mqtt.Options{Broker: "mqtts://" + testenv.StartMosquitto(t, testenv.MosquittoConfig{}).Addr(), TLS: mqtt.TLSOptions{CAFile: s.CAFile}}, mqtt.StepTLS, "TLS"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.ConnectTimeout = 3 * time.Second
+			c, err := mqtt.Connect(ctxT(t, 10*time.Second), tc.o)
+			if err == nil {
+				c.Disconnect(context.Background())
+				t.Fatal("connected")
+			}
+			msg, hint := mqtt.Explain(err)
+			if mqtt.StepOf(err) != tc.step || !strings.Contains(msg, tc.want) {
+				t.Fatalf("got step %q: %s (hint %q), want step %q mentioning %q", mqtt.StepOf(err), msg, hint, tc.step, tc.want)
+			}
+			if hint == "" {
+				t.Error("no hint")
+			}
+		})
+	}
+	for _, v := range versions {
+		c := connect(t, mqtt.Options{Broker: mtls.URL, Version: v, TLS: mqtt.TLSOptions{CAFile: s.CAFile, CertFile: s.ClientCert, KeyFile: s.ClientKey}})
+		if err := c.Publish(ctxT(t, 5*time.Second), mqtt.Message{Topic: "tls/ok", Payload: []byte("x"), QoS: 1}); err != nil {
+			t.Fatalf("MQTT %s over mutual TLS: %v", v, err)
+		}
+	}
+}
+
+func TestWebSocketsCarryMQTT(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{WebSockets: true})
+	for _, v := range versions {
+		sub := connect(t, mqtt.Options{Broker: b.WSURL, Version: v})
+		if _, err := sub.Subscribe(ctxT(t, 5*time.Second), mqtt.Subscription{Filter: "ws/#", QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		pub := connect(t, mqtt.Options{Broker: b.WSURL, Version: v})
+		big := bytes.Repeat([]byte("x"), 100000)
+		if err := pub.Publish(ctxT(t, 5*time.Second), mqtt.Message{Topic: "ws/big", Payload: big, QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if m := receive(t, sub, 1, 5*time.Second)[0]; !bytes.Equal(m.Payload, big) {
+			t.Fatalf("MQTT %s over WebSockets: payload of %d bytes", v, len(m.Payload))
+		}
+	}
+}
+
+func TestAbortMakesTheBrokerSendTheWill(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	for _, v := range versions {
+		watcher := connect(t, mqtt.Options{Broker: b.URL, Version: v})
+		topic := "will/" + string(v)
+		if _, err := watcher.Subscribe(ctxT(t, 5*time.Second), mqtt.Subscription{Filter: topic, QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		dying, err := mqtt.Connect(ctxT(t, 5*time.Second), mqtt.Options{Broker: b.URL, Version: v, Will: &mqtt.Will{Topic: topic, Payload: []byte("gone"), QoS: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dying.Abort(); err != nil {
+			t.Fatal(err)
+		}
+		if m := receive(t, watcher, 1, 5*time.Second)[0]; string(m.Payload) != "gone" {
+			t.Fatalf("MQTT %s: got %q", v, m.Payload)
+		}
+		select {
+		case <-dying.Done():
+			if dying.Err() != nil {
+				t.Errorf("Abort left an error: %v", dying.Err())
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("MQTT %s: Done not closed after Abort", v)
+		}
+	}
+}
+
+func TestDisconnectSendsNoWill(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	watcher := connect(t, mqtt.Options{Broker: b.URL})
+	if _, err := watcher.Subscribe(ctxT(t, 5*time.Second), mqtt.Subscription{Filter: "will/#", QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range versions {
+		c, err := mqtt.Connect(ctxT(t, 5*time.Second), mqtt.Options{Broker: b.URL, Version: v, Will: &mqtt.Will{Topic: "will/x", Payload: []byte("gone")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Disconnect(ctxT(t, 5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case m := <-watcher.Messages():
+		t.Fatalf("Will sent after a clean disconnect: %+v", m)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
