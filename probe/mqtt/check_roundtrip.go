@@ -104,7 +104,7 @@ func (c *checker) checkPrefixLadder(ctx context.Context) {
 	skipQoS := func(q byte, reason string) {
 		switch {
 		case !wanted[q]:
-			c.skip("not asked for (--qos)", qosCheckIDs[q])
+			c.skip("not asked for (--qos-levels)", qosCheckIDs[q])
 		case q > maxQoS:
 			c.skip(fmt.Sprintf("the broker's maximum QoS is %d (CONNACK)", maxQoS), qosCheckIDs[q])
 		default:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ecdata/ectool/diag/report"
 	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/lab/broker"
 	"github.com/ecdata/ectool/probe/mqtt"
 )
 
@@ -303,5 +304,47 @@ func TestCheckWithPasswordsAndACL(t *testing.T) {
 		r := runCheck(t, mqtt.CheckOptions{Options: login(mqtt.V5, "s3cret"), Count: 2,
 			TopicPrefix: "devices/meter/check", DenyTopic: "devices/meter/not-really-denied"})
 		expect(t, r, map[string]report.Status{mqtt.CheckACLDeny: report.Failed})
+	})
+}
+
+func TestCheckAgainstTheLabBroker(t *testing.T) {
+	lb, err := broker.Start(context.Background(), broker.Config{Dir: testenv.PrivateDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lb.Close() })
+	user := func(name string) broker.User {
+		for _, u := range lb.Users {
+			if u.Name == name {
+				return u
+			}
+		}
+		t.Fatalf("no lab user %s", name)
+		return broker.User{}
+	}
+	login := func(url, name string) mqtt.Options {
+		u := user(name)
+		return mqtt.Options{Broker: url, Username: u.Name, Password: u.Password, HasPassword: true}
+	}
+	for _, url := range []string{lb.MQTT, lb.WS} {
+		t.Run(url[:strings.Index(url, ":")]+"/tech", func(t *testing.T) {
+			r := runCheck(t, mqtt.CheckOptions{Options: login(url, "tech"), Count: 3, DenyTopic: "denied/meter"})
+			expect(t, r, allOK)
+			expect(t, r, map[string]report.Status{mqtt.CheckACLDeny: report.OK})
+		})
+	}
+	t.Run("mqtts/tech", func(t *testing.T) {
+		o := login(lb.MQTTS, "tech")
+		o.TLS.CAFile = lb.CAFile
+		r := runCheck(t, mqtt.CheckOptions{Options: o, Count: 3})
+		expect(t, r, allOK)
+		expect(t, r, map[string]report.Status{mqtt.CheckTLS: report.OK})
+	})
+	t.Run("gateway outside its tree", func(t *testing.T) {
+		r := runCheck(t, mqtt.CheckOptions{Options: login(lb.MQTT, "gateway"), Count: 3})
+		expect(t, r, map[string]report.Status{mqtt.CheckConnect: report.OK, mqtt.CheckACLTestPrefix: report.Warning, mqtt.CheckQoS0: report.Skipped})
+		r = runCheck(t, mqtt.CheckOptions{Options: login(lb.MQTT, "gateway"), Count: 3, TopicPrefix: "ec-data/lab/check", DenyTopic: "ec-data/other-site/m1"})
+		expect(t, r, allOK)
+		expect(t, r, map[string]report.Status{mqtt.CheckACLDeny: report.OK})
 	})
 }
