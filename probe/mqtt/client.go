@@ -139,6 +139,12 @@ type Client interface {
 	// acknowledged it (PUBACK / PUBCOMP); a refusal is a *ReasonError.
 	// Several Publish calls may be in flight at once.
 	Publish(ctx context.Context, m Message) error
+	// PublishAsync sends m and returns once it is on its way, in call
+	// order; done is called exactly once with the outcome (nil for QoS 0
+	// once written; the PUBACK/PUBCOMP or a refusal for QoS 1/2). It blocks
+	// while the broker's receive window (Receive Maximum) is full. An error
+	// returned means m was not sent and done will not be called.
+	PublishAsync(ctx context.Context, m Message, done func(error)) error
 	// Subscribe returns one granted QoS (or MQTT 5 reason code >= 0x80) per
 	// subscription. A refused subscription is also returned as a *ReasonError.
 	Subscribe(ctx context.Context, subs ...Subscription) ([]byte, error)

@@ -133,29 +133,58 @@ func (c *client311) wait(ctx context.Context, tok paho311.Token) error {
 }
 
 func (c *client311) Publish(ctx context.Context, m Message) error {
+	return publishAndWait(ctx, c, m)
+}
+
+func (c *client311) PublishAsync(ctx context.Context, m Message, done func(error)) error {
 	select {
 	case <-c.life.done:
 		return c.life.lostError(StepPublish, "publish to "+m.Topic+" not sent")
 	default:
 	}
-	err := c.wait(ctx, c.pc.Publish(m.Topic, m.QoS, m.Retain, m.Payload))
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not acknowledged in time", Hint: "the broker is slow or the link stalls: raise --timeout", Err: ctx.Err()}
-	}
+	tok := c.pc.Publish(m.Topic, m.QoS, m.Retain, m.Payload)
+	go func() {
+		select {
+		case <-tok.Done():
+			if tok.Error() == nil {
+				done(nil)
+				return
+			}
+		case <-c.life.done:
+			select {
+			case <-tok.Done():
+				if tok.Error() == nil {
+					done(nil)
+					return
+				}
+			default:
+			}
+		}
+		done(c.publishLost(m, tok.Error()))
+	}()
+	return nil
+}
+
+// publishLost words a publish that ended without its acknowledgement: on
+// MQTT 3.1.1 a broker refuses a publish by closing the connection.
+func (c *client311) publishLost(m Message, err error) error {
 	select {
 	case <-c.life.done:
 	case <-time.After(300 * time.Millisecond):
 	}
 	select {
 	case <-c.life.done:
+		if c.life.isClosing() {
+			return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not acknowledged before the connection was closed", Err: net.ErrClosed}
+		}
 		return &StepError{Step: StepPublish,
 			Message: "the broker closed the connection on the publish to " + m.Topic + ": MQTT 3.1.1 brokers refuse a publish this way",
 			Hint:    "usually the broker's ACL does not allow this client on that topic (or the message is too large): check the user's ACL entries and the broker's log",
 			Err:     &ReasonError{Packet: PacketDisconnect, Version: V311, Code: 0x87}}
 	default:
+	}
+	if err == nil {
+		err = net.ErrClosed
 	}
 	return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " failed: " + err.Error(), Err: err}
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 )
 
@@ -17,12 +19,15 @@ type client5 struct {
 	connack ConnAck
 	q       *msgQueue
 	life    *lifecycle
+	sess    *asyncSession
+	pubMu   sync.Mutex // publishes leave in call order
 }
 
 func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*client5, error) {
-	c := &client5{conn: conn, q: newMsgQueue(), life: newLifecycle()}
+	c := &client5{conn: conn, q: newMsgQueue(), life: newLifecycle(), sess: newAsyncSession()}
 	c.pc = paho.NewClient(paho.ClientConfig{
-		Conn: conn,
+		Conn:    conn,
+		Session: c.sess,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				c.q.push(fromPaho5(pr.Packet))
@@ -79,6 +84,7 @@ func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*c
 		return nil, connackRefused(V5, ca.ReasonCode, reason)
 	}
 	if err != nil {
+		_ = c.sess.Close()
 		return nil, connectStepError(err, conn, o, info)
 	}
 	c.connack = connAckFrom5(ca)
@@ -86,6 +92,9 @@ func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*c
 		<-c.pc.Done()
 		c.life.end()
 		c.q.close()
+		c.sess.failAll()
+		close(c.sess.stop)
+		_ = c.sess.Close()
 	}()
 	return c, nil
 }
@@ -127,7 +136,7 @@ func fromPaho5(p *paho.Publish) Message {
 
 func (c *client5) ConnAck() ConnAck { return c.connack }
 
-func (c *client5) Publish(ctx context.Context, m Message) error {
+func toPaho5(m Message) *paho.Publish {
 	p := &paho.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain}
 	if pr := m.Properties; pr.ContentType != "" || pr.MessageExpiry != nil || pr.PayloadFormat != nil ||
 		pr.ResponseTopic != "" || pr.CorrelationData != nil || len(pr.UserProperties) > 0 {
@@ -139,37 +148,86 @@ func (c *client5) Publish(ctx context.Context, m Message) error {
 			p.Properties.User = append(p.Properties.User, paho.UserProperty{Key: u.Key, Value: u.Value})
 		}
 	}
+	return p
+}
+
+func (c *client5) Publish(ctx context.Context, m Message) error {
+	return publishAndWait(ctx, c, m)
+}
+
+// publishAndWait is Publish built on PublishAsync.
+func publishAndWait(ctx context.Context, c Client, m Message) error {
+	res := make(chan error, 1)
+	if err := c.PublishAsync(ctx, m, func(err error) { res <- err }); err != nil {
+		return err
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not acknowledged in time", Hint: "the broker is slow or the link stalls: raise --timeout", Err: ctx.Err()}
+	}
+}
+
+func (c *client5) PublishAsync(ctx context.Context, m Message, done func(error)) error {
 	select {
 	case <-c.life.done:
 		return c.life.lostError(StepPublish, "publish to "+m.Topic+" not sent")
 	default:
 	}
-	resp, err := c.pc.Publish(ctx, p)
-	if resp != nil && resp.ReasonCode >= 0x80 {
-		packet := PacketPuback
-		if m.QoS == 2 {
-			packet = PacketPubrec
-		}
-		reason := ""
-		if resp.Properties != nil {
-			reason = resp.Properties.ReasonString
-		}
-		return publishRefused(V5, packet, resp.ReasonCode, reason, m.Topic)
+	p := toPaho5(m)
+	c.pubMu.Lock()
+	if m.QoS > 0 {
+		c.sess.next = func(r packets.ControlPacket) { done(c.ackResult(m, r)) }
 	}
+	_, err := c.pc.PublishWithOptions(ctx, p, paho.PublishOptions{Method: paho.PublishMethod_AsyncSend})
+	c.sess.next = nil
+	c.pubMu.Unlock()
 	if err != nil {
 		if errors.Is(err, paho.ErrInvalidArguments) {
 			return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not sent: " + err.Error(),
 				Hint: "the broker's limits (CONNACK) do not allow this message: check QoS and retain against them", Err: err}
 		}
 		if ctx.Err() != nil {
-			return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not acknowledged in time", Hint: "the broker is slow or the link stalls: raise --timeout", Err: ctx.Err()}
+			return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not sent in time: the broker's receive window stayed full", Hint: "the broker does not acknowledge: raise --timeout, or look at the broker's log", Err: ctx.Err()}
 		}
-		// Give the library a moment to report why the connection ended.
+		return c.opError(ctx, err, StepPublish, "publish to "+m.Topic)
+	}
+	if m.QoS == 0 {
+		done(nil)
+	}
+	return nil
+}
+
+// ackResult turns the packet that ended a QoS 1/2 publish into its result.
+func (c *client5) ackResult(m Message, r packets.ControlPacket) error {
+	var code byte
+	var reason, packet string
+	switch a := r.Content.(type) {
+	case *packets.Puback:
+		code, packet = a.ReasonCode, PacketPuback
+		if a.Properties != nil {
+			reason = a.Properties.ReasonString
+		}
+	case *packets.Pubrec:
+		code, packet = a.ReasonCode, PacketPubrec
+		if a.Properties != nil {
+			reason = a.Properties.ReasonString
+		}
+	case *packets.Pubcomp:
+		code, packet = a.ReasonCode, PacketPubcomp
+		if a.Properties != nil {
+			reason = a.Properties.ReasonString
+		}
+	default:
 		select {
 		case <-c.life.done:
 		case <-time.After(300 * time.Millisecond):
 		}
-		return c.life.lostError(StepPublish, "publish to "+m.Topic+" failed")
+		return c.life.lostError(StepPublish, "publish to "+m.Topic+" not acknowledged")
+	}
+	if code >= 0x80 {
+		return publishRefused(V5, packet, code, reason, m.Topic)
 	}
 	return nil
 }

@@ -319,3 +319,39 @@ func TestDisconnectSendsNoWill(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 }
+
+func TestPipelinedPublishesArriveInOrder(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{NoQueueLimits: true})
+	for _, v := range versions {
+		for q := byte(1); q <= 2; q++ {
+			sub := connect(t, mqtt.Options{Broker: b.URL, Version: v})
+			topic := fmt.Sprintf("pipe/%s/%d", v, q)
+			if _, err := sub.Subscribe(ctxT(t, 5*time.Second), mqtt.Subscription{Filter: topic, QoS: q}); err != nil {
+				t.Fatal(err)
+			}
+			pub := connect(t, mqtt.Options{Broker: b.URL, Version: v})
+			const n = 2000
+			acked := make(chan error, n)
+			for i := 0; i < n; i++ {
+				if err := pub.PublishAsync(ctxT(t, 10*time.Second), mqtt.Message{Topic: topic, Payload: []byte(fmt.Sprint(i)), QoS: q}, func(err error) { acked <- err }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 0; i < n; i++ {
+				select {
+				case err := <-acked:
+					if err != nil {
+						t.Fatalf("MQTT %s QoS %d: %v", v, q, err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("MQTT %s QoS %d: %d of %d acknowledged", v, q, i, n)
+				}
+			}
+			for i, m := range receive(t, sub, n, 10*time.Second) {
+				if string(m.Payload) != fmt.Sprint(i) {
+					t.Fatalf("MQTT %s QoS %d: message %d is %q", v, q, i, m.Payload)
+				}
+			}
+		}
+	}
+}

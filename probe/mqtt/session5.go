@@ -1,0 +1,110 @@
+package mqtt
+
+import (
+	"context"
+	"sync"
+
+	"github.com/eclipse/paho.golang/packets"
+	"github.com/eclipse/paho.golang/paho/session"
+	"github.com/eclipse/paho.golang/paho/session/state"
+)
+
+// asyncSession wraps paho.golang's in-memory session so QoS 1/2 publishes
+// can be pipelined in order: paho's asynchronous publish returns once the
+// packet is written, and this session routes each PUBACK/PUBREC/PUBCOMP to
+// the callback registered for that publish. paho's own session still does
+// the protocol work (packet IDs, the broker's Receive Maximum, PUBREL).
+type asyncSession struct {
+	*state.State
+
+	// next is the callback of the publish being added; set by the (only)
+	// publishing goroutine, under client5.pubMu.
+	next func(packets.ControlPacket)
+
+	mu      sync.Mutex
+	pending map[uint16]func(packets.ControlPacket)
+	resp    chan packets.ControlPacket
+	stop    chan struct{}
+}
+
+var _ session.SessionManager = (*asyncSession)(nil)
+
+func newAsyncSession() *asyncSession {
+	s := &asyncSession{
+		State:   state.NewInMemory(),
+		pending: map[uint16]func(packets.ControlPacket){},
+		// paho sends responses while holding its session lock: never block.
+		resp: make(chan packets.ControlPacket, 65536),
+		stop: make(chan struct{}),
+	}
+	go s.route()
+	return s
+}
+
+func (s *asyncSession) AddToSession(ctx context.Context, p session.Packet, resp chan<- packets.ControlPacket) error {
+	cb := s.next
+	if p.Type() != packets.PUBLISH || cb == nil {
+		return s.State.AddToSession(ctx, p, resp)
+	}
+	s.next = nil
+	if err := s.State.AddToSession(ctx, p, s.resp); err != nil {
+		return err
+	}
+	id := p.(*packets.Publish).PacketID
+	s.mu.Lock()
+	s.pending[id] = cb
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *asyncSession) route() {
+	for {
+		select {
+		case r := <-s.resp:
+			if r.Type == 0 {
+				continue // the connection ended; failAll reports it
+			}
+			id := r.PacketID()
+			s.mu.Lock()
+			cb := s.pending[id]
+			delete(s.pending, id)
+			s.mu.Unlock()
+			if cb != nil {
+				cb(r)
+			}
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// failAll hands every unacknowledged publish a zero packet (connection lost)
+// once the responses already received are routed.
+func (s *asyncSession) failAll() {
+	for {
+		select {
+		case r := <-s.resp:
+			if r.Type == 0 {
+				continue
+			}
+			id := r.PacketID()
+			s.mu.Lock()
+			cb := s.pending[id]
+			delete(s.pending, id)
+			s.mu.Unlock()
+			if cb != nil {
+				cb(r)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = map[uint16]func(packets.ControlPacket){}
+	s.mu.Unlock()
+	for _, cb := range pending {
+		cb(packets.ControlPacket{})
+	}
+}
