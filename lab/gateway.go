@@ -92,11 +92,6 @@ func (g *Gateway) Start(ctx context.Context, s *Site) error {
 	if len(cfg.Meters) == 0 {
 		cfg.Meters = []string{"main", "pv", "hvac"}
 	}
-	for _, m := range cfg.Meters {
-		if !validSiteName(m) {
-			return fmt.Errorf("meter name %q: use letters, digits, '-' and '_' only", m)
-		}
-	}
 	if cfg.Version == "" {
 		cfg.Version = mqtt.V5
 	}

@@ -147,17 +147,14 @@ func (s *Site) Port(offset int) int {
 // *broker.ListenError (or the component's own error type). The site runs
 // until Stop or until ctx ends.
 func Start(ctx context.Context, cfg Config) (*Site, error) {
+	if err := Validate(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Site == "" {
 		cfg.Site = "lab"
 	}
-	if !validSiteName(cfg.Site) {
-		return nil, fmt.Errorf("site name %q: use letters, digits, '-' and '_' only (it becomes an MQTT topic level)", cfg.Site)
-	}
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
-	}
-	if cfg.PortBase < 0 || cfg.PortBase > 65535-30 {
-		return nil, fmt.Errorf("port base %d: use 0 (free ports) or 1024-65505", cfg.PortBase)
 	}
 	s := &Site{Config: cfg}
 	if cfg.Dir == "" {
@@ -209,6 +206,40 @@ func (s *Site) Stop() error {
 		s.ownDir = false
 	}
 	return errors.Join(errs...)
+}
+
+// FieldError is a Config setting that cannot work, found before anything
+// starts. Field is named like the `ectool lab` flag that sets it.
+type FieldError struct {
+	Field   string // "site", "port-base", "interval", "meters"
+	Problem string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+
+// Validate checks cfg without starting anything.
+func Validate(cfg Config) error {
+	if cfg.Site != "" && !validSiteName(cfg.Site) {
+		return &FieldError{"site", fmt.Sprintf("%q: use letters, digits, '-' and '_' only (it becomes an MQTT topic level)", cfg.Site)}
+	}
+	if cfg.PortBase != 0 && (cfg.PortBase < 1 || cfg.PortBase > 65535-30) {
+		return &FieldError{"port-base", fmt.Sprintf("%d: use 1024-65505, or 0 for free ports", cfg.PortBase)}
+	}
+	if cfg.Gateway.Interval < 0 || (cfg.Gateway.Interval > 0 && cfg.Gateway.Interval < 10*time.Millisecond) {
+		return &FieldError{"interval", fmt.Sprintf("%s: use 10ms or more", cfg.Gateway.Interval)}
+	}
+	seen := map[string]bool{}
+	for _, m := range cfg.Gateway.Meters {
+		if !validSiteName(m) {
+			return &FieldError{"meters", fmt.Sprintf("%q: use letters, digits, '-' and '_' only (it becomes an MQTT topic level)", m)}
+		}
+		if seen[m] {
+			return &FieldError{"meters", fmt.Sprintf("%q is listed twice", m)}
+		}
+		seen[m] = true
+	}
+	// COMPONENTS: validate the settings of components added later here.
+	return nil
 }
 
 func validSiteName(name string) bool {

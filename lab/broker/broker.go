@@ -290,6 +290,18 @@ func (b *Broker) Clients() int {
 	return n
 }
 
+// Subscribers is the number of clients whose subscriptions match topic now
+// (shared subscriptions count once per group member). It lets a caller
+// wait until a subscriber it started is ready before publishing.
+func (b *Broker) Subscribers(topic string) int {
+	subs := b.server.Topics.Subscribers(topic)
+	n := len(subs.Subscriptions)
+	for _, group := range subs.Shared {
+		n += len(group)
+	}
+	return n
+}
+
 // Close stops the listeners and disconnects every client. Calling it again
 // does nothing.
 func (b *Broker) Close() error {

@@ -165,6 +165,9 @@ func TestDeniedMessagesAreNeverDelivered(t *testing.T) {
 			break
 		}
 	}
+	if n := b.Subscribers("ectool/ok"); n != 1 {
+		t.Errorf("broker counts %d subscribers matching ectool/ok, want 1 (admin's #)", n)
+	}
 	mosq(t, "mosquitto_pub", append(login(b, "tech"), "-p", p, "-t", "denied/x", "-m", "secret")...)
 	mosq(t, "mosquitto_pub", append(login(b, "tech"), "-p", p, "-t", "ectool/ok", "-m", "fine")...)
 	var got []string

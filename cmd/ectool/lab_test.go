@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecdata/ectool/internal/testenv"
+)
+
+func TestLabRefusesBadFlagsBeforeStarting(t *testing.T) {
+	for _, args := range [][]string{
+		{"lab", "--site", "a/b"},
+		{"lab", "--site", "x+"},
+		{"lab", "--port-base", "70000"},
+		{"lab", "--duration", "-1s"},
+		{"lab", "--meters", "main,main"},
+		{"lab", "--interval", "1ns"},
+		{"lab", "tour", "--timeout", "0s"},
+		{"lab", "tour", "--site", "#"},
+	} {
+		code, out, errOut := runMain(t, args...)
+		if code != ExitUsage || out != "" {
+			t.Errorf("ectool %v: exit %d, stdout %q, want exit 2 and nothing on stdout (stderr %q)", args, code, out, errOut)
+		}
+		if lines := testenv.Lines(errOut); len(lines) != 1 {
+			t.Errorf("ectool %v: want one line on stderr, got %q", args, errOut)
+		}
+	}
+}
+
+func TestLabOnATakenPortCannotRun(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	code, _, errOut := runMain(t, "lab", "--port-base", strconv.Itoa(port), "--duration", "1s")
+	if code != ExitCannotRun || !strings.Contains(errOut, strconv.Itoa(port)) || !strings.Contains(errOut, "--port-base") {
+		t.Errorf("lab on a taken port: exit %d, stderr %q; want exit 3 naming the port and --port-base", code, errOut)
+	}
+}
+
+// asUser says who runs the binary: root (the test's own uid) or nobody.
+type asUser struct {
+	name string
+	uid  int // -1: the test's own user
+}
+
+var labUsers = []asUser{{"root", -1}, {"nobody", 65534}}
+
+// runAs runs the ectool binary with args as user u, from a directory every
+// uid can reach, and returns exit code, stdout and stderr.
+func runAs(t *testing.T, u asUser, timeout time.Duration, args ...string) (int, string, string) {
+	t.Helper()
+	bin := reachableBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	tmp := testenv.PrivateDir(t)
+	_ = os.Chmod(tmp, 0o1777)
+	cmd.Dir = tmp
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "TMPDIR=" + tmp, "HOME=" + tmp}
+	if u.uid >= 0 {
+		if os.Geteuid() != 0 {
+			testenv.Missing(t, "running as uid %d needs root", u.uid)
+		}
+		setCredential(cmd, u.uid)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("ectool %v as %s did not finish in %s\nstdout: %s\nstderr: %s", args, u.name, timeout, out.String(), errOut.String())
+	}
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatalf("running ectool: %v", err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
+}
+
+// reachableBinary copies the ectool binary into a directory an
+// unprivileged uid can read and run it from.
+func reachableBinary(t *testing.T) string {
+	t.Helper()
+	src := testenv.Binary(t)
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(testenv.PrivateDir(t), "ectool")
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func TestLabRunsForItsDurationAndPrintsItsEndpoints(t *testing.T) {
+	for _, u := range labUsers {
+		t.Run(u.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := runAs(t, u, 30*time.Second, "lab", "--duration", "2s", "--interval", "200ms", "-o", "json")
+			if code != 0 {
+				t.Fatalf("exit %d\n%s", code, errOut)
+			}
+			var ep struct {
+				Schema string `json:"schema"`
+				Site   string `json:"site"`
+				Dir    string `json:"dir"`
+				Broker struct {
+					MQTT   string `json:"mqtt"`
+					MQTTS  string `json:"mqtts"`
+					WS     string `json:"ws"`
+					CAFile string `json:"ca_file"`
+					Users  []struct {
+						Username     string `json:"username"`
+						Password     string `json:"password"`
+						PasswordFile string `json:"password_file"`
+					} `json:"users"`
+					DeniedTopic string `json:"denied_topic"`
+				} `json:"broker"`
+				Gateway struct {
+					Topics      []string `json:"topics"`
+					StatusTopic string   `json:"status_topic"`
+				} `json:"gateway"`
+			}
+			if err := json.Unmarshal([]byte(out), &ep); err != nil {
+				t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
+			}
+			if ep.Schema != "ectool.lab/v1" || ep.Site != "lab" || !strings.HasPrefix(ep.Broker.MQTT, "mqtt://127.0.0.1:") ||
+				!strings.HasPrefix(ep.Broker.MQTTS, "mqtts://127.0.0.1:") || !strings.HasPrefix(ep.Broker.WS, "ws://127.0.0.1:") ||
+				len(ep.Broker.Users) != 3 || len(ep.Gateway.Topics) != 3 || ep.Broker.DeniedTopic == "" ||
+				filepath.Dir(ep.Broker.CAFile) != ep.Dir {
+				t.Errorf("endpoints document: %s", out)
+			}
+			if _, err := os.Stat(ep.Dir); !os.IsNotExist(err) {
+				t.Errorf("the lab directory %s outlived the lab: %v", ep.Dir, err)
+			}
+			if !strings.Contains(errOut, "lab stopped") {
+				t.Errorf("stderr does not say the lab stopped: %q", errOut)
+			}
+		})
+	}
+}
+
+func TestLabTourShowsEveryStepAsExpected(t *testing.T) {
+	if code, _, _ := runMain(t, "mqtt", "check", "--help"); code != 0 {
+		testenv.Missing(t, "the mqtt commands are not built yet")
+	}
+	for _, u := range labUsers {
+		t.Run(u.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := runAs(t, u, 4*time.Minute, "lab", "tour", "-o", "json")
+			var r struct {
+				Schema string `json:"schema"`
+				Checks []struct {
+					ID     string `json:"id"`
+					Status string `json:"status"`
+					Hint   string `json:"hint"`
+				} `json:"checks"`
+				FirstFailure *struct{ ID string } `json:"first_failure"`
+			}
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("stdout is not one JSON report: %v\n%s\nstderr:\n%s", err, out, errOut)
+			}
+			testenv.AssertChecksDocumented(t, []byte(out))
+			if len(r.Checks) != len(tourSteps) {
+				t.Errorf("%d checks, want one per step (%d)", len(r.Checks), len(tourSteps))
+			}
+			for _, c := range r.Checks {
+				if c.Status != "ok" {
+					t.Errorf("%s: %s (%s)", c.ID, c.Status, c.Hint)
+				}
+			}
+			if code != 0 || r.FirstFailure != nil {
+				t.Errorf("exit %d, first failure %v; want 0 and none\nstderr:\n%s", code, r.FirstFailure, errOut)
+			}
+			for _, want := range []string{"$ ectool mqtt sub", "$ ectool mqtt check", "steps behaved as expected"} {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("the walk-through on stderr lacks %q", want)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// tourSteps are the steps of `ectool lab tour`, in order. Each is one
+// entry: its check ID (document it in docs/checks.md, "## tour"), a title,
+// what it shows when it behaves as expected, and a Run that runs ectool
+// commands through the tour and judges their output. Steps for components
+// added to the lab later (the Modbus bus, the modem) go here too; a step
+// whose component is off returns stepResult{Skip: "..."}.
+var tourSteps = []tourStep{
+	{
+		ID:    "tour.retained",
+		Title: "Retained telemetry: what a new subscriber sees first",
+		Explain: "The gateway publishes every meter's reading at QoS 1 with the retain flag, so the broker keeps " +
+			"the last reading of each topic and hands it to every new subscriber at once. A dashboard that " +
+			"stays empty until the next reading arrives is looking at a gateway that does not retain.",
+		Run: func(ctx context.Context, t *tour) stepResult {
+			g := t.ep.Gateway
+			if g == nil {
+				return stepResult{Skip: "the lab runs without its gateway"}
+			}
+			args := append([]string{"mqtt", "sub", "-b", t.ep.Broker.MQTT}, t.login("tech")...)
+			args = append(args, "-t", g.TelemetryFilter, "--retained-only", "--count", fmt.Sprint(len(g.Topics)), "--timeout", "10s")
+			r := t.ectool(ctx, args...)
+			if r.ExitCode != 0 {
+				return stepResult{Problem: fmt.Sprintf("mqtt sub exited %d, want 0", r.ExitCode), Hint: "it should receive one retained reading per meter"}
+			}
+			for _, topic := range g.Topics {
+				if !strings.Contains(r.Stdout, topic) {
+					return stepResult{Problem: "no retained reading on " + topic}
+				}
+			}
+			return stepResult{}
+		},
+	},
+	{
+		ID:    "tour.roundtrip",
+		Title: "Round trip with sequence numbers: nothing lost, nothing duplicated",
+		Explain: "mqtt pub --seq numbers every message and stamps its send time; mqtt sub --expect-seq counts what " +
+			"arrived, lost, duplicated and out of order, and the latency. At QoS 1 the broker must deliver all " +
+			"of them; loss here means a broker queue limit or a subscriber that was not connected yet.",
+		Run: func(ctx context.Context, t *tour) stepResult {
+			const n = 20
+			topic := "ectool/tour/" + randomTag() + "/seq"
+			subArgs := append([]string{"mqtt", "sub", "-b", t.ep.Broker.MQTT}, t.login("tech")...)
+			subArgs = append(subArgs, "-t", topic, "-q", "1", "--count", fmt.Sprint(n), "--expect-seq", "--timeout", "20s")
+			sub := t.start(ctx, subArgs...)
+			if err := t.waitSubscribed(ctx, topic, sub); err != nil {
+				sub.wait()
+				t.show(sub.ran)
+				return stepResult{Problem: "mqtt sub: " + err.Error()}
+			}
+			pubArgs := append([]string{"mqtt", "pub", "-b", t.ep.Broker.MQTT}, t.login("tech")...)
+			pubArgs = append(pubArgs, "-t", topic, "-q", "1", "--count", fmt.Sprint(n), "--seq", "-m", "tour")
+			pub := t.ectool(ctx, pubArgs...)
+			sr := sub.wait()
+			t.show(sr)
+			switch {
+			case pub.ExitCode != 0:
+				return stepResult{Problem: fmt.Sprintf("mqtt pub exited %d, want 0", pub.ExitCode)}
+			case sr.ExitCode != 0:
+				return stepResult{Problem: fmt.Sprintf("mqtt sub exited %d, want 0", sr.ExitCode), Hint: fmt.Sprintf("all %d messages should arrive", n)}
+			}
+			return stepResult{Evidence: map[string]any{"messages": n}}
+		},
+	},
+	{
+		ID:    "tour.check",
+		Title: "The broker check ladder: everything fine",
+		Explain: "mqtt check climbs from DNS to TCP, CONNECT (with the broker's limits), SUBSCRIBE, a round trip " +
+			"at each QoS, a retained message and a Last Will. Every rung passed: this is what a healthy broker " +
+			"and valid credentials look like. Exit code 0.",
+		Run: func(ctx context.Context, t *tour) stepResult {
+			args := append([]string{"mqtt", "check", "-b", t.ep.Broker.MQTT}, t.login("tech")...)
+			return expectExit(t.ectool(ctx, args...), 0, "")
+		},
+	},
+	{
+		ID:    "tour.tls",
+		Title: "TLS: trusting the broker's CA with --ca",
+		Explain: "The TLS rung checked the protocol version, the cipher, the certificate chain up to the lab's CA " +
+			"(given with --ca), the days left before expiry and that the certificate names the host dialled.",
+		Run: func(ctx context.Context, t *tour) stepResult {
+			args := append([]string{"mqtt", "check", "-b", t.ep.Broker.MQTTS, "--ca", t.ep.Broker.CAFile}, t.login("tech")...)
+			return expectExit(t.ectool(ctx, args...), 0, "")
+		},
+	},
+	{
+		ID:    "tour.tls_untrusted",
+		Title: "TLS without the CA: the classic \"A TLS error occurred\"",
+		Explain: "Without --ca, ectool trusts only the system's CAs, and the lab's certificate is signed by the " +
+			"lab's own CA: the TLS rung fails with an unknown certificate authority and says so in words, " +
+			"where other tools say \"A TLS error occurred\". The fix is --ca with the broker's CA file. Exit code 1.",
+		Run: func(ctx context.Context, t *tour) stepResult {
+			args := append([]string{"mqtt", "check", "-b", t.ep.Broker.MQTTS}, t.login("tech")...)
+			return expectExit(t.ectool(ctx, args...), 1, "mqtt.tls")
+		},
+	},
+	{
+		ID:    "tour.bad_password",
+		Title: "A wrong password: refused at CONNECT",
+		Explain: "The network and TLS were fine, but the broker refused the login in its CONNACK (reason 0x86, " +
+			"bad user name or password). ectool names the rung that failed and skips the ones that depend on " +
+			"it, so the report points at the credentials, not at the network. Exit code 1.",
+		Run: func(ctx context.Context, t *tour) stepResult {
+			wrong, err := t.writeScratch("wrong.password", "not-the-password\n")
+			if err != nil {
+				return stepResult{Problem: "cannot write the wrong password file: " + err.Error()}
+			}
+			args := []string{"mqtt", "check", "-b", t.ep.Broker.MQTT, "-u", "tech", "--password-file", wrong}
+			return expectExit(t.ectool(ctx, args...), 1, "mqtt.connect")
+		},
+	},
+	{
+		ID:    "tour.acl",
+		Title: "The per-device ACL: the gateway's account may not leave its tree",
+		Explain: "The gateway's account may only use ec-data/<site>/#, so the check put its own test topics inside " +
+			"that tree (--topic-prefix) and then tried denied/x: the broker refused both the publish and the " +
+			"subscription (reason 0x87, not authorized). That proves the ACL holds; a broker that accepted them " +
+			"would fail this check.",
+		Run: func(ctx context.Context, t *tour) stepResult {
+			if t.ep.Gateway == nil {
+				return stepResult{Skip: "the lab runs without its gateway"}
+			}
+			prefix := fmt.Sprintf("ec-data/%s/ectool-check", t.ep.Site)
+			args := append([]string{"mqtt", "check", "-b", t.ep.Broker.MQTT}, t.login("gateway")...)
+			args = append(args, "--topic-prefix", prefix, "--deny-topic", t.ep.Broker.DeniedTopic)
+			return expectExit(t.ectool(ctx, args...), 0, "")
+		},
+	},
+	{
+		ID:    "tour.will",
+		Title: "The gateway loses power: its Last Will tells everyone",
+		Explain: "The tour cut the gateway's connection without a DISCONNECT, as a power cut would. The broker then " +
+			"published the Will the gateway registered at CONNECT (\"offline\", retained) on its status topic, so " +
+			"anyone subscribing now sees the gateway offline instead of a stale \"online\".",
+		Run: func(ctx context.Context, t *tour) stepResult {
+			g := t.ep.Gateway
+			if g == nil || t.site.Gateway == nil {
+				return stepResult{Skip: "the lab runs without its gateway"}
+			}
+			fmt.Fprintf(t.out, "(the tour cuts the gateway's connection)\n")
+			if err := t.site.Gateway.Abort(); err != nil {
+				return stepResult{Problem: "could not cut the gateway off: " + err.Error()}
+			}
+			args := append([]string{"mqtt", "sub", "-b", t.ep.Broker.MQTT}, t.login("tech")...)
+			args = append(args, "-t", g.StatusTopic, "--count", "1", "--timeout", "10s")
+			r := t.ectool(ctx, args...)
+			if r.ExitCode != 0 {
+				return stepResult{Problem: fmt.Sprintf("mqtt sub exited %d, want 0", r.ExitCode)}
+			}
+			if !strings.Contains(r.Stdout, "offline") {
+				return stepResult{Problem: "the status topic does not say offline", Hint: "the broker should have published the gateway's Will"}
+			}
+			return stepResult{}
+		},
+	},
+}
+
+// expectExit judges a command by its exit code and, for an expected
+// failure, by the check it names as the first failure.
+func expectExit(r *ran, code int, failedAt string) stepResult {
+	ev := map[string]any{"want_exit_code": code}
+	if r.ExitCode != code {
+		res := stepResult{Problem: fmt.Sprintf("exit code %d, want %d", r.ExitCode, code), Evidence: ev}
+		if r.Err != nil && r.ExitCode < 0 {
+			res.Problem = r.Err.Error()
+		}
+		return res
+	}
+	if failedAt != "" && !strings.Contains(r.Combined, failedAt) {
+		return stepResult{Problem: fmt.Sprintf("the output does not name %s as the failed check", failedAt), Evidence: ev}
+	}
+	return stepResult{Evidence: ev}
+}
+
+func randomTag() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

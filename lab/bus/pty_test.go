@@ -1,0 +1,170 @@
+//go:build linux || darwin
+
+package bus
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func openPTY(t *testing.T, b *Bus, link string) *PTY {
+	t.Helper()
+	x, err := b.OpenPTY(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	return x
+}
+
+func TestMbpollReadsMetersThroughThePTY(t *testing.T) {
+	b := startBus(t, "default")
+	x := openPTY(t, b, "")
+	regs, out, ok := mbpoll(t, "-m", "rtu", "-b", "9600", "-P", "none", "-a", "1", "-t", "4", "-r", "17", "-c", "2", x.Path())
+	if !ok || serialOf(regs) != 11930231 {
+		t.Fatalf("unit 1 over the PTY: serial %d, want 11930231\n%s", serialOf(regs), out)
+	}
+	regs, out, ok = mbpoll(t, "-m", "rtu", "-b", "9600", "-P", "none", "-a", "2", "-t", "3", "-r", "1", "-c", "3", x.Path())
+	if !ok || len(regs) != 3 || regs[1] < 2200 || regs[1] > 2400 {
+		t.Fatalf("unit 2 voltages over the PTY: %v\n%s", regs, out)
+	}
+}
+
+// mbpoll at unit 17 polls two meters whose answers overlap: libmodbus sees
+// garbage, never a value.
+func TestMbpollGetsGarbageFromTwoMetersAt17(t *testing.T) {
+	b := startBus(t, "default")
+	x := openPTY(t, b, "")
+	regs, out, ok := mbpoll(t, "-m", "rtu", "-b", "9600", "-P", "none", "-a", "17", "-t", "4", "-r", "1", "-c", "2", x.Path())
+	if ok || len(regs) != 0 {
+		t.Fatalf("mbpoll read collided unit 17 cleanly: %v\n%s", regs, out)
+	}
+}
+
+// The simulator reads the master's termios through its own handle on the
+// PTY: a master at the wrong baud or parity gets nothing it can use.
+func TestWrongSerialSettingsOnThePTYGarble(t *testing.T) {
+	b := startBus(t, "clean")
+	x := openPTY(t, b, "")
+	for _, c := range []struct{ baud, parity string }{
+		{"19200", "none"}, {"4800", "none"}, {"9600", "even"}, {"9600", "odd"},
+	} {
+		regs, out, ok := mbpoll(t, "-m", "rtu", "-b", c.baud, "-P", c.parity, "-a", "1", "-t", "4", "-r", "17", "-c", "2", x.Path())
+		if ok || len(regs) != 0 {
+			t.Errorf("%s %s on a 9600 8N1 bus: mbpoll read %v\n%s", c.baud, c.parity, regs, out)
+		}
+	}
+	// and the right settings still work on the same PTY afterwards
+	if regs, out, ok := mbpoll(t, "-m", "rtu", "-b", "9600", "-P", "none", "-a", "1", "-t", "4", "-r", "17", "-c", "2", x.Path()); !ok || serialOf(regs) != 11930231 {
+		t.Fatalf("back at 9600 8N1: %v\n%s", regs, out)
+	}
+}
+
+func TestEvenParityBusThroughThePTY(t *testing.T) {
+	b := startBus(t, "even-parity")
+	x := openPTY(t, b, "")
+	if regs, out, ok := mbpoll(t, "-m", "rtu", "-b", "19200", "-P", "even", "-a", "3", "-t", "4", "-r", "17", "-c", "2", x.Path()); !ok || serialOf(regs) != 31100873 {
+		t.Fatalf("19200 8E1 master on a 19200 8E1 bus: %v\n%s", regs, out)
+	}
+	if regs, out, ok := mbpoll(t, "-m", "rtu", "-b", "19200", "-P", "none", "-a", "3", "-t", "4", "-r", "17", "-c", "2", x.Path()); ok {
+		t.Fatalf("19200 8N1 master on a 19200 8E1 bus read %v\n%s", regs, out)
+	}
+}
+
+func TestPymodbusReadsMetersThroughThePTY(t *testing.T) {
+	b := startBus(t, "default")
+	x := openPTY(t, b, "")
+	res := pymodbus(t, "serial", x.Path(), "9600", "N", "1", "2")
+	if r := res[1]; r.Serial != 11930231 || r.Vendor != "Carlo Gavazzi" || r.Product != "EM340" {
+		t.Errorf("unit 1 over the PTY: %+v", r)
+	}
+	if r := res[2]; r.Serial != 20214417 {
+		t.Errorf("unit 2 over the PTY: %+v", r)
+	}
+}
+
+// openSlave opens the PTY like a master program, raw at 9600 8N1.
+func openSlave(t *testing.T, path string) int {
+	t.Helper()
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	tio, err := getTermios(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tio.Iflag = 0
+	tio.Oflag = 0
+	tio.Lflag = 0
+	tio.Cflag = unix.CS8 | unix.CREAD | unix.CLOCAL
+	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 0, 1 // reads return after 100ms of quiet
+	setSpeed(tio, 9600)
+	if err := setTermios(fd, tio); err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+// readFor collects what the slave reads during d.
+func readFor(fd int, d time.Duration) []byte {
+	var got []byte
+	buf := make([]byte, 256)
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		n, _ := unix.Read(fd, buf)
+		got = append(got, buf[:max(n, 0)]...)
+	}
+	return got
+}
+
+func TestEchoingAdapterEchoesTheRequestOnThePTY(t *testing.T) {
+	b := startBus(t, "echo")
+	x := openPTY(t, b, "")
+	fd := openSlave(t, x.Path())
+	time.Sleep(50 * time.Millisecond) // the simulator sees the slave open
+	req := readHolding(2, 0, 2)
+	if _, err := unix.Write(fd, req); err != nil {
+		t.Fatal(err)
+	}
+	got := readFor(fd, 400*time.Millisecond)
+	if !bytes.HasPrefix(got, req) {
+		t.Fatalf("echoing adapter read % X; want the request % X first", got, req)
+	}
+	if f := answer(t, got[len(req):]); f.Unit != 2 {
+		t.Fatalf("answer from %d", f.Unit)
+	}
+}
+
+// A real adapter drops what the line carries while no program has it open;
+// the PTY must not hand a program stale bytes when it opens the port.
+func TestPTYHandsNoStaleBytesToANewProgram(t *testing.T) {
+	b := startBus(t, "clean")
+	x := openPTY(t, b, "")
+	p := master(t, b, b.Settings(), false)
+	for _, u := range []byte{1, 2, 3} {
+		exchange(t, p, readHolding(u, 0, 2), 30*time.Millisecond)
+	}
+	fd := openSlave(t, x.Path())
+	if got := readFor(fd, 250*time.Millisecond); len(got) != 0 {
+		t.Fatalf("a program opening the PTY read stale bytes % X", got)
+	}
+}
+
+func TestPTYLinkPointsAtTheSlaveAndGoesAwayOnClose(t *testing.T) {
+	b := startBus(t, "clean")
+	link := filepath.Join(t.TempDir(), "rs485")
+	x := openPTY(t, b, link)
+	if dst, err := os.Readlink(link); err != nil || dst != x.Path() {
+		t.Fatalf("link %s -> %q (%v), want %s", link, dst, err, x.Path())
+	}
+	x.Close()
+	if _, err := os.Lstat(link); !os.IsNotExist(err) {
+		t.Fatalf("link still there after Close: %v", err)
+	}
+}
