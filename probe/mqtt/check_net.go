@@ -71,6 +71,13 @@ func dnsWords(host string, err error, timeout time.Duration) (string, string) {
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &de) && de.IsTimeout):
 		return fmt.Sprintf("DNS lookup of %q got no answer within %s", host, seconds(timeout)),
 			"the DNS server does not answer: check the gateway's DNS settings (or the modem's), or use the broker's IP address to confirm"
+	case errors.As(err, &de) && (strings.Contains(de.Err, "unreachable") || strings.Contains(de.Err, "refused")):
+		server := "the DNS server"
+		if de.Server != "" {
+			server += " " + de.Server
+		}
+		return fmt.Sprintf("DNS lookup of %q failed: %s cannot be reached (%s)", host, server, de.Err),
+			"this machine has no working path to its DNS server: check its network (default route, modem/APN) and DNS settings, or use the broker's IP address to confirm"
 	case errors.As(err, &de) && de.IsTemporary:
 		return fmt.Sprintf("DNS lookup of %q failed: %s (a temporary DNS server failure)", host, de.Err),
 			"retry; if it persists, check the gateway's DNS servers"

@@ -348,3 +348,19 @@ func TestCheckAgainstTheLabBroker(t *testing.T) {
 		expect(t, r, map[string]report.Status{mqtt.CheckACLDeny: report.OK})
 	})
 }
+
+func TestCheckRespectsTheBrokersLimits(t *testing.T) {
+	// max_qos is a listener option: a second listener carries it.
+	port := testenv.FreePort(t)
+	testenv.StartMosquitto(t, testenv.MosquittoConfig{NoQueueLimits: true,
+		Extra: fmt.Sprintf("retain_available false\nlistener %d 127.0.0.1\nmax_qos 1\n", port)})
+	r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: fmt.Sprintf("mqtt://127.0.0.1:%d", port)}, Count: 3})
+	expect(t, r, map[string]report.Status{mqtt.CheckConnect: report.OK, mqtt.CheckQoS0: report.OK, mqtt.CheckQoS1: report.OK,
+		mqtt.CheckQoS2: report.Skipped, mqtt.CheckRetained: report.Skipped, mqtt.CheckWill: report.OK})
+	mentions(t, check(t, r, mqtt.CheckQoS2), "maximum qos is 1")
+	mentions(t, check(t, r, mqtt.CheckRetained), "retain available = 0")
+	c := check(t, r, mqtt.CheckConnect)
+	if c.Evidence["maximum_qos"] != 1 || c.Evidence["retain_available"] != false {
+		t.Errorf("connack evidence %v", c.Evidence)
+	}
+}
