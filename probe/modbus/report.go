@@ -1,0 +1,223 @@
+package modbus
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ecdata/ectool/diag/report"
+)
+
+// Check IDs emitted by scan (listed in docs/checks.md).
+const (
+	CheckOpen     = "bus.open"
+	CheckListen   = "bus.listen"
+	CheckSweep    = "bus.sweep"
+	CheckCRC      = "bus.crc"
+	CheckGateway  = "bus.gateway"
+	CheckDetect   = "bus.autodetect"
+	CheckSniff    = "bus.sniff"
+	checkUnitStem = "bus.unit"
+)
+
+// UnitCheckID is the check ID of one address: bus.unit17.
+func UnitCheckID(unit int) string { return fmt.Sprintf("%s%d", checkUnitStem, unit) }
+
+// OpenFailure classifies an error of Scan for the report and the exit code:
+// cannotRun is true for errors that mean ectool could not run (exit 3: port
+// missing, busy, held, permission, I/O), false for an unreachable TCP
+// target (exit 1: a problem found).
+func OpenFailure(err error) (hint string, cannotRun bool) {
+	var held *HeldError
+	switch {
+	case errors.As(err, &held):
+		return "another program uses the port: stop it (a gateway poller, ModemManager: 'systemctl stop ModemManager'), or pass --force to open it anyway, which breaks that program's traffic", true
+	case errors.Is(err, ErrPortMissing):
+		return "the serial device does not exist: check the adapter is plugged in ('ls /dev/ttyUSB* /dev/ttyACM*', Device Manager on Windows) and the name", true
+	case errors.Is(err, ErrPortBusy):
+		return "the port is open in another program: close it, or find it with 'fuser -v' on the device", true
+	case errors.Is(err, ErrPortPermission):
+		return "no permission on the serial device: add your user to the dialout group ('sudo usermod -aG dialout $USER', then log in again) or run as root", true
+	case errors.Is(err, ErrUnreachable):
+		return "nothing accepts connections there: check the address and port, that the gateway is powered and reachable ('ectool probe net'), and its Modbus TCP server is enabled", false
+	}
+	return "the bus connection failed mid-scan: check the adapter or the network, then scan again", true
+}
+
+// Report builds the report of a scan. err is Scan's error (nil when it ran).
+func (r *Result) Report(rep *report.Report, err error) {
+	open := report.Check{ID: CheckOpen, Title: "open " + r.Target, Status: report.OK, Evidence: map[string]any{}}
+	if r.Settings.Serial != nil {
+		open.Evidence["serial"] = r.Settings.Serial.String()
+	}
+	if lt := r.Settings.LatencyTimer; lt != nil {
+		open.Evidence["latency_timer"] = fmt.Sprintf("%d ms -> %d ms", lt.Before, lt.After)
+		if lt.Err != "" {
+			open.Status = report.Warning
+			open.Hint = "the FTDI latency timer is " + fmt.Sprint(lt.Before) + " ms and " + lt.Err + ": run as root, or 'echo 1 > " + lt.Path + "'"
+		}
+	}
+	if r.Settings.Forced {
+		open.Evidence["forced"] = true
+	}
+	ranSweep := r.Sweep.Probed > 0 || r.Sweep.Total > 0
+	if err != nil && !ranSweep {
+		hint, _ := OpenFailure(err)
+		open.Status = report.Failed
+		open.Evidence["error"] = err.Error()
+		var held *HeldError
+		if errors.As(err, &held) {
+			names := make([]string, len(held.Holders))
+			for i, h := range held.Holders {
+				names[i] = h.String()
+			}
+			open.Evidence["held_by"] = strings.Join(names, ", ")
+		}
+		open.Hint = hint
+		rep.Add(open)
+		for _, id := range []string{CheckListen, CheckSweep} {
+			rep.Skip(id, checkTitle(id), CheckOpen+" failed")
+		}
+		r.details(rep)
+		return
+	}
+	rep.Add(open)
+
+	// Listen before talking.
+	if r.Settings.Transport != string(TransportTCP) {
+		c := report.Check{ID: CheckListen, Title: checkTitle(CheckListen), Status: report.OK, DurationMS: r.Bus.ListenedMS,
+			Evidence: map[string]any{"listened_ms": r.Bus.ListenedMS, "noise_bytes": r.Bus.ListenNoiseBytes, "foreign_frames": len(r.Bus.ForeignFrames)}}
+		if r.Settings.ListenMS == 0 {
+			rep.Skip(CheckListen, checkTitle(CheckListen), "--listen 0")
+		} else {
+			if f := r.Finding("noise"); f != nil && f.Status != FindingOK {
+				c.Status, c.Hint = report.Warning, f.Hint
+				c.Evidence["message"] = f.Message
+			}
+			if f := r.Finding("foreign_master"); f != nil {
+				c.Status, c.Hint = report.Status(f.Status), f.Hint
+				c.Evidence["message"] = f.Message
+				if len(r.Bus.ForeignFrames) > 0 {
+					c.Evidence["first_foreign_frame"] = r.Bus.ForeignFrames[0].Raw
+				}
+			}
+			rep.Add(c)
+		}
+	}
+
+	// The sweep.
+	sw := report.Check{ID: CheckSweep, Title: checkTitle(CheckSweep), Status: report.OK, DurationMS: r.Sweep.DurationMS + r.Sweep.ConfirmMS,
+		Evidence: map[string]any{"probed": r.Sweep.Probed, "total": r.Sweep.Total, "found": len(r.Devices), "ids": r.Settings.IDs}}
+	if r.Bus.Echo {
+		sw.Evidence["echo"] = "the adapter echoes its own transmission (stripped)"
+	}
+	switch {
+	case r.Stopped == "foreign_master":
+		sw.Status = report.Failed
+		sw.Hint = "stopped: another master is polling this bus; " + r.Finding("foreign_master").Hint
+		sw.Evidence["stopped"] = "foreign master"
+	case r.Stopped == "interrupted":
+		sw.Status = report.Warning
+		sw.Evidence["stopped"] = "interrupted"
+		sw.Hint = "the scan was interrupted before every address was probed"
+	}
+	if f := r.Finding("no_device"); f != nil {
+		sw.Status, sw.Hint = report.Failed, f.Hint
+		sw.Evidence["message"] = f.Message
+	}
+	if err != nil {
+		hint, _ := OpenFailure(err)
+		sw.Status, sw.Hint = report.Failed, hint
+		sw.Evidence["error"] = err.Error()
+	}
+	rep.Add(sw)
+
+	if r.Settings.Transport != string(TransportTCP) && err == nil {
+		c := report.Check{ID: CheckCRC, Title: checkTitle(CheckCRC), Status: report.OK, Evidence: map[string]any{"crc_errors": r.Bus.CRCErrors, "noise_bytes": r.Bus.NoiseBytes}}
+		if f := r.Finding("settings"); f != nil {
+			c.Status, c.Hint = report.Status(f.Status), f.Hint
+			c.Evidence["message"] = f.Message
+			for k, v := range f.Evidence {
+				c.Evidence[k] = v
+			}
+		}
+		rep.Add(c)
+	}
+	if r.Settings.Transport == string(TransportTCP) {
+		c := report.Check{ID: CheckGateway, Title: checkTitle(CheckGateway), Status: report.OK, Evidence: map[string]any{}}
+		for _, kind := range []string{"gateway", "unit_id_ignored"} {
+			if f := r.Finding(kind); f != nil {
+				if report.Status(f.Status) == report.Failed || c.Status == report.OK {
+					c.Status = report.Status(f.Status)
+				}
+				c.Hint = strings.TrimPrefix(c.Hint+"; "+f.Hint, "; ")
+				c.Evidence[kind] = f.Message
+			}
+		}
+		if err == nil {
+			rep.Add(c)
+		}
+	}
+	for _, d := range r.Devices {
+		c := report.Check{ID: UnitCheckID(d.UnitID), Title: fmt.Sprintf("address %d: %s", d.UnitID, d.Verdict), Status: report.OK,
+			Evidence: map[string]any{"verdict": string(d.Verdict), "responses": d.Responses, "polls": d.Polls, "found_by": d.FoundBy}}
+		if len(d.Evidence) > 0 {
+			c.Evidence["evidence"] = strings.Join(d.Evidence, "; ")
+		}
+		if d.Identity != nil {
+			c.Evidence["identity"] = d.Identity.String()
+		}
+		switch d.Verdict {
+		case VerdictOK:
+			if d.Warning != "" {
+				c.Status, c.Hint = report.Warning, d.Hint
+			}
+		default:
+			c.Status, c.Hint = report.Failed, d.Hint
+		}
+		rep.Add(c)
+	}
+	r.details(rep)
+}
+
+func (r *Result) details(rep *report.Report) {
+	rep.SetDetail("devices", r.Devices)
+	rep.SetDetail("bus", r.Bus)
+	rep.SetDetail("settings", r.Settings)
+	rep.SetDetail("sweep", r.Sweep)
+	rep.SetDetail("findings", r.Findings)
+	if r.Stopped != "" {
+		rep.SetDetail("stopped", r.Stopped)
+	}
+}
+
+func checkTitle(id string) string {
+	switch id {
+	case CheckListen:
+		return "listen before talking: no other master, no noise"
+	case CheckSweep:
+		return "probe every address"
+	case CheckCRC:
+		return "replies pass the CRC (serial settings match the bus)"
+	case CheckGateway:
+		return "gateway routes unit ids to the bus"
+	}
+	return id
+}
+
+// String is the identity in one line.
+func (i Identity) String() string {
+	var parts []string
+	if i.Vendor != "" || i.Product != "" || i.Revision != "" {
+		parts = append(parts, strings.TrimSpace(strings.Join([]string{i.Vendor, i.Product, i.Revision}, " ")))
+	}
+	if i.ServerIDText != "" {
+		parts = append(parts, "server id "+i.ServerIDText)
+	} else if i.ServerID != "" {
+		parts = append(parts, "server id 0x"+i.ServerID)
+	}
+	if i.IDRegister != "" {
+		parts = append(parts, "id register 0x"+i.IDRegister)
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,155 @@
+package modbus
+
+import (
+	"bytes"
+	"errors"
+	"time"
+)
+
+// rxChunk is what the reader goroutine got from the port in one Read.
+type rxChunk struct {
+	b   []byte
+	at  time.Time
+	err error
+}
+
+// rtuBus is an open RTU byte stream with a reader that never stops while
+// the bus is open: every byte is timestamped, split and accounted for, so
+// replies that arrive late or twice are seen instead of left in a buffer to
+// be blamed on the next address.
+type rtuBus struct {
+	port     Port
+	now      func() time.Time
+	settings SerialSettings
+	rx       chan rxChunk
+	sp       *Splitter
+	queue    []Event
+	lastRx   time.Time
+	readErr  error
+
+	// Echo stripping: the last request written and when.
+	lastSent   []byte
+	lastSentAt time.Time
+	echoSeen   bool
+	echoes     int
+
+	// Sent frames, so foreign frames can be told from ours.
+	noiseBytes int
+}
+
+func newRTUBus(p Port, s SerialSettings, now func() time.Time) *rtuBus {
+	b := &rtuBus{port: p, now: now, settings: s, rx: make(chan rxChunk, 256), sp: NewSplitter(Either)}
+	go b.readLoop()
+	return b
+}
+
+func (b *rtuBus) readLoop() {
+	for {
+		buf := make([]byte, 512)
+		n, err := b.port.Read(buf)
+		if n > 0 {
+			b.rx <- rxChunk{b: buf[:n], at: b.now()}
+		}
+		if err != nil {
+			b.rx <- rxChunk{err: err, at: b.now()}
+			return
+		}
+	}
+}
+
+// errClosed is a port that went away (unplugged adapter, dropped TCP).
+var errClosed = errors.New("bus connection closed")
+
+// send writes an RTU request and remembers it for echo stripping.
+func (b *rtuBus) send(frame []byte) (time.Time, error) {
+	b.lastSent = frame
+	at := b.now()
+	b.lastSentAt = at
+	_, err := b.port.Write(frame)
+	return at, err
+}
+
+// next returns the next event from the bus, waiting until deadline. Echoes
+// of our own last request are stripped here. ok is false when the deadline
+// passed with nothing to report. Bytes still arriving at the deadline are
+// waited for until the line falls silent, so a reply in flight is not cut.
+func (b *rtuBus) next(deadline time.Time) (Event, bool, error) {
+	for {
+		if len(b.queue) > 0 {
+			ev := b.queue[0]
+			b.queue = b.queue[1:]
+			if b.isEcho(ev) {
+				continue
+			}
+			if ev.Kind == EvNoise {
+				b.noiseBytes += len(ev.Raw)
+			}
+			return ev, true, nil
+		}
+		if b.readErr != nil {
+			return Event{}, false, b.readErr
+		}
+		now := b.now()
+		wait := deadline.Sub(now)
+		if b.sp.Buffered() > 0 {
+			flushAt := b.lastRx.Add(b.settings.Silence())
+			if !flushAt.After(now) {
+				b.queue = append(b.queue, b.sp.Flush()...)
+				continue
+			}
+			// Bytes in flight: settle them even past the deadline.
+			wait = flushAt.Sub(now)
+		} else if wait <= 0 {
+			return Event{}, false, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case c := <-b.rx:
+			t.Stop()
+			b.accept(c)
+		case <-t.C:
+		}
+	}
+}
+
+func (b *rtuBus) accept(c rxChunk) {
+	if c.err != nil {
+		b.readErr = errClosed
+		b.queue = append(b.queue, b.sp.Flush()...)
+		return
+	}
+	b.lastRx = c.at
+	b.queue = append(b.queue, b.sp.Feed(c.b, c.at)...)
+}
+
+// isEcho reports whether ev is our own request coming back: adapters without
+// automatic receiver disable hear themselves on a two-wire bus.
+func (b *rtuBus) isEcho(ev Event) bool {
+	if ev.Kind != EvFrame || b.lastSent == nil || !bytes.Equal(ev.Raw, b.lastSent) {
+		return false
+	}
+	// An echo comes back within the request's own wire time plus adapter
+	// latency; allow a generous second.
+	if ev.End.Sub(b.lastSentAt) > time.Second+b.settings.WireTime(len(b.lastSent)) {
+		return false
+	}
+	b.lastSent = nil
+	b.echoSeen = true
+	b.echoes++
+	return true
+}
+
+// drain discards nothing: it returns every event already received or
+// arriving before deadline.
+func (b *rtuBus) drain(deadline time.Time) ([]Event, error) {
+	var out []Event
+	for {
+		ev, ok, err := b.next(deadline)
+		if !ok {
+			return out, err
+		}
+		out = append(out, ev)
+	}
+}
+
+func (b *rtuBus) close() error { return b.port.Close() }

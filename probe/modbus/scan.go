@@ -1,0 +1,708 @@
+package modbus
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ScanOptions configure Scan. Zero values take the documented defaults.
+type ScanOptions struct {
+	Target Target
+	// Serial is the line's settings (rtu). For rtuovertcp they are the
+	// settings behind the serial server, used only for wire-time windows.
+	Serial SerialSettings
+	// IDs are the addresses to probe (1-247).
+	IDs []byte
+	// Probe is the request that asks each address (default FC 03 register 0).
+	Probe ProbeSpec
+	// Thorough re-probes silent addresses with FC 04 and FC 0x11.
+	Thorough bool
+	// Timeout is per request: 100 ms on serial, 1 s on tcp by default.
+	Timeout time.Duration
+	// Retries re-sends a request that got no answer at all.
+	Retries int
+	// Listen is how long to listen before the first request (default 3 s;
+	// negative: not at all).
+	Listen time.Duration
+	// Confirm is how many polls each found address gets to look for a
+	// collision (default 5; negative: none).
+	Confirm int
+	// IDRegister, when >= 0, is a holding register holding a serial number:
+	// confirm polls read it (two registers) so two devices show as two
+	// serial numbers.
+	IDRegister int
+	// Force opens a port another process holds and keeps scanning when
+	// another master is heard.
+	Force bool
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Progress, when set, is called after each address and phase.
+	Progress func(Progress)
+	// Open, when set, is used instead of opening Target (the lab, tests).
+	Open func() (Port, error)
+}
+
+// Errors of Scan (besides OpenSerial's and *HeldError): the scan could not
+// run at all.
+var (
+	// ErrUnreachable: a TCP target refused or did not answer the connection.
+	ErrUnreachable = errors.New("bus target unreachable")
+	// ErrBusIO: the port failed or vanished mid-scan.
+	ErrBusIO = errors.New("bus I/O error")
+)
+
+func (o *ScanOptions) defaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Serial.Baud == 0 {
+		o.Serial = DefaultSerial
+	}
+	if len(o.IDs) == 0 {
+		for i := 1; i <= 247; i++ {
+			o.IDs = append(o.IDs, byte(i))
+		}
+	}
+	if o.Probe.Function == 0 {
+		o.Probe = DefaultProbe
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 100 * time.Millisecond
+		if o.Target.Transport == TransportTCP {
+			o.Timeout = time.Second
+		}
+	}
+	if o.Listen == 0 {
+		o.Listen = 3 * time.Second
+	}
+	if o.Confirm == 0 {
+		o.Confirm = 5
+	}
+}
+
+// idsString renders ids as ranges: 1-10,17.
+func idsString(ids []byte) string {
+	s := append([]byte(nil), ids...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	var parts []string
+	for i := 0; i < len(s); {
+		j := i
+		for j+1 < len(s) && s[j+1] == s[j]+1 {
+			j++
+		}
+		if i == j {
+			parts = append(parts, fmt.Sprint(s[i]))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", s[i], s[j]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}
+
+func (o *ScanOptions) settings() Settings {
+	st := Settings{
+		Transport: string(o.Target.Transport), IDs: idsString(o.IDs), Probe: o.Probe.String(),
+		Thorough: o.Thorough, TimeoutMS: ms(o.Timeout), Retries: o.Retries,
+		Confirm: max(0, o.Confirm), ListenMS: ms(max(0, o.Listen)), Forced: o.Force,
+	}
+	if o.Target.Serial() {
+		s := o.Serial
+		st.Serial = &s
+	}
+	if o.IDRegister >= 0 {
+		r := o.IDRegister
+		st.IDRegister = &r
+	}
+	return st
+}
+
+// Scan finds the devices on a bus and looks for address collisions. It
+// returns an error only when it could not run (port missing, busy or held,
+// connection refused, I/O error); everything it found is in the Result.
+func Scan(ctx context.Context, o ScanOptions) (*Result, error) {
+	o.defaults()
+	res := &Result{Target: o.Target.String(), Settings: o.settings(), Devices: []Device{}, Findings: []Finding{}}
+	if o.Target.Transport == TransportTCP {
+		return scanTCP(ctx, o, res)
+	}
+	port, err := openRTU(&o, res)
+	if err != nil {
+		return res, err
+	}
+	bus := newRTUBus(port, o.Serial, o.Now)
+	defer bus.close()
+	s := &rtuScanner{o: o, bus: bus, res: res, units: map[byte]*unitState{}, exch: map[exKey]*exchange{}}
+	err = s.run(ctx)
+	res.Bus.Echo = bus.echoSeen
+	res.Bus.NoiseBytes = bus.noiseBytes
+	return res, err
+}
+
+func openRTU(o *ScanOptions, res *Result) (Port, error) {
+	if o.Open != nil {
+		return o.Open()
+	}
+	if o.Target.Transport == TransportRTUOverTCP {
+		p, err := DialRTUOverTCP(o.Target.Addr, max(3*time.Second, o.Timeout))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		}
+		return p, nil
+	}
+	if !o.Force {
+		if err := CheckHolders(o.Target.Path); err != nil {
+			return nil, err
+		}
+	}
+	if lt := SetLowLatency(o.Target.Path); lt.Path != "" {
+		res.Settings.LatencyTimer = &lt
+	}
+	return OpenSerial(o.Target.Path, o.Serial)
+}
+
+// lateHorizon is how long after a request an answer is still attributed to
+// it (as a late reply) rather than to another master.
+const lateHorizon = 3 * time.Second
+
+type exKey struct{ unit, fc byte }
+
+// exchange counts requests and answers per address and function, so an
+// answer beyond the requests sent is a second device, and an answer after
+// a timeout is a late reply.
+type exchange struct {
+	attempts, answers int
+	// lastEnd is when the last request was written.
+	lastEnd time.Time
+}
+
+// pollRec is one request to a found address and what came back.
+type pollRec struct {
+	confirm   bool
+	ok        bool
+	exception ExceptionCode
+	timeout   bool
+	corrupt   int // bad-CRC or cut frames where the reply should be
+	selfBad   int // of those, how many start with the polled address
+	noise     int
+	latency   time.Duration
+	value     string
+	trailing  int // bytes after a valid reply that are not a frame
+	second    int // valid answers beyond the one expected
+}
+
+// unitState is everything observed about one address.
+type unitState struct {
+	id         byte
+	foundBy    string
+	polls      []pollRec
+	serverIDs  []string
+	deviceIDs  []string
+	idRegs     []string
+	identity   Identity
+	extra      int // answers beyond requests (second answers)
+	lateExtra  int // of those, arriving after the listening window
+	late       []time.Duration
+	latencies  []time.Duration
+	errs       ErrorCounts
+	responses  int
+	exceptions map[ExceptionCode]int
+}
+
+type rtuScanner struct {
+	o       ScanOptions
+	bus     *rtuBus
+	res     *Result
+	units   map[byte]*unitState
+	exch    map[exKey]*exchange
+	foreign bool
+
+	sweepValid   int
+	sweepGarbled []byte // addresses whose window held only garbage
+}
+
+func (s *rtuScanner) now() time.Time { return s.o.Now() }
+
+func (s *rtuScanner) wire(n int) time.Duration { return s.o.Serial.WireTime(n) }
+
+func (s *rtuScanner) stop() bool { return s.foreign && !s.o.Force }
+
+func (s *rtuScanner) progress(p Progress) {
+	if s.o.Progress != nil {
+		p.Found = len(s.units)
+		s.o.Progress(p)
+	}
+}
+
+func (s *rtuScanner) unit(id byte, foundBy string) *unitState {
+	u := s.units[id]
+	if u == nil {
+		u = &unitState{id: id, foundBy: foundBy, exceptions: map[ExceptionCode]int{}}
+		s.units[id] = u
+	}
+	return u
+}
+
+func (s *rtuScanner) exchange(unit, fc byte) *exchange {
+	k := exKey{unit, fc}
+	e := s.exch[k]
+	if e == nil {
+		e = &exchange{}
+		s.exch[k] = e
+	}
+	return e
+}
+
+func (s *rtuScanner) run(ctx context.Context) error {
+	if err := s.listen(ctx); err != nil {
+		return err
+	}
+	if s.stop() {
+		s.finish()
+		return nil
+	}
+	if err := s.sweep(ctx); err != nil {
+		return err
+	}
+	if !s.stop() && ctx.Err() == nil {
+		if err := s.confirm(ctx); err != nil {
+			return err
+		}
+	}
+	s.finish()
+	return nil
+}
+
+// listen hears the bus before ectool says anything: another master polling,
+// or noise on an idle line.
+func (s *rtuScanner) listen(ctx context.Context) error {
+	if s.o.Listen <= 0 {
+		return nil
+	}
+	s.progress(Progress{Phase: "listen", ETA: s.o.Listen})
+	start := s.now()
+	end := start.Add(s.o.Listen)
+	for s.now().Before(end) && ctx.Err() == nil {
+		// Wake every 100 ms to honour cancellation.
+		ev, ok, err := s.bus.next(minTime(end, s.now().Add(100*time.Millisecond)))
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBusIO, err)
+		}
+		if !ok {
+			continue
+		}
+		switch ev.Kind {
+		case EvNoise:
+			s.res.Bus.ListenNoiseBytes += len(ev.Raw)
+		case EvCRCError, EvTruncated:
+			s.res.Bus.CRCErrors++
+			s.res.Bus.ListenNoiseBytes += len(ev.Raw)
+		case EvFrame:
+			s.foreignFrame(ev)
+		}
+		if s.stop() {
+			break
+		}
+	}
+	s.res.Bus.ListenedMS = ms(s.now().Sub(start))
+	return nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func (s *rtuScanner) foreignFrame(ev Event) {
+	s.foreign = true
+	if len(s.res.Bus.ForeignFrames) < 10 {
+		s.res.Bus.ForeignFrames = append(s.res.Bus.ForeignFrames, FrameNote{
+			At: ev.End.UTC().Format(time.RFC3339Nano), Dir: ev.Frame.Dir.String(),
+			UnitID: int(ev.Unit), Function: int(ev.Frame.PDU.Function), Raw: hex.EncodeToString(ev.Raw),
+		})
+	}
+}
+
+// absorb handles whatever arrives until deadline as not ours to wait for.
+func (s *rtuScanner) absorb(deadline time.Time) error {
+	for {
+		ev, ok, err := s.bus.next(deadline)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBusIO, err)
+		}
+		if !ok {
+			return nil
+		}
+		s.other(ev, nil)
+	}
+}
+
+// other accounts for an event that is not the awaited reply: noise, a bad
+// frame, a late or second answer to an earlier request, another master.
+func (s *rtuScanner) other(ev Event, rec *pollRec) {
+	switch ev.Kind {
+	case EvNoise:
+		if rec != nil {
+			rec.noise += len(ev.Raw)
+		}
+	case EvCRCError, EvTruncated:
+		s.res.Bus.CRCErrors++
+		if rec != nil {
+			rec.corrupt++
+		}
+	case EvFrame:
+		f := ev.Frame
+		if f.Dir == Request {
+			s.foreignFrame(ev)
+			return
+		}
+		ex := s.exch[exKey{f.Unit, f.PDU.BaseFunction()}]
+		if ex == nil || ev.End.Sub(ex.lastEnd) > lateHorizon {
+			s.foreignFrame(ev) // an answer to a request ectool never sent
+			return
+		}
+		ex.answers++
+		lat := ev.End.Sub(ex.lastEnd)
+		if ex.answers > ex.attempts {
+			u := s.unit(f.Unit, "late_reply")
+			u.extra++
+			u.lateExtra++
+			return
+		}
+		u := s.unit(f.Unit, "late_reply")
+		u.errs.Late++
+		u.responses++
+		u.late = append(u.late, lat)
+	}
+}
+
+// transact sends one request and waits for its answer, then keeps listening
+// for the answer's length and turnaround again to catch a second device.
+func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec, *Frame, error) {
+	var rec pollRec
+	if err := s.absorb(s.now()); err != nil {
+		return rec, nil, err
+	}
+	req := EncodeRTU(unit, p)
+	sentAt, err := s.bus.send(req)
+	if err != nil {
+		return rec, nil, fmt.Errorf("%w: writing to the bus: %v", ErrBusIO, err)
+	}
+	reqEnd := sentAt.Add(s.wire(len(req)))
+	ex := s.exchange(unit, p.Function)
+	ex.attempts++
+	ex.lastEnd = sentAt
+	deadline := reqEnd.Add(timeout)
+	var reply *Frame
+	for reply == nil {
+		ev, ok, err := s.bus.next(deadline)
+		if err != nil {
+			return rec, nil, fmt.Errorf("%w: %v", ErrBusIO, err)
+		}
+		if !ok {
+			break
+		}
+		if s.isAnswer(ev, unit, p.Function) {
+			ex.answers++
+			f := ev.Frame
+			reply = &f
+			rec.latency = max(0, ev.End.Sub(sentAt))
+			continue
+		}
+		if (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Unit == unit {
+			rec.selfBad++
+		}
+		s.other(ev, &rec)
+		if s.stop() {
+			return rec, nil, nil
+		}
+	}
+	if reply == nil {
+		rec.timeout = rec.corrupt == 0
+		return rec, nil, nil
+	}
+	rec.ok = true
+	if reply.PDU.IsException() {
+		rec.exception = reply.PDU.Exception()
+	} else {
+		rec.value = hex.EncodeToString(reply.PDU.Data)
+	}
+	window := min(timeout, max(rec.latency, 5*time.Millisecond)) + s.wire(len(reply.Raw)) + s.o.Serial.Silence()
+	end := s.now().Add(window)
+	for {
+		ev, ok, err := s.bus.next(end)
+		if err != nil {
+			return rec, reply, fmt.Errorf("%w: %v", ErrBusIO, err)
+		}
+		if !ok {
+			break
+		}
+		if s.isAnswer(ev, unit, p.Function) {
+			ex.answers++
+			if ex.answers > ex.attempts {
+				rec.second++
+			} else { // the answer to an earlier attempt that timed out
+				u := s.unit(unit, "late_reply")
+				u.errs.Late++
+				u.late = append(u.late, ev.End.Sub(sentAt))
+			}
+			continue
+		}
+		switch ev.Kind {
+		case EvNoise:
+			rec.trailing += len(ev.Raw)
+		case EvCRCError, EvTruncated:
+			s.res.Bus.CRCErrors++
+			rec.trailing += len(ev.Raw)
+		default:
+			s.other(ev, nil)
+		}
+	}
+	return rec, reply, nil
+}
+
+func (s *rtuScanner) isAnswer(ev Event, unit, fc byte) bool {
+	return ev.Kind == EvFrame && ev.Frame.Dir == Response && ev.Unit == unit && ev.Frame.PDU.BaseFunction() == fc
+}
+
+// record adds a poll to a unit's history and counters.
+func (u *unitState) record(rec pollRec) {
+	u.polls = append(u.polls, rec)
+	switch {
+	case rec.ok:
+		u.responses++
+		u.latencies = append(u.latencies, rec.latency)
+		if rec.exception != 0 {
+			u.errs.Exception++
+			u.exceptions[rec.exception]++
+		}
+	case rec.corrupt > 0:
+		u.errs.CRC += rec.corrupt
+	case rec.timeout:
+		u.errs.Timeout++
+	}
+	u.extra += rec.second
+}
+
+func (s *rtuScanner) sweep(ctx context.Context) error {
+	start := s.now()
+	ids := s.o.IDs
+	s.res.Sweep.Total = len(ids)
+	probe := s.o.Probe.PDU()
+	for i, id := range ids {
+		if ctx.Err() != nil {
+			s.res.Stopped = "interrupted"
+			break
+		}
+		var recs []pollRec
+		var reply *Frame
+		foundBy := s.o.Probe.String()
+		tries := []PDU{probe}
+		for r := 0; r < s.o.Retries; r++ {
+			tries = append(tries, probe)
+		}
+		if s.o.Thorough {
+			if s.o.Probe.Function != FuncReadInputRegisters {
+				tries = append(tries, ReadRequest{Function: FuncReadInputRegisters, Quantity: 1}.PDU())
+			}
+			if s.o.Probe.Function != FuncReportServerID {
+				tries = append(tries, ReportServerIDRequest())
+			}
+		}
+		for _, p := range tries {
+			rec, f, err := s.transact(id, p, s.o.Timeout)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, rec)
+			if f != nil {
+				reply = f
+				foundBy = fmt.Sprintf("fc%02x", p.Function)
+				break
+			}
+			if rec.corrupt > 0 || rec.noise > 0 || s.stop() {
+				break // something answered, garbled: confirm will tell
+			}
+		}
+		last := recs[len(recs)-1]
+		switch {
+		case reply != nil:
+			s.sweepValid++
+			u := s.unit(id, foundBy)
+			if reply.PDU.IsException() && u.foundBy == foundBy {
+				u.foundBy = foundBy + "_exception"
+			}
+			for _, r := range recs {
+				u.record(r)
+			}
+		case last.corrupt > 0 || last.noise > 0:
+			s.sweepGarbled = append(s.sweepGarbled, id)
+			if last.selfBad > 0 {
+				u := s.unit(id, "garbled_reply")
+				for _, r := range recs {
+					u.record(r)
+				}
+			}
+		}
+		s.res.Sweep.Probed = i + 1
+		elapsed := s.now().Sub(start)
+		s.progress(Progress{Phase: "sweep", Done: i + 1, Total: len(ids),
+			ETA: time.Duration(float64(elapsed) / float64(i+1) * float64(len(ids)-i-1))})
+		if s.stop() {
+			s.res.Stopped = "foreign_master"
+			break
+		}
+	}
+	// Late replies to the last addresses.
+	if !s.stop() && ctx.Err() == nil {
+		if err := s.absorb(s.now().Add(s.o.Timeout)); err != nil {
+			return err
+		}
+	}
+	s.res.Sweep.Complete = s.res.Sweep.Probed == len(ids) && s.res.Stopped == ""
+	s.res.Sweep.Found = len(s.units)
+	s.res.Sweep.DurationMS = ms(s.now().Sub(start))
+	return nil
+}
+
+// timeoutFor is the per-request timeout for confirm polls: a device found
+// by its late reply gets twice its observed latency.
+func (s *rtuScanner) timeoutFor(u *unitState) time.Duration {
+	t := s.o.Timeout
+	for _, l := range u.late {
+		t = max(t, 2*l+20*time.Millisecond)
+	}
+	return min(t, 5*time.Second)
+}
+
+func (s *rtuScanner) confirmPDU() PDU {
+	if s.o.IDRegister >= 0 {
+		return ReadRequest{Function: FuncReadHoldingRegisters, Address: uint16(s.o.IDRegister), Quantity: 2}.PDU()
+	}
+	return s.o.Probe.PDU()
+}
+
+func (s *rtuScanner) confirm(ctx context.Context) error {
+	start := s.now()
+	ids := s.sortedUnits()
+	for i, id := range ids {
+		u := s.units[id]
+		t := s.timeoutFor(u)
+		poll := func(p PDU, confirm bool) (*Frame, error) {
+			rec, f, err := s.transact(id, p, t)
+			if err != nil {
+				return nil, err
+			}
+			rec.confirm = confirm
+			u.record(rec)
+			return f, nil
+		}
+		idOnce := func() error {
+			f, err := poll(ReportServerIDRequest(), false)
+			if err != nil || f == nil || f.PDU.IsException() {
+				return err
+			}
+			if b, err := ParseServerID(f.PDU); err == nil {
+				u.serverIDs = append(u.serverIDs, hex.EncodeToString(b))
+				if u.identity.ServerID == "" {
+					u.identity.ServerID = hex.EncodeToString(b)
+					u.identity.ServerIDText = printable(b)
+				}
+			}
+			return nil
+		}
+		if s.o.Confirm > 0 {
+			if err := idOnce(); err != nil {
+				return err
+			}
+			f, err := poll(ReadDeviceIDRequest(DeviceIDBasic, ObjVendorName), false)
+			if err != nil {
+				return err
+			}
+			if f != nil && !f.PDU.IsException() {
+				if d, err := ParseDeviceID(f.PDU); err == nil {
+					u.identity.Vendor = d.Object(ObjVendorName)
+					u.identity.Product = d.Object(ObjProductCode)
+					u.identity.Revision = d.Object(ObjMajorMinorRevision)
+					u.deviceIDs = append(u.deviceIDs, u.identity.Vendor+"|"+u.identity.Product+"|"+u.identity.Revision)
+				}
+			}
+		}
+		for range max(0, s.o.Confirm) {
+			if s.stop() || ctx.Err() != nil {
+				break
+			}
+			f, err := poll(s.confirmPDU(), true)
+			if err != nil {
+				return err
+			}
+			if f != nil && s.o.IDRegister >= 0 && !f.PDU.IsException() {
+				v := hex.EncodeToString(f.PDU.Data)
+				u.idRegs = append(u.idRegs, v)
+				if u.identity.IDRegister == "" {
+					u.identity.IDRegister = v
+				}
+			}
+		}
+		if s.o.Confirm > 0 && len(u.serverIDs) > 0 && !s.stop() {
+			if err := idOnce(); err != nil {
+				return err
+			}
+		}
+		s.progress(Progress{Phase: "confirm", Done: i + 1, Total: len(ids)})
+		if s.stop() {
+			s.res.Stopped = "foreign_master"
+			break
+		}
+		if ctx.Err() != nil {
+			s.res.Stopped = "interrupted"
+			break
+		}
+	}
+	if !s.stop() && ctx.Err() == nil {
+		if err := s.absorb(s.now().Add(s.o.Timeout)); err != nil {
+			return err
+		}
+	}
+	s.res.Sweep.ConfirmMS = ms(s.now().Sub(start))
+	return nil
+}
+
+func (s *rtuScanner) sortedUnits() []byte {
+	ids := make([]byte, 0, len(s.units))
+	for id := range s.units {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+func (s *rtuScanner) finish() {
+	ids := s.sortedUnits()
+	// The bus baseline: how often the other addresses' replies were corrupt.
+	settingsWrong := s.sweepValid == 0 && len(s.sweepGarbled) >= 2
+	for _, id := range ids {
+		u := s.units[id]
+		var others, otherBad int
+		for _, oid := range ids {
+			if oid == id {
+				continue
+			}
+			for _, p := range s.units[oid].polls {
+				others++
+				if !p.ok && p.corrupt > 0 {
+					otherBad++
+				}
+			}
+		}
+		s.res.Devices = append(s.res.Devices, judge(u, baseline{polls: others, bad: otherBad}, settingsWrong, s.o.Timeout, true))
+	}
+	s.res.Findings = busFindings(s.res, s.foreign, settingsWrong, s.sweepGarbled, s.o)
+}

@@ -1,0 +1,353 @@
+package modbus
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"time"
+)
+
+// mbapMsg is one Modbus TCP frame read from the connection.
+type mbapMsg struct {
+	f   MBAPFrame
+	at  time.Time
+	err error
+}
+
+// tcpScanner scans the unit ids behind a Modbus TCP gateway. The gateway
+// hides the line, so there are no CRC errors or second frames to see;
+// identity and values that differ between polls still show a collision, and
+// the gateway's exceptions say which ids are absent (0x0B) or unroutable
+// (0x0A).
+type tcpScanner struct {
+	o     ScanOptions
+	res   *Result
+	conn  net.Conn
+	rx    chan mbapMsg
+	tid   uint16
+	sent  map[uint16]tcpReq
+	units map[byte]*unitState
+
+	pathUnavailable []byte
+	absent          int
+	reconnects      int
+	sameAnswer      map[string]int
+}
+
+type tcpReq struct {
+	unit, fc byte
+	at       time.Time
+	answered bool
+}
+
+func scanTCP(ctx context.Context, o ScanOptions, res *Result) (*Result, error) {
+	s := &tcpScanner{o: o, res: res, sent: map[uint16]tcpReq{}, units: map[byte]*unitState{}, sameAnswer: map[string]int{}}
+	if err := s.dial(); err != nil {
+		return res, err
+	}
+	defer func() { s.conn.Close() }()
+	if err := s.sweep(ctx); err != nil {
+		return res, err
+	}
+	if ctx.Err() == nil {
+		if err := s.confirm(ctx); err != nil {
+			return res, err
+		}
+	}
+	s.finish()
+	return res, nil
+}
+
+func (s *tcpScanner) dial() error {
+	c, err := net.DialTimeout("tcp", s.o.Target.Addr, max(3*time.Second, s.o.Timeout))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	s.conn = c
+	s.rx = make(chan mbapMsg, 64)
+	go func(c net.Conn, rx chan mbapMsg) {
+		r := bufio.NewReader(c)
+		for {
+			f, err := ReadMBAP(r)
+			rx <- mbapMsg{f: f, at: s.o.Now(), err: err}
+			if err != nil {
+				return
+			}
+		}
+	}(c, s.rx)
+	return nil
+}
+
+func (s *tcpScanner) unit(id byte, foundBy string) *unitState {
+	u := s.units[id]
+	if u == nil {
+		u = &unitState{id: id, foundBy: foundBy, exceptions: map[ExceptionCode]int{}}
+		s.units[id] = u
+	}
+	return u
+}
+
+// transact sends one request and waits for the answer with its transaction
+// id. Answers to earlier transactions are late replies.
+func (s *tcpScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec, *MBAPFrame, error) {
+	var rec pollRec
+	s.tid++
+	tid := s.tid
+	sentAt := s.o.Now()
+	if _, err := s.conn.Write(EncodeMBAP(tid, unit, p)); err != nil {
+		if rerr := s.reconnect(err); rerr != nil {
+			return rec, nil, rerr
+		}
+		if _, err := s.conn.Write(EncodeMBAP(tid, unit, p)); err != nil {
+			return rec, nil, fmt.Errorf("%w: writing to %s: %v", ErrBusIO, s.o.Target.Addr, err)
+		}
+	}
+	s.sent[tid] = tcpReq{unit: unit, fc: p.Function, at: sentAt}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case m := <-s.rx:
+			if m.err != nil {
+				if rerr := s.reconnect(m.err); rerr != nil {
+					return rec, nil, rerr
+				}
+				rec.timeout = true
+				return rec, nil, nil
+			}
+			req, ok := s.sent[m.f.Transaction]
+			if !ok || req.answered || m.f.PDU.BaseFunction() != req.fc {
+				continue // not an answer to anything we asked: ignore
+			}
+			req.answered = true
+			s.sent[m.f.Transaction] = req
+			if m.f.Transaction != tid {
+				s.late(req, m)
+				continue
+			}
+			if m.f.Unit != unit {
+				rec.noise++ // the gateway answered with another unit id
+			}
+			rec.ok = true
+			rec.latency = m.at.Sub(sentAt)
+			if m.f.PDU.IsException() {
+				rec.exception = m.f.PDU.Exception()
+			} else {
+				rec.value = hex.EncodeToString(m.f.PDU.Data)
+			}
+			return rec, &m.f, nil
+		case <-t.C:
+			rec.timeout = true
+			return rec, nil, nil
+		}
+	}
+}
+
+// late accounts for an answer that came after its request timed out.
+func (s *tcpScanner) late(req tcpReq, m mbapMsg) {
+	if c := m.f.PDU.Exception(); c == ExGatewayTargetNoResponse || c == ExGatewayPathUnavailable {
+		return
+	}
+	u := s.unit(req.unit, "late_reply")
+	u.errs.Late++
+	u.responses++
+	u.late = append(u.late, m.at.Sub(req.at))
+}
+
+func (s *tcpScanner) reconnect(cause error) error {
+	if s.reconnects >= 3 {
+		return fmt.Errorf("%w: %s closed the connection %d times: %v", ErrBusIO, s.o.Target.Addr, s.reconnects+1, cause)
+	}
+	s.reconnects++
+	s.conn.Close()
+	if err := s.dial(); err != nil {
+		return fmt.Errorf("%w: %s closed the connection and refuses to reconnect: %v", ErrBusIO, s.o.Target.Addr, err)
+	}
+	return nil
+}
+
+// present reports whether an answer means a device is there: gateway
+// exceptions 0x0A and 0x0B mean nothing answered behind it.
+func gatewayAbsent(f *MBAPFrame) (absent bool, code ExceptionCode) {
+	if f == nil {
+		return true, 0
+	}
+	c := f.PDU.Exception()
+	return c == ExGatewayTargetNoResponse || c == ExGatewayPathUnavailable, c
+}
+
+func (s *tcpScanner) sweep(ctx context.Context) error {
+	start := s.o.Now()
+	ids := s.o.IDs
+	s.res.Sweep.Total = len(ids)
+	tries := []PDU{s.o.Probe.PDU()}
+	for r := 0; r < s.o.Retries; r++ {
+		tries = append(tries, s.o.Probe.PDU())
+	}
+	if s.o.Thorough {
+		if s.o.Probe.Function != FuncReadInputRegisters {
+			tries = append(tries, ReadRequest{Function: FuncReadInputRegisters, Quantity: 1}.PDU())
+		}
+		if s.o.Probe.Function != FuncReportServerID {
+			tries = append(tries, ReportServerIDRequest())
+		}
+	}
+	for i, id := range ids {
+		if ctx.Err() != nil {
+			s.res.Stopped = "interrupted"
+			break
+		}
+		var recs []pollRec
+		for _, p := range tries {
+			rec, f, err := s.transact(id, p, s.o.Timeout)
+			if err != nil {
+				return err
+			}
+			absent, code := gatewayAbsent(f)
+			if absent {
+				if code == ExGatewayPathUnavailable {
+					s.pathUnavailable = append(s.pathUnavailable, id)
+					break
+				}
+				if code == ExGatewayTargetNoResponse {
+					s.absent++
+				}
+				recs = append(recs, pollRec{timeout: true})
+				continue
+			}
+			recs = append(recs, rec)
+			u := s.unit(id, fmt.Sprintf("fc%02x", p.Function))
+			if f.PDU.IsException() {
+				u.foundBy += "_exception"
+			}
+			for _, r := range recs {
+				u.record(r)
+			}
+			s.sameAnswer[hex.EncodeToString(f.PDU.Bytes())]++
+			break
+		}
+		s.res.Sweep.Probed = i + 1
+		if s.o.Progress != nil {
+			elapsed := s.o.Now().Sub(start)
+			s.o.Progress(Progress{Phase: "sweep", Done: i + 1, Total: len(ids), Found: len(s.units),
+				ETA: time.Duration(float64(elapsed) / float64(i+1) * float64(len(ids)-i-1))})
+		}
+	}
+	s.res.Sweep.Complete = s.res.Sweep.Probed == len(ids) && s.res.Stopped == ""
+	s.res.Sweep.Found = len(s.units)
+	s.res.Sweep.DurationMS = ms(s.o.Now().Sub(start))
+	return nil
+}
+
+func (s *tcpScanner) confirm(ctx context.Context) error {
+	start := s.o.Now()
+	rs := &rtuScanner{units: s.units}
+	ids := rs.sortedUnits()
+	for i, id := range ids {
+		if ctx.Err() != nil {
+			s.res.Stopped = "interrupted"
+			break
+		}
+		u := s.units[id]
+		t := s.o.Timeout
+		for _, l := range u.late {
+			t = max(t, 2*l+20*time.Millisecond)
+		}
+		poll := func(p PDU, confirm bool) (*MBAPFrame, error) {
+			rec, f, err := s.transact(id, p, t)
+			if err != nil {
+				return nil, err
+			}
+			if absent, _ := gatewayAbsent(f); absent {
+				rec = pollRec{timeout: true}
+				f = nil
+			}
+			rec.confirm = confirm
+			u.record(rec)
+			return f, nil
+		}
+		idOnce := func() error {
+			f, err := poll(ReportServerIDRequest(), false)
+			if err != nil || f == nil || f.PDU.IsException() {
+				return err
+			}
+			if b, err := ParseServerID(f.PDU); err == nil {
+				u.serverIDs = append(u.serverIDs, hex.EncodeToString(b))
+				if u.identity.ServerID == "" {
+					u.identity.ServerID = hex.EncodeToString(b)
+					u.identity.ServerIDText = printable(b)
+				}
+			}
+			return nil
+		}
+		if s.o.Confirm > 0 {
+			if err := idOnce(); err != nil {
+				return err
+			}
+			f, err := poll(ReadDeviceIDRequest(DeviceIDBasic, ObjVendorName), false)
+			if err != nil {
+				return err
+			}
+			if f != nil && !f.PDU.IsException() {
+				if d, err := ParseDeviceID(f.PDU); err == nil {
+					u.identity.Vendor = d.Object(ObjVendorName)
+					u.identity.Product = d.Object(ObjProductCode)
+					u.identity.Revision = d.Object(ObjMajorMinorRevision)
+					u.deviceIDs = append(u.deviceIDs, u.identity.Vendor+"|"+u.identity.Product+"|"+u.identity.Revision)
+				}
+			}
+		}
+		confirmPDU := s.o.Probe.PDU()
+		if s.o.IDRegister >= 0 {
+			confirmPDU = ReadRequest{Function: FuncReadHoldingRegisters, Address: uint16(s.o.IDRegister), Quantity: 2}.PDU()
+		}
+		for range max(0, s.o.Confirm) {
+			f, err := poll(confirmPDU, true)
+			if err != nil {
+				return err
+			}
+			if f != nil && s.o.IDRegister >= 0 && !f.PDU.IsException() {
+				v := hex.EncodeToString(f.PDU.Data)
+				u.idRegs = append(u.idRegs, v)
+				if u.identity.IDRegister == "" {
+					u.identity.IDRegister = v
+				}
+			}
+		}
+		if s.o.Confirm > 0 && len(u.serverIDs) > 0 {
+			if err := idOnce(); err != nil {
+				return err
+			}
+		}
+		if s.o.Progress != nil {
+			s.o.Progress(Progress{Phase: "confirm", Done: i + 1, Total: len(ids), Found: len(s.units)})
+		}
+	}
+	s.res.Sweep.ConfirmMS = ms(s.o.Now().Sub(start))
+	return nil
+}
+
+func (s *tcpScanner) finish() {
+	rs := &rtuScanner{units: s.units}
+	for _, id := range rs.sortedUnits() {
+		s.res.Devices = append(s.res.Devices, judge(s.units[id], baseline{}, false, s.o.Timeout, false))
+	}
+	s.res.Findings = busFindings(s.res, false, false, nil, s.o)
+	if n := len(s.pathUnavailable); n > 0 {
+		f := Finding{Kind: "gateway", Status: FindingWarning,
+			Message:  fmt.Sprintf("the gateway answered 'path unavailable' (0x0A) for %d unit id(s): %s", n, idsString(s.pathUnavailable)),
+			Evidence: map[string]any{"path_unavailable_ids": idsString(s.pathUnavailable), "absent_0x0b": s.absent},
+			Hint:     "the gateway has no route to these unit ids: check its routing table / serial port configuration for them"}
+		if len(s.units) == 0 {
+			f.Status = FindingFailed
+		}
+		s.res.Findings = append(s.res.Findings, f)
+	}
+	if len(s.units) >= 3 && len(s.units) == s.res.Sweep.Probed && len(s.sameAnswer) == 1 {
+		s.res.Findings = append(s.res.Findings, Finding{Kind: "unit_id_ignored", Status: FindingWarning,
+			Message: fmt.Sprintf("all %d unit ids answered with the same bytes", len(s.units)),
+			Hint:    "the server ignores the unit id: it is one Modbus TCP device, not a gateway to a bus; scan it with --ids 1"})
+	}
+}

@@ -1,0 +1,301 @@
+package modbus
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// baseline is how the rest of the bus behaved: polls to other addresses and
+// how many of them came back corrupt.
+type baseline struct{ polls, bad int }
+
+func (b baseline) rate() float64 {
+	if b.polls == 0 {
+		return 0
+	}
+	return float64(b.bad) / float64(b.polls)
+}
+
+// known reports whether enough other polls exist to call the bus clean.
+func (b baseline) known() bool { return b.polls >= 3 }
+
+const collisionHint = "two devices answer at address %d: disconnect them one at a time, or read the address on each meter's display, and give one of them a free address"
+
+// judge turns what was observed at one address into a verdict with its
+// evidence and a hint. serial says whether bytes on the line were visible
+// (RTU) or hidden behind a gateway (TCP).
+func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration, serial bool) Device {
+	d := Device{
+		UnitID: int(u.id), Verdict: VerdictOK, Responses: u.responses, Polls: len(u.polls),
+		Errors: u.errs, LatencyMS: latencySummary(u.latencies), FoundBy: u.foundBy, Evidence: []string{},
+	}
+	if !u.identity.Empty() {
+		id := u.identity
+		d.Identity = &id
+	}
+	for c, n := range u.exceptions {
+		d.Exceptions = append(d.Exceptions, fmt.Sprintf("%s x%d", c, n))
+	}
+	sort.Strings(d.Exceptions)
+	var collision, suspect, broken []string
+	addC := func(f string, a ...any) { collision = append(collision, fmt.Sprintf(f, a...)) }
+	addS := func(f string, a ...any) { suspect = append(suspect, fmt.Sprintf(f, a...)) }
+
+	if u.extra > 0 {
+		if u.lateExtra > 0 {
+			addC("%d answer(s) beyond the requests sent (%d arrived after the listening window, as a 'late' second answer)", u.extra, u.lateExtra)
+		} else {
+			addC("%d second answer(s) after a valid reply", u.extra)
+		}
+	}
+	if v := distinct(u.serverIDs); len(v) > 1 {
+		addC("Report Server ID differs between polls: %s", strings.Join(v, " vs "))
+	}
+	if v := distinct(u.deviceIDs); len(v) > 1 {
+		addC("device identification differs between polls: %s", strings.Join(v, " vs "))
+	}
+	if v := distinct(u.idRegs); len(v) > 1 {
+		addC("id register differs between polls: %s", strings.Join(v, " vs "))
+	}
+
+	var values []string
+	var lats []time.Duration
+	var bad, trailing, timeouts, polls int
+	for _, p := range u.polls {
+		polls++
+		switch {
+		case p.ok:
+			if p.confirm && p.exception == 0 {
+				values = append(values, p.value)
+				lats = append(lats, p.latency)
+			}
+			if p.trailing > 0 {
+				trailing++
+			}
+		case p.corrupt > 0:
+			bad++
+		case p.timeout:
+			timeouts++
+		}
+	}
+	if alt, strict := alternates(values); alt && u.idRegs == nil {
+		if strict {
+			addC("values alternate between two groups over %d polls: %s", len(values), strings.Join(distinct(values), " / "))
+		} else {
+			addS("values fall into two groups over %d polls: %s", len(values), strings.Join(distinct(values), " / "))
+		}
+	}
+	if g := latencyGroups(lats); g != "" {
+		if len(collision) > 0 {
+			addC("latencies alternate between two groups: %s", g)
+		} else {
+			addS("latencies alternate between two groups: %s", g)
+		}
+	}
+	rate := 0.0
+	if polls > 0 {
+		rate = float64(bad) / float64(polls)
+	}
+	if bad > 0 && serial {
+		switch {
+		case settingsWrong:
+			broken = append(broken, fmt.Sprintf("%d of %d replies failed the CRC, like every address on this bus", bad, polls))
+		case rate >= 0.5 && bl.known() && bl.rate() <= 0.1:
+			addC("%d of %d replies corrupt (bad CRC or cut short) while the rest of the bus is clean (%d of %d): two devices answering at once corrupt each other", bad, polls, bl.bad, bl.polls)
+		case rate >= 0.5:
+			addS("%d of %d replies corrupt (bad CRC or cut short), with no clean addresses to compare: two devices answering at once, or a bad transceiver or wiring at this device", bad, polls)
+		case rate > 3*bl.rate()+0.05:
+			addS("%d of %d replies corrupt, against %d of %d elsewhere on the bus", bad, polls, bl.bad, bl.polls)
+		}
+	}
+	if trailing >= 2 {
+		addS("bytes after a valid reply in %d of %d polls (a second device's answer cut short, or a transceiver glitching at turn-off)", trailing, polls)
+	} else if trailing == 1 && len(collision) > 0 {
+		addC("bytes after a valid reply in 1 of %d polls", polls)
+	}
+	if u.responses == 0 && bad == 0 {
+		broken = append(broken, "no valid reply in the confirm polls")
+	} else if timeouts > 0 && timeouts*2 >= polls && u.responses > 0 {
+		addS("silent in %d of %d polls", timeouts, polls)
+	}
+
+	switch {
+	case len(collision) > 0:
+		d.Verdict = VerdictCollision
+		d.Evidence = append(collision, suspect...)
+		d.Hint = fmt.Sprintf(collisionHint, u.id)
+	case len(broken) > 0 && (settingsWrong || u.responses == 0):
+		d.Verdict = VerdictError
+		d.Evidence = append(broken, suspect...)
+		if settingsWrong {
+			d.Hint = "replies from every address fail the CRC: the serial settings probably do not match the bus; try --auto-detect, or the baud rate and parity shown on a meter's display"
+		} else {
+			d.Hint = fmt.Sprintf("the device at %d answered once and then stopped answering: check its wiring and power, then scan again with a longer --timeout", u.id)
+		}
+	case len(suspect) > 0:
+		d.Verdict = VerdictSuspect
+		d.Evidence = suspect
+		d.Hint = fmt.Sprintf("address %d behaves unlike a single healthy device: scan again with --confirm 20 (and --id-register if the meter has a serial-number register), or check it on the meter's display", u.id)
+	}
+	if d.Verdict == VerdictOK {
+		switch {
+		case u.errs.Exception == u.responses && u.responses > 0:
+			d.Evidence = append(d.Evidence, fmt.Sprintf("answers only with exceptions (%s): a device is there", strings.Join(d.Exceptions, ", ")))
+		default:
+			d.Evidence = append(d.Evidence, fmt.Sprintf("%d consistent replies", u.responses))
+		}
+	}
+	if len(u.late) > 0 {
+		worst := u.late[0]
+		for _, l := range u.late {
+			worst = max(worst, l)
+		}
+		d.Warning = fmt.Sprintf("late reply from %d after %s: try --timeout %s", u.id, fmtMS(worst), suggestTimeout(worst))
+		d.Evidence = append(d.Evidence, d.Warning)
+		if d.Hint == "" {
+			d.Hint = d.Warning
+		}
+	}
+	return d
+}
+
+// suggestTimeout rounds twice the observed latency up to a friendly value.
+func suggestTimeout(l time.Duration) string {
+	t := 2 * l
+	steps := []time.Duration{200, 300, 500, 1000, 2000, 3000, 5000}
+	for _, s := range steps {
+		if t <= s*time.Millisecond {
+			if s >= 1000 {
+				return fmt.Sprintf("%ds", s/1000)
+			}
+			return fmt.Sprintf("%dms", s)
+		}
+	}
+	return fmt.Sprintf("%ds", int(t.Seconds())+1)
+}
+
+func distinct(vs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range vs {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// alternates reports whether values form exactly two groups, each seen at
+// least twice with at least two changes (alt), and whether they strictly
+// alternate A B A B (strict). A live register gives many values; a status
+// register toggles rarely; two meters taking turns alternate.
+func alternates(values []string) (alt, strict bool) {
+	if len(values) < 4 {
+		return false, false
+	}
+	count := map[string]int{}
+	changes := 0
+	for i, v := range values {
+		count[v]++
+		if i > 0 && values[i-1] != v {
+			changes++
+		}
+	}
+	if len(count) != 2 || changes < 2 {
+		return false, false
+	}
+	for _, n := range count {
+		if n < 2 {
+			return false, false
+		}
+	}
+	return true, changes == len(values)-1
+}
+
+// latencyGroups reports two latency clusters that strictly alternate with a
+// clear gap between them ("" when there are none). USB adapters and
+// schedulers jitter by a few milliseconds, so the gap must be wide.
+func latencyGroups(l []time.Duration) string {
+	if len(l) < 4 {
+		return ""
+	}
+	s := append([]time.Duration(nil), l...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	gap, at := time.Duration(0), 0
+	for i := 1; i < len(s); i++ {
+		if g := s[i] - s[i-1]; g > gap {
+			gap, at = g, i
+		}
+	}
+	if at < 2 || len(s)-at < 2 {
+		return ""
+	}
+	lowSpread := s[at-1] - s[0]
+	highSpread := s[len(s)-1] - s[at]
+	if gap < 15*time.Millisecond || gap < 3*max(lowSpread, highSpread) {
+		return ""
+	}
+	cut := s[at]
+	for i := 1; i < len(l); i++ {
+		if (l[i] >= cut) == (l[i-1] >= cut) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%s-%s and %s-%s", fmtMS(s[0]), fmtMS(s[at-1]), fmtMS(s[at]), fmtMS(s[len(s)-1]))
+}
+
+// busFindings are the conclusions about the whole line.
+func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanOptions) []Finding {
+	var out []Finding
+	if foreign {
+		f := Finding{Kind: "foreign_master", Status: FindingFailed,
+			Message:  fmt.Sprintf("another master is active on this bus: %d frame(s) ectool did not cause", len(r.Bus.ForeignFrames)),
+			Evidence: map[string]any{"frames": len(r.Bus.ForeignFrames)},
+			Hint:     "a gateway or PLC polls this bus; requests from ectool would collide with it. Stop it, or watch its traffic with 'ectool scan sniff' on an adapter of your own; --force scans anyway"}
+		if len(r.Bus.ForeignFrames) > 0 {
+			f.Evidence["first"] = r.Bus.ForeignFrames[0]
+		}
+		if o.Force {
+			f.Status = FindingWarning
+			f.Message += " (--force: scanned anyway)"
+		}
+		out = append(out, f)
+	}
+	if r.Bus.ListenedMS > 0 {
+		f := Finding{Kind: "noise", Status: FindingOK, Message: fmt.Sprintf("quiet for %.1f s before the first request", r.Bus.ListenedMS/1000),
+			Evidence: map[string]any{"noise_bytes": r.Bus.ListenNoiseBytes, "listened_ms": r.Bus.ListenedMS}}
+		if r.Bus.ListenNoiseBytes > 0 && !foreign {
+			f.Status = FindingWarning
+			f.Message = fmt.Sprintf("%d byte(s) of noise while nobody transmitted", r.Bus.ListenNoiseBytes)
+			f.Hint = "bytes on an idle line: check the termination (120 ohm at both ends only), the bias resistors, the shield and the distance from power cables; a master at another baud rate also shows as noise"
+		}
+		out = append(out, f)
+	}
+	if settingsWrong {
+		s := "the configured settings"
+		if o.Target.Transport == TransportRTU || o.Target.Transport == TransportRTUOverTCP {
+			s = o.Serial.String()
+		}
+		out = append(out, Finding{Kind: "settings", Status: FindingFailed,
+			Message:  fmt.Sprintf("%d address(es) answered with bytes that are not valid frames and none answered cleanly at %s", len(garbled), s),
+			Evidence: map[string]any{"garbled_ids": idsString(garbled), "crc_errors": r.Bus.CRCErrors},
+			Hint:     "CRC errors on every address mean the baud rate or parity is wrong: try --auto-detect, or the settings shown on a meter's display (9600 8N1 and 19200 8E1 are the usual ones)"})
+	} else if len(garbled) >= 3 && r.Bus.CRCErrors > 0 {
+		out = append(out, Finding{Kind: "settings", Status: FindingWarning,
+			Message:  fmt.Sprintf("garbled answers at %d addresses (%s) beside clean ones", len(garbled), idsString(garbled)),
+			Evidence: map[string]any{"garbled_ids": idsString(garbled), "crc_errors": r.Bus.CRCErrors},
+			Hint:     "some devices may use other serial settings than the rest, or the line is noisy: check termination and each meter's settings"})
+	}
+	if len(r.Devices) == 0 && !settingsWrong && r.Stopped == "" {
+		msg := fmt.Sprintf("no device answered at %s", r.Settings.IDs)
+		hint := "check the wiring (A/B swapped is the most common fault: swap them and scan again), the termination, the meters' power, and that the serial settings match the meters (--auto-detect)"
+		if o.Target.Transport == TransportTCP {
+			hint = "the gateway answered for no unit id: check its serial settings towards the meters and the RS-485 wiring behind it"
+		}
+		out = append(out, Finding{Kind: "no_device", Status: FindingFailed, Message: msg, Hint: hint})
+	}
+	return out
+}
