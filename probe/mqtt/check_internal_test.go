@@ -48,7 +48,7 @@ func TestPayloadsOfOtherRunsAreIgnored(t *testing.T) {
 
 func TestNagleNoteOnlyWhenQoS0IsFarSlower(t *testing.T) {
 	ev := [3]map[string]any{{}, {}, {}}
-	nagleNote([3]any{map[string]float64{"p50": 40.9}, map[string]float64{"p50": 0.12}}, ev)
+	nagleNote([3]any{map[string]float64{"min": 39.8, "p50": 40.9}, map[string]float64{"p50": 0.12}}, ev)
 	if ev[0]["note"] == nil {
 		t.Error("no note for 40 ms vs 0.1 ms")
 	}
@@ -56,5 +56,9 @@ func TestNagleNoteOnlyWhenQoS0IsFarSlower(t *testing.T) {
 	nagleNote([3]any{map[string]float64{"p50": 0.3}, map[string]float64{"p50": 0.12}}, ev)
 	if ev[0]["note"] != nil {
 		t.Error("note for a fast QoS 0")
+	}
+	nagleNote([3]any{map[string]float64{"min": 8, "p50": 364}, map[string]float64{"p50": 0.12}}, ev)
+	if ev[0]["note"] != nil {
+		t.Error("note for a queue behind a burst")
 	}
 }
