@@ -281,13 +281,6 @@ func (c *checker) cleanup() {
 // interrupted reports whether the caller cancelled the run.
 func interrupted(ctx context.Context) bool { return ctx.Err() != nil }
 
-func versionText(v Version) string {
-	if v == V311 {
-		return "MQTT 3.1.1"
-	}
-	return "MQTT 5"
-}
-
 func seconds(d time.Duration) string {
 	if d%time.Second == 0 {
 		return fmt.Sprintf("%ds", int(d/time.Second))

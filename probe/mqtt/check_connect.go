@@ -139,10 +139,6 @@ func (c *checker) connectWords(err error) (string, string) {
 		msg, _ := Explain(err)
 		return msg, c.connackHint(re.Version, re.Code)
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Sprintf("no CONNACK within %s", seconds(c.o.Timeout)),
-			fmt.Sprintf("the broker accepted the connection but did not answer CONNECT: it may not speak %s (try --mqtt-version 3.1.1), or it is overloaded", versionText(c.o.Version))
-	}
 	return Explain(err)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -362,5 +363,43 @@ func TestCheckRespectsTheBrokersLimits(t *testing.T) {
 	c := check(t, r, mqtt.CheckConnect)
 	if c.Evidence["maximum_qos"] != 1 || c.Evidence["retain_available"] != false {
 		t.Errorf("connack evidence %v", c.Evidence)
+	}
+}
+
+// silentBroker accepts TCP connections and never says a word.
+func silentBroker(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestCheckNeverHangsOnASilentPort(t *testing.T) {
+	addr := silentBroker(t)
+	for _, tc := range []struct{ scheme, step, words string }{
+		{"mqtt", mqtt.CheckConnect, "connack"},
+		{"mqtts", mqtt.CheckTLS, "no tls answer"},
+	} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			start := time.Now()
+			r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: tc.scheme + "://" + addr}, Timeout: time.Second})
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %s with a 1s step timeout", d)
+			}
+			expect(t, r, map[string]report.Status{mqtt.CheckTCP: report.OK, tc.step: report.Failed, mqtt.CheckSubscribe: report.Skipped})
+			mentions(t, check(t, r, tc.step), tc.words)
+		})
 	}
 }
