@@ -73,7 +73,11 @@ func (f *mqttConnFlags) options(app *App) (mqtt.Options, error) {
 		return o, usageError("--mqtt-version %q: want 5 or 3.1.1", f.broker.Version)
 	}
 
-	o.CleanStart = f.cleanStart
+	// Commands without --clean-start always start clean.
+	o.CleanStart = true
+	if f.cmd != nil && f.cmd.Flags().Lookup("clean-start") != nil {
+		o.CleanStart = f.cleanStart
+	}
 	o.ClientID = f.broker.ClientID
 	if f.changed("client-id") && o.ClientID == "" {
 		// An explicitly empty id asks the broker to assign one.

@@ -2,12 +2,28 @@ package mqtt
 
 import (
 	"context"
+	"errors"
+	"io"
 	"sync"
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho/session"
 	"github.com/eclipse/paho.golang/paho/session/state"
+	"github.com/eclipse/paho.golang/paho/store/memory"
 )
+
+// discardStore is the client side store of a session that is never
+// resumed (ectool does not reconnect): paho keeps outgoing packets there
+// only to resend them on a new connection, so serialising each publish into
+// memory would be wasted work.
+type discardStore struct{}
+
+func (discardStore) Put(uint16, byte, io.WriterTo) error { return nil }
+func (discardStore) Get(uint16) (io.ReadCloser, error)   { return nil, errors.New("not stored") }
+func (discardStore) Delete(uint16) error                 { return nil }
+func (discardStore) Quarantine(uint16) error             { return nil }
+func (discardStore) List() ([]uint16, error)             { return nil, nil }
+func (discardStore) Reset() error                        { return nil }
 
 // asyncSession wraps paho.golang's in-memory session so QoS 1/2 publishes
 // can be pipelined in order: paho's asynchronous publish returns once the
@@ -31,7 +47,7 @@ var _ session.SessionManager = (*asyncSession)(nil)
 
 func newAsyncSession() *asyncSession {
 	s := &asyncSession{
-		State:   state.NewInMemory(),
+		State:   state.New(discardStore{}, memory.New()),
 		pending: map[uint16]func(packets.ControlPacket){},
 		// paho sends responses while holding its session lock: never block.
 		resp: make(chan packets.ControlPacket, 65536),
