@@ -53,6 +53,8 @@ func (c *checker) checkConnect(ctx context.Context, tlsCheck *report.Check) (*re
 			tlsCheck.Evidence["client_cert_accepted"] = true
 		case c.tls.requested:
 			tlsCheck.Evidence["client_cert_accepted"] = "not sent (the broker asked for one but does not require it)"
+		case c.o.TLS.CertFile != "":
+			tlsCheck.Evidence["client_cert_note"] = "--cert given, but the broker did not ask for a client certificate: it authenticates otherwise"
 		}
 	}
 	return ch, start, cl

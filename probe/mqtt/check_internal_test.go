@@ -62,3 +62,28 @@ func TestNagleNoteOnlyWhenQoS0IsFarSlower(t *testing.T) {
 		t.Error("note for a queue behind a burst")
 	}
 }
+
+func TestConnackHintsSayWhatToChange(t *testing.T) {
+	cases := []struct {
+		asked    Version
+		username string
+		v        Version
+		code     byte
+		want     string
+	}{
+		{V5, "", V311, 1, "--mqtt-version 3.1.1"}, // a 3.1.1-only broker answering MQTT 5
+		{V5, "", V5, 0x84, "--mqtt-version 3.1.1"},
+		{V311, "", V311, 1, "--mqtt-version 5"},
+		{V5, "meter", V5, 0x86, "password"},
+		{V311, "meter", V311, 4, "password"},
+		{V5, "meter", V5, 0x87, "password"}, // mosquitto's answer to a wrong password
+		{V5, "", V5, 0x87, "anonymous"},
+		{V311, "", V311, 2, "--client-id"},
+	}
+	for _, tc := range cases {
+		c := &checker{o: CheckOptions{Options: Options{Version: tc.asked, Username: tc.username, ClientID: "x"}}}
+		if h := c.connackHint(tc.v, tc.code); !strings.Contains(h, tc.want) {
+			t.Errorf("asked %s, got %s code %d: hint %q lacks %q", tc.asked, tc.v, tc.code, h, tc.want)
+		}
+	}
+}
