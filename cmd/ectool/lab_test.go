@@ -153,9 +153,6 @@ func TestLabRunsForItsDurationAndPrintsItsEndpoints(t *testing.T) {
 }
 
 func TestLabTourShowsEveryStepAsExpected(t *testing.T) {
-	if code, _, _ := runMain(t, "mqtt", "check", "--help"); code != 0 {
-		testenv.Missing(t, "the mqtt commands are not built yet")
-	}
 	for _, u := range labUsers {
 		t.Run(u.name, func(t *testing.T) {
 			t.Parallel()
@@ -190,5 +187,49 @@ func TestLabTourShowsEveryStepAsExpected(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLabTourSaysWhichStepsDidNotBehave(t *testing.T) {
+	// A binary that shows nothing and exits 1: every step must come out
+	// failed (the ones expecting exit 1 look for the failed check's name),
+	// except those the lab cannot run.
+	f, err := exec.LookPath("false")
+	if err != nil {
+		t.Skip("no false(1)")
+	}
+	var out, errOut bytes.Buffer
+	app := &App{IO: &Streams{Out: &out, ErrOut: &errOut}, Output: "json", Now: time.Now, Getenv: func(string) string { return "" }}
+	opts := &labTourOptions{app: app, Timeout: 20 * time.Second, Executable: f,
+		flags: labFlags{Site: "lab", Interval: time.Second, Meters: []string{"main"}}}
+	code := app.handleError(labTourRun(t.Context(), opts))
+	if code != ExitProblem {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut.String())
+	}
+	var r struct {
+		Checks []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+			Hint   string `json:"hint"`
+		} `json:"checks"`
+		FirstFailure *struct{ ID string } `json:"first_failure"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("not a JSON report: %v\n%s", err, out.String())
+	}
+	if r.FirstFailure == nil || r.FirstFailure.ID != "tour.retained" {
+		t.Errorf("first failure %+v, want tour.retained", r.FirstFailure)
+	}
+	for _, c := range r.Checks {
+		// The bus steps (lab_bus.go) judge scan output their own way.
+		if c.Status == "ok" && !strings.HasPrefix(c.ID, "tour.bus_") {
+			t.Errorf("%s is ok although the binary did nothing", c.ID)
+		}
+		if c.Status == "failed" && c.Hint == "" {
+			t.Errorf("%s failed without a hint", c.ID)
+		}
+	}
+	if !strings.Contains(errOut.String(), "not as expected") {
+		t.Errorf("the walk-through does not say a step went wrong:\n%s", errOut.String())
 	}
 }

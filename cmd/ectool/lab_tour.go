@@ -103,6 +103,9 @@ func labTourRun(ctx context.Context, opts *labTourOptions) error {
 			sctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 			res := st.Run(sctx, t)
 			cancel()
+			if ctx.Err() != nil {
+				res = stepResult{Skip: "the tour was interrupted"}
+			}
 			c.Evidence = map[string]any{"commands": t.commands}
 			for k, v := range res.Evidence {
 				c.Evidence[k] = v
@@ -130,6 +133,10 @@ func labTourRun(ctx context.Context, opts *labTourOptions) error {
 	fmt.Fprintf(out, "\n%d of %d steps behaved as expected.\n\n", ok, len(r.Checks))
 	if err := app.renderReport(r); err != nil {
 		return err
+	}
+	if ctx.Err() != nil {
+		app.Warnf("the tour was interrupted: not every step ran")
+		return reported(ExitProblem)
 	}
 	return reported(r.ExitCode(false))
 }
@@ -181,6 +188,8 @@ type ran struct {
 	Stderr   string
 	Combined string
 	Err      error
+
+	background bool
 }
 
 func (r *ran) String() string { return commandLine(r.Args) }
@@ -194,10 +203,21 @@ func (t *tour) login(user string) []string {
 // ectool runs the ectool binary with args, showing the command line and
 // its output, and records it as evidence.
 func (t *tour) ectool(ctx context.Context, args ...string) *ran {
+	fmt.Fprintf(t.out, "$ %s\n", commandLine(args))
 	r := t.start(ctx, args...)
 	r.wait()
 	t.show(r.ran)
 	return r.ran
+}
+
+// background starts ectool with args while the step goes on, announcing it
+// as a shell would ("$ ectool ... &"). Show its output with
+// t.show(r.wait()) once it is done.
+func (t *tour) background(ctx context.Context, args ...string) *running {
+	fmt.Fprintf(t.out, "$ %s &\n", commandLine(args))
+	r := t.start(ctx, args...)
+	r.ran.background = true
+	return r
 }
 
 // running is an ectool command started in the background.
@@ -215,8 +235,7 @@ func (r *running) wait() *ran {
 	return r.ran
 }
 
-// start runs ectool in the background (its output is shown when the
-// caller passes the result to show).
+// start runs ectool without showing anything.
 func (t *tour) start(ctx context.Context, args ...string) *running {
 	cmd := exec.CommandContext(ctx, t.exe, args...)
 	cmd.Env = tourEnv()
@@ -266,20 +285,35 @@ func tourEnv() []string {
 	return env
 }
 
-const tourMaxLines = 14
+// What show prints of a command's output: the first tourHeadLines and the
+// last tourTailLines lines (the summary is at the end), each cut at
+// tourLineWidth columns.
+const (
+	tourHeadLines = 8
+	tourTailLines = 12
+	tourLineWidth = 150
+)
 
-// show prints a finished command: its command line, its output (up to
-// tourMaxLines lines) and its exit code.
+// show prints a finished command's output (the head and the tail of it)
+// and its exit code.
 func (t *tour) show(r *ran) {
-	fmt.Fprintf(t.out, "$ %s\n", commandLine(r.Args))
-	lines := strings.Split(strings.TrimRight(r.Combined, "\n"), "\n")
-	if r.Combined == "" {
-		lines = nil
+	if r.background {
+		fmt.Fprintf(t.out, "[the background %s]\n", strings.Join(r.Args[:min(2, len(r.Args))], " "))
 	}
-	for i, l := range lines {
-		if i == tourMaxLines {
-			fmt.Fprintf(t.out, "  │ … %d more lines\n", len(lines)-tourMaxLines)
-			break
+	var lines []string
+	if r.Combined != "" {
+		lines = strings.Split(strings.TrimRight(r.Combined, "\n"), "\n")
+	}
+	for i := 0; i < len(lines); i++ {
+		if len(lines) > tourHeadLines+tourTailLines+1 && i == tourHeadLines {
+			skipped := len(lines) - tourHeadLines - tourTailLines
+			fmt.Fprintf(t.out, "  │ … %d more lines …\n", skipped)
+			i += skipped - 1
+			continue
+		}
+		l := lines[i]
+		if w := []rune(l); len(w) > tourLineWidth {
+			l = string(w[:tourLineWidth-1]) + "…"
 		}
 		fmt.Fprintf(t.out, "  │ %s\n", l)
 	}

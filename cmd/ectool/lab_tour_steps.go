@@ -47,11 +47,11 @@ var tourSteps = []tourStep{
 			"arrived, lost, duplicated and out of order, and the latency. At QoS 1 the broker must deliver all " +
 			"of them; loss here means a broker queue limit or a subscriber that was not connected yet.",
 		Run: func(ctx context.Context, t *tour) stepResult {
-			const n = 20
+			const n = 10
 			topic := "ectool/tour/" + randomTag() + "/seq"
 			subArgs := append([]string{"mqtt", "sub", "-b", t.ep.Broker.MQTT}, t.login("tech")...)
 			subArgs = append(subArgs, "-t", topic, "-q", "1", "--count", fmt.Sprint(n), "--expect-seq", "--timeout", "20s")
-			sub := t.start(ctx, subArgs...)
+			sub := t.background(ctx, subArgs...)
 			if err := t.waitSubscribed(ctx, topic, sub); err != nil {
 				sub.wait()
 				t.show(sub.ran)
