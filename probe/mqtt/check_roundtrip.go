@@ -278,7 +278,10 @@ func (c *checker) checkSubscribe(ctx context.Context, tested []byte) (ok bool, a
 	var re *ReasonError
 	if err != nil && !errors.As(err, &re) {
 		msg, hint := Explain(err)
-		if errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case isDone(c.main):
+			msg, hint = c.lostWords()
+		case errors.Is(err, context.DeadlineExceeded):
 			msg, hint = fmt.Sprintf("no SUBACK within %s", seconds(c.o.Timeout)), "the broker accepted the connection but does not answer SUBSCRIBE: check its load and log"
 		}
 		fail(ch, "SUBSCRIBE failed: "+msg, hint)
@@ -453,14 +456,7 @@ collect:
 		fail(ch, fmt.Sprintf("the broker refused QoS %d publish %d of %d: %s", q, sent+1, n, re.Error()), publishHint(re.Code))
 		return ch, start, rtDone
 	case connLost || (pubErr != nil && isDone(c.main)):
-		msg, hint := "the broker closed the connection", "see the broker's log: it may drop clients that break a limit (packet size, rate, ACL)"
-		if err := c.main.Err(); err != nil {
-			m, h := Explain(err)
-			msg += ": " + m
-			if h != "" {
-				hint = h
-			}
-		}
+		msg, hint := c.lostWords()
 		if unique == 0 && !c.prefixOK {
 			// Some brokers (AWS IoT) answer a publish outside the policy by
 			// closing the connection.
@@ -507,6 +503,22 @@ collect:
 		}
 	}
 	return ch, start, rtDone
+}
+
+// lostWords explains the end of the main connection.
+func (c *checker) lostWords() (string, string) {
+	msg, hint := "the connection to the broker was lost", "see the broker's log: it may drop clients that break a limit (packet size, rate, ACL)"
+	if err := c.main.Err(); err != nil {
+		m, h := Explain(err)
+		msg = m
+		if !strings.Contains(m, "lost") && !strings.Contains(m, "closed") {
+			msg = "the connection to the broker was lost: " + m
+		}
+		if h != "" {
+			hint = h
+		}
+	}
+	return msg, hint
 }
 
 func isDone(cl Client) bool {

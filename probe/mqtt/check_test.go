@@ -1,6 +1,7 @@
 package mqtt_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -401,5 +402,43 @@ func TestCheckNeverHangsOnASilentPort(t *testing.T) {
 			expect(t, r, map[string]report.Status{mqtt.CheckTCP: report.OK, tc.step: report.Failed, mqtt.CheckSubscribe: report.Skipped})
 			mentions(t, check(t, r, tc.step), tc.words)
 		})
+	}
+}
+
+// cutConn drops the connection the moment the client writes trigger, as a
+// broker crash or a NAT losing its mapping would.
+type cutConn struct {
+	net.Conn
+	trigger []byte
+}
+
+func (c *cutConn) Write(p []byte) (int, error) {
+	if bytes.Contains(p, c.trigger) {
+		_ = c.Conn.Close()
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(p)
+}
+
+func TestCheckConnectionLostMidwaySkipsTheRest(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{NoQueueLimits: true})
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &cutConn{Conn: c, trigger: []byte(" q1 0")}, nil // the first QoS 1 payload
+	}
+	start := time.Now()
+	r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: b.URL, Dial: dial}, Timeout: 2 * time.Second})
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s", d)
+	}
+	expect(t, r, map[string]report.Status{mqtt.CheckQoS0: report.OK, mqtt.CheckQoS1: report.Failed,
+		mqtt.CheckQoS2: report.Skipped, mqtt.CheckRetained: report.Skipped, mqtt.CheckWill: report.Skipped})
+	mentions(t, check(t, r, mqtt.CheckQoS2), "connection to the broker was lost during mqtt.qos1")
+	if r.ExitCode(false) != 1 || r.FirstFailure.ID != mqtt.CheckQoS1 {
+		t.Errorf("exit %d, first failure %+v", r.ExitCode(false), r.FirstFailure)
 	}
 }
