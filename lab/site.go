@@ -53,6 +53,7 @@ type Config struct {
 
 	Broker  BrokerConfig
 	Gateway GatewayConfig
+	Bus     BusConfig
 	// COMPONENTS: settings of components added later go here (Bus ...).
 }
 
@@ -96,6 +97,7 @@ type Endpoints struct {
 	StartedAt string           `json:"started_at"`
 	Broker    *BrokerEndpoints `json:"broker,omitempty"`
 	Gateway   *GatewayInfo     `json:"gateway,omitempty"`
+	Bus       *BusEndpoints    `json:"bus,omitempty"`
 	// COMPONENTS: endpoints of components added later go here (Bus ...).
 }
 
@@ -128,6 +130,9 @@ func (s *Site) components() []Component {
 	cs := []Component{&brokerComponent{}}
 	if !s.Config.Gateway.Disabled {
 		cs = append(cs, &Gateway{})
+	}
+	if !s.Config.Bus.Disabled {
+		cs = append(cs, &busComponent{})
 	}
 	// COMPONENTS: append components added later here.
 	return cs
@@ -237,6 +242,11 @@ func Validate(cfg Config) error {
 			return &FieldError{"meters", fmt.Sprintf("%q is listed twice", m)}
 		}
 		seen[m] = true
+	}
+	if !cfg.Bus.Disabled {
+		if _, err := cfg.Bus.config(); err != nil {
+			return err
+		}
 	}
 	// COMPONENTS: validate the settings of components added later here.
 	return nil

@@ -25,6 +25,7 @@ type labFlags struct {
 	Interval time.Duration
 	Meters   []string
 	NoWS     bool
+	Bus      labBusFlags
 }
 
 func addLabFlags(cmd *cobra.Command, f *labFlags) {
@@ -35,6 +36,7 @@ func addLabFlags(cmd *cobra.Command, f *labFlags) {
 	fs.DurationVar(&f.Interval, "interval", 2*time.Second, "how often the simulated gateway publishes every meter")
 	fs.StringSliceVar(&f.Meters, "meters", []string{"main", "pv", "hvac"}, "meter names, comma separated")
 	fs.BoolVar(&f.NoWS, "no-websocket", false, "do not start the broker's ws:// listener")
+	addLabBusFlags(cmd, &f.Bus)
 }
 
 // config validates the flags (exit 2 before any I/O) and builds the lab
@@ -46,6 +48,7 @@ func (f *labFlags) config() (lab.Config, error) {
 		PortBase: f.PortBase,
 		Broker:   lab.BrokerConfig{NoWebSocket: f.NoWS},
 		Gateway:  lab.GatewayConfig{Interval: f.Interval, Meters: f.Meters},
+		Bus:      f.Bus.config(),
 	}
 	if err := lab.Validate(cfg); err != nil {
 		var fe *lab.FieldError
@@ -103,7 +106,8 @@ The endpoints (URLs, CA file, users, passwords and password files: this is a
 lab) go to stdout, as JSON with -o json. The lab runs until Ctrl-C, SIGTERM or
 --duration.
 
-'ectool lab tour' starts a lab and walks through ectool's commands against it.`,
+'ectool lab tour' starts a lab and walks through ectool's commands against it.
+` + labBusHelp(),
 		Example: `  ectool lab
   ectool lab --site plant7 --port-base 18830 --duration 10m
   ectool lab -o json > lab.json &`,
@@ -192,6 +196,7 @@ func writeEndpointsText(w io.Writer, ep *lab.Endpoints) {
 		}
 		fmt.Fprintf(w, "  status %s: \"online\", Last Will \"offline\"\n", g.StatusTopic)
 	}
+	writeBusEndpointsText(w, ep)
 	// COMPONENTS: print the endpoints of components added later here.
 	if b := ep.Broker; b != nil {
 		tech := b.User("tech")

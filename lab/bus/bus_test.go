@@ -140,18 +140,53 @@ func TestBroadcastIsNeverAnswered(t *testing.T) {
 	}
 }
 
-func TestTwinsWhoseAnswersOverlapCorruptEachOther(t *testing.T) {
+// events cuts what a master heard with the codec's splitter.
+func events(got []byte) []modbus.Event {
+	s := modbus.NewSplitter(modbus.Response)
+	return append(s.Feed(got, time.Now()), s.Flush()...)
+}
+
+// In the default lab the twins at 17 answer 20µs apart: bit for bit on top
+// of each other, so the master reads a frame from 17 whose CRC fails.
+func TestTwinsAnsweringTogetherGiveCRCErrorsAt17(t *testing.T) {
 	b := startBus(t, "default")
 	p := master(t, b, b.Settings(), false)
 	for range 3 {
 		got := exchange(t, p, readHolding(17, 0, 2), 50*time.Millisecond)
-		valid, _ := frames(got)
-		if len(got) == 0 || len(valid) != 0 {
-			t.Fatalf("overlapping twins at 17: heard % X, %d valid frames; want garbage only", got, len(valid))
+		evs := events(got)
+		if len(evs) != 1 || evs[0].Kind != modbus.EvCRCError || evs[0].Unit != 17 {
+			t.Fatalf("twins at 17: heard % X = %v; want one frame from 17 with a bad CRC", got, evs)
 		}
 	}
 	if b.Stats().Collisions == 0 {
 		t.Fatal("no collision counted on the line")
+	}
+}
+
+// Three bit times apart, even the address byte is lost.
+func TestTwinsOverlappingByThreeBitsGiveGarbage(t *testing.T) {
+	b := startBus(t, "garbled")
+	p := master(t, b, b.Settings(), false)
+	got := exchange(t, p, readHolding(17, 0, 2), 50*time.Millisecond)
+	valid, _ := frames(got)
+	if len(got) == 0 || len(valid) != 0 || got[0] == 17 {
+		t.Fatalf("garbled twins at 17: heard % X; want garbage without a valid frame", got)
+	}
+}
+
+// Twins with jitter overlap by a different amount each answer: over a few
+// polls, some answers fail only the CRC and others are garbage.
+func TestJitteryTwinsGarbleDifferentlyEachPoll(t *testing.T) {
+	b := startBus(t, "jittery")
+	p := master(t, b, b.Settings(), false)
+	kinds := map[modbus.EventKind]int{}
+	for range 12 {
+		for _, e := range events(exchange(t, p, readHolding(17, 0, 2), 50*time.Millisecond)) {
+			kinds[e.Kind]++
+		}
+	}
+	if kinds[modbus.EvFrame] != 0 || kinds[modbus.EvCRCError] == 0 || len(kinds) < 2 {
+		t.Fatalf("jittery twins: %v; want CRC errors and other garbage, no valid frame", kinds)
 	}
 }
 

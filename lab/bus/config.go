@@ -39,6 +39,9 @@ type MeterConfig struct {
 	// start of the answer (default 5ms). A device cannot answer before it
 	// has seen t3.5 of silence, so latency is at least t3.5 plus a step.
 	Latency time.Duration `json:"-"`
+	// Jitter adds a random (seeded) delay in [0, Jitter) to each answer,
+	// as a device's firmware loop does.
+	Jitter time.Duration `json:"-"`
 	// Vendor, Product, Model, Revision and Serial are the identity reported
 	// by FC 0x11 and FC 0x2B/0x0E; Serial is also in holding registers
 	// 0x0010-0x0011.
@@ -201,6 +204,14 @@ func twins(unit byte, latency, offset time.Duration, alternate bool) []MeterConf
 	}
 }
 
+// jittery twins overlap by 0-500µs, a different amount each answer: some
+// answers keep the address byte and fail the CRC, others are garbage.
+func jittery() []MeterConfig {
+	m := twins(17, 6*time.Millisecond, 0, false)
+	m[1].Jitter = 500 * time.Microsecond
+	return m
+}
+
 // Scenarios are the named scenarios `ectool lab --bus-scenario` offers.
 func Scenarios() []Config {
 	ms := func(extra ...[]MeterConfig) []MeterConfig {
@@ -210,9 +221,13 @@ func Scenarios() []Config {
 		}
 		return m
 	}
-	// A 9-byte register answer takes 9.4ms at 9600 8N1: 350µs apart the
-	// two answers overlap bit by bit; 15ms apart they do not.
-	overlap := func() []MeterConfig { return twins(17, 6*time.Millisecond, 350*time.Microsecond, false) }
+	// Two answers 20µs apart (under half a bit at 9600 and 19200 baud)
+	// overlap bit for bit: a receiver reads the common header (address 17,
+	// function, byte count) and the AND of the data, so a frame from 17
+	// with a bad CRC, the classic symptom. 350µs apart (three bits) even
+	// the address byte is lost: garbage. A 9-byte register answer takes
+	// 9.4ms at 9600 8N1; 15ms apart the two answers arrive whole.
+	overlap := func() []MeterConfig { return twins(17, 6*time.Millisecond, 20*time.Microsecond, false) }
 	exceptionOnly := []MeterConfig{{Unit: 5, Latency: 4 * time.Millisecond, Vendor: "Socomec", Product: "COUNTIS E23", Revision: "1.0", ExceptionsOnly: true, NoIdentity: true}}
 	slow := []MeterConfig{{Unit: 9, Latency: 150 * time.Millisecond, Vendor: "ABB", Product: "B23 112-100", Revision: "2.08", Serial: 90451}}
 	return []Config{
@@ -220,6 +235,8 @@ func Scenarios() []Config {
 		{Name: "clean", Description: "meters 1, 2, 3 and nothing wrong", Meters: ms()},
 		{Name: "staggered", Description: "meters 1, 2, 3 and two meters at 17 answering one after the other (two valid frames)", Meters: ms(twins(17, 6*time.Millisecond, 15*time.Millisecond, false))},
 		{Name: "alternating", Description: "meters 1, 2, 3 and two meters at 17 taking turns: only their values differ", Meters: ms(twins(17, 6*time.Millisecond, 0, true))},
+		{Name: "garbled", Description: "meters 1, 2, 3 and two meters at 17 whose answers overlap into garbage (no valid address byte)", Meters: ms(twins(17, 6*time.Millisecond, 350*time.Microsecond, false))},
+		{Name: "jittery", Description: "meters 1, 2, 3 and two meters at 17 whose answers overlap by a different amount each time", Meters: ms(jittery())},
 		{Name: "exceptions", Description: "meters 1, 2, 3 and meter 5 that answers every request with exception 0x02", Meters: ms(exceptionOnly)},
 		{Name: "slow", Description: "meters 1, 2, 3 and meter 9 answering after 150ms", Meters: ms(slow)},
 		{Name: "noisy", Description: "the default bus with line noise", Meters: ms(overlap()), Faults: Faults{Noise: &Noise{Every: 150 * time.Millisecond}}},

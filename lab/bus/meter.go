@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/ecdata/ectool/probe/modbus"
@@ -19,6 +20,7 @@ type meter struct {
 	// (they all hear the same ones) and answers when the count comes to it.
 	seen      int
 	idx, size int
+	jitter    *rand.Rand
 }
 
 func newMeter(b *Bus, cfg *MeterConfig, i int) {
@@ -37,6 +39,7 @@ func newMeter(b *Bus, cfg *MeterConfig, i int) {
 			m.size++
 		}
 	}
+	m.jitter = rand.New(rand.NewPCG(b.cfg.Seed, uint64(i)+1))
 	m.port.device = m
 	b.addPort(m.port)
 }
@@ -67,7 +70,11 @@ func (m *meter) frame(raw []byte, bad bool, last time.Duration) {
 		}
 	}
 	m.b.stats.Replies++
-	m.b.transmit(m.port, modbus.EncodeRTU(m.cfg.Unit, reply), m.b.cfg.Settings, last+m.cfg.Latency)
+	delay := m.cfg.Latency
+	if m.cfg.Jitter > 0 {
+		delay += time.Duration(m.jitter.Int64N(int64(m.cfg.Jitter)))
+	}
+	m.b.transmit(m.port, modbus.EncodeRTU(m.cfg.Unit, reply), m.b.cfg.Settings, last+delay)
 }
 
 // answer is the meter's reply to a request.
