@@ -61,18 +61,19 @@ type Telemetry struct {
 // retained QoS 1 telemetry message per meter every interval, with a Last
 // Will on its status topic.
 type Gateway struct {
-	site     string
-	cfg      GatewayConfig
-	opts     mqtt.Options
-	info     GatewayInfo
-	meters   []*meterSim
-	client   mqtt.Client
-	cancel   context.CancelFunc
-	done     chan struct{}
-	mu       sync.Mutex
-	sent     int
-	lastErr  error
-	stopOnce sync.Once
+	site       string
+	cfg        GatewayConfig
+	opts       mqtt.Options
+	info       GatewayInfo
+	meters     []*meterSim
+	client     mqtt.Client
+	cancel     context.CancelFunc
+	done       chan struct{}
+	mu         sync.Mutex
+	sent       int
+	reconnects int
+	lastErr    error
+	stopOnce   sync.Once
 }
 
 // Name is "gateway".
@@ -138,19 +139,7 @@ func (g *Gateway) topic(meter string) string {
 }
 
 func (g *Gateway) connect(ctx context.Context) error {
-	c, err := mqtt.Connect(ctx, g.opts)
-	if err != nil {
-		return fmt.Errorf("the gateway cannot connect to %s: %w", g.opts.Broker, err)
-	}
-	g.client = c
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := c.Publish(pctx, mqtt.Message{Topic: g.info.StatusTopic, Payload: []byte("online"), QoS: 1, Retain: true}); err != nil {
-		_ = c.Abort()
-		return fmt.Errorf("the gateway cannot announce itself online: %w", err)
-	}
-	if err := g.publishAll(ctx, time.Now()); err != nil {
-		_ = c.Abort()
+	if err := g.dial(ctx); err != nil {
 		return err
 	}
 	lctx, lcancel := context.WithCancel(context.Background())
@@ -160,17 +149,54 @@ func (g *Gateway) connect(ctx context.Context) error {
 	return nil
 }
 
+// dial connects, announces "online" and publishes every meter once.
+func (g *Gateway) dial(ctx context.Context) error {
+	c, err := mqtt.Connect(ctx, g.opts)
+	if err != nil {
+		return fmt.Errorf("the gateway cannot connect to %s: %w", g.opts.Broker, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Publish(pctx, mqtt.Message{Topic: g.info.StatusTopic, Payload: []byte("online"), QoS: 1, Retain: true}); err != nil {
+		_ = c.Abort()
+		return fmt.Errorf("the gateway cannot announce itself online: %w", err)
+	}
+	g.mu.Lock()
+	g.client = c
+	g.mu.Unlock()
+	if err := g.publishAll(ctx, time.Now()); err != nil {
+		_ = c.Abort()
+		return err
+	}
+	return nil
+}
+
+func (g *Gateway) current() mqtt.Client {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.client
+}
+
+// loop publishes every interval and, like a real gateway, reconnects when
+// the broker drops it (another client taking its client id, a broker
+// restart), backing off from 0.5 s to 10 s.
 func (g *Gateway) loop(ctx context.Context) {
 	defer close(g.done)
 	t := time.NewTicker(g.cfg.Interval)
 	defer t.Stop()
 	for {
+		c := g.current()
 		select {
 		case <-ctx.Done():
 			return
-		case <-g.client.Done():
-			g.setErr(fmt.Errorf("the gateway lost its connection: %v", g.client.Err()))
-			return
+		case <-c.Done():
+			if ctx.Err() != nil {
+				return
+			}
+			g.setErr(fmt.Errorf("the gateway lost its connection: %v", c.Err()))
+			if !g.reconnect(ctx) {
+				return
+			}
 		case now := <-t.C:
 			if err := g.publishAll(ctx, now); err != nil && ctx.Err() == nil {
 				g.setErr(err)
@@ -179,7 +205,26 @@ func (g *Gateway) loop(ctx context.Context) {
 	}
 }
 
+func (g *Gateway) reconnect(ctx context.Context) bool {
+	backoff := 500 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		if err := g.dial(ctx); err == nil {
+			g.mu.Lock()
+			g.reconnects++
+			g.mu.Unlock()
+			return true
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
 func (g *Gateway) publishAll(ctx context.Context, now time.Time) error {
+	c := g.current()
 	for _, m := range g.meters {
 		r := m.next(now, g.cfg.Interval)
 		payload, err := json.Marshal(r)
@@ -187,7 +232,7 @@ func (g *Gateway) publishAll(ctx context.Context, now time.Time) error {
 			return err
 		}
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = g.client.Publish(pctx, mqtt.Message{Topic: g.topic(m.name), Payload: payload, QoS: 1, Retain: true,
+		err = c.Publish(pctx, mqtt.Message{Topic: g.topic(m.name), Payload: payload, QoS: 1, Retain: true,
 			Properties: mqtt.Properties{ContentType: "application/json"}})
 		cancel()
 		if err != nil {
@@ -218,7 +263,15 @@ func (g *Gateway) Published() int {
 	return g.sent
 }
 
-// Err is the first error that stopped or disturbed publishing, if any.
+// Reconnects is how many times the gateway reconnected after the broker
+// dropped it.
+func (g *Gateway) Reconnects() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.reconnects
+}
+
+// Err is the first error that disturbed publishing, if any.
 func (g *Gateway) Err() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -226,13 +279,14 @@ func (g *Gateway) Err() error {
 }
 
 // Abort cuts the gateway off as a power cut would: no DISCONNECT, so the
-// broker publishes its Last Will ("offline" on the status topic).
+// broker publishes its Last Will ("offline" on the status topic). The
+// gateway stays off.
 func (g *Gateway) Abort() error {
 	var err error
 	g.stopOnce.Do(func() {
 		g.cancel()
-		err = g.client.Abort()
 		<-g.done
+		err = g.current().Abort()
 	})
 	return err
 }
@@ -244,15 +298,16 @@ func (g *Gateway) Stop() error {
 	g.stopOnce.Do(func() {
 		g.cancel()
 		<-g.done
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
+		c := g.current()
 		select {
-		case <-g.client.Done():
+		case <-c.Done():
 			return
 		default:
 		}
-		_ = g.client.Publish(ctx, mqtt.Message{Topic: g.info.StatusTopic, Payload: []byte("offline"), QoS: 1, Retain: true})
-		err = g.client.Disconnect(ctx)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = c.Publish(ctx, mqtt.Message{Topic: g.info.StatusTopic, Payload: []byte("offline"), QoS: 1, Retain: true})
+		err = c.Disconnect(ctx)
 	})
 	return err
 }

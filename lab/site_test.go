@@ -209,3 +209,44 @@ func TestBadSiteNamesAreRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestGatewayReconnectsWhenAnotherClientTakesItsID(t *testing.T) {
+	s := startLab(t, Config{Gateway: GatewayConfig{Interval: 200 * time.Millisecond, Meters: []string{"main"}}})
+	gw := s.Endpoints.Gateway
+	// A client logging in with the gateway's client id takes its session
+	// over: the broker drops the gateway, which must come back.
+	out, rc := runPeer(t, "mosquitto_pub", subArgs(t, s, "gateway", "-i", gw.ClientID, "-t", "ec-data/lab/intruder", "-m", "x", "-q", "1")...)
+	if rc != 0 {
+		t.Fatalf("mosquitto_pub with the gateway's client id: rc=%d %s", rc, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Gateway.Reconnects() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway did not reconnect (err %v)", s.Gateway.Err())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s.Gateway.Err() == nil {
+		t.Error("the lost connection was not recorded")
+	}
+	before := s.Gateway.Published()
+	out, rc = runPeer(t, "mosquitto_sub", subArgs(t, s, "tech", "-t", gw.Topics[0], "-q", "1", "-R", "-C", "2", "-W", "10")...)
+	if rc != 0 || s.Gateway.Published() <= before {
+		t.Errorf("no live telemetry after the reconnect: rc=%d %s", rc, out)
+	}
+	out, _ = runPeer(t, "mosquitto_sub", subArgs(t, s, "tech", "-t", gw.StatusTopic, "-C", "1", "-W", "5")...)
+	if strings.TrimSpace(out) != "online" {
+		t.Errorf("status after the reconnect: %q, want online", out)
+	}
+}
+
+func TestGatewaySpeaksMQTT311(t *testing.T) {
+	s := startLab(t, Config{Gateway: GatewayConfig{Version: "3.1.1", Interval: 200 * time.Millisecond}})
+	out, rc := runPeer(t, "mosquitto_sub", subArgs(t, s, "tech", "-t", s.Endpoints.Gateway.TelemetryFilter, "-q", "1", "--retained-only", "-C", "3", "-W", "10")...)
+	if rc != 0 || len(testenv.Lines(out)) != 3 {
+		t.Errorf("retained telemetry from a 3.1.1 gateway: rc=%d\n%s", rc, out)
+	}
+	if s.Endpoints.Gateway.Version != "3.1.1" {
+		t.Errorf("endpoints say mqtt_version %q", s.Endpoints.Gateway.Version)
+	}
+}
