@@ -152,5 +152,8 @@ func mqttCheckRun(ctx context.Context, opts *MQTTCheckOptions) error {
 	if err := app.renderReport(r); err != nil {
 		return err
 	}
+	if ctx.Err() != nil {
+		return problem("run the check again to the end", "interrupted: the report above is incomplete")
+	}
 	return reported(r.ExitCode(opts.Strict))
 }

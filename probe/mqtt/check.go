@@ -116,7 +116,7 @@ func Check(ctx context.Context, o CheckOptions) *report.Report {
 	userPrefix := o.TopicPrefix != ""
 	o = o.withDefaults()
 	r := report.New("mqtt check", redactURL(o.Broker), o.Now)
-	c := &checker{o: o, r: r, userPrefix: userPrefix, run: randomHex(6)}
+	c := &checker{ctx: ctx, o: o, r: r, userPrefix: userPrefix, run: randomHex(6)}
 	r.SetDetail("topic_prefix", o.TopicPrefix)
 	r.SetDetail("client_id", o.ClientID)
 	r.SetDetail("mqtt_version", string(o.Version))
@@ -130,6 +130,7 @@ func Check(ctx context.Context, o CheckOptions) *report.Report {
 
 // checker holds the state of one ladder run.
 type checker struct {
+	ctx        context.Context // the caller's: cancelled means interrupted
 	o          CheckOptions
 	r          *report.Report
 	run        string // random id in every payload, so stale messages are ignored
@@ -159,16 +160,25 @@ func (c *checker) begin(id string) (*report.Check, time.Time) {
 	return &report.Check{ID: id, Title: checkTitles[id], Status: report.OK, Evidence: map[string]any{}}, time.Now()
 }
 
-// add records a check timed since start.
+// add records a check timed since start (unless it timed itself).
 func (c *checker) add(ch *report.Check, start time.Time) {
-	ch.DurationMS = report.Millis(time.Since(start))
+	if ch.DurationMS == 0 {
+		ch.DurationMS = report.Millis(time.Since(start))
+	}
 	if len(ch.Evidence) == 0 {
 		ch.Evidence = nil
+	}
+	if ch.Status == report.Failed && interrupted(c.ctx) {
+		// Not the broker's fault: the run was cut short (Ctrl-C).
+		ch.Status, ch.Hint, ch.SkippedReason = report.Skipped, "", "interrupted"
 	}
 	c.r.Add(*ch)
 }
 
 func (c *checker) skip(reason string, ids ...string) {
+	if interrupted(c.ctx) {
+		reason = "interrupted"
+	}
 	for _, id := range ids {
 		c.r.Skip(id, checkTitles[id], reason)
 	}

@@ -214,6 +214,8 @@ type tlsProbe struct {
 func (c *checker) checkTLS(ctx context.Context, raw net.Conn) (*report.Check, time.Time) {
 	ch, start := c.begin(CheckTLS)
 	defer raw.Close()
+	// Timed here: the check is recorded after CONNECT.
+	defer func() { ch.DurationMS = report.Millis(time.Since(start)) }()
 	o := c.o.TLS
 	p := &tlsProbe{serverName: o.ServerName}
 	if p.serverName == "" {

@@ -442,3 +442,21 @@ func TestCheckConnectionLostMidwaySkipsTheRest(t *testing.T) {
 		t.Errorf("exit %d, first failure %+v", r.ExitCode(false), r.FirstFailure)
 	}
 }
+
+func TestCheckInterruptedStopsAtOnceAndSaysSo(t *testing.T) {
+	addr := silentBroker(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	r := mqtt.Check(ctx, mqtt.CheckOptions{Options: mqtt.Options{Broker: "mqtt://" + addr}, Timeout: 10 * time.Second})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %s after the interruption", d)
+	}
+	expect(t, r, map[string]report.Status{mqtt.CheckTCP: report.OK, mqtt.CheckConnect: report.Skipped, mqtt.CheckQoS1: report.Skipped})
+	if c := check(t, r, mqtt.CheckConnect); c.SkippedReason != "interrupted" {
+		t.Errorf("mqtt.connect skipped_reason %q", c.SkippedReason)
+	}
+	if r.FirstFailure != nil {
+		t.Errorf("an interruption is no failure of the broker: %+v", r.FirstFailure)
+	}
+}
