@@ -215,14 +215,13 @@ func TestCheckMutualTLS(t *testing.T) {
 			t.Errorf("mqtt.tls %s %v", c.Status, c.Evidence)
 		}
 	})
-	for _, tlsMin := range []uint16{0x0303, 0x0304} {
-		t.Run(fmt.Sprintf("no client certificate, TLS %x", tlsMin), func(t *testing.T) {
-			o := mqtt.Options{Broker: b.URL, TLS: mqtt.TLSOptions{CAFile: b.CAFile, MinVersion: tlsMin}}
-			r := runCheck(t, mqtt.CheckOptions{Options: o})
-			expect(t, r, map[string]report.Status{mqtt.CheckTLS: report.Failed, mqtt.CheckConnect: report.Skipped})
-			mentions(t, check(t, r, mqtt.CheckTLS), "broker requires a client certificate", "--cert")
-		})
-	}
+	t.Run("no client certificate, TLS 1.3", func(t *testing.T) {
+		// TLS 1.3: the broker refuses after the client's handshake is done,
+		// so the refusal shows on the first read, during CONNECT.
+		r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: b.URL, TLS: mqtt.TLSOptions{CAFile: b.CAFile}}})
+		expect(t, r, map[string]report.Status{mqtt.CheckTLS: report.Failed, mqtt.CheckConnect: report.Skipped})
+		mentions(t, check(t, r, mqtt.CheckTLS), "broker requires a client certificate", "--cert")
+	})
 	t.Run("client certificate from another CA", func(t *testing.T) {
 		r := runCheck(t, mqtt.CheckOptions{Options: mqtt.Options{Broker: b.URL,
 			TLS: mqtt.TLSOptions{CAFile: b.CAFile, CertFile: b.Certs.UntrustedClientCert, KeyFile: b.Certs.UntrustedClientKey}}})
