@@ -113,7 +113,6 @@ phase_cross() {
 		read -r goos goarch goarm <<<"$t"
 		echo "build $goos/$goarch${goarm:+ GOARM=$goarm}"
 		GOOS=$goos GOARCH=$goarch GOARM=$goarm CGO_ENABLED=0 go build -o /dev/null ./... || rc=1
-		GOOS=$goos GOARCH=$goarch GOARM=$goarm CGO_ENABLED=0 go vet ./... >/dev/null || rc=1
 	done
 	return $rc
 }
@@ -130,6 +129,7 @@ phase_release() {
 	for t in "linux amd64 " "linux arm 7" "linux 386 "; do
 		read -r goos goarch goarm <<<"$t"
 		echo "snapshot build $goos/$goarch${goarm:+ v$goarm}"
+		mkdir -p "$WORK/release-$goarch$goarm"
 		GOOS=$goos GOARCH=$goarch GOARM=$goarm goreleaser build --snapshot --clean --single-target \
 			--output "$WORK/release-$goarch$goarm/ectool" >/dev/null || { rc=1; continue; }
 		file "$WORK/release-$goarch$goarm/ectool" 2>/dev/null || ls -l "$WORK/release-$goarch$goarm/ectool"
