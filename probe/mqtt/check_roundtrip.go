@@ -784,6 +784,11 @@ func (c *checker) checkWill(ctx context.Context) {
 		return ok && k == "will"
 	}, limit)
 	ch.Evidence["received"] = got
+	if !got && isDone(c.main) {
+		msg, hint := c.lostWords()
+		fail(ch, "the watching connection ended before the Will arrived: "+msg, hint)
+		return
+	}
 	if !got {
 		fail(ch, fmt.Sprintf("the Will did not arrive within %s after the helper client was cut off", limit.Round(100*time.Millisecond)),
 			"the broker did not publish the Last Will (or the ACL forbids the Will topic): gateways rely on it to report going offline; check the broker's log")
