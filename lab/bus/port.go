@@ -38,7 +38,13 @@ func (b *Bus) Attach(name string, s Settings, echo bool) (*Port, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Port{bus: b, name: name, settings: s, echo: echo, out: make(chan []byte, 4096)}
+	return b.attach(&Port{name: name, settings: s, echo: echo}, nil)
+}
+
+// attach puts an adapter port on the line, with its receive filter set
+// before the simulation can see it.
+func (b *Bus) attach(p *Port, filter func(dst []byte, c rxChar) []byte) (*Port, error) {
+	p.bus, p.filter, p.out = b, filter, make(chan []byte, 4096)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {

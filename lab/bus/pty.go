@@ -68,12 +68,11 @@ func (b *Bus) OpenPTY(link string) (*PTY, error) {
 		s, iflag = termiosSettings(t)
 	}
 	x.iflag.Store(iflag)
-	x.port, err = b.Attach("pty "+path, s, b.cfg.Faults.Echo)
+	x.port, err = b.attach(&Port{name: "pty " + path, settings: s, echo: b.cfg.Faults.Echo}, x.filter)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
-	x.port.filter = x.filter
 	if link != "" {
 		if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 			_ = os.Remove(link)

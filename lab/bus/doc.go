@@ -1,0 +1,96 @@
+// Package bus simulates an RS-485 Modbus RTU bus for the lab: a line with
+// meters on it, faults injected on purpose, and the three ways a field
+// engineer reaches such a bus: a USB adapter (here a PTY), a transparent
+// serial server (rtuovertcp://) and a Modbus TCP gateway (tcp://).
+//
+// Where to start: New(Default()) starts the default scenario (meters 1, 2
+// and 3 and two meters colliding at address 17, 9600 8N1); OpenPTY,
+// ServeRTUOverTCP and ServeGateway attach the endpoints; Scenarios lists
+// the named scenarios `ectool lab --bus-scenario` offers. Package lab wires
+// all of this into the lab site (lab/bus.go there).
+//
+// # The line
+//
+// The simulation works on line levels, bit by bit, in line time: the
+// duration since the bus started, kept in step with the wall clock by one
+// goroutine (Bus.run). Every transmission is a burst: characters clocked
+// out back to back from a start time at the transmitter's own baud, each
+// one a start bit, data bits (LSB first), a parity bit if any and stop
+// bits (uart.go). A burst takes its real wire time: 8 bytes at 9600 8N1 are
+// 8.33 ms on the line, and nobody hears the last byte before then.
+//
+// The line level at any moment is the AND of every burst driving it (idle
+// is mark, 1; a driver sending space wins). Real RS-485 contention is
+// electrically undefined; dominant-zero is a deterministic stand-in with the
+// same effect: when two devices transmit at once, their characters corrupt
+// each other. How much depends on the overlap, as on a real line: answers a
+// fraction of a bit apart keep the common header and fail the CRC (the
+// default twins at 17); a few bits apart even the address byte is lost
+// (scenario "garbled"); far enough apart they arrive as two valid frames
+// ("staggered").
+//
+// Every port on the line (a meter, the gateway, an adapter) receives
+// through a UART of its own (line.go, decode): it hunts for the falling
+// edge of a start bit, samples each bit in its middle at its own baud,
+// checks parity and the first stop bit. A port whose settings differ from
+// the sender's therefore reads exactly the wrong bytes, framing errors and
+// parity errors a real UART would, deterministically. A half-duplex port
+// does not hear itself while it transmits; an echoing adapter does.
+//
+// Devices react in line time, not wall time: a meter notices the end of a
+// request after t3.5 of silence (framer in port.go) and schedules its
+// answer at a line time fixed by its latency, so twins collide the same way
+// on every run, whatever the scheduler does to the process. Only what
+// comes from outside (the bytes a program writes to the PTY or a TCP
+// connection) enters at the wall clock's "now". The simulation advances in
+// steps of 250 µs while anything is in flight and sleeps while the line is
+// idle.
+//
+// # Meters
+//
+// A meter (meter.go) answers FC 03 and 04 from a register map that looks
+// like a three-phase meter's (voltages wandering each second, an energy
+// counter that grows, the serial number in registers 16-17), FC 0x11 Report
+// Server ID and FC 0x2B/0x0E Read Device Identification (vendor, product,
+// revision, model, serial as object 0x80), and exceptions for the rest: 0x01
+// for functions it lacks, 0x02 beyond its map, 0x03 for a bad quantity. It
+// drops frames with UART errors or a bad CRC silently, answers only its own
+// address, and never broadcasts (unit 0). Options make a meter answer only
+// with exceptions, answer late, lack identity, jitter, or take turns with a
+// twin at the same address.
+//
+// # Faults
+//
+// All seeded by Config.Seed, so a scenario replays identically: two meters
+// at one address (overlapping, garbled, jittery, staggered or alternating),
+// an exception-only meter, a slow meter, line noise (pulses of a few bit
+// times that receivers read as garbage characters), a second master polling
+// the bus, an echoing PTY adapter, and a gateway whose serial side is down.
+//
+// # Endpoints
+//
+// The PTY (pty.go, Linux and macOS) is what a scanner opens like
+// /dev/ttyUSB0. The simulator keeps only the master side open, so a check
+// for other processes holding the port finds none; it reads the slave's
+// termios through the master (TCGETS2 on Linux, TIOCGETA on macOS) before
+// every write and every 20 ms, and the PTY's port on the line uses those
+// settings: a scanner at the wrong baud or parity is garbled both ways.
+// Linux's pty driver clears PARENB and forces CS8 in every termios a
+// program sets, so on Linux parity is inferred from what survives (PARODD
+// for odd; INPCK, which libmodbus, go.bug.st/serial and stty set with
+// parity, for even) and data bits always read 8. Characters with UART
+// errors reach the program as its input flags say (IGNPAR drops them,
+// PARMRK marks them, otherwise they read as 0x00). While no program holds
+// the slave, what the line carries is dropped, as an unplugged adapter
+// would, so a program opening the port never reads stale bytes. Elsewhere
+// OpenPTY returns ErrPTYUnsupported.
+//
+// The rtuovertcp:// server (tcp.go) is a transparent serial server: each
+// connection is an adapter at the bus's settings, bytes in and out at wire
+// rate, no termios to get wrong. The Modbus TCP gateway forwards each MBAP
+// request as an RTU frame (one transaction on the line at a time) and
+// answers with the first valid answer from that unit, exception 0x0B when
+// none comes within Config.GatewayTimeout (an absent unit, or the garbage
+// of a collision), 0x0A when its serial side is down. It uses the same
+// codec as the scanner (probe/modbus).
+package bus
