@@ -186,10 +186,18 @@ func (c *checker) checkPrefixLadder(ctx context.Context) {
 			case rtConnLost:
 				c.skip("the connection was lost before the prefix could be tested", CheckACLTestPrefix)
 			default:
-				prefixCh.Evidence["delivered"] = true
-				c.prefixOK = true
-				c.add(prefixCh, prefixStart)
+				if n, _ := ch.Evidence["received"].(int); n > 0 {
+					prefixCh.Evidence["delivered"] = true
+					c.prefixOK = true
+					c.add(prefixCh, prefixStart)
+				} else {
+					c.skip(after(qosCheckIDs[q]), CheckACLTestPrefix)
+				}
 			}
+		} else if verdict == rtACL {
+			// The prefix was not proven by the first round trip (it failed)
+			// and this one got nothing back either.
+			fail(ch, fmt.Sprintf("none of the QoS %d messages came back", q), c.prefixHint())
 		}
 		c.add(ch, start)
 		if verdict == rtConnLost {
