@@ -12,6 +12,7 @@ import (
 
 	"github.com/ecdata/ectool/lab"
 	"github.com/ecdata/ectool/lab/broker"
+	"github.com/ecdata/ectool/lab/bus"
 )
 
 func init() { registerGroup(NewCmdLab) }
@@ -67,7 +68,8 @@ func startLab(ctx context.Context, cfg lab.Config) (*lab.Site, error) {
 		return site, nil
 	}
 	var le *broker.ListenError
-	if errors.As(err, &le) {
+	var be *bus.ListenError
+	if errors.As(err, &le) || errors.As(err, &be) {
 		return nil, cannotRun("another program uses that port: choose another --port-base, or leave it out to use free ports",
 			"%v", err)
 	}

@@ -18,13 +18,27 @@ type service struct {
 	once  sync.Once
 }
 
-func listen(addr string) (*service, error) {
+// ListenError is an endpoint that could not bind, usually because another
+// program has the port.
+type ListenError struct {
+	Name string // "rtuovertcp" or "modbus tcp gateway"
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("the lab bus's %s cannot listen on %s: %v", e.Name, e.Addr, e.Err)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
+
+func listen(name, addr string) (*service, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, &ListenError{Name: name, Addr: addr, Err: err}
 	}
 	return &service{ln: ln, conns: map[net.Conn]bool{}}, nil
 }
@@ -86,9 +100,9 @@ type RTUOverTCP struct {
 
 // ServeRTUOverTCP listens on addr ("127.0.0.1:0" when empty).
 func (b *Bus) ServeRTUOverTCP(addr string) (*RTUOverTCP, error) {
-	svc, err := listen(addr)
+	svc, err := listen("rtuovertcp server", addr)
 	if err != nil {
-		return nil, fmt.Errorf("lab bus rtuovertcp listener: %w", err)
+		return nil, err
 	}
 	s := &RTUOverTCP{svc: svc, bus: b}
 	svc.serve(s.handle)
@@ -154,9 +168,9 @@ type gwFrame struct {
 
 // ServeGateway listens on addr ("127.0.0.1:0" when empty).
 func (b *Bus) ServeGateway(addr string) (*Gateway, error) {
-	svc, err := listen(addr)
+	svc, err := listen("Modbus TCP gateway", addr)
 	if err != nil {
-		return nil, fmt.Errorf("lab Modbus TCP gateway listener: %w", err)
+		return nil, err
 	}
 	g := &Gateway{svc: svc, bus: b, frames: make(chan gwFrame, 16)}
 	g.port = &Port{bus: b, name: "gateway", settings: b.cfg.Settings}
