@@ -233,3 +233,12 @@ func TestLabTourSaysWhichStepsDidNotBehave(t *testing.T) {
 		t.Errorf("the walk-through does not say a step went wrong:\n%s", errOut.String())
 	}
 }
+
+func TestLabTourInsideATestBinaryDoesNotRunItself(t *testing.T) {
+	// Without an Executable the tour would exec os.Executable(), this very
+	// test binary, once per step: it must refuse instead.
+	code, out, errOut := runMain(t, "lab", "tour", "--interval", "1s")
+	if code != ExitCannotRun || out != "" || !strings.Contains(errOut, "test binary") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 3 naming the test binary", code, out, errOut)
+	}
+}

@@ -74,6 +74,13 @@ func labTourRun(ctx context.Context, opts *labTourOptions) error {
 		if exe, err = os.Executable(); err != nil {
 			return cannotRun("run the tour from an installed ectool binary", "cannot find the ectool binary to run: %v", err)
 		}
+		// Inside `go test` the executable is the test binary: running it
+		// with a step's arguments would run the whole test suite again, and
+		// again, from each step.
+		if base := strings.TrimSuffix(filepath.Base(exe), ".exe"); strings.HasSuffix(base, ".test") {
+			return cannotRun("tests run the tour with labTourOptions.Executable set to a built ectool",
+				"the tour would run %s, a Go test binary, not ectool", base)
+		}
 	}
 	site, err := startLab(ctx, cfg)
 	if err != nil {

@@ -79,7 +79,8 @@ var tourSteps = []tourStep{
 			"and valid credentials look like. Exit code 0.",
 		Run: func(ctx context.Context, t *tour) stepResult {
 			args := append([]string{"mqtt", "check", "-b", t.ep.Broker.MQTT}, t.login("tech")...)
-			return expectExit(t.ectool(ctx, args...), 0, "")
+			return expectExit(t.ectool(ctx, args...), 0, map[string]string{
+				"mqtt.connect": "ok", "mqtt.qos1": "ok", "mqtt.retained": "ok", "mqtt.will": "ok"})
 		},
 	},
 	{
@@ -89,7 +90,7 @@ var tourSteps = []tourStep{
 			"(given with --ca), the days left before expiry and that the certificate names the host dialled.",
 		Run: func(ctx context.Context, t *tour) stepResult {
 			args := append([]string{"mqtt", "check", "-b", t.ep.Broker.MQTTS, "--ca", t.ep.Broker.CAFile}, t.login("tech")...)
-			return expectExit(t.ectool(ctx, args...), 0, "")
+			return expectExit(t.ectool(ctx, args...), 0, map[string]string{"mqtt.tls": "ok", "mqtt.connect": "ok"})
 		},
 	},
 	{
@@ -100,7 +101,7 @@ var tourSteps = []tourStep{
 			"where other tools say \"A TLS error occurred\". The fix is --ca with the broker's CA file. Exit code 1.",
 		Run: func(ctx context.Context, t *tour) stepResult {
 			args := append([]string{"mqtt", "check", "-b", t.ep.Broker.MQTTS}, t.login("tech")...)
-			return expectExit(t.ectool(ctx, args...), 1, "mqtt.tls")
+			return expectExit(t.ectool(ctx, args...), 1, map[string]string{"mqtt.tls": "FAIL", "mqtt.connect": "skip"})
 		},
 	},
 	{
@@ -115,7 +116,7 @@ var tourSteps = []tourStep{
 				return stepResult{Problem: "cannot write the wrong password file: " + err.Error()}
 			}
 			args := []string{"mqtt", "check", "-b", t.ep.Broker.MQTT, "-u", "tech", "--password-file", wrong}
-			return expectExit(t.ectool(ctx, args...), 1, "mqtt.connect")
+			return expectExit(t.ectool(ctx, args...), 1, map[string]string{"mqtt.tcp": "ok", "mqtt.connect": "FAIL"})
 		},
 	},
 	{
@@ -132,7 +133,7 @@ var tourSteps = []tourStep{
 			prefix := fmt.Sprintf("ec-data/%s/ectool-check", t.ep.Site)
 			args := append([]string{"mqtt", "check", "-b", t.ep.Broker.MQTT}, t.login("gateway")...)
 			args = append(args, "--topic-prefix", prefix, "--deny-topic", t.ep.Broker.DeniedTopic)
-			return expectExit(t.ectool(ctx, args...), 0, "")
+			return expectExit(t.ectool(ctx, args...), 0, map[string]string{"mqtt.acl_test_prefix": "ok", "mqtt.acl_deny": "ok"})
 		},
 	},
 	{
@@ -164,9 +165,9 @@ var tourSteps = []tourStep{
 	},
 }
 
-// expectExit judges a command by its exit code and, for an expected
-// failure, by the check it names as the first failure.
-func expectExit(r *ran, code int, failedAt string) stepResult {
+// expectExit judges a check command by its exit code and by the status
+// its text report gives to some checks (e.g. "mqtt.tls": "FAIL").
+func expectExit(r *ran, code int, want map[string]string) stepResult {
 	ev := map[string]any{"want_exit_code": code}
 	if r.ExitCode != code {
 		res := stepResult{Problem: fmt.Sprintf("exit code %d, want %d", r.ExitCode, code), Evidence: ev}
@@ -175,10 +176,31 @@ func expectExit(r *ran, code int, failedAt string) stepResult {
 		}
 		return res
 	}
-	if failedAt != "" && !strings.Contains(r.Combined, failedAt) {
-		return stepResult{Problem: fmt.Sprintf("the output does not name %s as the failed check", failedAt), Evidence: ev}
+	for id, status := range want {
+		if got := reportedStatus(r.Stdout, id); got != status {
+			if got == "" {
+				got = "absent"
+			}
+			return stepResult{Problem: fmt.Sprintf("%s is %s in the report, want %s", id, got, status), Evidence: ev}
+		}
 	}
 	return stepResult{Evidence: ev}
+}
+
+// reportedStatus finds check id in a plain-text report (as printed when
+// stdout is not a terminal: "[ ok ] mqtt.tls ...") and returns its status
+// ("ok", "warn", "FAIL", "skip"), or "" when the check is not there.
+func reportedStatus(text, id string) string {
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "[") || len(line) < 7 {
+			continue
+		}
+		if f := strings.Fields(line[6:]); len(f) > 0 && f[0] == id {
+			return strings.TrimSpace(line[1:5])
+		}
+	}
+	return ""
 }
 
 func randomTag() string {
