@@ -86,6 +86,7 @@ type Site struct {
 	mu      sync.Mutex
 	started []Component
 	ownDir  bool
+	stopped chan struct{} // closed by Stop
 }
 
 // Endpoints say how to reach every part of a running lab. They are the
@@ -184,9 +185,14 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 		}
 		s.started = append(s.started, c)
 	}
+	stopped := make(chan struct{})
+	s.stopped = stopped
 	go func() {
-		<-ctx.Done()
-		_ = s.Stop()
+		select {
+		case <-ctx.Done():
+			_ = s.Stop()
+		case <-stopped:
+		}
 	}()
 	return s, nil
 }
@@ -204,6 +210,10 @@ func (s *Site) Stop() error {
 		}
 	}
 	s.started = nil
+	if s.stopped != nil {
+		close(s.stopped)
+		s.stopped = nil
+	}
 	if s.ownDir {
 		if err := os.RemoveAll(s.Config.Dir); err != nil {
 			errs = append(errs, err)
