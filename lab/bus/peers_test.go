@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecdata/ectool/internal/testenv"
 )
@@ -23,7 +25,9 @@ var mbpollValue = regexp.MustCompile(`(?m)^\[(\d+)\]:\s+(-?\d+)`)
 func mbpoll(t *testing.T, args ...string) (map[int]int, string, bool) {
 	t.Helper()
 	bin := testenv.Require(t, "mbpoll")
-	out, err := exec.Command(bin, append([]string{"-1", "-o", "1"}, args...)...).CombinedOutput()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, append([]string{"-1", "-o", "1"}, args...)...).CombinedOutput()
 	regs := map[int]int{}
 	for _, m := range mbpollValue.FindAllStringSubmatch(string(out), -1) {
 		r, _ := strconv.Atoi(m[1])
@@ -105,7 +109,9 @@ func pymodbus(t *testing.T, args ...string) map[int]pyResult {
 	if err := exec.Command(py, "-c", "import pymodbus.client").Run(); err != nil {
 		testenv.Missing(t, "python3-pymodbus is not installed for /usr/bin/python3 (apt-get install python3-pymodbus)")
 	}
-	out, err := exec.Command(py, append([]string{"testdata/pymodbus_master.py"}, args...)...).Output()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, py, append([]string{"testdata/pymodbus_master.py"}, args...)...).Output()
 	if err != nil {
 		t.Fatalf("pymodbus master %v: %v\n%s", args, err, out)
 	}
