@@ -3,6 +3,7 @@ package bus
 import (
 	"container/heap"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 )
@@ -77,8 +78,12 @@ func newBus(cfg Config) *Bus {
 	return b
 }
 
-// Config is the scenario the bus runs.
-func (b *Bus) Config() Config { return b.cfg }
+// Config is the scenario the bus runs, with its defaults filled in.
+func (b *Bus) Config() Config {
+	c := b.cfg
+	c.Meters = slices.Clone(c.Meters)
+	return c
+}
 
 // Settings are the bus's line settings (what every meter on it uses).
 func (b *Bus) Settings() Settings { return b.cfg.Settings }
