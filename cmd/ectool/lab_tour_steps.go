@@ -139,26 +139,34 @@ var tourSteps = []tourStep{
 	{
 		ID:    "tour.will",
 		Title: "The gateway loses power: its Last Will tells everyone",
-		Explain: "The tour cut the gateway's connection without a DISCONNECT, as a power cut would. The broker then " +
-			"published the Will the gateway registered at CONNECT (\"offline\", retained) on its status topic, so " +
-			"anyone subscribing now sees the gateway offline instead of a stale \"online\".",
+		Explain: "The subscriber first got the retained \"online\" the gateway published when it connected. Then the " +
+			"tour cut the gateway's connection without a DISCONNECT, as a power cut would, and the broker published " +
+			"the Will the gateway registered at CONNECT: \"offline\", retained, so anyone subscribing later sees " +
+			"the gateway offline instead of a stale \"online\".",
 		Run: func(ctx context.Context, t *tour) stepResult {
 			g := t.ep.Gateway
 			if g == nil || t.site.Gateway == nil {
 				return stepResult{Skip: "the lab runs without its gateway"}
 			}
+			args := append([]string{"mqtt", "sub", "-b", t.ep.Broker.MQTT}, t.login("tech")...)
+			args = append(args, "-t", g.StatusTopic, "-q", "1", "--count", "2", "--timeout", "15s")
+			sub := t.background(ctx, args...)
+			if err := t.waitSubscribed(ctx, g.StatusTopic, sub); err != nil {
+				t.show(sub.wait())
+				return stepResult{Problem: "mqtt sub: " + err.Error()}
+			}
 			fmt.Fprintf(t.out, "(the tour cuts the gateway's connection)\n")
 			if err := t.site.Gateway.Abort(); err != nil {
 				return stepResult{Problem: "could not cut the gateway off: " + err.Error()}
 			}
-			args := append([]string{"mqtt", "sub", "-b", t.ep.Broker.MQTT}, t.login("tech")...)
-			args = append(args, "-t", g.StatusTopic, "--count", "1", "--timeout", "10s")
-			r := t.ectool(ctx, args...)
+			r := sub.wait()
+			t.show(r)
 			if r.ExitCode != 0 {
-				return stepResult{Problem: fmt.Sprintf("mqtt sub exited %d, want 0", r.ExitCode)}
+				return stepResult{Problem: fmt.Sprintf("mqtt sub exited %d, want 0", r.ExitCode), Hint: "it should receive the retained online and then the Will"}
 			}
-			if !strings.Contains(r.Stdout, "offline") {
-				return stepResult{Problem: "the status topic does not say offline", Hint: "the broker should have published the gateway's Will"}
+			on, off := strings.Index(r.Stdout, "online"), strings.LastIndex(r.Stdout, "offline")
+			if on < 0 || off < on {
+				return stepResult{Problem: "the status topic did not go from online to offline", Hint: "the broker should have published the gateway's Will"}
 			}
 			return stepResult{}
 		},
