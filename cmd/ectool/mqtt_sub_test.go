@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ecdata/ectool/internal/testenv"
+)
+
+type subJSONLine struct {
+	Time          string   `json:"time"`
+	Topic         string   `json:"topic"`
+	QoS           int      `json:"qos"`
+	Retain        bool     `json:"retain"`
+	Dup           bool     `json:"dup"`
+	Payload       *string  `json:"payload"`
+	PayloadBase64 *string  `json:"payload_base64"`
+	Seq           *uint64  `json:"seq"`
+	LatencyMS     *float64 `json:"latency_ms"`
+	Properties    *struct {
+		ContentType    string `json:"content_type"`
+		UserProperties []struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		} `json:"user_properties"`
+	} `json:"properties"`
+	Summary *struct {
+		Received   int `json:"received"`
+		Lost       int `json:"lost"`
+		Duplicated int `json:"duplicated"`
+		OutOfOrder int `json:"out_of_order"`
+	} `json:"summary"`
+}
+
+func decodeLines(t *testing.T, out string) []subJSONLine {
+	t.Helper()
+	var lines []subJSONLine
+	for _, l := range testenv.Lines(out) {
+		var v subJSONLine
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("not a JSON line: %q: %v", l, err)
+		}
+		lines = append(lines, v)
+	}
+	return lines
+}
+
+// startSub runs `ectool mqtt sub -v` in the background and returns once it
+// has subscribed (it says so on stderr); the returned function waits for it.
+func startSub(t *testing.T, args ...string) func() (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, testenv.Binary(t), append([]string{"mqtt", "sub", "-v"}, args...)...)
+	cmd.Env = append(os.Environ(), "ECTOOL_MQTT_BROKER=", "ECTOOL_MQTT_PASSWORD=", "NO_COLOR=1")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var errOut strings.Builder
+	subscribed := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pipe)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, "debug: subscribed") {
+				once.Do(func() { close(subscribed) })
+				continue
+			}
+			if !strings.HasPrefix(line, "debug: ") {
+				errOut.WriteString(line + "\n")
+			}
+		}
+		once.Do(func() { close(subscribed) })
+	}()
+	select {
+	case <-subscribed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("ectool mqtt sub did not subscribe within 20s")
+	}
+	return func() (string, string, int) {
+		<-done
+		err := cmd.Wait()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errOut.String(), code
+	}
+}
+
+func TestSubReceivesFromMosquittoPubOnBothVersions(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{NoQueueLimits: true})
+	for _, v := range mqttVersions {
+		for q := 0; q <= 2; q++ {
+			topic := fmt.Sprintf("rx/%s/%d", v.ectool, q)
+			wait := startSub(t, "-b", b.URL, "--mqtt-version", v.ectool, "-t", "rx/"+v.ectool+"/#", "-q", "2", "--count", "20", "--timeout", "20s", "-o", "json")
+			for i := 0; i < 20; i++ {
+				mosquittoPub(t, b, "-V", v.mosquitto, "-t", topic, "-m", fmt.Sprintf("m%d", i), "-q", fmt.Sprint(q))
+			}
+			out, errOut, code := wait()
+			if code != 0 {
+				t.Fatalf("MQTT %s QoS %d: exit %d: %s", v.ectool, q, code, errOut)
+			}
+			lines := decodeLines(t, out)
+			if len(lines) != 20 {
+				t.Fatalf("MQTT %s QoS %d: %d lines", v.ectool, q, len(lines))
+			}
+			for i, l := range lines {
+				if l.Topic != topic || l.QoS != q || l.Payload == nil || *l.Payload != fmt.Sprintf("m%d", i) || !strings.HasSuffix(l.Time, "Z") {
+					t.Fatalf("MQTT %s QoS %d line %d: %+v", v.ectool, q, i, l)
+				}
+			}
+		}
+	}
+}
+
+func TestSubShowsRetainedBinaryAndProperties(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	mosquittoPub(t, b, "-t", "site/a", "-m", "kept", "-r")
+	mosquittoPub(t, b, "-t", "site/b", "-m", "also", "-r")
+	out, errOut, code := ectoolMQTT(t, "sub", "-b", b.URL, "-t", "site/#", "--retained-only", "--timeout", "10s", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := decodeLines(t, out)
+	if len(lines) != 2 || !lines[0].Retain || !lines[1].Retain {
+		t.Fatalf("retained-only: %s", out)
+	}
+
+	wait := startSub(t, "-b", b.URL, "-t", "bin/#", "--count", "2", "--timeout", "20s", "-o", "json")
+	if _, errOut, code := ectoolMQTT(t, "pub", "-b", b.URL, "-t", "bin/props", "-m", "{}", "--content-type", "application/json", "--user-property", "site=A", "--expiry", "1h"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	mosquittoPub(t, b, "-t", "bin/raw", "-m", "\xff\xfe")
+	out, errOut, code = wait()
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines = decodeLines(t, out)
+	if p := lines[0].Properties; p == nil || p.ContentType != "application/json" || len(p.UserProperties) != 1 || p.UserProperties[0].Value != "A" {
+		t.Errorf("properties: %s", out)
+	}
+	if lines[1].Payload != nil || lines[1].PayloadBase64 == nil || *lines[1].PayloadBase64 != "//4=" {
+		t.Errorf("binary payload: %s", out)
+	}
+}
+
+func TestSeqCountsAcrossPubAndSub(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{NoQueueLimits: true})
+	for _, v := range mqttVersions {
+		wait := startSub(t, "-b", b.URL, "--mqtt-version", v.ectool, "-t", "seq/x", "-q", "1", "--count", "300", "--timeout", "30s", "--expect-seq", "-o", "json")
+		if _, errOut, code := ectoolMQTT(t, "pub", "-b", b.URL, "--mqtt-version", v.ectool, "-t", "seq/x", "-q", "1", "--count", "300", "--seq"); code != 0 {
+			t.Fatalf("pub: exit %d: %s", code, errOut)
+		}
+		out, errOut, code := wait()
+		if code != 0 {
+			t.Fatalf("MQTT %s: exit %d: %s", v.ectool, code, errOut)
+		}
+		lines := decodeLines(t, out)
+		if len(lines) != 301 {
+			t.Fatalf("MQTT %s: %d lines", v.ectool, len(lines))
+		}
+		for i, l := range lines[:300] {
+			if l.Seq == nil || *l.Seq != uint64(i+1) || l.LatencyMS == nil {
+				t.Fatalf("MQTT %s line %d: %+v", v.ectool, i, l)
+			}
+		}
+		s := lines[300].Summary
+		if s == nil || s.Received != 300 || s.Lost != 0 || s.Duplicated != 0 || s.OutOfOrder != 0 {
+			t.Fatalf("MQTT %s summary: %+v", v.ectool, s)
+		}
+	}
+}
+
+func TestExpectSeqFindsLossDuplicatesAndReordering(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	wait := startSub(t, "-b", b.URL, "-t", "seq/y", "-q", "1", "--count", "5", "--timeout", "20s", "--expect-seq")
+	for _, n := range []int{1, 2, 5, 4, 4} { // 3 lost, 4 late, 4 twice
+		mosquittoPub(t, b, "-t", "seq/y", "-q", "1", "-m", fmt.Sprintf(`{"seq":%d,"ts":%d,"src":"p"}`, n, time.Now().UnixNano()))
+	}
+	out, errOut, code := wait()
+	if code != 1 || !strings.Contains(out, "summary: received 5, lost 1, duplicated 1, out of order 1") || !strings.Contains(errOut, "1 message(s) lost") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}
+
+func TestSubWithTooFewMessagesSaysHowManyArrived(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	wait := startSub(t, "-b", b.URL, "-t", "few", "--count", "5", "--timeout", "2s")
+	mosquittoPub(t, b, "-t", "few", "-m", "one")
+	mosquittoPub(t, b, "-t", "few", "-m", "two")
+	out, errOut, code := wait()
+	if code != 1 || !strings.Contains(errOut, "only 2 of 5 message(s) arrived within 2s") || out != "few one\nfew two\n" {
+		t.Fatalf("exit %d\nstdout %q\nstderr %s", code, out, errOut)
+	}
+}
+
