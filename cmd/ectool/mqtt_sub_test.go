@@ -216,4 +216,3 @@ func TestSubWithTooFewMessagesSaysHowManyArrived(t *testing.T) {
 		t.Fatalf("exit %d\nstdout %q\nstderr %s", code, out, errOut)
 	}
 }
-
