@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -61,6 +62,10 @@ type Config struct {
 type BrokerConfig struct {
 	// NoWebSocket turns the ws:// listener off.
 	NoWebSocket bool
+	// WrapListener, when set, wraps each of the broker's bound listeners
+	// ("mqtt", "mqtts" below TLS, "ws"): where a recorder of the lab's own
+	// broker traffic hooks in.
+	WrapListener func(name string, ln net.Listener) net.Listener
 }
 
 // Component is one simulated part of the site.
@@ -289,12 +294,13 @@ func (c *brokerComponent) Start(ctx context.Context, s *Site) error {
 	// The site, not ctx, ends the broker: the gateway must be able to say
 	// "offline" before the broker goes.
 	b, err := broker.Start(context.WithoutCancel(ctx), broker.Config{
-		Site:      s.Config.Site,
-		Dir:       s.Config.Dir,
-		Host:      s.Config.Host,
-		MQTTPort:  s.Port(OffsetMQTT),
-		MQTTSPort: s.Port(OffsetMQTTS),
-		WSPort:    ws,
+		Site:         s.Config.Site,
+		Dir:          s.Config.Dir,
+		Host:         s.Config.Host,
+		MQTTPort:     s.Port(OffsetMQTT),
+		MQTTSPort:    s.Port(OffsetMQTTS),
+		WSPort:       ws,
+		WrapListener: s.Config.Broker.WrapListener,
 	})
 	if err != nil {
 		return err

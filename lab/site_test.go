@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -248,5 +249,35 @@ func TestGatewaySpeaksMQTT311(t *testing.T) {
 	}
 	if s.Endpoints.Gateway.Version != "3.1.1" {
 		t.Errorf("endpoints say mqtt_version %q", s.Endpoints.Gateway.Version)
+	}
+}
+
+// countingListener counts the connections a listener accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int32
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+func TestBrokerListenersCanBeWrappedForRecording(t *testing.T) {
+	var n atomic.Int32
+	names := make(chan string, 3)
+	startLab(t, Config{Broker: BrokerConfig{WrapListener: func(name string, ln net.Listener) net.Listener {
+		names <- name
+		return countingListener{ln, &n}
+	}}})
+	if len(names) != 3 {
+		t.Errorf("%d listeners wrapped, want 3 (mqtt, mqtts, ws)", len(names))
+	}
+	// The gateway's connection went through the wrapped plain listener.
+	if n.Load() < 1 {
+		t.Errorf("the wrapped listeners accepted %d connections, want the gateway's", n.Load())
 	}
 }
