@@ -65,6 +65,7 @@ type MQTTPubOptions struct {
 	App  *App
 	conn mqttConnFlags
 
+	Topics      []string
 	Topic       string
 	Message     string
 	File        string
@@ -125,7 +126,9 @@ acknowledgements (no progress for that long is a failure).`,
 	addMQTTConnFlags(cmd, &opts.conn)
 	addTimeoutFlag(cmd, &opts.Timeout, 10*time.Second, "time allowed for each step: DNS, TCP, TLS, CONNECT, and acknowledgements (no progress for that long fails)")
 	fs := cmd.Flags()
-	fs.StringVarP(&opts.Topic, "topic", "t", "", "topic to publish to (no wildcards)")
+	// A string array like sub's -t, so the flag has one type everywhere;
+	// pub takes exactly one.
+	fs.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to publish to (no wildcards)")
 	fs.StringVarP(&opts.Message, "message", "m", "", "payload")
 	fs.StringVar(&opts.File, "file", "", "read the payload from this file")
 	fs.BoolVar(&opts.StdinLines, "stdin-lines", false, "publish each line of stdin as one message")
@@ -151,8 +154,13 @@ func (opts *MQTTPubOptions) complete(cmd *cobra.Command) error {
 	}
 	o.ConnectTimeout = opts.Timeout
 	opts.Conn = o
-	if opts.Topic == "" {
+	switch len(opts.Topics) {
+	case 0:
 		return usageError("-t/--topic is required")
+	case 1:
+		opts.Topic = opts.Topics[0]
+	default:
+		return usageError("-t/--topic given %d times: pub publishes to one topic", len(opts.Topics))
 	}
 	if err := mqtt.ValidateTopic(opts.Topic); err != nil {
 		return usageError("-t/--topic: %v", err)
