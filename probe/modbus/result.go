@@ -68,7 +68,10 @@ type Device struct {
 	Identity  *Identity   `json:"identity"`
 	// FoundBy is how the address showed itself: fc03, fc04, fc11,
 	// late_reply, garbled_reply, exception.
-	FoundBy    string   `json:"found_by"`
+	FoundBy string `json:"found_by"`
+	// History is each poll's outcome in order: ok, exception, timeout,
+	// corrupt, with +second / +trailing when more came after a valid reply.
+	History    []string `json:"history"`
 	Exceptions []string `json:"exceptions,omitempty"`
 	Evidence   []string `json:"evidence"`
 	Hint       string   `json:"hint,omitempty"`

@@ -27,11 +27,11 @@ type rtuBus struct {
 	lastRx   time.Time
 	readErr  error
 
-	// Echo stripping: the last request written and when.
-	lastSent   []byte
-	lastSentAt time.Time
-	echoSeen   bool
-	echoes     int
+	// Echo stripping: the requests written lately and when. An echo can
+	// come back after the next request went out when the host is slow.
+	sent     []sentFrame
+	echoSeen bool
+	echoes   int
 
 	// Sent frames, so foreign frames can be told from ours.
 	noiseBytes int
@@ -57,14 +57,21 @@ func (b *rtuBus) readLoop() {
 	}
 }
 
+type sentFrame struct {
+	raw []byte
+	at  time.Time
+}
+
 // errClosed is a port that went away (unplugged adapter, dropped TCP).
 var errClosed = errors.New("bus connection closed")
 
 // send writes an RTU request and remembers it for echo stripping.
 func (b *rtuBus) send(frame []byte) (time.Time, error) {
-	b.lastSent = frame
 	at := b.now()
-	b.lastSentAt = at
+	if len(b.sent) >= 8 {
+		b.sent = append(b.sent[:0], b.sent[1:]...)
+	}
+	b.sent = append(b.sent, sentFrame{raw: frame, at: at})
 	_, err := b.port.Write(frame)
 	return at, err
 }
@@ -125,18 +132,20 @@ func (b *rtuBus) accept(c rxChunk) {
 // isEcho reports whether ev is our own request coming back: adapters without
 // automatic receiver disable hear themselves on a two-wire bus.
 func (b *rtuBus) isEcho(ev Event) bool {
-	if ev.Kind != EvFrame || b.lastSent == nil || !bytes.Equal(ev.Raw, b.lastSent) {
+	if ev.Kind != EvFrame {
 		return false
 	}
-	// An echo comes back within the request's own wire time plus adapter
-	// latency; allow a generous second.
-	if ev.End.Sub(b.lastSentAt) > time.Second+b.settings.WireTime(len(b.lastSent)) {
-		return false
+	for i, f := range b.sent {
+		// An echo comes back within the request's own wire time plus
+		// adapter latency; allow a generous second.
+		if bytes.Equal(ev.Raw, f.raw) && ev.End.Sub(f.at) <= time.Second+b.settings.WireTime(len(f.raw)) {
+			b.sent = append(b.sent[:i], b.sent[i+1:]...)
+			b.echoSeen = true
+			b.echoes++
+			return true
+		}
 	}
-	b.lastSent = nil
-	b.echoSeen = true
-	b.echoes++
-	return true
+	return false
 }
 
 // drain discards nothing: it returns every event already received or

@@ -184,6 +184,7 @@ type exchange struct {
 // pollRec is one request to a found address and what came back.
 type pollRec struct {
 	confirm   bool
+	fc        byte
 	ok        bool
 	exception ExceptionCode
 	timeout   bool
@@ -322,6 +323,7 @@ func minTime(a, b time.Time) time.Time {
 
 func (s *rtuScanner) foreignFrame(ev Event) {
 	s.foreign = true
+	s.res.Bus.ForeignMaster = true
 	if len(s.res.Bus.ForeignFrames) < 10 {
 		s.res.Bus.ForeignFrames = append(s.res.Bus.ForeignFrames, FrameNote{
 			At: ev.End.UTC().Format(time.RFC3339Nano), Dir: ev.Frame.Dir.String(),
@@ -340,13 +342,13 @@ func (s *rtuScanner) absorb(deadline time.Time) error {
 		if !ok {
 			return nil
 		}
-		s.other(ev, nil)
+		s.other(ev, nil, -1)
 	}
 }
 
 // other accounts for an event that is not the awaited reply: noise, a bad
 // frame, a late or second answer to an earlier request, another master.
-func (s *rtuScanner) other(ev Event, rec *pollRec) {
+func (s *rtuScanner) other(ev Event, rec *pollRec, target int) {
 	switch ev.Kind {
 	case EvNoise:
 		if rec != nil {
@@ -354,6 +356,9 @@ func (s *rtuScanner) other(ev Event, rec *pollRec) {
 		}
 	case EvCRCError, EvTruncated:
 		s.res.Bus.CRCErrors++
+		if s.lateGarbled(ev, target) {
+			return
+		}
 		if rec != nil {
 			rec.corrupt++
 		}
@@ -381,6 +386,28 @@ func (s *rtuScanner) other(ev Event, rec *pollRec) {
 		u.responses++
 		u.late = append(u.late, lat)
 	}
+}
+
+// lateGarbled attributes a bad frame that starts with the address of an
+// earlier request, not the one awaited, to that address: a garbled answer
+// that came after its timeout (two devices answering at once, slowly) must
+// not be blamed on the next address.
+func (s *rtuScanner) lateGarbled(ev Event, target int) bool {
+	if int(ev.Unit) == target {
+		return false
+	}
+	var recent bool
+	for k, ex := range s.exch {
+		if k.unit == ev.Unit && ev.End.Sub(ex.lastEnd) <= lateHorizon && ex.answers < ex.attempts {
+			recent = true
+		}
+	}
+	if !recent {
+		return false
+	}
+	u := s.unit(ev.Unit, "garbled_reply")
+	u.record(pollRec{corrupt: 1, selfBad: 1})
+	return true
 }
 
 // transact sends one request and waits for its answer, then keeps listening
@@ -419,7 +446,7 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		if (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Unit == unit {
 			rec.selfBad++
 		}
-		s.other(ev, &rec)
+		s.other(ev, &rec, int(unit))
 		if s.stop() {
 			return rec, nil, nil
 		}
@@ -462,7 +489,7 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 			s.res.Bus.CRCErrors++
 			rec.trailing += len(ev.Raw)
 		default:
-			s.other(ev, nil)
+			s.other(ev, nil, -1)
 		}
 	}
 	return rec, reply, nil
@@ -470,6 +497,17 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 
 func (s *rtuScanner) isAnswer(ev Event, unit, fc byte) bool {
 	return ev.Kind == EvFrame && ev.Frame.Dir == Response && ev.Unit == unit && ev.Frame.PDU.BaseFunction() == fc
+}
+
+// corruptPolls counts polls whose answer was garbled.
+func (u *unitState) corruptPolls() int {
+	n := 0
+	for _, p := range u.polls {
+		if !p.ok && p.corrupt > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // record adds a poll to a unit's history and counters.
@@ -601,6 +639,7 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 				return nil, err
 			}
 			rec.confirm = confirm
+			rec.fc = p.Function
 			u.record(rec)
 			return f, nil
 		}
@@ -654,6 +693,27 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 		if s.o.Confirm > 0 && len(u.serverIDs) > 0 && !s.stop() {
 			if err := idOnce(); err != nil {
 				return err
+			}
+		}
+		// Replies that are sometimes corrupt and sometimes clean: two
+		// devices answering at once are indistinguishable while their
+		// answers are identical and garble each other when they differ.
+		// Poll more, alternating the identity (which carries a serial
+		// number on many meters) and the probe, to see which answers break.
+		if s.o.Confirm > 0 && u.corruptPolls() > 0 && u.extra == 0 {
+			for k := range max(6, s.o.Confirm) {
+				if s.stop() || ctx.Err() != nil {
+					break
+				}
+				var err error
+				if k%2 == 0 {
+					_, err = poll(ReportServerIDRequest(), false)
+				} else {
+					_, err = poll(s.confirmPDU(), true)
+				}
+				if err != nil {
+					return err
+				}
 			}
 		}
 		s.progress(Progress{Phase: "confirm", Done: i + 1, Total: len(ids)})

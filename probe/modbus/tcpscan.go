@@ -265,6 +265,7 @@ func (s *tcpScanner) confirm(ctx context.Context) error {
 				f = nil
 			}
 			rec.confirm = confirm
+			rec.fc = p.Function
 			u.record(rec)
 			return f, nil
 		}

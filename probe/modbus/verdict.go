@@ -35,6 +35,9 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 		id := u.identity
 		d.Identity = &id
 	}
+	for _, p := range u.polls {
+		d.History = append(d.History, p.outcome())
+	}
 	for c, n := range u.exceptions {
 		d.Exceptions = append(d.Exceptions, fmt.Sprintf("%s x%d", c, n))
 	}
@@ -106,8 +109,28 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 			addC("%d of %d replies corrupt (bad CRC or cut short) while the rest of the bus is clean (%d of %d): two devices answering at once corrupt each other", bad, polls, bl.bad, bl.polls)
 		case rate >= 0.5:
 			addS("%d of %d replies corrupt (bad CRC or cut short), with no clean addresses to compare: two devices answering at once, or a bad transceiver or wiring at this device", bad, polls)
-		case rate > 3*bl.rate()+0.05:
+		case bad >= 2 && rate > 3*bl.rate()+0.05:
 			addS("%d of %d replies corrupt, against %d of %d elsewhere on the bus", bad, polls, bl.bad, bl.polls)
+		}
+	}
+	// Corruption concentrated on one kind of request at this address: a
+	// single device does not garble one function's answers only, while
+	// two devices answering at once do whenever their answers differ.
+	if serial && !settingsWrong && bl.known() && bl.rate() <= 0.1 && len(collision) == 0 {
+		byFC := map[byte][2]int{} // fc -> polls, corrupt
+		for _, p := range u.polls {
+			c := byFC[p.fc]
+			c[0]++
+			if !p.ok && p.corrupt > 0 {
+				c[1]++
+			}
+			byFC[p.fc] = c
+		}
+		for fc, c := range byFC {
+			if c[0] >= 3 && c[1] >= 2 && 3*c[1] >= 2*c[0] && c[1] < bad+1 && bad < polls {
+				addC("answers to FC 0x%02X come back corrupt in %d of %d polls while other requests to %d come back clean and the rest of the bus is clean (%d of %d): two devices answer at once and garble each other whenever their answers differ", fc, c[1], c[0], u.id, bl.bad, bl.polls)
+				break
+			}
 		}
 	}
 	if trailing >= 2 {
@@ -298,4 +321,27 @@ func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanO
 		out = append(out, Finding{Kind: "no_device", Status: FindingFailed, Message: msg, Hint: hint})
 	}
 	return out
+}
+
+func (p pollRec) outcome() string {
+	var s string
+	switch {
+	case p.ok && p.exception != 0:
+		s = "exception"
+	case p.ok:
+		s = "ok"
+	case p.corrupt > 0:
+		s = "corrupt"
+	case p.timeout:
+		s = "timeout"
+	default:
+		s = "noise"
+	}
+	if p.second > 0 {
+		s += "+second"
+	}
+	if p.trailing > 0 {
+		s += "+trailing"
+	}
+	return s
 }

@@ -20,7 +20,9 @@ from pymodbus.device import ModbusDeviceIdentification
 from pymodbus.server import StartAsyncSerialServer, StartAsyncTcpServer
 from pymodbus.transaction import ModbusRtuFramer, ModbusSocketFramer
 
-logging.basicConfig(level=logging.ERROR)
+logging.basicConfig(level=logging.CRITICAL)
+for name in ("pymodbus", "pymodbus.server", "pymodbus.server.async_io"):
+    logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def context(units):

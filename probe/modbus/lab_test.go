@@ -1,0 +1,305 @@
+package modbus_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/lab/bus"
+	"github.com/ecdata/ectool/probe/modbus"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// labIDs keeps lab scans short: the scenarios' meters live at 1, 2, 3, 5, 9
+// and 17; 4, 6 and 18 stay silent.
+var labIDs = []byte{1, 2, 3, 4, 5, 6, 9, 17, 18}
+
+// startLab runs a lab bus scenario and returns it with a PTY a scan opens
+// like a USB adapter.
+func startLab(t *testing.T, scenario string, edit func(*bus.Config)) (*bus.Bus, *bus.PTY) {
+	t.Helper()
+	cfg, err := bus.Scenario(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	b, err := bus.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	pty, err := b.OpenPTY("")
+	if err != nil {
+		testenv.Missing(t, "no PTY for the lab bus: %v", err)
+	}
+	t.Cleanup(func() { pty.Close() })
+	return b, pty
+}
+
+func scanOpts(target string, ids []byte) modbus.ScanOptions {
+	t, err := modbus.ParseTarget(target)
+	if err != nil {
+		panic(err)
+	}
+	// 250 ms rather than 100 ms: the lab's meters answer within 12 ms, but
+	// this machine runs many test packages at once and a starved
+	// simulator answers late; the slow-meter test sets its own.
+	return modbus.ScanOptions{Target: t, IDs: ids, Listen: 300 * time.Millisecond, IDRegister: -1, Timeout: 250 * time.Millisecond}
+}
+
+func scan(t *testing.T, o modbus.ScanOptions) *modbus.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := modbus.Scan(ctx, o)
+	if err != nil {
+		t.Fatalf("scan %s: %v", o.Target, err)
+	}
+	return res
+}
+
+// verdicts renders the devices as "1:ok 2:ok 17:collision".
+func verdicts(r *modbus.Result) string {
+	var parts []string
+	for _, d := range r.Devices {
+		parts = append(parts, strings.Join([]string{itoa(d.UnitID), string(d.Verdict)}, ":"))
+	}
+	return strings.Join(parts, " ")
+}
+
+// explain lists each device's evidence for a failure message.
+func explain(r *modbus.Result) string {
+	var b strings.Builder
+	for _, d := range r.Devices {
+		b.WriteString("\n  " + itoa(d.UnitID) + " " + string(d.Verdict) + " found_by=" + d.FoundBy + " " + strings.Join(d.History, ",") + ": " + evidence(&d))
+	}
+	return b.String()
+}
+
+func itoa(i int) string {
+	s := ""
+	for ; i > 0; i /= 10 {
+		s = string(rune('0'+i%10)) + s
+	}
+	if s == "" {
+		return "0"
+	}
+	return s
+}
+
+func evidence(d *modbus.Device) string { return strings.Join(d.Evidence, "; ") }
+
+func TestScanFindsThreeMetersAndTwoMetersSharingAddress17(t *testing.T) {
+	_, pty := startLab(t, "default", nil)
+	res := scan(t, scanOpts(pty.Path(), labIDs))
+	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
+		t.Fatalf("verdicts %q, want 1:ok 2:ok 3:ok 17:collision%s", got, explain(res))
+	}
+	d := res.Device(17)
+	if !strings.Contains(d.Hint, "two devices answer at address 17") {
+		t.Errorf("hint %q does not name the collision", d.Hint)
+	}
+	if d.Errors.CRC == 0 {
+		t.Errorf("overlapping twins: want CRC errors counted at 17, got %+v", d.Errors)
+	}
+	if res.Device(1).Identity == nil || res.Device(1).Identity.Vendor != "Carlo Gavazzi" {
+		t.Errorf("identity of meter 1 = %+v, want vendor Carlo Gavazzi", res.Device(1).Identity)
+	}
+	if res.Bus.ForeignMaster || res.Bus.Echo || !res.Sweep.Complete {
+		t.Errorf("bus = %+v, sweep = %+v", res.Bus, res.Sweep)
+	}
+}
+
+func TestScanSeesStaggeredTwinsAsTwoValidAnswers(t *testing.T) {
+	_, pty := startLab(t, "staggered", nil)
+	res := scan(t, scanOpts(pty.Path(), labIDs))
+	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
+		t.Fatalf("verdicts %q%s", got, explain(res))
+	}
+	if ev := evidence(res.Device(17)); !strings.Contains(ev, "second answer") {
+		t.Errorf("evidence %q: want the second answers", ev)
+	}
+}
+
+func TestScanFindsTwinsThatOnlyAlternatingValuesReveal(t *testing.T) {
+	_, pty := startLab(t, "alternating", nil)
+	res := scan(t, scanOpts(pty.Path(), labIDs))
+	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
+		t.Fatalf("verdicts %q%s", got, explain(res))
+	}
+	d := res.Device(17)
+	if d.Errors.CRC != 0 || d.Errors.Timeout != 0 {
+		t.Errorf("taking turns, the twins never corrupt a reply: errors %+v", d.Errors)
+	}
+	ev := evidence(d)
+	if !strings.Contains(ev, "alternate") && !strings.Contains(ev, "differs") {
+		t.Errorf("evidence %q: want alternating values or differing identity", ev)
+	}
+}
+
+func TestScanFindsTwinsByTheirSerialNumberRegister(t *testing.T) {
+	_, pty := startLab(t, "alternating", nil)
+	o := scanOpts(pty.Path(), []byte{17})
+	o.IDRegister = 16
+	res := scan(t, o)
+	d := res.Device(17)
+	if d == nil || d.Verdict != modbus.VerdictCollision || !strings.Contains(evidence(d), "id register differs") {
+		t.Fatalf("device 17 = %+v", d)
+	}
+}
+
+func TestScanCountsAnExceptionOnlyDeviceAsPresent(t *testing.T) {
+	_, pty := startLab(t, "exceptions", nil)
+	res := scan(t, scanOpts(pty.Path(), labIDs))
+	d := res.Device(5)
+	if d == nil {
+		t.Fatalf("meter 5 (exceptions only) not found: %s", verdicts(res))
+	}
+	if d.Verdict != modbus.VerdictOK || d.Errors.Exception == 0 || !strings.Contains(evidence(d), "only with exceptions") {
+		t.Fatalf("device 5 = %+v", d)
+	}
+}
+
+func TestScanAttributesTheSlowMetersLateReply(t *testing.T) {
+	_, pty := startLab(t, "slow", nil)
+	o := scanOpts(pty.Path(), labIDs)
+	o.Timeout = 100 * time.Millisecond // meter 9 answers after 150 ms
+	res := scan(t, o)
+	d := res.Device(9)
+	if d == nil {
+		t.Fatalf("slow meter 9 not found: %s", verdicts(res))
+	}
+	if d.Verdict != modbus.VerdictOK || d.Errors.Late == 0 {
+		t.Fatalf("device 9 = %+v", d)
+	}
+	if !strings.Contains(d.Warning, "late reply from 9 after") || !strings.Contains(d.Warning, "try --timeout") {
+		t.Errorf("warning %q", d.Warning)
+	}
+	if got := verdicts(res); got != "1:ok 2:ok 3:ok 9:ok" {
+		t.Errorf("verdicts %q: the late reply must not be blamed on the next address%s", got, explain(res))
+	}
+}
+
+func TestScanStopsWhenAnotherMasterIsPolling(t *testing.T) {
+	_, pty := startLab(t, "second-master", nil)
+	o := scanOpts(pty.Path(), labIDs)
+	o.Listen = 1200 * time.Millisecond // the other master polls every 500 ms
+	res := scan(t, o)
+	if !res.Bus.ForeignMaster || res.Finding("foreign_master") == nil || res.Sweep.Probed != 0 {
+		t.Fatalf("bus %+v sweep %+v findings %+v", res.Bus, res.Sweep, res.Findings)
+	}
+	if res.Bus.ForeignFrames[0].UnitID != 1 {
+		t.Errorf("first foreign frame %+v: the other master polls unit 1", res.Bus.ForeignFrames[0])
+	}
+}
+
+func TestScanStopsMidSweepWhenAnotherMasterStarts(t *testing.T) {
+	_, pty := startLab(t, "second-master", func(c *bus.Config) { c.Faults.SecondMaster.Every = 700 * time.Millisecond })
+	o := scanOpts(pty.Path(), nil) // 1-247 would take 25 s: it must stop long before
+	o.Listen = -1
+	res := scan(t, o)
+	if !res.Bus.ForeignMaster || res.Stopped != "foreign_master" || res.Sweep.Complete {
+		t.Fatalf("stopped %q bus %+v sweep %+v", res.Stopped, res.Bus, res.Sweep)
+	}
+}
+
+func TestScanStripsTheEchoOfAnEchoingAdapter(t *testing.T) {
+	_, pty := startLab(t, "echo", nil)
+	res := scan(t, scanOpts(pty.Path(), labIDs))
+	if !res.Bus.Echo {
+		t.Errorf("echo not detected: %+v", res.Bus)
+	}
+	if res.Bus.ForeignMaster {
+		t.Fatalf("the echo was taken for another master: %+v", res.Bus.ForeignFrames)
+	}
+	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
+		t.Fatalf("verdicts %q%s", got, explain(res))
+	}
+}
+
+func TestScanOverATransparentSerialServer(t *testing.T) {
+	b, _ := startLab(t, "default", nil)
+	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	res := scan(t, scanOpts(srv.URL(), labIDs))
+	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
+		t.Fatalf("verdicts %q%s", got, explain(res))
+	}
+}
+
+func TestScanThroughTheLabGateway(t *testing.T) {
+	b, _ := startLab(t, "alternating", nil)
+	gw, err := b.ServeGateway("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	res := scan(t, scanOpts(gw.URL(), labIDs))
+	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
+		t.Fatalf("verdicts %q%s", got, explain(res))
+	}
+}
+
+func TestScanTellsAGatewayWithoutAPathToItsBus(t *testing.T) {
+	b, _ := startLab(t, "gateway-down", nil)
+	gw, err := b.ServeGateway("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	res := scan(t, scanOpts(gw.URL(), []byte{1, 2, 3}))
+	f := res.Finding("gateway")
+	if len(res.Devices) != 0 || f == nil || f.Status != modbus.FindingFailed {
+		t.Fatalf("devices %s findings %+v", verdicts(res), res.Findings)
+	}
+}
+
+func TestScanOfAnEmptyBusSaysCheckTheWiring(t *testing.T) {
+	_, pty := startLab(t, "empty", nil)
+	res := scan(t, scanOpts(pty.Path(), []byte{1, 2, 3}))
+	f := res.Finding("no_device")
+	if len(res.Devices) != 0 || f == nil || !strings.Contains(f.Hint, "A/B swapped") {
+		t.Fatalf("devices %s findings %+v", verdicts(res), res.Findings)
+	}
+}
+
+func TestSniffDecodesTheOtherMastersPolls(t *testing.T) {
+	_, pty := startLab(t, "second-master", func(c *bus.Config) { c.Faults.SecondMaster.Every = 200 * time.Millisecond })
+	tg, _ := modbus.ParseTarget(pty.Path())
+	res, err := modbus.Sniff(context.Background(), modbus.SniffOptions{Target: tg, Duration: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Devices) != 1 || res.Devices[0].UnitID != 1 || res.Devices[0].Responses < 3 || res.Devices[0].Verdict != modbus.VerdictOK {
+		t.Fatalf("sniff = %+v devices %+v", res, res.Devices)
+	}
+}
+
+func TestSniffSeesTheDoubleAnswersOfStaggeredTwins(t *testing.T) {
+	_, pty := startLab(t, "staggered", func(c *bus.Config) {
+		// The other master reads 10 registers (26 ms on the wire): the
+		// second twin must wait longer than that to answer cleanly.
+		for i := range c.Meters {
+			if c.Meters[i].Label == "17b" {
+				c.Meters[i].Latency = 60 * time.Millisecond
+			}
+		}
+		c.Faults.SecondMaster = &bus.SecondMaster{Unit: 17, Every: 200 * time.Millisecond}
+	})
+	tg, _ := modbus.ParseTarget(pty.Path())
+	res, err := modbus.Sniff(context.Background(), modbus.SniffOptions{Target: tg, Duration: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Devices) != 1 || res.Devices[0].DoubleAnswers == 0 || res.Devices[0].Verdict != modbus.VerdictCollision {
+		t.Fatalf("sniff %+v device %+v", res, res.Devices[0])
+	}
+}
