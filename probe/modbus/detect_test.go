@@ -1,0 +1,73 @@
+package modbus_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ecdata/ectool/lab/bus"
+	"github.com/ecdata/ectool/probe/modbus"
+)
+
+// The lab's PTY garbles bytes as a UART would when the scanner's baud rate,
+// parity or stop bits differ from the bus's, so these settings are tested
+// for real.
+func TestWrongSerialSettingsAndWhatAutoDetectConcludes(t *testing.T) {
+	cases := []struct {
+		name       string
+		bus        bus.Settings
+		master     bool // another master polls: detection is passive
+		method     string
+		confidence string
+	}{
+		{"meters at 19200 8E1", bus.Settings{Baud: 19200, DataBits: 8, Parity: bus.ParityEven, StopBits: 1}, false, "active", "high"},
+		{"meters at 38400 8O1", bus.Settings{Baud: 38400, DataBits: 8, Parity: bus.ParityOdd, StopBits: 1}, false, "active", "high"},
+		{"meters at 9600 8E1 polled by a gateway", bus.Settings{Baud: 9600, DataBits: 8, Parity: bus.ParityEven, StopBits: 1}, true, "passive", "high"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, pty := startLab(t, "clean", func(cfg *bus.Config) {
+				cfg.Settings = c.bus
+				if c.master {
+					cfg.Faults.SecondMaster = &bus.SecondMaster{Unit: 2, Every: 100 * time.Millisecond}
+				}
+			})
+			want := modbus.SerialSettings{Baud: c.bus.Baud, DataBits: c.bus.DataBits, Parity: string(rune(c.bus.Parity)), StopBits: c.bus.StopBits}
+
+			// At the factory default 9600 8N1 (wrong here), nothing reads cleanly.
+			if !c.master {
+				res := scan(t, scanOpts(pty.Path(), []byte{1, 2, 3}))
+				for _, d := range res.Devices {
+					if d.Verdict == modbus.VerdictOK {
+						t.Errorf("at 9600 8N1 on a %s bus, device %d reads ok: %+v", want, d.UnitID, d)
+					}
+				}
+				if res.Finding("no_device") == nil && res.Finding("settings") == nil {
+					t.Errorf("at wrong settings: findings %+v, want no_device or settings", res.Findings)
+				}
+			}
+
+			tg, _ := modbus.ParseTarget(pty.Path())
+			d, err := modbus.AutoDetect(context.Background(), modbus.DetectOptions{Target: tg, IDs: []byte{1, 2, 3}, Listen: 250 * time.Millisecond, Timeout: 150 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.Found || d.Settings != want || d.Method != c.method || d.Confidence != c.confidence {
+				t.Fatalf("auto-detect: %+v, want %s by %s with %s confidence", d, want, c.method, c.confidence)
+			}
+		})
+	}
+}
+
+func TestAutoDetectOnAnEmptyBusSaysSo(t *testing.T) {
+	_, pty := startLab(t, "empty", nil)
+	tg, _ := modbus.ParseTarget(pty.Path())
+	cands := modbus.DefaultCandidates()[:6]
+	d, err := modbus.AutoDetect(context.Background(), modbus.DetectOptions{Target: tg, IDs: []byte{1}, Candidates: cands, Listen: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Found || d.Confidence != "low" || len(d.Trials) != len(cands) {
+		t.Fatalf("auto-detect on an empty bus: %+v", d)
+	}
+}
