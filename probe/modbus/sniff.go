@@ -45,18 +45,21 @@ type SniffDevice struct {
 
 // SniffResult is a finished sniff.
 type SniffResult struct {
-	Target     string         `json:"target"`
-	Settings   Settings       `json:"settings"`
-	ListenedMS float64        `json:"listened_ms"`
-	Frames     int            `json:"frames"`
-	Requests   int            `json:"requests"`
-	Responses  int            `json:"responses"`
-	Broadcasts int            `json:"broadcasts"`
-	CRCErrors  int            `json:"crc_errors"`
-	NoiseBytes int            `json:"noise_bytes"`
-	Unpaired   int            `json:"unpaired_responses"`
-	Devices    []*SniffDevice `json:"devices"`
-	maxRate    float64
+	Target     string   `json:"target"`
+	Settings   Settings `json:"settings"`
+	ListenedMS float64  `json:"listened_ms"`
+	Frames     int      `json:"frames"`
+	Requests   int      `json:"requests"`
+	Responses  int      `json:"responses"`
+	Broadcasts int      `json:"broadcasts"`
+	CRCErrors  int      `json:"crc_errors"`
+	NoiseBytes int      `json:"noise_bytes"`
+	Unpaired   int      `json:"unpaired_responses"`
+	// JoinBytes were received before the first whole frame: the sniffer
+	// started listening in the middle of one.
+	JoinBytes int            `json:"join_bytes"`
+	Devices   []*SniffDevice `json:"devices"`
+	maxRate   float64
 }
 
 // Sniff listens to a bus without ever transmitting and decodes the existing
@@ -123,15 +126,24 @@ func Sniff(ctx context.Context, o SniffOptions) (*SniffResult, error) {
 		if !ok {
 			continue
 		}
+		if ev.Kind != EvFrame && res.Frames == 0 {
+			// Opened in the middle of a frame: not the line's fault.
+			res.JoinBytes += len(ev.Raw)
+			continue
+		}
 		switch ev.Kind {
 		case EvNoise:
 			res.NoiseBytes += len(ev.Raw)
 			continue
 		case EvCRCError, EvTruncated:
 			res.CRCErrors++
-			if cur != nil {
+			if cur != nil && cur.answered == 0 {
 				dev(cur.unit).CRCErrors++
 			}
+			// A corrupt frame may have been the next request: pair nothing
+			// more with the current one, or its answer would count as a
+			// double answer.
+			closeReq()
 			continue
 		}
 		res.Frames++
@@ -257,6 +269,6 @@ func (r *SniffResult) Report(rep *report.Report, err error) {
 func (r *SniffResult) details(rep *report.Report) {
 	rep.SetDetail("devices", r.Devices)
 	rep.SetDetail("bus", map[string]any{"frames": r.Frames, "requests": r.Requests, "responses": r.Responses, "broadcasts": r.Broadcasts,
-		"crc_errors": r.CRCErrors, "noise_bytes": r.NoiseBytes, "unpaired_responses": r.Unpaired, "listened_ms": r.ListenedMS})
+		"crc_errors": r.CRCErrors, "noise_bytes": r.NoiseBytes, "unpaired_responses": r.Unpaired, "join_bytes": r.JoinBytes, "listened_ms": r.ListenedMS})
 	rep.SetDetail("settings", r.Settings)
 }

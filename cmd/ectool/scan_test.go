@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/lab/bus"
+)
+
+func TestScanUsageErrorsExitTwoBeforeAnyIO(t *testing.T) {
+	for _, args := range [][]string{
+		{"scan", "/dev/ttyUSB0", "--ids", "0-10"},
+		{"scan", "/dev/ttyUSB0", "--ids", "240-255"},
+		{"scan", "/dev/ttyUSB0", "--parity", "X"},
+		{"scan", "/dev/ttyUSB0", "--stop-bits", "3"},
+		{"scan", "/dev/ttyUSB0", "--probe", "fc06"},
+		{"scan", "/dev/ttyUSB0", "--id-register", "abc"},
+		{"scan", "tcp://127.0.0.1:1", "--auto-detect"},
+		{"scan", "/dev/ttyUSB0", "--auto-detect", "--baud", "19200"},
+		{"scan", "ftp://host"},
+		{"scan", "rtuovertcp://host"},
+		{"scan", "sniff", "tcp://127.0.0.1:502"},
+		{"scan", "sniff", "/dev/ttyUSB0", "--duration", "0s"},
+	} {
+		code, _, errOut := runMain(t, args...)
+		if code != ExitUsage {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, errOut)
+		}
+	}
+}
+
+func TestScanOfAMissingPortExitsThree(t *testing.T) {
+	code, out, errOut := runMain(t, "scan", "/dev/ttyNOSUCHADAPTER", "-o", "json", "--listen", "0")
+	if code != ExitCannotRun {
+		t.Fatalf("exit %d, want 3\n%s\n%s", code, out, errOut)
+	}
+	var r struct {
+		Checks []struct{ ID, Status, Hint string }
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("not one JSON report: %v\n%s", err, out)
+	}
+	if r.Checks[0].ID != "bus.open" || r.Checks[0].Status != "failed" || !strings.Contains(r.Checks[0].Hint, "plugged in") {
+		t.Fatalf("checks %+v", r.Checks)
+	}
+	testenv.AssertChecksDocumented(t, []byte(out))
+}
+
+func TestScanReportsTheCollisionOnTheLabBus(t *testing.T) {
+	cfg, _ := bus.Scenario("staggered")
+	b, err := bus.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pty, err := b.OpenPTY("")
+	if err != nil {
+		testenv.Missing(t, "no PTY: %v", err)
+	}
+	defer pty.Close()
+	code, out, errOut := runMain(t, "scan", pty.Path(), "--ids", "1-3,17", "--listen", "300ms", "--timeout", "250ms", "-o", "json")
+	if code != ExitProblem {
+		t.Fatalf("exit %d, want 1 (a collision)\n%s\n%s", code, out, errOut)
+	}
+	testenv.AssertChecksDocumented(t, []byte(out))
+	var r struct {
+		Checks       []struct{ ID, Status string }
+		FirstFailure struct{ ID, Hint string } `json:"first_failure"`
+		Details      struct {
+			Devices []struct {
+				UnitID  int    `json:"unit_id"`
+				Verdict string `json:"verdict"`
+				Errors  map[string]int
+				Latency *struct{ Min, P50, Max float64 } `json:"latency_ms"`
+			}
+			Bus      map[string]any
+			Settings map[string]any
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.FirstFailure.ID != "bus.unit17" || !strings.Contains(r.FirstFailure.Hint, "two devices answer at address 17") {
+		t.Errorf("first failure %+v", r.FirstFailure)
+	}
+	var got []string
+	for _, d := range r.Details.Devices {
+		got = append(got, d.Verdict)
+		if _, ok := d.Errors["timeout"]; !ok || d.Latency == nil {
+			t.Errorf("device %d lacks errors.timeout or latency_ms: %+v", d.UnitID, d)
+		}
+	}
+	if strings.Join(got, " ") != "ok ok ok collision" {
+		t.Errorf("verdicts %v", got)
+	}
+	for _, k := range []string{"foreign_master", "echo", "noise_bytes", "listened_ms"} {
+		if _, ok := r.Details.Bus[k]; !ok {
+			t.Errorf("details.bus lacks %s: %v", k, r.Details.Bus)
+		}
+	}
+	if r.Details.Settings["serial"] == nil {
+		t.Errorf("details.settings lacks serial: %v", r.Details.Settings)
+	}
+
+	// The same scan as text: a table, then the report ending with the first failure.
+	code, out, _ = runMain(t, "scan", pty.Path(), "--ids", "17", "--listen", "0", "--timeout", "250ms")
+	lines := testenv.Lines(out)
+	if code != ExitProblem || !strings.HasPrefix(lines[0], "UNIT") || !strings.Contains(lines[1], "collision") ||
+		!strings.HasPrefix(lines[len(lines)-1], "FAILED at bus.unit17") {
+		t.Fatalf("exit %d, text:\n%s", code, out)
+	}
+}
+
+func TestScanSniffListensWithoutTransmitting(t *testing.T) {
+	cfg, _ := bus.Scenario("clean")
+	cfg.Faults.SecondMaster = &bus.SecondMaster{Unit: 2, Every: 150 * time.Millisecond}
+	b, err := bus.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pty, err := b.OpenPTY("")
+	if err != nil {
+		testenv.Missing(t, "no PTY: %v", err)
+	}
+	defer pty.Close()
+	before := b.Stats().Requests
+	code, out, errOut := runMain(t, "scan", "sniff", pty.Path(), "--duration", "1s", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	testenv.AssertChecksDocumented(t, []byte(out))
+	if !strings.Contains(out, `"id":"bus.unit2"`) {
+		t.Errorf("no bus.unit2 check: %s", out)
+	}
+	// Only the other master's polls reached the meters.
+	if got := b.Stats().Requests - before; got > 12 {
+		t.Errorf("%d requests on the bus in 1s of sniffing: sniff must not transmit", got)
+	}
+}
