@@ -165,9 +165,22 @@ func TestLabTourShowsEveryStepAsExpected(t *testing.T) {
 					Hint   string `json:"hint"`
 				} `json:"checks"`
 				FirstFailure *struct{ ID string } `json:"first_failure"`
+				Details      struct {
+					Steps struct {
+						Total      int `json:"total"`
+						AsExpected int `json:"as_expected"`
+					} `json:"steps"`
+					Lab struct {
+						Schema string `json:"schema"`
+					} `json:"lab"`
+				} `json:"details"`
 			}
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				t.Fatalf("stdout is not one JSON report: %v\n%s\nstderr:\n%s", err, out, errOut)
+			}
+			if r.Schema != "ectool.report/v1" || r.Details.Lab.Schema != "ectool.lab/v1" ||
+				r.Details.Steps.Total != len(r.Checks) || r.Details.Steps.AsExpected != len(r.Checks) {
+				t.Errorf("report shape: schema %q, details %+v", r.Schema, r.Details)
 			}
 			testenv.AssertChecksDocumented(t, []byte(out))
 			if len(r.Checks) != len(tourSteps) {

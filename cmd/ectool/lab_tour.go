@@ -131,13 +131,23 @@ func labTourRun(ctx context.Context, opts *labTourOptions) error {
 	}
 	r.Finish()
 	r.SetDetail("lab", site.Endpoints)
-	ok := 0
+	var ok, failed, skipped int
 	for _, c := range r.Checks {
-		if c.Status != report.Failed {
+		switch c.Status {
+		case report.Failed:
+			failed++
+		case report.Skipped:
+			skipped++
+		default:
 			ok++
 		}
 	}
-	fmt.Fprintf(out, "\n%d of %d steps behaved as expected.\n\n", ok, len(r.Checks))
+	r.SetDetail("steps", map[string]int{"total": len(r.Checks), "as_expected": ok, "not_as_expected": failed, "skipped": skipped})
+	summary := fmt.Sprintf("%d of %d steps behaved as expected", ok, len(r.Checks))
+	if skipped > 0 {
+		summary += fmt.Sprintf(", %d skipped", skipped)
+	}
+	fmt.Fprintf(out, "\n%s.\n\n", summary)
 	if err := app.renderReport(r); err != nil {
 		return err
 	}
