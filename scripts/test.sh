@@ -105,7 +105,7 @@ phase_fuzz() {
 	return $rc
 }
 
-CROSS_TARGETS=("windows amd64 " "darwin arm64 " "linux arm 6" "linux 386 " "linux mipsle " "linux arm64 " "linux amd64 ")
+CROSS_TARGETS=("windows amd64 " "darwin arm64 " "linux arm 6" "linux 386 " "linux mipsle ")
 
 phase_cross() {
 	local rc=0 goos goarch goarm
