@@ -94,6 +94,29 @@ var tourSteps = []tourStep{
 		},
 	},
 	{
+		ID:    "tour.websocket",
+		Title: "MQTT over WebSocket: the same broker through ws://",
+		Explain: "The same MQTT session, carried inside an HTTP connection upgraded to a WebSocket: what a gateway " +
+			"uses when the site's network lets only HTTP(S) out, or when the broker sits behind a web proxy. " +
+			"Only the URL changes (ws://, or wss:// with TLS).",
+		Run: func(ctx context.Context, t *tour) stepResult {
+			g := t.ep.Gateway
+			switch {
+			case t.ep.Broker.WS == "":
+				return stepResult{Skip: "the lab runs without its WebSocket listener (--no-websocket)"}
+			case g == nil:
+				return stepResult{Skip: "the lab runs without its gateway"}
+			}
+			args := append([]string{"mqtt", "sub", "-b", t.ep.Broker.WS}, t.login("tech")...)
+			args = append(args, "-t", g.Topics[0], "--retained-only", "--count", "1", "--timeout", "10s")
+			r := t.ectool(ctx, args...)
+			if r.ExitCode != 0 || !strings.Contains(r.Stdout, g.Topics[0]) {
+				return stepResult{Problem: fmt.Sprintf("mqtt sub over WebSocket exited %d without the retained reading of %s", r.ExitCode, g.Topics[0])}
+			}
+			return stepResult{}
+		},
+	},
+	{
 		ID:    "tour.tls_untrusted",
 		Title: "TLS without the CA: the classic \"A TLS error occurred\"",
 		Explain: "Without --ca, ectool trusts only the system's CAs, and the lab's certificate is signed by the " +
