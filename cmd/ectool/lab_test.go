@@ -255,3 +255,26 @@ func TestLabTourInsideATestBinaryDoesNotRunItself(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 3 naming the test binary", code, out, errOut)
 	}
 }
+
+func TestLabTourTextEndsWithTheVerdictOfEachStep(t *testing.T) {
+	f, err := exec.LookPath("false")
+	if err != nil {
+		t.Skip("no false(1)")
+	}
+	var out, errOut bytes.Buffer
+	app := &App{IO: &Streams{Out: &out, ErrOut: &errOut}, Output: "text", Now: time.Now, Getenv: func(string) string { return "" }}
+	opts := &labTourOptions{app: app, Timeout: 20 * time.Second, Executable: f,
+		flags: labFlags{Site: "lab", Interval: time.Second, Meters: []string{"main"}}}
+	if code := app.handleError(labTourRun(t.Context(), opts)); code != ExitProblem {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut.String())
+	}
+	text := out.String()
+	for _, want := range []string{"$ ectool mqtt sub", "✗ not as expected:", "steps behaved as expected", "[FAIL] tour.retained", "FAILED at tour.retained"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the tour's text output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "commands=") {
+		t.Errorf("the closing report repeats the commands the walk-through showed:\n%s", text)
+	}
+}

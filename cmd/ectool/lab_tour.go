@@ -148,6 +148,13 @@ func labTourRun(ctx context.Context, opts *labTourOptions) error {
 		summary += fmt.Sprintf(", %d skipped", skipped)
 	}
 	fmt.Fprintf(out, "\n%s.\n\n", summary)
+	if !app.JSON() {
+		// The walk-through above showed every command and its output: the
+		// closing report lists the verdicts only.
+		for i := range r.Checks {
+			r.Checks[i].Evidence = nil
+		}
+	}
 	if err := app.renderReport(r); err != nil {
 		return err
 	}
