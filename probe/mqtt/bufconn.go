@@ -2,6 +2,8 @@ package mqtt
 
 import (
 	"bufio"
+	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -40,6 +42,13 @@ type bufConn struct {
 	// CONNACK when MQTT 5 was spoken.
 	peek    [8]byte
 	peekLen int
+
+	// Packet mode (setIntercept): only the reading goroutine touches these.
+	intercept    func(header byte, body []byte) bool
+	interceptQoS byte // the highest QoS offered to intercept
+	passed       func()
+	pending      []byte
+	pendingOff   int
 }
 
 // maxPending bounds the unsent bytes: writers wait beyond it.
@@ -61,11 +70,81 @@ func (b *bufConn) Lock()   { b.pkt.Lock() }
 func (b *bufConn) Unlock() { b.pkt.Unlock() }
 
 func (b *bufConn) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if b.peekLen < len(b.peek) && n > 0 {
-		b.peekLen += copy(b.peek[b.peekLen:], p[:n])
+	if b.intercept != nil {
+		return b.readPackets(p)
 	}
+	n, err := b.r.Read(p)
+	b.remember(p[:n])
 	return n, err
+}
+
+func (b *bufConn) remember(p []byte) {
+	if b.peekLen < len(b.peek) && len(p) > 0 {
+		b.peekLen += copy(b.peek[b.peekLen:], p)
+	}
+}
+
+// setIntercept switches reading to whole packets before the library sees
+// them (call it before CONNECT): each PUBLISH up to maxQoS is offered to f,
+// and one f takes never reaches the library. That fast path skips the
+// library's generic decoding, which costs several allocations per message.
+// passed is called for every PUBLISH handed to the library instead, so f
+// can keep the order.
+func (b *bufConn) setIntercept(maxQoS byte, f func(header byte, body []byte) bool, passed func()) {
+	b.intercept, b.interceptQoS, b.passed = f, maxQoS, passed
+}
+
+// readPackets serves the library whole packets, minus the ones intercepted.
+func (b *bufConn) readPackets(p []byte) (int, error) {
+	for b.pendingOff == len(b.pending) {
+		b.pending, b.pendingOff = b.pending[:0], 0
+		hdr, err := b.r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		var vbi [4]byte
+		length, nv := 0, 0
+		for mult := 1; ; mult *= 128 {
+			c, err := b.r.ReadByte()
+			if err != nil {
+				return 0, err
+			}
+			if nv == 4 {
+				return 0, errors.New("malformed packet: remaining length longer than 4 bytes")
+			}
+			vbi[nv] = c
+			nv++
+			length += int(c&0x7f) * mult
+			if c&0x80 == 0 {
+				break
+			}
+		}
+		isPublish := hdr>>4 == 3
+		if isPublish && (hdr>>1)&3 <= b.interceptQoS {
+			body := make([]byte, length)
+			if _, err := io.ReadFull(b.r, body); err != nil {
+				return 0, err
+			}
+			if b.intercept(hdr, body) {
+				continue
+			}
+			b.pending = append(append(append(b.pending, hdr), vbi[:nv]...), body...)
+		} else {
+			b.pending = append(append(b.pending, hdr), vbi[:nv]...)
+			start := len(b.pending)
+			b.pending = append(b.pending, make([]byte, length)...)
+			if _, err := io.ReadFull(b.r, b.pending[start:]); err != nil {
+				return 0, err
+			}
+		}
+		if isPublish && b.passed != nil {
+			b.passed()
+		}
+		b.remember(b.pending)
+	}
+	n := copy(p, b.pending[b.pendingOff:])
+	b.pendingOff += n
+	return n, nil
 }
 
 // firstBytes is what the broker sent first (up to 8 bytes).

@@ -27,6 +27,8 @@ type client311 struct {
 
 func connect311(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*client311, error) {
 	c := &client311{conn: conn, q: newMsgQueue(), life: newLifecycle()}
+	fast := &fastPath{q: c.q, version: V311}
+	fast.install(conn)
 	used := false
 	opts := paho311.NewClientOptions().
 		AddBroker("tcp://" + info.Broker.Addr()).
@@ -49,6 +51,7 @@ func connect311(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (
 		SetResumeSubs(false).
 		SetDefaultPublishHandler(func(_ paho311.Client, m paho311.Message) {
 			c.q.push(Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retain: m.Retained(), Dup: m.Duplicate(), Received: time.Now()})
+			fast.delivered()
 		}).
 		SetConnectionLostHandler(func(_ paho311.Client, err error) {
 			c.life.fail(&StepError{Step: StepReceive, Message: "connection to the broker lost: " + err.Error(),

@@ -25,12 +25,15 @@ type client5 struct {
 
 func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*client5, error) {
 	c := &client5{conn: conn, q: newMsgQueue(), life: newLifecycle(), sess: newAsyncSession()}
+	fast := &fastPath{q: c.q, version: V5}
+	fast.install(conn)
 	c.pc = paho.NewClient(paho.ClientConfig{
 		Conn:    conn,
 		Session: c.sess,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				c.q.push(fromPaho5(pr.Packet))
+				fast.delivered()
 				return true, nil
 			},
 		},

@@ -126,18 +126,20 @@ func connackRefused(v Version, code byte, reason string) *StepError {
 
 // msgQueue is an unbounded, ordered hand-over from the library's receive
 // callback to Messages(): the callback never blocks (so acknowledgements keep
-// flowing) and nothing is dropped.
+// flowing) and nothing is dropped. While the consumer keeps up, messages go
+// straight into the channel; when it is full they wait in an overflow list
+// that a pump goroutine feeds into the channel in order.
 type msgQueue struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	items  []Message
-	head   int
-	closed bool
-	out    chan Message
+	mu       sync.Mutex
+	cond     *sync.Cond
+	overflow []Message
+	pumping  bool // the pump holds messages not yet in out
+	closed   bool
+	out      chan Message
 }
 
 func newMsgQueue() *msgQueue {
-	q := &msgQueue{out: make(chan Message, 256)}
+	q := &msgQueue{out: make(chan Message, 4096)}
 	q.cond = sync.NewCond(&q.mu)
 	go q.pump()
 	return q
@@ -145,11 +147,19 @@ func newMsgQueue() *msgQueue {
 
 func (q *msgQueue) push(m Message) {
 	q.mu.Lock()
-	if !q.closed {
-		q.items = append(q.items, m)
-		q.cond.Signal()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
 	}
-	q.mu.Unlock()
+	if len(q.overflow) == 0 && !q.pumping {
+		select {
+		case q.out <- m:
+			return
+		default:
+		}
+	}
+	q.overflow = append(q.overflow, m)
+	q.cond.Signal()
 }
 
 func (q *msgQueue) close() {
@@ -162,20 +172,24 @@ func (q *msgQueue) close() {
 func (q *msgQueue) pump() {
 	for {
 		q.mu.Lock()
-		for q.head == len(q.items) && !q.closed {
+		for len(q.overflow) == 0 && !q.closed {
 			q.cond.Wait()
 		}
-		if q.head == len(q.items) {
+		if len(q.overflow) == 0 {
 			q.mu.Unlock()
 			close(q.out)
 			return
 		}
-		batch := q.items[q.head:]
-		q.items, q.head = nil, 0
+		batch := q.overflow
+		q.overflow = nil
+		q.pumping = true
 		q.mu.Unlock()
 		for _, m := range batch {
 			q.out <- m
 		}
+		q.mu.Lock()
+		q.pumping = false
+		q.mu.Unlock()
 	}
 }
 

@@ -8,9 +8,11 @@
 # Publishing: each publisher sends N 64-byte messages (the same payload) to a
 # topic nobody subscribes to; rate = N / wall time of the process (start,
 # connect, send, wait for the last acknowledgement, disconnect).
-# Receiving: the subscriber under test waits for N messages, mosquitto_pub -l
-# sends them; rate = N / time from the start of publishing to the
-# subscriber's exit.
+# Receiving: the subscriber under test registers a persistent session and
+# goes away, mosquitto_pub -l sends N messages which the broker queues for
+# it, then the subscriber comes back and drains them: rate = N / wall time of
+# that second run. So the figure is the subscriber's (and the broker's
+# delivery), not the publisher's speed.
 set -euo pipefail
 
 N0=${N0:-100000}   # QoS 0 messages
@@ -43,6 +45,7 @@ log_dest stderr
 log_type error
 max_queued_messages 0
 max_inflight_messages 0
+queue_qos0_messages true
 allow_anonymous true
 listener $port 127.0.0.1
 CONF
@@ -76,23 +79,31 @@ pub_mosquitto() { # qos n
   s=$(now); mosquitto_pub -h 127.0.0.1 -p "$port" -t bench/pub -q "$1" -l < "$work/lines$1"; e=$(now)
   rate "$2" "$s" "$e"
 }
-# sub_rate qos n cmd...: start the subscriber, publish n with mosquitto_pub -l.
+# sub_rate qos n register-cmd -- drain-cmd: register a persistent session,
+# queue n messages for it, time the drain.
 sub_rate() {
   local q=$1 n=$2; shift 2
-  "$@" > "$work/sub.out" 2>"$work/sub.err" &
-  local spid=$!
-  sleep 0.7   # subscribed by now
+  local reg=() drain=()
+  while [ "$1" != "--" ]; do reg+=("$1"); shift; done
+  shift; drain=("$@")
+  "${reg[@]}" >/dev/null 2>&1 || true
+  mosquitto_pub -h 127.0.0.1 -p "$port" -t bench/sub -q "$q" -l < "$work/lines$q"
   local s e
   s=$(now)
-  mosquitto_pub -h 127.0.0.1 -p "$port" -t bench/sub -q "$q" -l < "$work/lines$q"
-  wait "$spid" || { echo "subscriber failed: $(cat "$work/sub.err")" >&2; echo 0; return; }
+  "${drain[@]}" > "$work/sub.out" 2>"$work/sub.err" || { echo "subscriber failed: $(cat "$work/sub.err")" >&2; echo 0; return; }
   e=$(now)
   local got; got=$(wc -l < "$work/sub.out")
   [ "$got" -ge "$n" ] || echo "subscriber printed $got of $n lines" >&2
   rate "$n" "$s" "$e"
 }
-sub_ectool() { sub_rate "$1" "$2" "$ECTOOL_BIN" mqtt sub -b "$B" -t bench/sub -q "$1" --count "$2" --timeout 300s; }
-sub_mosquitto() { sub_rate "$1" "$2" mosquitto_sub -h 127.0.0.1 -p "$port" -t bench/sub -q "$1" -C "$2"; }
+sub_ectool() {
+  local e=("$ECTOOL_BIN" mqtt sub -b "$B" -t bench/sub -q "$1" --client-id "bench-ectool-$1" --clean-start=false)
+  sub_rate "$1" "$2" "${e[@]}" --timeout 1s -- "${e[@]}" --count "$2" --timeout 300s
+}
+sub_mosquitto() {
+  local m=(mosquitto_sub -h 127.0.0.1 -p "$port" -t bench/sub -q "$1" -i "bench-mosquitto-$1" -c)
+  sub_rate "$1" "$2" "${m[@]}" -E -- "${m[@]}" -C "$2"
+}
 
 declare -A R
 for q in 0 1; do
