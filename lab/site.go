@@ -36,6 +36,7 @@ const (
 	OffsetMQTT  = 0
 	OffsetMQTTS = 1
 	OffsetWS    = 2
+	OffsetMTLS  = 3
 )
 
 // Config describes the site to simulate. The zero value is a usable lab.
@@ -112,6 +113,11 @@ type BrokerEndpoints struct {
 	MQTT  string `json:"mqtt"`
 	MQTTS string `json:"mqtts"`
 	WS    string `json:"ws,omitempty"`
+	// MTLS is an mqtts:// listener that requires a client certificate
+	// signed by the lab CA: ClientCertFile and ClientKeyFile (--cert, --key).
+	MTLS           string `json:"mtls"`
+	ClientCertFile string `json:"client_cert_file"`
+	ClientKeyFile  string `json:"client_key_file"`
 	// CAFile is the PEM file to give to --ca for mqtts://.
 	CAFile      string   `json:"ca_file"`
 	ServerNames []string `json:"server_names"`
@@ -300,6 +306,7 @@ func (c *brokerComponent) Start(ctx context.Context, s *Site) error {
 		MQTTPort:     s.Port(OffsetMQTT),
 		MQTTSPort:    s.Port(OffsetMQTTS),
 		WSPort:       ws,
+		MTLSPort:     s.Port(OffsetMTLS),
 		WrapListener: s.Config.Broker.WrapListener,
 	})
 	if err != nil {
@@ -309,6 +316,7 @@ func (c *brokerComponent) Start(ctx context.Context, s *Site) error {
 	s.Broker = b
 	s.Endpoints.Broker = &BrokerEndpoints{
 		MQTT: b.MQTT, MQTTS: b.MQTTS, WS: b.WS,
+		MTLS: b.MTLS, ClientCertFile: b.ClientCertFile, ClientKeyFile: b.ClientKeyFile,
 		CAFile: b.CAFile, ServerNames: b.ServerNames,
 		Users:       b.Users,
 		DeniedTopic: "denied/x",

@@ -182,7 +182,7 @@ func TestPortBaseFixesEveryPort(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = s.Stop() })
-		want := map[string]int{s.Endpoints.Broker.MQTT: base, s.Endpoints.Broker.MQTTS: base + 1, s.Endpoints.Broker.WS: base + 2}
+		want := map[string]int{s.Endpoints.Broker.MQTT: base, s.Endpoints.Broker.MQTTS: base + 1, s.Endpoints.Broker.WS: base + 2, s.Endpoints.Broker.MTLS: base + 3}
 		for u, p := range want {
 			pu, _ := url.Parse(u)
 			if pu.Port() != strconv.Itoa(p) {
@@ -267,13 +267,13 @@ func (l countingListener) Accept() (net.Conn, error) {
 
 func TestBrokerListenersCanBeWrappedForRecording(t *testing.T) {
 	var n atomic.Int32
-	names := make(chan string, 3)
+	names := make(chan string, 4)
 	startLab(t, Config{Broker: BrokerConfig{WrapListener: func(name string, ln net.Listener) net.Listener {
 		names <- name
 		return countingListener{ln, &n}
 	}}})
-	if len(names) != 3 {
-		t.Errorf("%d listeners wrapped, want 3 (mqtt, mqtts, ws)", len(names))
+	if len(names) != 4 {
+		t.Errorf("%d listeners wrapped, want 4 (mqtt, mqtts, ws, mtls)", len(names))
 	}
 	// The gateway's connection went through the wrapped plain listener.
 	if n.Load() < 1 {

@@ -33,7 +33,7 @@ func addLabFlags(cmd *cobra.Command, f *labFlags) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.Site, "site", "lab", "site name, a topic level of every telemetry topic (ec-data/SITE/METER/telemetry)")
 	fs.StringVar(&f.Dir, "dir", "", "directory for the lab's files: CA, password files (default: a private temp dir, removed on exit)")
-	fs.IntVar(&f.PortBase, "port-base", 0, "fixed ports: mqtt on BASE, mqtts on BASE+1, ws on BASE+2 (default: free ports)")
+	fs.IntVar(&f.PortBase, "port-base", 0, "fixed ports: mqtt on BASE, mqtts on BASE+1, ws on BASE+2, mqtts with client certificates on BASE+3 (default: free ports)")
 	fs.DurationVar(&f.Interval, "interval", 2*time.Second, "how often the simulated gateway publishes every meter")
 	fs.StringSliceVar(&f.Meters, "meters", []string{"main", "pv", "hvac"}, "meter names, comma separated")
 	fs.BoolVar(&f.NoWS, "no-websocket", false, "do not start the broker's ws:// listener")
@@ -94,7 +94,9 @@ and testing against something real without hardware. No root needed.
 It starts:
   - an MQTT broker (MQTT 5 and 3.1.1) on 127.0.0.1 with a plain listener
     (mqtt://), a TLS listener (mqtts://, certificate from a CA generated at
-    start: ca.pem in the lab directory) and a WebSocket listener (ws://);
+    start: ca.pem in the lab directory), a WebSocket listener (ws://) and a
+    TLS listener that requires a client certificate (client.pem and
+    client-key.pem in the lab directory);
     users with passwords and an ACL:
       gateway  publish/subscribe only under ec-data/SITE/#
       tech     ectool/# (read and write), ec-data/# (read only)
@@ -179,6 +181,9 @@ func writeEndpointsText(w io.Writer, ep *lab.Endpoints) {
 		fmt.Fprintf(w, "  %-6s %s   trust with --ca %s\n", "mqtts", b.MQTTS, b.CAFile)
 		if b.WS != "" {
 			fmt.Fprintf(w, "  %-6s %s\n", "ws", b.WS)
+		}
+		if b.MTLS != "" {
+			fmt.Fprintf(w, "  %-6s %s   client certificate required: --cert %s --key %s\n", "mtls", b.MTLS, b.ClientCertFile, b.ClientKeyFile)
 		}
 		fmt.Fprintln(w, "\nusers (a lab: the passwords are shown)")
 		for _, u := range b.Users {

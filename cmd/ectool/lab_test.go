@@ -120,6 +120,7 @@ func TestLabRunsForItsDurationAndPrintsItsEndpoints(t *testing.T) {
 					MQTT   string `json:"mqtt"`
 					MQTTS  string `json:"mqtts"`
 					WS     string `json:"ws"`
+					MTLS   string `json:"mtls"`
 					CAFile string `json:"ca_file"`
 					Users  []struct {
 						Username     string `json:"username"`
@@ -137,7 +138,7 @@ func TestLabRunsForItsDurationAndPrintsItsEndpoints(t *testing.T) {
 				t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
 			}
 			if ep.Schema != "ectool.lab/v1" || ep.Site != "lab" || !strings.HasPrefix(ep.Broker.MQTT, "mqtt://127.0.0.1:") ||
-				!strings.HasPrefix(ep.Broker.MQTTS, "mqtts://127.0.0.1:") || !strings.HasPrefix(ep.Broker.WS, "ws://127.0.0.1:") ||
+				!strings.HasPrefix(ep.Broker.MQTTS, "mqtts://127.0.0.1:") || !strings.HasPrefix(ep.Broker.WS, "ws://127.0.0.1:") || !strings.HasPrefix(ep.Broker.MTLS, "mqtts://127.0.0.1:") ||
 				len(ep.Broker.Users) != 3 || len(ep.Gateway.Topics) != 3 || ep.Broker.DeniedTopic == "" ||
 				filepath.Dir(ep.Broker.CAFile) != ep.Dir {
 				t.Errorf("endpoints document: %s", out)

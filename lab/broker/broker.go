@@ -8,7 +8,8 @@
 //	b, err := broker.Start(ctx, broker.Config{Dir: t.TempDir()})
 //	defer b.Close()
 //	tech := b.User("tech") // tech.Password, tech.PasswordFile
-//	// connect to b.MQTT (mqtt://127.0.0.1:P), b.MQTTS with --ca b.CAFile, b.WS
+//	// connect to b.MQTT (mqtt://127.0.0.1:P), b.MQTTS with --ca b.CAFile, b.WS;
+//	// b.MTLS also wants the client certificate b.ClientCertFile/b.ClientKeyFile
 //
 // The ACL is ordered, first match wins, and denies what no rule allows:
 // nobody may use DeniedFilter; "gateway" may publish and subscribe only
@@ -88,15 +89,16 @@ type Config struct {
 	// Host is the address to listen on. Default 127.0.0.1.
 	Host string
 	// Ports of the listeners: 0 picks a free port, a negative value turns
-	// the listener off.
-	MQTTPort, MQTTSPort, WSPort int
+	// the listener off. MTLSPort is a TLS listener that requires a client
+	// certificate signed by the lab CA.
+	MQTTPort, MQTTSPort, WSPort, MTLSPort int
 	// Users are the accounts. Default DefaultUsers(Site). Users without a
 	// password get a random one.
 	Users []User
 	// Logger receives mochi's log. Default: discarded.
 	Logger *slog.Logger
 	// WrapListener, when set, wraps each bound listener (name "mqtt",
-	// "mqtts" or "ws") before the broker serves it: the hook a recorder of
+	// "mqtts", "ws" or "mtls") before the broker serves it: the hook a recorder of
 	// the broker's traffic uses.
 	WrapListener func(name string, ln net.Listener) net.Listener
 }
@@ -104,11 +106,16 @@ type Config struct {
 // Broker is a running lab broker.
 type Broker struct {
 	// URLs of the listeners ("" when turned off): mqtt://127.0.0.1:P,
-	// mqtts://127.0.0.1:P and ws://127.0.0.1:P/mqtt.
-	MQTT, MQTTS, WS string
+	// mqtts://127.0.0.1:P, ws://127.0.0.1:P/mqtt, and MTLS, an mqtts://
+	// listener that requires a client certificate.
+	MQTT, MQTTS, WS, MTLS string
 	// CAFile is the PEM file of the CA that signed the broker's certificate
 	// (give it to --ca). CertFile and KeyFile are the broker's own.
 	CAFile, CertFile, KeyFile string
+	// ClientCertFile and ClientKeyFile are a client certificate (CN
+	// gateway-<site>) and its key, signed by the lab CA: --cert and --key
+	// for the MTLS listener.
+	ClientCertFile, ClientKeyFile string
 	// ServerNames are the DNS names in the broker's certificate (it is also
 	// valid for 127.0.0.1 and ::1).
 	ServerNames []string
@@ -144,7 +151,8 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generating the lab certificates in %s: %w", cfg.Dir, err)
 	}
-	b := &Broker{CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile, ServerNames: serverNames}
+	b := &Broker{CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile, ServerNames: serverNames,
+		ClientCertFile: p.clientCertFile, ClientKeyFile: p.clientKeyFile}
 
 	ledger := &auth.Ledger{Users: auth.Users{}}
 	// First rule: nobody touches the denied tree.
@@ -242,6 +250,18 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			return fail(err)
 		}
 		b.WS = "ws://" + hostPort(ln) + "/mqtt"
+	}
+	if cfg.MTLSPort >= 0 {
+		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{p.serverCert},
+			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.caPool}
+		ln, err := listen("mtls", cfg.MTLSPort, tlsCfg)
+		if err != nil {
+			return fail(err)
+		}
+		if err := server.AddListener(listeners.NewNet("mtls", ln)); err != nil {
+			return fail(err)
+		}
+		b.MTLS = "mqtts://" + hostPort(ln)
 	}
 	if err := server.Serve(); err != nil {
 		return fail(err)

@@ -292,3 +292,20 @@ func TestClosingTheContextStopsTheBroker(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestMTLSListenerWantsTheLabClientCertificate(t *testing.T) {
+	b := startBroker(t)
+	p := port(t, b.MTLS)
+	out, rc := mosq(t, "mosquitto_pub", append(login(b, "tech"), "-p", p, "--cafile", b.CAFile,
+		"--cert", b.ClientCertFile, "--key", b.ClientKeyFile, "-q", "1", "-t", "ectool/t", "-m", "x", "-d")...)
+	if rc != 0 || !strings.Contains(out, "received PUBACK") {
+		t.Errorf("mTLS with the lab client certificate: rc=%d\n%s", rc, out)
+	}
+	out, rc = mosq(t, "mosquitto_pub", append(login(b, "tech"), "-p", p, "--cafile", b.CAFile, "-q", "1", "-t", "ectool/t", "-m", "x", "-d")...)
+	if rc == 0 || strings.Contains(out, "received PUBACK") {
+		t.Errorf("mTLS without a client certificate was accepted: rc=%d\n%s", rc, out)
+	}
+	if st, err := os.Stat(b.ClientKeyFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("client key %s: want mode 0600 (%v)", b.ClientKeyFile, err)
+	}
+}

@@ -16,18 +16,21 @@ import (
 	"time"
 )
 
-// pki is the lab's private CA and the broker's certificate, generated at
-// every start: nothing secret outlives the lab.
+// pki is the lab's private CA, the broker's certificate and a client
+// certificate for mutual TLS, generated at every start: nothing secret
+// outlives the lab.
 type pki struct {
-	caFile, certFile, keyFile string
-	serverCert                tls.Certificate
+	caFile, certFile, keyFile     string
+	clientCertFile, clientKeyFile string
+	serverCert                    tls.Certificate
+	caPool                        *x509.CertPool
 }
 
 // serverNames are the names the broker certificate is valid for.
 var serverNames = []string{"localhost", "ectool-lab"}
 
-// makePKI writes ca.pem (0644), server.pem (0644) and server-key.pem (0600)
-// into dir and returns the broker's certificate.
+// makePKI writes into dir: ca.pem, server.pem and client.pem (0644),
+// server-key.pem and client-key.pem (0600).
 func makePKI(dir, site string) (*pki, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -52,12 +55,25 @@ func makePKI(dir, site string) (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
+	issue := func(tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			return nil, nil, err
+		}
+		keyDER, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			return nil, nil, err
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+			pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
 	}
-	tmpl := &x509.Certificate{
+	certPEM, keyPEM, err := issue(&x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"ectool lab"}},
 		NotBefore:    now.Add(-time.Hour),
@@ -66,24 +82,31 @@ func makePKI(dir, site string) (*pki, error) {
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     serverNames,
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("making the broker certificate: %w", err)
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
+	clientPEM, clientKeyPEM, err := issue(&x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: "gateway-" + site, Organization: []string{"ectool lab"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(0, 3, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("making the client certificate: %w", err)
 	}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 
 	p := &pki{
-		caFile:   filepath.Join(dir, "ca.pem"),
-		certFile: filepath.Join(dir, "server.pem"),
-		keyFile:  filepath.Join(dir, "server-key.pem"),
+		caFile:         filepath.Join(dir, "ca.pem"),
+		certFile:       filepath.Join(dir, "server.pem"),
+		keyFile:        filepath.Join(dir, "server-key.pem"),
+		clientCertFile: filepath.Join(dir, "client.pem"),
+		clientKeyFile:  filepath.Join(dir, "client-key.pem"),
+		caPool:         x509.NewCertPool(),
 	}
+	p.caPool.AddCert(caCert)
 	for _, f := range []struct {
 		path string
 		data []byte
@@ -92,6 +115,8 @@ func makePKI(dir, site string) (*pki, error) {
 		{p.caFile, caPEM, 0o644},
 		{p.certFile, append(certPEM, caPEM...), 0o644},
 		{p.keyFile, keyPEM, 0o600},
+		{p.clientCertFile, clientPEM, 0o644},
+		{p.clientKeyFile, clientKeyPEM, 0o600},
 	} {
 		if err := writeFile(f.path, f.data, f.mode); err != nil {
 			return nil, err
