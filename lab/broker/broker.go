@@ -1,6 +1,7 @@
 // Package broker is the lab's embedded MQTT broker (mochi-mqtt): plain TCP,
-// TLS and WebSocket listeners on loopback, a private CA generated at start,
-// users with passwords and a per-user ACL, for MQTT 5 and 3.1.1.
+// TLS, WebSocket and mutual-TLS listeners on loopback, a private CA and a
+// client certificate generated at start, users with passwords and a
+// per-user ACL, for MQTT 5 and 3.1.1.
 //
 // It imports nothing else of ectool, so any test can start it as a second
 // target beside mosquitto:
