@@ -43,9 +43,10 @@ func master(t *testing.T, b *Bus, s Settings, echo bool) *Port {
 	return p
 }
 
-// exchange sends req from p and returns what p hears until the line has
-// been quiet for quiet after the request left.
-func exchange(t *testing.T, p *Port, req []byte, quiet time.Duration) []byte {
+// exchange sends req from p and returns what p heard in the window line
+// seconds after the request's last byte left. It waits on line time, not
+// the wall clock, so a loaded machine cannot cut the window short.
+func exchange(t *testing.T, p *Port, req []byte, window time.Duration) []byte {
 	t.Helper()
 	for drained := false; !drained; {
 		select {
@@ -57,19 +58,37 @@ func exchange(t *testing.T, p *Port, req []byte, quiet time.Duration) []byte {
 	if _, err := p.Write(req); err != nil {
 		t.Fatal(err)
 	}
+	b := p.bus
+	b.mu.Lock()
+	until := p.txEnd + window
+	b.mu.Unlock()
+	deadline := time.Now().Add(30 * time.Second)
 	var got []byte
-	deadline := time.After(10 * time.Second)
-	timer := time.NewTimer(quiet + p.Drain())
 	for {
 		select {
 		case c := <-p.Recv():
 			got = append(got, c...)
-			timer.Reset(quiet)
-		case <-timer.C:
-			return got
-		case <-deadline:
-			t.Fatal("the bus kept talking for 10s")
+			continue
+		default:
 		}
+		b.wake() // an idle simulation advances line time only when asked
+		b.mu.Lock()
+		done := b.frontier >= until
+		b.mu.Unlock()
+		if done { // everything up to the window's end is in the channel
+			for {
+				select {
+				case c := <-p.Recv():
+					got = append(got, c...)
+				default:
+					return got
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the simulation did not reach the end of the window in 30s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
