@@ -1,7 +1,8 @@
 // Package lab is a simulated IoT energy-monitoring site on loopback, for
 // learning ectool and for testing it without hardware: an MQTT broker (see
-// lab/broker) and a gateway publishing meter telemetry to it. Later the
-// RS-485 Modbus bus, the modem and traffic capture join as components.
+// lab/broker), a gateway publishing meter telemetry to it and an RS-485
+// Modbus bus with meters on it (see lab/bus; wired in by bus.go). Later the
+// modem and traffic capture join as components.
 //
 // Start with Start: it starts every component of a Config in order and
 // returns a Site whose Endpoints say how to reach each one. Everything runs
