@@ -38,6 +38,9 @@ type bufConn struct {
 	stop chan struct{}
 
 	once sync.Once
+	// readEnded is closed when a read fails (the broker closed, or we did).
+	readEnded chan struct{}
+	readOnce  sync.Once
 	// peek keeps the first bytes the broker sent, to recognise an MQTT 3.1.1
 	// CONNACK when MQTT 5 was spoken.
 	peek    [8]byte
@@ -56,10 +59,11 @@ const maxPending = 1 << 20
 
 func newBufConn(c net.Conn) *bufConn {
 	b := &bufConn{
-		Conn: c,
-		r:    bufio.NewReaderSize(c, 64<<10),
-		kick: make(chan struct{}, 1),
-		stop: make(chan struct{}),
+		Conn:      c,
+		r:         bufio.NewReaderSize(c, 64<<10),
+		kick:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		readEnded: make(chan struct{}),
 	}
 	b.drained = sync.NewCond(&b.mu)
 	go b.flusher()
@@ -70,11 +74,17 @@ func (b *bufConn) Lock()   { b.pkt.Lock() }
 func (b *bufConn) Unlock() { b.pkt.Unlock() }
 
 func (b *bufConn) Read(p []byte) (int, error) {
+	var n int
+	var err error
 	if b.intercept != nil {
-		return b.readPackets(p)
+		n, err = b.readPackets(p)
+	} else {
+		n, err = b.r.Read(p)
+		b.remember(p[:n])
 	}
-	n, err := b.r.Read(p)
-	b.remember(p[:n])
+	if err != nil {
+		b.readOnce.Do(func() { close(b.readEnded) })
+	}
 	return n, err
 }
 
@@ -209,14 +219,27 @@ func (b *bufConn) flush() error {
 	return err
 }
 
-// Close sends what is still buffered (a DISCONNECT, the last publishes),
-// waiting at most two seconds, then closes the socket.
+// Close sends what is still buffered (a DISCONNECT, the last
+// acknowledgements), waiting at most two seconds, then closes the socket
+// gracefully: it shuts down the sending side and waits (at most a second)
+// for the broker to close its own. Closing at once would reset the
+// connection if the broker's last bytes were still unread here, and a
+// reset makes the broker throw away what it had not read yet: the last
+// acknowledgements, so it would send those messages again next session.
 func (b *bufConn) Close() error {
 	var err error
 	b.once.Do(func() {
 		_ = b.Conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		_ = b.flush()
+		ferr := b.flush()
 		b.shut()
+		if cw, ok := b.Conn.(interface{ CloseWrite() error }); ok && ferr == nil {
+			if cw.CloseWrite() == nil {
+				select {
+				case <-b.readEnded:
+				case <-time.After(time.Second):
+				}
+			}
+		}
 		err = b.Conn.Close()
 	})
 	return err

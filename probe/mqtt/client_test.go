@@ -355,3 +355,49 @@ func TestPipelinedPublishesArriveInOrder(t *testing.T) {
 		}
 	}
 }
+
+// A subscriber that stops after N messages and disconnects must have
+// acknowledged all N: the broker must not send any of them again in the
+// next session. (Closing the socket without waiting for the broker's close
+// once made the broker drop the last acknowledgements.)
+func TestDrainedSessionHasNothingLeftToResend(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{NoQueueLimits: true})
+	for _, v := range versions {
+		o := mqtt.Options{Broker: b.URL, Version: v, ClientID: "drain-" + strings.ReplaceAll(string(v), ".", ""), CleanStart: false}
+		topic := "drain/" + string(v)
+		sub := func() mqtt.Client {
+			c, err := mqtt.Connect(ctxT(t, 10*time.Second), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Subscribe(ctxT(t, 5*time.Second), mqtt.Subscription{Filter: topic, QoS: 1}); err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		c := sub()
+		_ = c.Disconnect(ctxT(t, 5*time.Second))
+		pub := connect(t, mqtt.Options{Broker: b.URL, Version: v})
+		const n = 5000
+		for i := 0; i < n; i++ {
+			if err := pub.PublishAsync(ctxT(t, 10*time.Second), mqtt.Message{Topic: topic, Payload: []byte("x"), QoS: 1}, func(error) {}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = pub.Disconnect(ctxT(t, 5*time.Second))
+		c, err := mqtt.Connect(ctxT(t, 10*time.Second), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		receive(t, c, n, 20*time.Second)
+		_ = c.Disconnect(ctxT(t, 5*time.Second))
+		c = sub()
+		select {
+		case m := <-c.Messages():
+			t.Errorf("MQTT %s: the broker sent a drained message again (dup=%v)", v, m.Dup)
+		case <-time.After(time.Second):
+		}
+		o.CleanStart = true
+		_ = c.Disconnect(ctxT(t, 5*time.Second))
+	}
+}
