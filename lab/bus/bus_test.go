@@ -32,6 +32,17 @@ func startConfig(t *testing.T, cfg Config) *Bus {
 	return b
 }
 
+// openPTY attaches the bus's PTY (Linux and macOS).
+func openPTY(t *testing.T, b *Bus, link string) *PTY {
+	t.Helper()
+	x, err := b.OpenPTY(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	return x
+}
+
 // master attaches an adapter to the bus with settings s.
 func master(t *testing.T, b *Bus, s Settings, echo bool) *Port {
 	t.Helper()

@@ -12,16 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func openPTY(t *testing.T, b *Bus, link string) *PTY {
-	t.Helper()
-	x, err := b.OpenPTY(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { x.Close() })
-	return x
-}
-
 func TestMbpollReadsMetersThroughThePTY(t *testing.T) {
 	b := startBus(t, "default")
 	x := openPTY(t, b, "")
