@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,7 +41,10 @@ type bufConn struct {
 	once sync.Once
 	// readEnded is closed when a read fails (the broker closed, or we did).
 	readEnded chan struct{}
-	readOnce  sync.Once
+	// noLinger: nothing can be on its way to us (a pure publisher with
+	// every acknowledgement in), so Close need not wait for the broker.
+	noLinger atomic.Bool
+	readOnce sync.Once
 	// peek keeps the first bytes the broker sent, to recognise an MQTT 3.1.1
 	// CONNACK when MQTT 5 was spoken.
 	peek    [8]byte
@@ -232,7 +236,7 @@ func (b *bufConn) Close() error {
 		_ = b.Conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
 		ferr := b.flush()
 		b.shut()
-		if cw, ok := b.Conn.(interface{ CloseWrite() error }); ok && ferr == nil {
+		if cw, ok := b.Conn.(interface{ CloseWrite() error }); ok && ferr == nil && !b.noLinger.Load() {
 			if cw.CloseWrite() == nil {
 				select {
 				case <-b.readEnded:

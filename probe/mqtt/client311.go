@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho311 "github.com/eclipse/paho.mqtt.golang"
@@ -23,6 +24,10 @@ type client311 struct {
 	life    *lifecycle
 
 	subMu sync.Mutex // SUBSCRIBE results are per filter: one at a time
+	// subscribed: messages may be on their way to us at any time;
+	// inflight: QoS 1/2 publishes awaiting their acknowledgement.
+	subscribed atomic.Bool
+	inflight   atomic.Int64
 }
 
 func connect311(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*client311, error) {
@@ -146,6 +151,11 @@ func (c *client311) PublishAsync(ctx context.Context, m Message, done func(error
 	default:
 	}
 	tok := c.pc.Publish(m.Topic, m.QoS, m.Retain, m.Payload)
+	if m.QoS > 0 {
+		c.inflight.Add(1)
+		inner := done
+		done = func(err error) { c.inflight.Add(-1); inner(err) }
+	}
 	go func() {
 		select {
 		case <-tok.Done():
@@ -195,6 +205,7 @@ func (c *client311) publishLost(m Message, err error) error {
 func (c *client311) Subscribe(ctx context.Context, subs ...Subscription) ([]byte, error) {
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
+	c.subscribed.Store(true)
 	filters := map[string]byte{}
 	for _, s := range subs {
 		filters[s.Filter] = s.QoS
@@ -245,6 +256,9 @@ func (c *client311) Err() error               { return c.life.Err() }
 
 func (c *client311) Disconnect(ctx context.Context) error {
 	c.life.setClosing()
+	if !c.subscribed.Load() && !c.connack.SessionPresent && c.inflight.Load() == 0 {
+		c.conn.noLinger.Store(true)
+	}
 	quiesce := uint(1000)
 	if d, ok := ctx.Deadline(); ok {
 		if ms := time.Until(d).Milliseconds(); ms > 0 && ms < 1000 {

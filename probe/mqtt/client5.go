@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
@@ -21,6 +22,8 @@ type client5 struct {
 	life    *lifecycle
 	sess    *asyncSession
 	pubMu   sync.Mutex // publishes leave in call order
+	// subscribed: messages may be on their way to us at any time.
+	subscribed atomic.Bool
 }
 
 func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*client5, error) {
@@ -245,6 +248,7 @@ func publishRefused(v Version, packet string, code byte, reason, topic string) e
 }
 
 func (c *client5) Subscribe(ctx context.Context, subs ...Subscription) ([]byte, error) {
+	c.subscribed.Store(true)
 	s := &paho.Subscribe{}
 	for _, sub := range subs {
 		s.Subscriptions = append(s.Subscriptions, paho.SubscribeOptions{Topic: sub.Filter, QoS: sub.QoS, RetainHandling: sub.RetainHandling, NoLocal: sub.NoLocal})
@@ -319,6 +323,9 @@ func (c *client5) Err() error               { return c.life.Err() }
 
 func (c *client5) Disconnect(ctx context.Context) error {
 	c.life.setClosing()
+	if !c.subscribed.Load() && !c.connack.SessionPresent && c.sess.pendingCount() == 0 {
+		c.conn.noLinger.Store(true)
+	}
 	err := c.pc.Disconnect(&paho.Disconnect{ReasonCode: 0})
 	select {
 	case <-c.life.done:

@@ -124,3 +124,10 @@ func (s *asyncSession) failAll() {
 		cb(packets.ControlPacket{})
 	}
 }
+
+// pendingCount is how many asynchronous publishes await their answer.
+func (s *asyncSession) pendingCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
