@@ -186,6 +186,32 @@ func (b *bufConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// writePacket appends one whole packet, encoded by enc straight into the
+// send buffer, under the packet lock so it never lands inside another.
+func (b *bufConn) writePacket(enc func(dst []byte) []byte) error {
+	b.pkt.Lock()
+	defer b.pkt.Unlock()
+	b.mu.Lock()
+	for len(b.buf) >= maxPending && b.err == nil && !b.closed {
+		b.drained.Wait()
+	}
+	if b.err != nil || b.closed {
+		err := b.err
+		b.mu.Unlock()
+		if err == nil {
+			err = net.ErrClosed
+		}
+		return err
+	}
+	b.buf = enc(b.buf)
+	b.mu.Unlock()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
 func (b *bufConn) flusher() {
 	for {
 		select {

@@ -150,6 +150,15 @@ func (c *client311) PublishAsync(ctx context.Context, m Message, done func(error
 		return c.life.lostError(StepPublish, "publish to "+m.Topic+" not sent")
 	default:
 	}
+	if m.QoS == 0 && c.inflight.Load() == 0 {
+		// The fast path; only when no QoS 1/2 publish could still be
+		// queued in the library, which it would overtake.
+		if err := c.conn.writePacket(func(dst []byte) []byte { return appendQoS0Publish(dst, V311, m) }); err != nil {
+			return c.life.lostError(StepPublish, "publish to "+m.Topic+" not sent")
+		}
+		done(nil)
+		return nil
+	}
 	tok := c.pc.Publish(m.Topic, m.QoS, m.Retain, m.Payload)
 	if m.QoS > 0 {
 		c.inflight.Add(1)

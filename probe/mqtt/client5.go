@@ -181,6 +181,9 @@ func (c *client5) PublishAsync(ctx context.Context, m Message, done func(error))
 		return c.life.lostError(StepPublish, "publish to "+m.Topic+" not sent")
 	default:
 	}
+	if m.QoS == 0 {
+		return c.publishQoS0(m, done)
+	}
 	p := toPaho5(m)
 	c.pubMu.Lock()
 	if m.QoS > 0 {
@@ -199,9 +202,31 @@ func (c *client5) PublishAsync(ctx context.Context, m Message, done func(error))
 		}
 		return c.opError(ctx, err, StepPublish, "publish to "+m.Topic)
 	}
-	if m.QoS == 0 {
-		done(nil)
+	return nil
+}
+
+// publishQoS0 writes a QoS 0 PUBLISH straight into the connection (see
+// appendQoS0Publish), after the checks paho.golang would make.
+func (c *client5) publishQoS0(m Message, done func(error)) error {
+	ca := c.connack
+	if m.Retain && ca.RetainAvailable != nil && !*ca.RetainAvailable {
+		return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not sent: the broker does not support retained messages (CONNACK)",
+			Hint: "publish without -r", Err: paho.ErrInvalidArguments}
 	}
+	if ca.MaximumPacketSize != nil && *ca.MaximumPacketSize > 0 {
+		if n := publishPacketSize(V5, m); n > int(*ca.MaximumPacketSize) {
+			re := &ReasonError{Packet: PacketPuback, Version: V5, Code: 0x95}
+			return &StepError{Step: StepPublish, Message: fmt.Sprintf("publish to %s not sent: %d bytes, more than the broker's maximum packet size of %d", m.Topic, n, *ca.MaximumPacketSize),
+				Hint: ReasonHint(V5, PacketPuback, 0x95), Err: re}
+		}
+	}
+	c.pubMu.Lock()
+	err := c.conn.writePacket(func(dst []byte) []byte { return appendQoS0Publish(dst, V5, m) })
+	c.pubMu.Unlock()
+	if err != nil {
+		return c.life.lostError(StepPublish, "publish to "+m.Topic+" not sent")
+	}
+	done(nil)
 	return nil
 }
 

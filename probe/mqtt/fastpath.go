@@ -106,3 +106,94 @@ func decodePublish(v Version, hdr byte, body []byte) (Message, uint16, bool) {
 	m.Payload = rest
 	return m, id, true
 }
+
+// appendQoS0Publish encodes a QoS 0 PUBLISH of m for version v onto dst: the
+// send side of the fast path, one append into the connection's buffer
+// instead of the library's several allocations and writes per message.
+func appendQoS0Publish(dst []byte, v Version, m Message) []byte {
+	var props []byte
+	if v == V5 {
+		props = appendPublishProperties(nil, m.Properties)
+	}
+	remaining := 2 + len(m.Topic) + len(m.Payload)
+	if v == V5 {
+		remaining += vbiLen(len(props)) + len(props)
+	}
+	hdr := byte(0x30)
+	if m.Retain {
+		hdr |= 1
+	}
+	dst = append(dst, hdr)
+	dst = appendVBI(dst, remaining)
+	dst = append(dst, byte(len(m.Topic)>>8), byte(len(m.Topic)))
+	dst = append(dst, m.Topic...)
+	if v == V5 {
+		dst = appendVBI(dst, len(props))
+		dst = append(dst, props...)
+	}
+	return append(dst, m.Payload...)
+}
+
+// publishPacketSize is the encoded size of a QoS 0 PUBLISH of m.
+func publishPacketSize(v Version, m Message) int {
+	n := 2 + len(m.Topic) + len(m.Payload)
+	if v == V5 {
+		p := len(appendPublishProperties(nil, m.Properties))
+		n += vbiLen(p) + p
+	}
+	return 1 + vbiLen(n) + n
+}
+
+func appendPublishProperties(dst []byte, p Properties) []byte {
+	str := func(dst []byte, id byte, s []byte) []byte {
+		dst = append(dst, id, byte(len(s)>>8), byte(len(s)))
+		return append(dst, s...)
+	}
+	if p.PayloadFormat != nil {
+		dst = append(dst, 0x01, *p.PayloadFormat)
+	}
+	if e := p.MessageExpiry; e != nil {
+		dst = append(dst, 0x02, byte(*e>>24), byte(*e>>16), byte(*e>>8), byte(*e))
+	}
+	if p.ContentType != "" {
+		dst = str(dst, 0x03, []byte(p.ContentType))
+	}
+	if p.ResponseTopic != "" {
+		dst = str(dst, 0x08, []byte(p.ResponseTopic))
+	}
+	if p.CorrelationData != nil {
+		dst = str(dst, 0x09, p.CorrelationData)
+	}
+	for _, u := range p.UserProperties {
+		dst = str(dst, 0x26, []byte(u.Key))
+		dst = append(dst, byte(len(u.Value)>>8), byte(len(u.Value)))
+		dst = append(dst, u.Value...)
+	}
+	return dst
+}
+
+func appendVBI(dst []byte, n int) []byte {
+	for {
+		b := byte(n % 128)
+		n /= 128
+		if n > 0 {
+			b |= 0x80
+		}
+		dst = append(dst, b)
+		if n == 0 {
+			return dst
+		}
+	}
+}
+
+func vbiLen(n int) int {
+	switch {
+	case n < 128:
+		return 1
+	case n < 16384:
+		return 2
+	case n < 2097152:
+		return 3
+	}
+	return 4
+}

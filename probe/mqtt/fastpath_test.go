@@ -48,3 +48,37 @@ func TestDecodePublishGoldenBodies(t *testing.T) {
 		})
 	}
 }
+
+func TestEncodedQoS0PublishDecodesBack(t *testing.T) {
+	exp := uint32(3600)
+	big := bytes.Repeat([]byte("p"), 300) // a two-byte remaining length
+	for _, v := range []Version{V5, V311} {
+		for _, m := range []Message{
+			{Topic: "a/b", Payload: []byte("hi")},
+			{Topic: "t", Payload: big, Retain: true},
+			{Topic: "props", Payload: []byte("{}"), Properties: Properties{ContentType: "application/json", MessageExpiry: &exp,
+				UserProperties: []UserProperty{{Key: "site", Value: "A"}}}},
+		} {
+			pkt := appendQoS0Publish(nil, v, m)
+			if len(pkt) != publishPacketSize(v, m) {
+				t.Fatalf("MQTT %s %s: size %d, publishPacketSize %d", v, m.Topic, len(pkt), publishPacketSize(v, m))
+			}
+			// Skip the fixed header to get the body.
+			i := 1
+			for pkt[i]&0x80 != 0 {
+				i++
+			}
+			got, _, ok := decodePublish(v, pkt[0], pkt[i+1:])
+			if !ok || got.Topic != m.Topic || !bytes.Equal(got.Payload, m.Payload) || got.Retain != m.Retain {
+				t.Fatalf("MQTT %s: %+v decoded as %+v (ok=%v)", v, m, got, ok)
+			}
+			if v == V5 && (got.Properties.ContentType != m.Properties.ContentType || len(got.Properties.UserProperties) != len(m.Properties.UserProperties)) {
+				t.Fatalf("properties %+v decoded as %+v", m.Properties, got.Properties)
+			}
+		}
+	}
+	// Golden bytes: MQTT 5, topic "a", payload "x", no properties.
+	if got := appendQoS0Publish(nil, V5, Message{Topic: "a", Payload: []byte("x")}); !bytes.Equal(got, []byte{0x30, 5, 0, 1, 'a', 0, 'x'}) {
+		t.Fatalf("golden: % x", got)
+	}
+}
