@@ -128,6 +128,12 @@ type Sweep struct {
 	DurationMS float64 `json:"duration_ms"`
 	// ConfirmMS is the time spent confirming found addresses.
 	ConfirmMS float64 `json:"confirm_ms"`
+	// FloorMS is the physical minimum of the sweep and confirm exchanges
+	// made (serial): request and reply wire times at the line's baud rate,
+	// the full timeout for each unanswered request, and after each answer
+	// the shortest window that can catch a second one (5 ms turnaround,
+	// the answer's length, the 20 ms silence). Benchmarks compare against it.
+	FloorMS float64 `json:"floor_ms,omitempty"`
 }
 
 // FindingStatus grades a whole-bus finding.

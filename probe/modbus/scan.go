@@ -225,6 +225,10 @@ type rtuScanner struct {
 
 	sweepValid   int
 	sweepGarbled []byte // addresses whose window held only garbage
+	// floor is the physical minimum of the exchanges made so far: wire
+	// times, the timeout of unanswered requests, the shortest listening
+	// window after an answer.
+	floor time.Duration
 }
 
 func (s *rtuScanner) now() time.Time { return s.o.Now() }
@@ -428,6 +432,7 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 	ex.lastEnd = sentAt
 	deadline := reqEnd.Add(timeout)
 	var reply *Frame
+	garbled := 0 // bytes of garbled answers from unit
 	for reply == nil {
 		ev, ok, err := s.bus.next(deadline)
 		if err != nil {
@@ -445,6 +450,10 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		}
 		if (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Unit == unit {
 			rec.selfBad++
+			garbled += len(ev.Raw)
+			// A garbled answer is an answer: wait only as long as a second
+			// answer could take, not the whole timeout.
+			deadline = minTime(deadline, ev.End.Add(s.secondWindow(ev.End.Sub(sentAt), len(req), len(ev.Raw), timeout)))
 		}
 		s.other(ev, &rec, int(unit))
 		if s.stop() {
@@ -453,16 +462,21 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 	}
 	if reply == nil {
 		rec.timeout = rec.corrupt == 0
+		if garbled > 0 { // answered, garbled: the same window as an answer
+			s.floor += s.wire(len(req)) + 2*s.wire(garbled) + 5*time.Millisecond + s.o.Serial.Silence()
+		} else {
+			s.floor += s.wire(len(req)) + timeout
+		}
 		return rec, nil, nil
 	}
+	s.floor += s.wire(len(req)) + s.wire(len(reply.Raw)) + 5*time.Millisecond + s.wire(len(reply.Raw)) + s.o.Serial.Silence()
 	rec.ok = true
 	if reply.PDU.IsException() {
 		rec.exception = reply.PDU.Exception()
 	} else {
 		rec.value = hex.EncodeToString(reply.PDU.Data)
 	}
-	window := min(timeout, max(rec.latency, 5*time.Millisecond)) + s.wire(len(reply.Raw)) + s.o.Serial.Silence()
-	end := s.now().Add(window)
+	end := s.now().Add(s.secondWindow(rec.latency, len(req), len(reply.Raw), timeout))
 	for {
 		ev, ok, err := s.bus.next(end)
 		if err != nil {
@@ -493,6 +507,16 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		}
 	}
 	return rec, reply, nil
+}
+
+// secondWindow is how long to keep listening after an answer for a second
+// one: the first device's turnaround (round trip less both frames' wire
+// time, at least 5 ms, at most the timeout) plus the answer's wire time,
+// plus the silence that settles the splitter.
+func (s *rtuScanner) secondWindow(roundTrip time.Duration, reqLen, replyLen int, timeout time.Duration) time.Duration {
+	turnaround := roundTrip - s.wire(reqLen) - s.wire(replyLen)
+	turnaround = min(timeout, max(turnaround, 5*time.Millisecond))
+	return turnaround + s.wire(replyLen) + s.o.Serial.Silence()
 }
 
 func (s *rtuScanner) isAnswer(ev Event, unit, fc byte) bool {
@@ -732,6 +756,7 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 		}
 	}
 	s.res.Sweep.ConfirmMS = ms(s.now().Sub(start))
+	s.res.Sweep.FloorMS = ms(s.floor)
 	return nil
 }
 
