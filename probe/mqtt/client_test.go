@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -399,5 +400,38 @@ func TestDrainedSessionHasNothingLeftToResend(t *testing.T) {
 		}
 		o.CleanStart = true
 		_ = c.Disconnect(ctxT(t, 5*time.Second))
+	}
+}
+
+// In the test's own network namespace: an "unreachable" route gives no
+// route at once; a prefix routed into lo, where nobody owns the address,
+// swallows the SYN and the step times out.
+func TestTCPFailuresAreToldApart(t *testing.T) {
+	if testenv.Netns() == "" {
+		t.Skip("needs the test's own network namespace (root)")
+	}
+	ip := testenv.Require(t, "ip")
+	for _, args := range [][]string{
+		{"route", "add", "unreachable", "10.98.0.0/16"},
+		{"route", "add", "10.97.0.0/16", "dev", "lo"},
+	} {
+		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	cases := []struct{ broker, kind string }{
+		{"mqtt://10.98.0.1", "no_route"},
+		{"mqtt://10.97.0.1", "timed_out"},
+	}
+	for _, c := range cases {
+		start := time.Now()
+		_, err := mqtt.Connect(ctxT(t, 10*time.Second), mqtt.Options{Broker: c.broker, ConnectTimeout: time.Second})
+		var se *mqtt.StepError
+		if !errors.As(err, &se) || se.Step != mqtt.StepTCP || mqtt.DialFailure(se.Err) != c.kind {
+			t.Fatalf("%s: got %v, want a %s TCP failure", c.broker, err, c.kind)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s took %s with a 1s timeout", c.broker, d)
+		}
 	}
 }
