@@ -187,8 +187,10 @@ func TestPubRetainedAndStdinLines(t *testing.T) {
 			t.Fatalf("MQTT %s retained: %q", v.ectool, lines)
 		}
 	}
+	// The broker may come from the environment.
 	wait := mosquittoSub(t, b, "mqttv5", 3, "-t", "lines")
-	out, errOut, code := run{args: []string{"mqtt", "pub", "-b", b.URL, "-t", "lines", "--stdin-lines", "-q", "1"}, stdin: "one\ntwo\nthree\n"}.exec(t)
+	out, errOut, code := run{args: []string{"mqtt", "pub", "-t", "lines", "--stdin-lines", "-q", "1"}, stdin: "one\ntwo\nthree\n",
+		env: []string{"ECTOOL_MQTT_BROKER=" + b.URL}}.exec(t)
 	if code != 0 || !strings.Contains(out, "published 3 message(s)") {
 		t.Fatalf("stdin lines: exit %d: %s %s", code, out, errOut)
 	}
