@@ -288,6 +288,9 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	app := opts.App
 	defer relaxGC()()
 	rep := report.New("mqtt pub", opts.Conn.Broker, app.Now)
+	if opts.Conn.ClientID == "" && !opts.Conn.EmptyClientID {
+		opts.Conn.ClientID = mqtt.RandomClientID()
+	}
 	c, err := mqtt.Connect(ctx, opts.Conn)
 	if err != nil {
 		return pubFailed(app, rep, err, nil, true)
@@ -304,9 +307,11 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 		counts.ack(err)
 	}
 	var next func() ([]byte, bool, error)
+	// --seq payloads name their publisher, so a subscriber can follow
+	// several at once.
 	src := opts.Conn.ClientID
 	if src == "" {
-		src = "ectool"
+		src = c.ConnAck().AssignedClientID
 	}
 	switch {
 	case opts.StdinLines:
