@@ -216,3 +216,17 @@ func TestSubWithTooFewMessagesSaysHowManyArrived(t *testing.T) {
 		t.Fatalf("exit %d\nstdout %q\nstderr %s", code, out, errOut)
 	}
 }
+
+func TestSubEndsWhenTheBrokerGoesAway(t *testing.T) {
+	for _, v := range mqttVersions {
+		b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+		wait := startSub(t, "-b", b.URL, "--mqtt-version", v.ectool, "-t", "gone/#", "--count", "5")
+		mosquittoPub(t, b, "-t", "gone/1", "-m", "one")
+		time.Sleep(200 * time.Millisecond)
+		b.Stop()
+		out, errOut, code := wait()
+		if code != 1 || out != "gone/1 one\n" || !strings.Contains(errOut, "after 1 message(s)") {
+			t.Fatalf("MQTT %s: exit %d\nstdout %q\nstderr %s", v.ectool, code, out, errOut)
+		}
+	}
+}
