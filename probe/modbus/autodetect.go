@@ -185,14 +185,18 @@ func detectListen(o DetectOptions, c SerialSettings) (DetectTrial, error) {
 	if err != nil {
 		return tr, err
 	}
+	opened := o.Now()
 	bus := newRTUBus(p, c, o.Now)
 	defer bus.close()
-	evs, err := bus.drain(o.Now().Add(o.Listen))
+	evs, err := bus.drain(opened.Add(o.Listen))
 	if err != nil {
 		return tr, fmt.Errorf("%w: %v", ErrBusIO, err)
 	}
 	evs = append(evs, bus.sp.Flush()...)
 	for _, ev := range evs {
+		if ev.Kind != EvFrame && tr.Frames == 0 && tr.CRCErrors == 0 && ev.Start.Sub(opened) < 50*time.Millisecond {
+			continue // opened in the middle of a frame
+		}
 		switch ev.Kind {
 		case EvFrame:
 			tr.Frames++
