@@ -1,0 +1,174 @@
+package modbus
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseTargetReadsEveryWayTechniciansWriteAPort(t *testing.T) {
+	cases := []struct {
+		in   string
+		want Target
+	}{
+		{"rtu:///dev/ttyUSB0", Target{Transport: TransportRTU, Path: "/dev/ttyUSB0"}},
+		{"/dev/ttyUSB0", Target{Transport: TransportRTU, Path: "/dev/ttyUSB0"}},
+		{"./ttyS0", Target{Transport: TransportRTU, Path: "./ttyS0"}},
+		{"COM12", Target{Transport: TransportRTU, Path: "COM12"}},
+		{"com3", Target{Transport: TransportRTU, Path: "COM3"}},
+		{`\\.\COM10`, Target{Transport: TransportRTU, Path: "COM10"}}, // go.bug.st/serial adds \\.\ back
+		{"rtu://COM12", Target{Transport: TransportRTU, Path: "COM12"}},
+		{"tcp://192.168.1.50", Target{Transport: TransportTCP, Addr: "192.168.1.50:502"}},
+		{"tcp://gw.local:1502", Target{Transport: TransportTCP, Addr: "gw.local:1502"}},
+		{"tcp://[fe80::1]:502", Target{Transport: TransportTCP, Addr: "[fe80::1]:502"}},
+		{"rtuovertcp://10.0.0.7:4001", Target{Transport: TransportRTUOverTCP, Addr: "10.0.0.7:4001"}},
+	}
+	for _, c := range cases {
+		got, err := ParseTarget(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("ParseTarget(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"", "ttyUSB0", "ftp://x", "rtuovertcp://host", "tcp://:502", "tcp://h:99999", "rtu://"} {
+		if _, err := ParseTarget(bad); err == nil {
+			t.Errorf("ParseTarget(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseIDsNeverAllowsBroadcastOrReservedAddresses(t *testing.T) {
+	ids, err := ParseIDs("1-3, 17,2,10-11")
+	if err != nil || idsString(ids) != "1-3,10-11,17" {
+		t.Fatalf("ParseIDs = %v (%s), %v", ids, idsString(ids), err)
+	}
+	if all, _ := ParseIDs("1-247"); len(all) != 247 {
+		t.Fatalf("1-247 gives %d ids", len(all))
+	}
+	for _, bad := range []string{"0", "0-5", "248", "240-255", "5-1", "x", ""} {
+		if _, err := ParseIDs(bad); err == nil {
+			t.Errorf("ParseIDs(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseProbeRefusesWrites(t *testing.T) {
+	for in, want := range map[string]ProbeSpec{"fc03": {3, 0}, "FC04": {4, 0}, "3": {3, 0}, "fc03:4000": {3, 4000}, "fc01:0x10": {1, 16}, "fc11": {0x11, 0}} {
+		if got, err := ParseProbe(in); err != nil || got != want {
+			t.Errorf("ParseProbe(%q) = %+v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"fc05", "fc06", "fc10", "fc0f", "fc11:3", "fc03:70000", "read"} {
+		if _, err := ParseProbe(bad); err == nil {
+			t.Errorf("ParseProbe(%q) accepted", bad)
+		}
+	}
+}
+
+func okPoll(v string, lat time.Duration) pollRec {
+	return pollRec{ok: true, confirm: true, value: v, latency: lat, fc: 3}
+}
+
+func unitWith(polls ...pollRec) *unitState {
+	u := &unitState{id: 17, foundBy: "fc03", exceptions: map[ExceptionCode]int{}}
+	for _, p := range polls {
+		u.record(p)
+	}
+	return u
+}
+
+var clean = baseline{polls: 27}
+
+func TestVerdictOfOneHealthyMeterIsOK(t *testing.T) {
+	ms := time.Millisecond
+	d := judge(unitWith(okPoll("0208ec", 20*ms), okPoll("0208ed", 21*ms), okPoll("0208ec", 20*ms), okPoll("0208ee", 22*ms), okPoll("0208f0", 20*ms)), clean, false, 100*ms, true)
+	if d.Verdict != VerdictOK || d.Hint != "" || d.Responses != 5 || d.LatencyMS == nil {
+		t.Fatalf("judge = %+v", d)
+	}
+}
+
+func TestVerdictOfTwinsThatAlternateIsCollision(t *testing.T) {
+	ms := time.Millisecond
+	d := judge(unitWith(okPoll("a", 20*ms), okPoll("b", 20*ms), okPoll("a", 21*ms), okPoll("b", 20*ms), okPoll("a", 20*ms)), clean, false, 100*ms, true)
+	if d.Verdict != VerdictCollision || !strings.Contains(d.Hint, "two devices answer at address 17") {
+		t.Fatalf("judge = %+v", d)
+	}
+}
+
+func TestVerdictOfTwinsWithAlternatingLatencies(t *testing.T) {
+	ms := time.Millisecond
+	d := judge(unitWith(okPoll("a", 20*ms), okPoll("a", 60*ms), okPoll("a", 21*ms), okPoll("a", 61*ms), okPoll("a", 20*ms)), clean, false, 100*ms, true)
+	if d.Verdict != VerdictSuspect || !strings.Contains(strings.Join(d.Evidence, ";"), "latencies alternate") {
+		t.Fatalf("judge = %+v", d)
+	}
+	// Jitter is not a second device.
+	d = judge(unitWith(okPoll("a", 20*ms), okPoll("a", 26*ms), okPoll("a", 21*ms), okPoll("a", 27*ms), okPoll("a", 20*ms)), clean, false, 100*ms, true)
+	if d.Verdict != VerdictOK {
+		t.Fatalf("jitter judged %+v", d)
+	}
+}
+
+func TestVerdictOfCorruptionConcentratedOnOneAddress(t *testing.T) {
+	ms := time.Millisecond
+	bad := pollRec{corrupt: 1, selfBad: 1, fc: 3}
+	d := judge(unitWith(bad, bad, okPoll("a", 20*ms), bad, bad), clean, false, 100*ms, true)
+	if d.Verdict != VerdictCollision {
+		t.Fatalf("4 of 5 corrupt on a clean bus: %+v", d)
+	}
+	// The same with the whole bus garbled is the settings, not a collision.
+	d = judge(unitWith(bad, bad, bad, bad), baseline{polls: 20, bad: 20}, true, 100*ms, true)
+	if d.Verdict != VerdictError || !strings.Contains(d.Hint, "serial settings") {
+		t.Fatalf("garbled everywhere: %+v", d)
+	}
+	// One CRC error in nine polls is a line glitch, not evidence.
+	d = judge(unitWith(bad, okPoll("a", 20*ms), okPoll("a", 20*ms), okPoll("a", 20*ms), okPoll("a", 20*ms), okPoll("a", 20*ms), okPoll("a", 20*ms), okPoll("a", 20*ms), okPoll("a", 20*ms)), clean, false, 100*ms, true)
+	if d.Verdict != VerdictOK {
+		t.Fatalf("one CRC error: %+v", d)
+	}
+}
+
+func TestVerdictOfASecondAnswerIsCollision(t *testing.T) {
+	p := okPoll("a", 20*time.Millisecond)
+	p.second = 1
+	d := judge(unitWith(p), clean, false, 100*time.Millisecond, true)
+	if d.Verdict != VerdictCollision || !strings.Contains(strings.Join(d.Evidence, ";"), "second answer") || d.History[0] != "ok+second" {
+		t.Fatalf("judge = %+v", d)
+	}
+}
+
+func TestVerdictOfAnExceptionOnlyDeviceIsOK(t *testing.T) {
+	p := pollRec{ok: true, confirm: true, exception: ExIllegalDataAddress, fc: 3}
+	d := judge(unitWith(p, p, p), clean, false, 100*time.Millisecond, true)
+	if d.Verdict != VerdictOK || d.Errors.Exception != 3 || !strings.Contains(d.Evidence[0], "only with exceptions") {
+		t.Fatalf("judge = %+v", d)
+	}
+}
+
+func TestVerdictOfALateDeviceSuggestsATimeout(t *testing.T) {
+	u := unitWith(okPoll("a", 140*time.Millisecond))
+	u.late = []time.Duration{140 * time.Millisecond}
+	u.errs.Late = 1
+	d := judge(u, clean, false, 100*time.Millisecond, true)
+	if d.Verdict != VerdictOK || d.Warning != "late reply from 17 after 140 ms: try --timeout 300ms" {
+		t.Fatalf("judge = %+v", d)
+	}
+}
+
+func TestAlternatesTellsTwoMetersFromALiveRegister(t *testing.T) {
+	cases := []struct {
+		values      string
+		alt, strict bool
+	}{
+		{"a b a b a", true, true},
+		{"a a b b a", true, false},
+		{"a b c d e", false, false},
+		{"a a a a a", false, false},
+		{"a b a", false, false},
+		{"a a a a b", false, false},
+	}
+	for _, c := range cases {
+		alt, strict := alternates(strings.Fields(c.values))
+		if alt != c.alt || strict != c.strict {
+			t.Errorf("alternates(%s) = %v %v, want %v %v", c.values, alt, strict, c.alt, c.strict)
+		}
+	}
+}
