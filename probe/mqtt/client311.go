@@ -28,6 +28,9 @@ type client311 struct {
 	// inflight: QoS 1/2 publishes awaiting their acknowledgement.
 	subscribed atomic.Bool
 	inflight   atomic.Int64
+	// lastDelivery (Unix nanoseconds) is when the library last handed us a
+	// message; it acknowledges right after, on its own goroutine.
+	lastDelivery atomic.Int64
 }
 
 func connect311(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*client311, error) {
@@ -57,6 +60,7 @@ func connect311(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (
 		SetDefaultPublishHandler(func(_ paho311.Client, m paho311.Message) {
 			c.q.push(Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retain: m.Retained(), Dup: m.Duplicate(), Received: time.Now()})
 			fast.delivered()
+			c.lastDelivery.Store(time.Now().UnixNano())
 		}).
 		SetConnectionLostHandler(func(_ paho311.Client, err error) {
 			c.life.fail(&StepError{Step: StepReceive, Message: "connection to the broker lost: " + err.Error(),
@@ -267,6 +271,15 @@ func (c *client311) Disconnect(ctx context.Context) error {
 	c.life.setClosing()
 	if !c.subscribed.Load() && !c.connack.SessionPresent && c.inflight.Load() == 0 {
 		c.conn.noLinger.Store(true)
+	}
+	// paho.mqtt.golang sends DISCONNECT ahead of acknowledgements still
+	// queued, and the broker would send those messages again next session:
+	// give the acknowledgements of the last deliveries a moment to leave.
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
+		if time.Since(time.Unix(0, c.lastDelivery.Load())) >= 20*time.Millisecond {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	quiesce := uint(1000)
 	if d, ok := ctx.Deadline(); ok {

@@ -191,8 +191,8 @@ func tlsStepError(err error, b Broker, conf *tls.Config, timeout time.Duration) 
 		se.Message = fmt.Sprintf("the TLS handshake got no answer within %s", durText(timeout))
 		se.Hint = "the port accepts TCP but does not speak TLS (a plain MQTT port waits for CONNECT): use mqtt://, or the broker's TLS port"
 	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
-		se.Message = "the broker closed the connection during the TLS handshake"
-		se.Hint = "the broker refused our TLS offer: check --tls-min, --alpn and --servername against the broker's TLS settings, or whether the port expects plain MQTT"
+		se.Message = "the broker closed the connection during the TLS handshake: the port may not speak TLS (a plain MQTT port hangs up on a TLS hello), or it refused our TLS offer"
+		se.Hint = "for a plain MQTT port use mqtt:// (TLS is usually on 8883); otherwise check --tls-min, --alpn and --servername against the broker's TLS settings"
 	case strings.Contains(err.Error(), "unsupported protocol version") || strings.Contains(err.Error(), "protocol version"):
 		se.Message = "no TLS version in common with the broker: " + err.Error()
 		se.Hint = "the broker supports only older or newer TLS versions: try --tls-min 1.2; TLS 1.0/1.1 are not offered"

@@ -45,13 +45,15 @@ func (f *fastPath) take(hdr byte, body []byte) bool {
 		return false // let the library report what is wrong with it
 	}
 	m.Received = time.Now()
-	f.q.push(m)
 	if m.QoS == 1 {
-		// Queued, so handled: acknowledge (reason code omitted: success).
+		// Acknowledge (reason code omitted: success) before the message
+		// can reach the consumer, so a DISCONNECT it sends next follows
+		// the PUBACK on the wire.
 		f.conn.Lock()
 		_, _ = f.conn.Write([]byte{0x40, 2, byte(id >> 8), byte(id)})
 		f.conn.Unlock()
 	}
+	f.q.push(m)
 	return true
 }
 

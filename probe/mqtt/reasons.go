@@ -96,7 +96,7 @@ var connack311 = map[byte]reasonEntry{
 	2: {"identifier rejected", nil, "the broker refuses this client id: set --client-id to one it accepts (some brokers limit length to 23 characters)"},
 	3: {"server unavailable", nil, "the broker is up but not serving MQTT: retry later, look at the broker's log"},
 	4: {"bad user name or password", nil, "check -u/--username and the password (--password-file or ECTOOL_MQTT_PASSWORD) with the broker's account"},
-	5: {"not authorized", nil, "the broker does not allow this client to connect: check its account, ACL or client certificate"},
+	5: {"not authorized", nil, "the broker does not let this client in: often a wrong user name or password (mosquitto answers those with 5), else the account or client certificate is not allowed: check -u/--username, the password and the broker's ACL"},
 }
 
 func lookupReason(v Version, packet string, code byte) (reasonEntry, bool, bool) {
@@ -149,6 +149,10 @@ func ReasonText(v Version, packet string, code byte) string {
 // ReasonHint is the next step for a technician who got this reason code, or
 // "" for a success.
 func ReasonHint(v Version, packet string, code byte) string {
+	if v != V311 && packet == PacketConnack && code == 0x87 {
+		// In CONNACK "not authorized" is about the client, not a topic.
+		return "the broker does not let this client in: often a wrong user name or password (mosquitto answers those with 0x87, not 0x86), else the account or client certificate is not allowed: check -u/--username, the password and the broker's ACL"
+	}
 	e, known, _ := lookupReason(v, packet, code)
 	if !known {
 		return "the broker sent a reason code this tool does not know: look at the broker's log"
