@@ -437,7 +437,7 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 		acked = fmt.Sprintf(", %d acknowledged", counts.acknowledged)
 	}
 	fmt.Fprintf(app.IO.Out, "published %d message(s) to %s at QoS %d%s in %s (%.0f msg/s)\n",
-		counts.sent, opts.Topic, opts.qos, acked, elapsed.Round(time.Millisecond), rate(counts.sent, elapsed))
+		counts.sent, opts.Topic, opts.qos, acked, roundDuration(elapsed), rate(counts.sent, elapsed))
 	return nil
 }
 
@@ -451,6 +451,17 @@ func relaxGC() func() {
 	}
 	old := debug.SetGCPercent(800)
 	return func() { debug.SetGCPercent(old) }
+}
+
+// roundDuration keeps three significant digits or so: 812ms, 1.25s, 340µs.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Microsecond)
 }
 
 func rate(n int, d time.Duration) float64 {

@@ -171,7 +171,8 @@ func (f *mqttConnFlags) credentials(app *App, o *mqtt.Options) error {
 	return nil
 }
 
-// lookupEnv tells an empty variable from an unset one where App.Getenv can.
+// lookupEnv reads an environment variable through App.Getenv (so tests can
+// inject it); an empty value counts as unset.
 func lookupEnv(app *App, key string) (string, bool) {
 	v := app.Getenv(key)
 	return v, v != ""
