@@ -42,9 +42,12 @@ type MosquittoConfig struct {
 	// NoQueueLimits sets max_queued_messages 0 and max_inflight_messages 0, so
 	// the broker never drops a message because a client is slow.
 	NoQueueLimits bool
-	// Extra is appended verbatim to the generated configuration (global
-	// options; per-listener lines go after Listener).
+	// Extra is appended verbatim to the global part of the configuration,
+	// before any listener.
 	Extra string
+	// ListenerExtra is appended to the main listener's section: listener
+	// options such as "max_qos 1" or "max_topic_alias 10".
+	ListenerExtra string
 	// Certs reuses a certificate set (to share a CA between brokers); nil
 	// generates a fresh one in the broker's directory when TLS is on.
 	Certs *certs.Set
@@ -224,6 +227,12 @@ func (m *Mosquitto) config(cfg MosquittoConfig) (string, error) {
 	w("listener %d %s", m.Port, m.Host)
 	if err := tlsLines(); err != nil {
 		return "", err
+	}
+	if cfg.ListenerExtra != "" {
+		b.WriteString(cfg.ListenerExtra)
+		if !strings.HasSuffix(cfg.ListenerExtra, "\n") {
+			b.WriteString("\n")
+		}
 	}
 	if cfg.WebSockets {
 		w("")

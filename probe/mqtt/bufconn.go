@@ -56,6 +56,9 @@ type bufConn struct {
 	passed       func()
 	pending      []byte
 	pendingOff   int
+	// connack is the body of the CONNACK as received (read it once the
+	// library has returned from CONNECT).
+	connack []byte
 }
 
 // maxPending bounds the unsent bytes: writers wait beyond it.
@@ -153,6 +156,9 @@ func (b *bufConn) readPackets(p []byte) (int, error) {
 		}
 		if isPublish && b.passed != nil {
 			b.passed()
+		}
+		if hdr>>4 == 2 && b.connack == nil {
+			b.connack = append([]byte(nil), b.pending[1+nv:]...)
 		}
 		b.remember(b.pending)
 	}

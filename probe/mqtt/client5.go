@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -94,6 +95,7 @@ func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*c
 		return nil, connectStepError(err, conn, o, info)
 	}
 	c.connack = connAckFrom5(ca)
+	markAbsentFlags(&c.connack, conn.connack)
 	go func() {
 		<-c.pc.Done()
 		c.life.end()
@@ -115,7 +117,8 @@ func connAckFrom5(ca *paho.Connack) ConnAck {
 		a.ReceiveMaximum = p.ReceiveMaximum
 		a.AssignedClientID = p.AssignedClientID
 		a.ReasonString = p.ReasonString
-		// paho.golang folds absent flags to false; absent means available.
+		// paho.golang reports an absent flag as true (the protocol's
+		// default); markAbsentFlags puts back which ones were absent.
 		a.RetainAvailable = boolPtr(p.RetainAvailable)
 		a.WildcardSubAvailable = boolPtr(p.WildcardSubAvailable)
 		a.SharedSubAvailable = boolPtr(p.SharedSubAvailable)
@@ -125,6 +128,31 @@ func connAckFrom5(ca *paho.Connack) ConnAck {
 }
 
 func boolPtr(b bool) *bool { return &b }
+
+// markAbsentFlags sets the availability flags the broker did not send back
+// to nil, reading the CONNACK as it came off the wire (body: flags, reason
+// code, properties).
+func markAbsentFlags(a *ConnAck, body []byte) {
+	if len(body) < 3 {
+		return
+	}
+	props := &packets.Properties{}
+	if err := props.Unpack(bytes.NewBuffer(body[2:]), packets.CONNACK); err != nil {
+		return
+	}
+	if props.RetainAvailable == nil {
+		a.RetainAvailable = nil
+	}
+	if props.WildcardSubAvailable == nil {
+		a.WildcardSubAvailable = nil
+	}
+	if props.SharedSubAvailable == nil {
+		a.SharedSubAvailable = nil
+	}
+	if props.SubIDAvailable == nil {
+		a.SubIDAvailable = nil
+	}
+}
 
 func fromPaho5(p *paho.Publish) Message {
 	m := Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Dup: p.Duplicate(), Received: time.Now()}

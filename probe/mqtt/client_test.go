@@ -435,3 +435,17 @@ func TestTCPFailuresAreToldApart(t *testing.T) {
 		}
 	}
 }
+
+// mosquitto 2.0 sends some limits in CONNACK and leaves others out: what it
+// left out must read as absent (nil), not as "available".
+func TestConnAckKeepsAbsentLimitsAbsent(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{Extra: "retain_available false\n", ListenerExtra: "max_qos 1\n"})
+	c := connect(t, mqtt.Options{Broker: b.URL})
+	ca := c.ConnAck()
+	if ca.MaximumQoS == nil || *ca.MaximumQoS != 1 || ca.RetainAvailable == nil || *ca.RetainAvailable {
+		t.Fatalf("limits sent by the broker lost: %+v", ca)
+	}
+	if ca.WildcardSubAvailable != nil || ca.SharedSubAvailable != nil {
+		t.Errorf("limits the broker did not send read as present: wildcard %v shared %v", ca.WildcardSubAvailable, ca.SharedSubAvailable)
+	}
+}
