@@ -203,6 +203,7 @@ func TestPubOverTLSMutualTLSAndWebSockets(t *testing.T) {
 	tlsB := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true})
 	mtls := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true, RequireCert: true, Certs: tlsB.Certs})
 	ws := testenv.StartMosquitto(t, testenv.MosquittoConfig{WebSockets: true})
+	wss := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true, WebSockets: true, Certs: tlsB.Certs})
 	s := tlsB.Certs
 	cases := []struct {
 		name string
@@ -218,6 +219,7 @@ func TestPubOverTLSMutualTLSAndWebSockets(t *testing.T) {
 		{"mtls untrusted certificate", []string{"-b", mtls.URL, "--ca", s.CAFile, "--cert", s.UntrustedClientCert, "--key", s.UntrustedClientKey}, 1, "mqtt.tls failed"},
 		{"websockets", []string{"-b", ws.WSURL}, 0, ""},
 		{"websockets 3.1.1", []string{"-b", ws.WSURL, "--mqtt-version", "3.1.1"}, 0, ""},
+		{"websockets over TLS", []string{"-b", wss.WSURL, "--ca", s.CAFile}, 0, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
