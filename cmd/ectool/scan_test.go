@@ -141,3 +141,41 @@ func TestScanSniffListensWithoutTransmitting(t *testing.T) {
 		t.Errorf("%d requests on the bus in 1s of sniffing: sniff must not transmit", got)
 	}
 }
+
+func TestScanRefusesToTalkWhileAnotherMasterPolls(t *testing.T) {
+	cfg, _ := bus.Scenario("second-master")
+	cfg.Faults.SecondMaster.Every = 200 * time.Millisecond
+	b, err := bus.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pty, err := b.OpenPTY("")
+	if err != nil {
+		testenv.Missing(t, "no PTY: %v", err)
+	}
+	defer pty.Close()
+	code, out, errOut := runMain(t, "scan", pty.Path(), "--listen", "1s", "-o", "json")
+	if code != ExitProblem {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	testenv.AssertChecksDocumented(t, []byte(out))
+	var r struct {
+		Checks []struct {
+			ID, Status, Hint string
+			SkippedReason    string `json:"skipped_reason"`
+		}
+		Details struct {
+			Bus struct {
+				ForeignMaster bool `json:"foreign_master"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Checks) != 3 || r.Checks[1].ID != "bus.listen" || r.Checks[1].Status != "failed" ||
+		!strings.Contains(r.Checks[1].Hint, "scan sniff") || r.Checks[2].Status != "skipped" || !r.Details.Bus.ForeignMaster {
+		t.Fatalf("checks %+v bus %+v", r.Checks, r.Details.Bus)
+	}
+}

@@ -105,6 +105,13 @@ func (r *Result) Report(rep *report.Report, err error) {
 		}
 	}
 
+	// Another master heard before the first request: nothing was sent.
+	if r.Stopped == "foreign_master" && r.Sweep.Probed == 0 {
+		rep.Skip(CheckSweep, checkTitle(CheckSweep), CheckListen+" failed: another master is polling, ectool sent nothing")
+		r.details(rep)
+		return
+	}
+
 	// The sweep.
 	sw := report.Check{ID: CheckSweep, Title: checkTitle(CheckSweep), Status: report.OK, DurationMS: r.Sweep.DurationMS + r.Sweep.ConfirmMS,
 		Evidence: map[string]any{"probed": r.Sweep.Probed, "total": r.Sweep.Total, "found": len(r.Devices), "ids": r.Settings.IDs}}

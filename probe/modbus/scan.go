@@ -268,6 +268,7 @@ func (s *rtuScanner) run(ctx context.Context) error {
 		return err
 	}
 	if s.stop() {
+		s.res.Stopped = "foreign_master"
 		s.finish()
 		return nil
 	}

@@ -312,7 +312,7 @@ func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanO
 			Evidence: map[string]any{"garbled_ids": idsString(garbled), "crc_errors": r.Bus.CRCErrors},
 			Hint:     "some devices may use other serial settings than the rest, or the line is noisy: check termination and each meter's settings"})
 	}
-	if len(r.Devices) == 0 && !settingsWrong && r.Stopped == "" {
+	if len(r.Devices) == 0 && !settingsWrong && r.Stopped == "" && r.Sweep.Probed > 0 {
 		msg := fmt.Sprintf("no device answered at %s", r.Settings.IDs)
 		hint := "check the wiring (A/B swapped is the most common fault: swap them and scan again), the termination, the meters' power, and that the serial settings match the meters (--auto-detect)"
 		if o.Target.Transport == TransportTCP {

@@ -45,6 +45,7 @@ for _ in $(seq 100); do
 done
 pty=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["bus"]["pty"])' "$work/lab.json")
 echo "lab bus: $pty (9600 8N1, meters 1 2 3, twins at 17)" >&2
+sleep 1 # let the lab's PTY settle before the first timed run
 
 now() { date +%s.%N; }
 
