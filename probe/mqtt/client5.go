@@ -213,12 +213,20 @@ func (c *client5) PublishAsync(ctx context.Context, m Message, done func(error))
 		return c.publishQoS0(m, done)
 	}
 	p := toPaho5(m)
+	// abandoned: PublishAsync returned an error, so done must not be
+	// called even if the session still ends the publish later.
+	var abandoned atomic.Bool
 	c.pubMu.Lock()
-	if m.QoS > 0 {
-		c.sess.next = func(r packets.ControlPacket) { done(c.ackResult(m, r)) }
+	c.sess.next = func(r packets.ControlPacket) {
+		if !abandoned.Load() {
+			done(c.ackResult(m, r))
+		}
 	}
 	_, err := c.pc.PublishWithOptions(ctx, p, paho.PublishOptions{Method: paho.PublishMethod_AsyncSend})
 	c.sess.next = nil
+	if err != nil {
+		abandoned.Store(true)
+	}
 	c.pubMu.Unlock()
 	if err != nil {
 		if errors.Is(err, paho.ErrInvalidArguments) {
