@@ -110,12 +110,14 @@ func command(proc string, pid int) string {
 // exposes it (/sys/class/tty/ttyUSB0/device/latency_timer): by default the
 // chip holds received bytes up to 16 ms, which hides gaps and slows every
 // request. Other adapters have no such file; that is not an error.
-func SetLowLatency(path string) LatencyTimer {
+func SetLowLatency(path string) LatencyTimer { return setLowLatency("/sys/class/tty", path) }
+
+func setLowLatency(ttyClass, path string) LatencyTimer {
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return LatencyTimer{}
 	}
-	file := filepath.Join("/sys/class/tty", filepath.Base(real), "device", "latency_timer")
+	file := filepath.Join(ttyClass, filepath.Base(real), "device", "latency_timer")
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return LatencyTimer{}

@@ -303,3 +303,22 @@ func TestSniffSeesTheDoubleAnswersOfStaggeredTwins(t *testing.T) {
 		t.Fatalf("sniff %+v device %+v", res, res.Devices[0])
 	}
 }
+
+func TestScanOnANoisyLineWarnsOfNoiseAndStillFindsTheMeters(t *testing.T) {
+	_, pty := startLab(t, "noisy", nil)
+	o := scanOpts(pty.Path(), []byte{1, 2, 3, 4})
+	o.Listen = 1500 * time.Millisecond // noise pulses every 150 ms on average
+	res := scan(t, o)
+	f := res.Finding("noise")
+	if f == nil || f.Status != modbus.FindingWarning || res.Bus.ListenNoiseBytes == 0 {
+		t.Fatalf("noise finding %+v bus %+v", f, res.Bus)
+	}
+	for _, u := range []int{1, 2, 3} {
+		if res.Device(u) == nil {
+			t.Errorf("meter %d not found on the noisy line: %s%s", u, verdicts(res), explain(res))
+		}
+	}
+	if res.Bus.ForeignMaster {
+		t.Errorf("noise taken for another master: %+v", res.Bus.ForeignFrames)
+	}
+}

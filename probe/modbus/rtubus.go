@@ -100,12 +100,15 @@ func (b *rtuBus) next(deadline time.Time) (Event, bool, error) {
 		wait := deadline.Sub(now)
 		if b.sp.Buffered() > 0 {
 			flushAt := b.lastRx.Add(b.settings.Silence())
-			if !flushAt.After(now) {
+			// A line that never falls silent (noise, a babbling device) must
+			// not hold the caller past one maximal frame after its deadline.
+			hardStop := deadline.Add(b.settings.WireTime(MaxRTU) + b.settings.Silence())
+			if !flushAt.After(now) || !hardStop.After(now) {
 				b.queue = append(b.queue, b.sp.Flush()...)
 				continue
 			}
 			// Bytes in flight: settle them even past the deadline.
-			wait = flushAt.Sub(now)
+			wait = minTime(flushAt, hardStop).Sub(now)
 		} else if wait <= 0 {
 			return Event{}, false, nil
 		}
