@@ -41,6 +41,7 @@ type bufConn struct {
 	once sync.Once
 	// readEnded is closed when a read fails (the broker closed, or we did).
 	readEnded chan struct{}
+	rmu       sync.Mutex // held by a Read in progress
 	// noLinger: nothing can be on its way to us (a pure publisher with
 	// every acknowledgement in), so Close need not wait for the broker.
 	noLinger atomic.Bool
@@ -81,6 +82,8 @@ func (b *bufConn) Lock()   { b.pkt.Lock() }
 func (b *bufConn) Unlock() { b.pkt.Unlock() }
 
 func (b *bufConn) Read(p []byte) (int, error) {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
 	var n int
 	var err error
 	if b.intercept != nil {
@@ -270,15 +273,38 @@ func (b *bufConn) Close() error {
 		b.shut()
 		if cw, ok := b.Conn.(interface{ CloseWrite() error }); ok && ferr == nil && !b.noLinger.Load() {
 			if cw.CloseWrite() == nil {
-				select {
-				case <-b.readEnded:
-				case <-time.After(time.Second):
-				}
+				b.awaitPeerClose(time.Second)
 			}
 		}
 		err = b.Conn.Close()
 	})
 	return err
+}
+
+// awaitPeerClose waits until the broker has closed its side: the library's
+// reader sees it, or, when the library no longer reads (it may stop between
+// packets once told to shut down), we read to the end ourselves.
+func (b *bufConn) awaitPeerClose(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case <-b.readEnded:
+			return
+		default:
+		}
+		if b.rmu.TryLock() {
+			_ = b.Conn.SetReadDeadline(deadline)
+			var sink [4096]byte
+			for {
+				if _, err := b.r.Read(sink[:]); err != nil {
+					break
+				}
+			}
+			b.rmu.Unlock()
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // abort closes the socket without sending what is buffered: a power cut.
