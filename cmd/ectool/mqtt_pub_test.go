@@ -214,6 +214,7 @@ func TestPubOverTLSMutualTLSAndWebSockets(t *testing.T) {
 		{"tls", []string{"-b", tlsB.URL, "--ca", s.CAFile}, 0, ""},
 		{"tls by another name", []string{"-b", tlsB.URL, "--ca", s.CAFile, "--servername", "localhost"}, 0, ""},
 		{"tls untrusted", []string{"-b", tlsB.URL}, 1, "mqtt.tls failed"},
+		{"tls untrusted but --insecure", []string{"-b", tlsB.URL, "--insecure"}, 0, ""},
 		{"mtls", []string{"-b", mtls.URL, "--ca", s.CAFile, "--cert", s.ClientCert, "--key", s.ClientKey}, 0, ""},
 		{"mtls without certificate", []string{"-b", mtls.URL, "--ca", s.CAFile}, 1, "client certificate"},
 		{"mtls untrusted certificate", []string{"-b", mtls.URL, "--ca", s.CAFile, "--cert", s.UntrustedClientCert, "--key", s.UntrustedClientKey}, 1, "mqtt.tls failed"},

@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/internal/testenv/certs"
 	"github.com/ecdata/ectool/probe/mqtt"
 )
 
@@ -447,5 +449,39 @@ func TestConnAckKeepsAbsentLimitsAbsent(t *testing.T) {
 	}
 	if ca.WildcardSubAvailable != nil || ca.SharedSubAvailable != nil {
 		t.Errorf("limits the broker did not send read as present: wildcard %v shared %v", ca.WildcardSubAvailable, ca.SharedSubAvailable)
+	}
+}
+
+// mosquitto cannot be held to TLS 1.2 at most (tls_version is a minimum), so
+// a Go TLS server stands in for a broker stuck on TLS 1.2.
+func TestTLSVersionMismatchIsNamed(t *testing.T) {
+	s, err := certs.WriteSet(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(s.ServerCert, s.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	_, err = mqtt.Connect(ctxT(t, 10*time.Second), mqtt.Options{Broker: "mqtts://" + l.Addr().String(), ConnectTimeout: 3 * time.Second,
+		TLS: mqtt.TLSOptions{CAFile: s.CAFile, MinVersion: tls.VersionTLS13}})
+	msg, hint := mqtt.Explain(err)
+	if mqtt.StepOf(err) != mqtt.StepTLS || !strings.Contains(msg, "TLS version") || !strings.Contains(hint, "--tls-min") {
+		t.Fatalf("got %v (hint %q)", err, hint)
 	}
 }
