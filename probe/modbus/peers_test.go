@@ -158,7 +158,9 @@ func TestScanFindsPymodbusSlavesOverTCP(t *testing.T) {
 }
 
 // gateway is a Modbus TCP gateway on simonvetter/modbus's server: units 1
-// and 17 exist, the others get exception 0x0B; unit 40 has no route (0x0A).
+// and 17 exist, the others get exception 0x0B; unit 40 has no route (0x0A);
+// unit 30 has input registers only (its holding-register reads time out
+// behind the gateway: 0x0B).
 type gateway struct{}
 
 func (gateway) unit(u uint8) error {
@@ -180,6 +182,9 @@ func (g gateway) HandleDiscreteInputs(r *smb.DiscreteInputsRequest) ([]bool, err
 }
 
 func (g gateway) HandleHoldingRegisters(r *smb.HoldingRegistersRequest) ([]uint16, error) {
+	if r.UnitId == 30 {
+		return nil, smb.ErrGWTargetFailedToRespond
+	}
 	if err := g.unit(r.UnitId); err != nil {
 		return nil, err
 	}
@@ -194,10 +199,14 @@ func (g gateway) HandleHoldingRegisters(r *smb.HoldingRegistersRequest) ([]uint1
 }
 
 func (g gateway) HandleInputRegisters(r *smb.InputRegistersRequest) ([]uint16, error) {
+	if r.UnitId == 30 {
+		return make([]uint16, r.Quantity), nil
+	}
 	return make([]uint16, r.Quantity), g.unit(r.UnitId)
 }
 
-func TestScanFindsUnitsBehindASimonvetterGateway(t *testing.T) {
+func startSimonvetterGateway(t *testing.T) string {
+	t.Helper()
 	var srv *smb.ModbusServer
 	var addr string
 	for try := 0; ; try++ {
@@ -214,8 +223,13 @@ func TestScanFindsUnitsBehindASimonvetterGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	defer srv.Stop()
-	res := scan(t, scanOpts("tcp://"+addr, []byte{1, 2, 3, 17, 40}))
+	t.Cleanup(func() { srv.Stop() })
+	return addr
+}
+
+func TestScanFindsUnitsBehindASimonvetterGateway(t *testing.T) {
+	addr := startSimonvetterGateway(t)
+	res := scan(t, scanOpts("tcp://"+addr, []byte{1, 2, 3, 17, 30, 40}))
 	if got := verdicts(res); got != "1:ok 17:ok" {
 		t.Fatalf("verdicts %q%s", got, explain(res))
 	}
@@ -225,5 +239,16 @@ func TestScanFindsUnitsBehindASimonvetterGateway(t *testing.T) {
 	}
 	if d := res.Device(1); d.Identity != nil {
 		t.Errorf("simonvetter answers FC 0x11 and 0x2B with exceptions, identity %+v", d.Identity)
+	}
+}
+
+func TestThoroughFindsAUnitThatOnlyHasInputRegisters(t *testing.T) {
+	addr := startSimonvetterGateway(t)
+	o := scanOpts("tcp://"+addr, []byte{29, 30, 31})
+	o.Thorough = true
+	res := scan(t, o)
+	d := res.Device(30)
+	if got := verdicts(res); got != "30:ok" || d.FoundBy != "fc04" {
+		t.Fatalf("verdicts %q%s", got, explain(res))
 	}
 }

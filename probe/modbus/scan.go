@@ -201,6 +201,7 @@ type pollRec struct {
 type unitState struct {
 	id         byte
 	foundBy    string
+	found      *PDU // the request the address answered in the sweep
 	polls      []pollRec
 	serverIDs  []string
 	deviceIDs  []string
@@ -567,6 +568,7 @@ func (s *rtuScanner) sweep(ctx context.Context) error {
 		var recs []pollRec
 		var reply *Frame
 		foundBy := s.o.Probe.String()
+		foundPDU := probe
 		tries := []PDU{probe}
 		for r := 0; r < s.o.Retries; r++ {
 			tries = append(tries, probe)
@@ -588,6 +590,7 @@ func (s *rtuScanner) sweep(ctx context.Context) error {
 			if f != nil {
 				reply = f
 				foundBy = fmt.Sprintf("fc%02x", p.Function)
+				foundPDU = p
 				break
 			}
 			if rec.corrupt > 0 || rec.noise > 0 || s.stop() {
@@ -599,6 +602,7 @@ func (s *rtuScanner) sweep(ctx context.Context) error {
 		case reply != nil:
 			s.sweepValid++
 			u := s.unit(id, foundBy)
+			u.found = &foundPDU
 			if reply.PDU.IsException() && u.foundBy == foundBy {
 				u.foundBy = foundBy + "_exception"
 			}
@@ -645,11 +649,17 @@ func (s *rtuScanner) timeoutFor(u *unitState) time.Duration {
 	return min(t, 5*time.Second)
 }
 
-func (s *rtuScanner) confirmPDU() PDU {
-	if s.o.IDRegister >= 0 {
-		return ReadRequest{Function: FuncReadHoldingRegisters, Address: uint16(s.o.IDRegister), Quantity: 2}.PDU()
+// confirmPDU is what confirm polls ask an address: the --id-register, or
+// the request it answered in the sweep (FC 04 or 0x11 for a device found by
+// --thorough), or the probe.
+func confirmPDU(o ScanOptions, u *unitState) PDU {
+	if o.IDRegister >= 0 {
+		return ReadRequest{Function: FuncReadHoldingRegisters, Address: uint16(o.IDRegister), Quantity: 2}.PDU()
 	}
-	return s.o.Probe.PDU()
+	if u.found != nil {
+		return *u.found
+	}
+	return o.Probe.PDU()
 }
 
 func (s *rtuScanner) confirm(ctx context.Context) error {
@@ -703,7 +713,7 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 			if s.stop() || ctx.Err() != nil {
 				break
 			}
-			f, err := poll(s.confirmPDU(), true)
+			f, err := poll(confirmPDU(s.o, u), true)
 			if err != nil {
 				return err
 			}
@@ -734,7 +744,7 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 				if k%2 == 0 {
 					_, err = poll(ReportServerIDRequest(), false)
 				} else {
-					_, err = poll(s.confirmPDU(), true)
+					_, err = poll(confirmPDU(s.o, u), true)
 				}
 				if err != nil {
 					return err

@@ -217,8 +217,16 @@ func (s *tcpScanner) sweep(ctx context.Context) error {
 				recs = append(recs, pollRec{timeout: true})
 				continue
 			}
+			if f.PDU.Exception() == ExIllegalFunction {
+				// A gateway answers functions it does not forward itself,
+				// for every unit id: no proof of a device behind it.
+				recs = append(recs, pollRec{timeout: true})
+				continue
+			}
 			recs = append(recs, rec)
 			u := s.unit(id, fmt.Sprintf("fc%02x", p.Function))
+			pp := p
+			u.found = &pp
 			if f.PDU.IsException() {
 				u.foundBy += "_exception"
 			}
@@ -300,12 +308,8 @@ func (s *tcpScanner) confirm(ctx context.Context) error {
 				}
 			}
 		}
-		confirmPDU := s.o.Probe.PDU()
-		if s.o.IDRegister >= 0 {
-			confirmPDU = ReadRequest{Function: FuncReadHoldingRegisters, Address: uint16(s.o.IDRegister), Quantity: 2}.PDU()
-		}
 		for range max(0, s.o.Confirm) {
-			f, err := poll(confirmPDU, true)
+			f, err := poll(confirmPDU(s.o, u), true)
 			if err != nil {
 				return err
 			}
