@@ -53,6 +53,9 @@ func ParseBroker(raw string) (Broker, error) {
 		if strings.ContainsAny(s, "/?#@") {
 			return Broker{}, fmt.Errorf("%q is not a broker URL: write it as mqtt://host:1883 or mqtts://host:8883", raw)
 		}
+		if ip := net.ParseIP(s); ip != nil && strings.Contains(s, ":") {
+			s = "[" + s + "]" // a bare IPv6 address: its colons are not a port
+		}
 		s = "mqtt://" + s
 	}
 	u, err := url.Parse(s)
@@ -72,6 +75,9 @@ func ParseBroker(raw string) (Broker, error) {
 	b := Broker{Scheme: scheme, Host: u.Hostname(), Port: defaultPorts[scheme]}
 	if b.Host == "" {
 		return Broker{}, fmt.Errorf("%q has no host name", raw)
+	}
+	if strings.Contains(b.Host, ":") && net.ParseIP(b.Host) == nil {
+		return Broker{}, fmt.Errorf("%q: host %q is neither a name nor an IP address (write IPv6 addresses in brackets: mqtt://[::1]:1883)", raw, b.Host)
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
