@@ -219,7 +219,35 @@ through it.`,
 	}
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
+	rejectUnknownSubcommands(root)
 	return root
+}
+
+// rejectUnknownSubcommands makes 'ectool mqtt typo' a usage error (exit 2)
+// instead of cobra's help with exit 0, which would let a mistyped command
+// pass in CI. A group called alone still prints its help.
+func rejectUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		rejectUnknownSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c == c.Root() {
+		return
+	}
+	if c.Runnable() {
+		if c.Args == nil {
+			c.Args = cobra.NoArgs
+		}
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return &ExitError{Code: ExitUsage,
+				Message: fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath()),
+				Hint:    fmt.Sprintf("run '%s --help' for its commands", cmd.CommandPath())}
+		}
+		return cmd.Help()
+	}
 }
 
 // commandGroups are the command groups registered by their own files'

@@ -30,6 +30,10 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		{"version", "--no-such-flag"},
 		{"-o", "yaml", "version"},
 		{"version", "extra-arg"},
+		{"mqtt", "publish"},
+		{"completion", "tcsh"},
+		{"lab", "bogus"},
+		{"scan", "sniff", "a", "b"},
 	} {
 		code, out, errOut := runMain(t, args...)
 		if code != ExitUsage {
