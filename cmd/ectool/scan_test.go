@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -177,5 +178,31 @@ func TestScanRefusesToTalkWhileAnotherMasterPolls(t *testing.T) {
 	if len(r.Checks) != 3 || r.Checks[1].ID != "bus.listen" || r.Checks[1].Status != "failed" ||
 		!strings.Contains(r.Checks[1].Hint, "scan sniff") || r.Checks[2].Status != "skipped" || !r.Details.Bus.ForeignMaster {
 		t.Fatalf("checks %+v bus %+v", r.Checks, r.Details.Bus)
+	}
+}
+
+func TestScanShowsProgressOnATerminal(t *testing.T) {
+	cfg, _ := bus.Scenario("clean")
+	b, err := bus.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pty, err := b.OpenPTY("")
+	if err != nil {
+		testenv.Missing(t, "no PTY: %v", err)
+	}
+	defer pty.Close()
+	var out, errOut strings.Builder
+	code := Main(context.Background(), []string{"scan", pty.Path(), "--ids", "1-4", "--listen", "0", "--confirm", "0", "--no-color"},
+		&Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, ErrTTY: true})
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "address 4/4, 3 found") {
+		t.Errorf("no progress on stderr: %q", errOut.String())
+	}
+	if strings.Contains(out.String(), "address 4/4") {
+		t.Errorf("progress leaked to stdout: %q", out.String())
 	}
 }

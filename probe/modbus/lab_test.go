@@ -322,3 +322,20 @@ func TestScanOnANoisyLineWarnsOfNoiseAndStillFindsTheMeters(t *testing.T) {
 		t.Errorf("noise taken for another master: %+v", res.Bus.ForeignFrames)
 	}
 }
+
+func TestScanWithForceKeepsGoingBesideAnotherMaster(t *testing.T) {
+	_, pty := startLab(t, "second-master", nil)
+	o := scanOpts(pty.Path(), []byte{1, 2, 3})
+	o.Listen = 1200 * time.Millisecond
+	o.Force = true
+	res := scan(t, o)
+	f := res.Finding("foreign_master")
+	// Scanning over a live master breaks exchanges (that is why it needs
+	// --force), but its polls of meter 1 are not taken for a second device.
+	if f == nil || f.Status != modbus.FindingWarning || !res.Sweep.Complete {
+		t.Fatalf("finding %+v sweep %+v devices %s", f, res.Sweep, verdicts(res))
+	}
+	if d := res.Device(1); d != nil && d.Verdict == modbus.VerdictCollision {
+		t.Fatalf("the other master's answers from 1 were taken for a twin:%s", explain(res))
+	}
+}

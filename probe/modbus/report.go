@@ -128,6 +128,13 @@ func (r *Result) Report(rep *report.Report, err error) {
 		sw.Evidence["stopped"] = "interrupted"
 		sw.Hint = "the scan was interrupted before every address was probed"
 	}
+	if r.Bus.StrayAnswers > 0 {
+		sw.Evidence["stray_answers"] = r.Bus.StrayAnswers
+		if sw.Status == report.OK {
+			sw.Status = report.Warning
+			sw.Hint = fmt.Sprintf("%d valid answer(s) to no request ectool sent (first: %s): a device answering with another address than the one polled, or another master whose requests were garbled", r.Bus.StrayAnswers, r.Bus.StrayFrames[0].Raw)
+		}
+	}
 	if f := r.Finding("no_device"); f != nil {
 		sw.Status, sw.Hint = report.Failed, f.Hint
 		sw.Evidence["message"] = f.Message

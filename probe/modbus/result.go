@@ -100,6 +100,10 @@ type BusInfo struct {
 	ListenNoiseBytes int `json:"listen_noise_bytes"`
 	// CRCErrors counts frames with a bad CRC or cut short, anywhere.
 	CRCErrors int `json:"crc_errors"`
+	// StrayAnswers are valid answers to no request ectool sent (a device
+	// answering with another address than the one polled).
+	StrayAnswers int         `json:"stray_answers"`
+	StrayFrames  []FrameNote `json:"stray_frames,omitempty"`
 }
 
 // Settings are what the scan ran with.

@@ -199,6 +199,19 @@ func (s *Splitter) Feed(b []byte, at time.Time) []Event {
 	return s.take()
 }
 
+// Incomplete reports whether the buffered bytes start like a frame whose
+// declared length has not arrived yet. A silence in the middle of a frame
+// breaks it on a real line, but a loaded host or a USB adapter can stall
+// delivery past the silence threshold: callers may give such bytes longer
+// before they Flush.
+func (s *Splitter) Incomplete() bool {
+	if len(s.buf) == 0 {
+		return false
+	}
+	c, _, _ := s.tryAt(0)
+	return c == candIncomplete
+}
+
 // Flush settles everything buffered, as after a silence: complete frames are
 // returned as frames, the rest as CRC errors, truncated frames or noise.
 func (s *Splitter) Flush() []Event {

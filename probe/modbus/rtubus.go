@@ -62,6 +62,11 @@ type sentFrame struct {
 	at  time.Time
 }
 
+// stallGrace is how long bytes that start a frame still arriving may wait
+// for the rest: a host under load or a USB adapter can stall delivery far
+// longer than the line's silence threshold.
+const stallGrace = 100 * time.Millisecond
+
 // errClosed is a port that went away (unplugged adapter, dropped TCP).
 var errClosed = errors.New("bus connection closed")
 
@@ -100,6 +105,9 @@ func (b *rtuBus) next(deadline time.Time) (Event, bool, error) {
 		wait := deadline.Sub(now)
 		if b.sp.Buffered() > 0 {
 			flushAt := b.lastRx.Add(b.settings.Silence())
+			if b.sp.Incomplete() {
+				flushAt = b.lastRx.Add(max(b.settings.Silence(), stallGrace))
+			}
 			// A line that never falls silent (noise, a babbling device) must
 			// not hold the caller past one maximal frame after its deadline.
 			hardStop := deadline.Add(b.settings.WireTime(MaxRTU) + b.settings.Silence())

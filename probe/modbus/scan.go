@@ -226,6 +226,9 @@ type rtuScanner struct {
 
 	sweepValid   int
 	sweepGarbled []byte // addresses whose window held only garbage
+	// foreignReq marks addresses another master has just asked: their next
+	// answer is its, not ours (with --force).
+	foreignReq map[byte]bool
 	// floor is the physical minimum of the exchanges made so far: wire
 	// times, the timeout of unanswered requests, the shortest listening
 	// window after an answer.
@@ -331,10 +334,14 @@ func (s *rtuScanner) foreignFrame(ev Event) {
 	s.foreign = true
 	s.res.Bus.ForeignMaster = true
 	if len(s.res.Bus.ForeignFrames) < 10 {
-		s.res.Bus.ForeignFrames = append(s.res.Bus.ForeignFrames, FrameNote{
-			At: ev.End.UTC().Format(time.RFC3339Nano), Dir: ev.Frame.Dir.String(),
-			UnitID: int(ev.Unit), Function: int(ev.Frame.PDU.Function), Raw: hex.EncodeToString(ev.Raw),
-		})
+		s.res.Bus.ForeignFrames = append(s.res.Bus.ForeignFrames, note(ev))
+	}
+}
+
+func note(ev Event) FrameNote {
+	return FrameNote{
+		At: ev.End.UTC().Format(time.RFC3339Nano), Dir: ev.Frame.Dir.String(),
+		UnitID: int(ev.Unit), Function: int(ev.Frame.PDU.Function), Raw: hex.EncodeToString(ev.Raw),
 	}
 }
 
@@ -372,11 +379,24 @@ func (s *rtuScanner) other(ev Event, rec *pollRec, target int) {
 		f := ev.Frame
 		if f.Dir == Request {
 			s.foreignFrame(ev)
+			if s.foreignReq == nil {
+				s.foreignReq = map[byte]bool{}
+			}
+			s.foreignReq[f.Unit] = true
+			return
+		}
+		if s.claimForeign(ev) {
 			return
 		}
 		ex := s.exch[exKey{f.Unit, f.PDU.BaseFunction()}]
 		if ex == nil || ev.End.Sub(ex.lastEnd) > lateHorizon {
-			s.foreignFrame(ev) // an answer to a request ectool never sent
+			// An answer to a request ectool never sent: a device answering
+			// with another address than the one asked, or another master
+			// whose request was garbled. Only a request proves a master.
+			s.res.Bus.StrayAnswers++
+			if len(s.res.Bus.StrayFrames) < 10 {
+				s.res.Bus.StrayFrames = append(s.res.Bus.StrayFrames, note(ev))
+			}
 			return
 		}
 		ex.answers++
@@ -443,6 +463,9 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		if !ok {
 			break
 		}
+		if s.claimForeign(ev) {
+			continue
+		}
 		if s.isAnswer(ev, unit, p.Function) {
 			ex.answers++
 			f := ev.Frame
@@ -487,6 +510,9 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		if !ok {
 			break
 		}
+		if s.claimForeign(ev) {
+			continue
+		}
 		if s.isAnswer(ev, unit, p.Function) {
 			ex.answers++
 			if ex.answers > ex.attempts {
@@ -519,6 +545,16 @@ func (s *rtuScanner) secondWindow(roundTrip time.Duration, reqLen, replyLen int,
 	turnaround := roundTrip - s.wire(reqLen) - s.wire(replyLen)
 	turnaround = min(timeout, max(turnaround, 5*time.Millisecond))
 	return turnaround + s.wire(replyLen) + s.o.Serial.Silence()
+}
+
+// claimForeign reports whether ev answers another master's request (and
+// consumes that request).
+func (s *rtuScanner) claimForeign(ev Event) bool {
+	if ev.Kind != EvFrame || ev.Frame.Dir != Response || !s.foreignReq[ev.Unit] {
+		return false
+	}
+	delete(s.foreignReq, ev.Unit)
+	return true
 }
 
 func (s *rtuScanner) isAnswer(ev Event, unit, fc byte) bool {
