@@ -34,6 +34,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -124,6 +125,8 @@ type Broker struct {
 	Users []User
 
 	server    *mqtt.Server
+	bound     []net.Listener // the raw listeners, below TLS and wrappers
+	conns     *connTracker
 	closeOnce sync.Once
 	stopCtx   context.CancelFunc
 }
@@ -153,7 +156,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("generating the lab certificates in %s: %w", cfg.Dir, err)
 	}
 	b := &Broker{CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile, ServerNames: serverNames,
-		ClientCertFile: p.clientCertFile, ClientKeyFile: p.clientKeyFile}
+		ClientCertFile: p.clientCertFile, ClientKeyFile: p.clientKeyFile, conns: newConnTracker()}
 
 	ledger := &auth.Ledger{Users: auth.Users{}}
 	// First rule: nobody touches the denied tree.
@@ -210,6 +213,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, &ListenError{Name: name, Addr: addr, Err: err}
 		}
 		bound = append(bound, ln)
+		ln = b.conns.listener(ln, name != "ws")
 		if cfg.WrapListener != nil {
 			ln = cfg.WrapListener(name, ln)
 		}
@@ -268,6 +272,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return fail(err)
 	}
 	b.server = server
+	b.bound = bound
 	ctx, b.stopCtx = context.WithCancel(ctx)
 	go func() {
 		<-ctx.Done()
@@ -328,7 +333,31 @@ func (b *Broker) Subscribers(topic string) int {
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.stopCtx()
-		_ = b.server.Close()
+		// No new connection from here on, and every accepted one counted
+		// in by mochi before its Close waits for them (mochi's WaitGroup
+		// must not see an Add racing with its Wait).
+		for _, ln := range b.bound {
+			_ = ln.Close()
+		}
+		b.conns.waitEntered(time.Second)
+		done := make(chan struct{})
+		go func() {
+			// Sends DISCONNECT to every client, closes the listeners and
+			// waits for every connection to end.
+			_ = b.server.Close()
+			close(done)
+		}()
+		select {
+		case <-done:
+			return
+		case <-time.After(2 * time.Second):
+		}
+		// Connections mochi cannot disconnect (no CONNECT yet) are cut.
+		b.conns.closeAll()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
 	})
 	return nil
 }

@@ -309,3 +309,38 @@ func TestMTLSListenerWantsTheLabClientCertificate(t *testing.T) {
 		t.Errorf("client key %s: want mode 0600 (%v)", b.ClientKeyFile, err)
 	}
 }
+
+func TestSilentConnectionsDoNotHoldTheBrokerOpen(t *testing.T) {
+	b, err := Start(t.Context(), Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Connections that never send CONNECT (nor finish a TLS handshake):
+	// mochi alone would wait for them forever when closing.
+	for _, u := range []string{b.MQTT, b.MQTTS, b.MTLS} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimPrefix(u, "mqtts://"), "mqtt://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	taken := func() bool {
+		b.conns.mu.Lock()
+		n := len(b.conns.conns)
+		b.conns.mu.Unlock()
+		return n == 3 && b.conns.pending() == 0
+	}
+	for deadline := time.Now().Add(10 * time.Second); !taken(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the broker did not take the connections in hand")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { _ = b.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close did not return with silent connections open")
+	}
+}

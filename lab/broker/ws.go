@@ -65,6 +65,9 @@ func (l *wsListener) Init(log *slog.Logger) error {
 				return
 			}
 			defer c.Close()
+			// The upgrade cleared the HTTP server's deadlines: the
+			// pre-CONNECT limit applies again until mochi sets its own.
+			_ = c.NetConn().SetDeadline(time.Now().Add(preConnectTimeout))
 			if err := establish(l.id, &wsConn{Conn: c.NetConn(), c: c}); err != nil {
 				l.log.Debug("websocket client ended", "error", err)
 			}
@@ -101,6 +104,9 @@ type wsConn struct {
 var errNotBinary = errors.New("websocket message is not binary")
 
 func (ws *wsConn) Read(p []byte) (int, error) {
+	if tc, ok := ws.Conn.(*trackedConn); ok && !tc.entered.Load() {
+		tc.entered.Store(true) // mochi reads: it has counted the connection in
+	}
 	for {
 		if ws.r == nil {
 			op, r, err := ws.c.NextReader()
