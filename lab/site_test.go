@@ -121,6 +121,9 @@ func TestGatewayStatusIsOnlineAndTheWillFiresWhenItIsCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = watcher.Process.Kill(); _ = watcher.Wait() })
+	// Never a hang: the reads below end when the watcher is killed.
+	stop := time.AfterFunc(30*time.Second, func() { _ = watcher.Process.Kill() })
+	defer stop.Stop()
 	lines := bufio.NewScanner(stdout)
 	if !lines.Scan() || lines.Text() != "online" {
 		t.Fatalf("retained gateway status: got %q, want online", lines.Text())

@@ -29,6 +29,9 @@ func TestLabRunsUntilSIGTERMAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	// Never a hang: reading the endpoints ends when the lab is killed.
+	stop := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	defer stop.Stop()
 	var ep struct {
 		Dir string `json:"dir"`
 	}

@@ -159,6 +159,9 @@ func TestDeniedMessagesAreNeverDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sub.Process.Kill(); _ = sub.Wait() })
+	// Never a hang: the reads below end when mosquitto_sub is killed.
+	stop := time.AfterFunc(30*time.Second, func() { _ = sub.Process.Kill() })
+	defer stop.Stop()
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
 		if strings.HasPrefix(lines.Text(), "Subscribed") {
@@ -199,7 +202,7 @@ func TestTLSListenerServesTheLabCA(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pemCA)
 	for _, name := range []string{"localhost", "127.0.0.1"} {
-		c, err := tls.Dial("tcp", "127.0.0.1:"+p, &tls.Config{RootCAs: pool, ServerName: name})
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+p, &tls.Config{RootCAs: pool, ServerName: name})
 		if err != nil {
 			t.Errorf("TLS to the lab broker as %s: %v", name, err)
 			continue
@@ -209,11 +212,11 @@ func TestTLSListenerServesTheLabCA(t *testing.T) {
 		}
 		c.Close()
 	}
-	if c, err := tls.Dial("tcp", "127.0.0.1:"+p, &tls.Config{RootCAs: pool, ServerName: "localhost", MaxVersion: tls.VersionTLS11}); err == nil {
+	if c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+p, &tls.Config{RootCAs: pool, ServerName: "localhost", MaxVersion: tls.VersionTLS11}); err == nil {
 		c.Close()
 		t.Error("the lab broker accepted TLS 1.1")
 	}
-	if c, err := tls.Dial("tcp", "127.0.0.1:"+p, &tls.Config{ServerName: "localhost"}); err == nil {
+	if c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+p, &tls.Config{ServerName: "localhost"}); err == nil {
 		c.Close()
 		t.Error("the lab certificate verified against the system roots")
 	}
