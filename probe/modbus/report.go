@@ -148,6 +148,15 @@ func (r *Result) Report(rep *report.Report, err error) {
 
 	if r.Settings.Transport != string(TransportTCP) && err == nil {
 		c := report.Check{ID: CheckCRC, Title: checkTitle(CheckCRC), Status: report.OK, Evidence: map[string]any{"crc_errors": r.Bus.CRCErrors, "noise_bytes": r.Bus.NoiseBytes}}
+		var at []string
+		for _, d := range r.Devices {
+			if d.Errors.CRC > 0 {
+				at = append(at, fmt.Sprintf("%d (%d)", d.UnitID, d.Errors.CRC))
+			}
+		}
+		if len(at) > 0 {
+			c.Evidence["crc_errors_at"] = strings.Join(at, ", ")
+		}
 		if f := r.Finding("settings"); f != nil {
 			c.Status, c.Hint = report.Status(f.Status), f.Hint
 			c.Evidence["message"] = f.Message

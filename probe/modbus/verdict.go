@@ -161,6 +161,9 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 		d.Verdict = VerdictSuspect
 		d.Evidence = suspect
 		d.Hint = fmt.Sprintf("address %d behaves unlike a single healthy device: scan again with --confirm 20 (and --id-register if the meter has a serial-number register), or check it on the meter's display", u.id)
+		if !serial {
+			d.Hint += "; behind a gateway, two devices answering at once show as answers that come and go (exception 0x0B in between): scan the RS-485 side directly to see the garbled frames"
+		}
 	}
 	if d.Verdict == VerdictOK {
 		switch {
