@@ -339,3 +339,14 @@ func TestScanWithForceKeepsGoingBesideAnotherMaster(t *testing.T) {
 		t.Fatalf("the other master's answers from 1 were taken for a twin:%s", explain(res))
 	}
 }
+
+func TestRetriesDoNotMakeASlowMeterLookLikeTwins(t *testing.T) {
+	_, pty := startLab(t, "slow", nil)
+	o := scanOpts(pty.Path(), []byte{8, 9, 10})
+	o.Timeout = 100 * time.Millisecond // meter 9 answers after 150 ms: each retry's answer comes late
+	o.Retries = 2
+	res := scan(t, o)
+	if got := verdicts(res); got != "9:ok" {
+		t.Fatalf("verdicts %q: an answer to an earlier attempt is late, not a second device%s", got, explain(res))
+	}
+}
