@@ -350,3 +350,22 @@ func TestRetriesDoNotMakeASlowMeterLookLikeTwins(t *testing.T) {
 		t.Fatalf("verdicts %q: an answer to an earlier attempt is late, not a second device%s", got, explain(res))
 	}
 }
+
+func TestSniffOverATransparentSerialServer(t *testing.T) {
+	b, _ := startLab(t, "clean", func(c *bus.Config) {
+		c.Faults.SecondMaster = &bus.SecondMaster{Unit: 3, Every: 150 * time.Millisecond}
+	})
+	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	tg, _ := modbus.ParseTarget(srv.URL())
+	res, err := modbus.Sniff(context.Background(), modbus.SniffOptions{Target: tg, Duration: 1200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Devices) != 1 || res.Devices[0].UnitID != 3 || res.Devices[0].Responses < 3 || res.CRCErrors != 0 {
+		t.Fatalf("sniff %+v devices %+v", res, res.Devices)
+	}
+}
