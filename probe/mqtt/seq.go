@@ -68,11 +68,17 @@ type SeqSummary struct {
 	Lost       int `json:"lost"`
 	Duplicated int `json:"duplicated"`
 	OutOfOrder int `json:"out_of_order"`
+	// BeforeFirst counts the numbers below the first one received from
+	// each publisher: published before this subscriber joined (or lost
+	// right at the start, which a receiver cannot tell apart). They are
+	// not counted as lost.
+	BeforeFirst int `json:"before_first"`
 }
 
 // SeqTracker follows the sequence numbers of every publisher (src). A
-// publisher's messages are expected from seq 1 up to the highest seen; the
-// ones missing in between are lost.
+// publisher's messages are expected from the lowest number received up to
+// the highest; the ones missing in between are lost. A subscriber that joins
+// a running publisher does not count what was sent before it joined.
 type SeqTracker struct {
 	srcs map[string]*seqState
 	sum  SeqSummary
@@ -80,6 +86,7 @@ type SeqTracker struct {
 
 type seqState struct {
 	seen map[uint64]bool
+	min  uint64
 	max  uint64
 }
 
@@ -100,7 +107,7 @@ func (t *SeqTracker) Observe(s SeqInfo) Verdict {
 	}
 	st := t.srcs[s.Src]
 	if st == nil {
-		st = &seqState{seen: map[uint64]bool{}}
+		st = &seqState{seen: map[uint64]bool{}, min: s.Seq}
 		t.srcs[s.Src] = st
 	}
 	t.sum.Received++
@@ -110,6 +117,7 @@ func (t *SeqTracker) Observe(s SeqInfo) Verdict {
 		return Duplicate
 	case s.Seq < st.max:
 		st.seen[s.Seq] = true
+		st.min = min(st.min, s.Seq)
 		t.sum.OutOfOrder++
 		return OutOfOrder
 	}
@@ -118,13 +126,21 @@ func (t *SeqTracker) Observe(s SeqInfo) Verdict {
 	return InOrder
 }
 
-// Summary is the count so far; Lost counts the numbers missing below each
-// publisher's highest.
+// Summary is the count so far; Lost counts the numbers missing between each
+// publisher's lowest and highest received, BeforeFirst those below its
+// lowest.
 func (t *SeqTracker) Summary() SeqSummary {
 	s := t.sum
-	s.Lost = 0
+	s.Lost, s.BeforeFirst = 0, 0
 	for _, st := range t.srcs {
-		s.Lost += int(st.max) - len(st.seen)
+		lo, got := max(st.min, 1), len(st.seen) // pub --seq counts from 1
+		if st.seen[0] {
+			got--
+		}
+		if st.max >= lo {
+			s.Lost += int(st.max-lo+1) - got
+		}
+		s.BeforeFirst += int(lo) - 1
 	}
 	return s
 }

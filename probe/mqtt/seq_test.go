@@ -35,3 +35,20 @@ func TestSeqTrackerCountsLossDuplicatesAndReordering(t *testing.T) {
 		t.Fatalf("summary %+v, want %+v", got, want)
 	}
 }
+
+// A subscriber that joins a running publisher at seq 9 has lost nothing:
+// 1 to 8 were sent before it was there (review G1).
+func TestSeqTrackerCountsFromTheFirstNumberReceived(t *testing.T) {
+	var tr SeqTracker
+	for _, n := range []uint64{9, 10, 12, 8} { // 11 lost; 8 late but received
+		tr.Observe(SeqInfo{Seq: n, Src: "a"})
+	}
+	for _, n := range []uint64{100, 101} {
+		tr.Observe(SeqInfo{Seq: n, Src: "b"})
+	}
+	got := tr.Summary()
+	want := SeqSummary{Received: 6, Lost: 1, OutOfOrder: 1, BeforeFirst: 7 + 99}
+	if got != want {
+		t.Fatalf("summary %+v, want %+v", got, want)
+	}
+}
