@@ -63,7 +63,7 @@ func connect311(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (
 			c.lastDelivery.Store(time.Now().UnixNano())
 		}).
 		SetConnectionLostHandler(func(_ paho311.Client, err error) {
-			c.life.fail(&StepError{Step: StepReceive, Message: "connection to the broker lost: " + err.Error(),
+			c.life.fail(&StepError{Step: StepReceive, Message: "connection to the broker lost: " + lostWords(err),
 				Hint: "the broker closed the connection (MQTT 3.1.1 brokers do so to refuse a publish or subscription, or for another client with the same id): look at the broker's log", Err: err})
 			c.life.end()
 			c.q.close()
@@ -87,7 +87,17 @@ func connect311(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (
 		return nil, connectStepError(context.DeadlineExceeded, conn, o, info)
 	}
 	ct := tok.(*paho311.ConnectToken)
-	if rc := ct.ReturnCode(); rc != 0 && rc < 0x80 && tok.Error() != nil && connack311Known(rc) {
+	// Any return code but 0 refuses the connection; paho.mqtt.golang
+	// takes the codes 3.1.1 does not define (6 and up) for success, so the
+	// code is read from the CONNACK as it came off the wire.
+	// paho.mqtt.golang read the CONNACK on this goroutine's token, so the
+	// copy bufConn kept is complete by now.
+	if body := conn.connack; len(body) >= 2 && body[1] != 0 {
+		rc := body[1]
+		if !connack311Known(rc) {
+			go c.pc.Disconnect(0)
+			return nil, connack311Undefined(rc)
+		}
 		return nil, connackRefused(V311, rc, "")
 	}
 	if err := tok.Error(); err != nil {
@@ -95,6 +105,16 @@ func connect311(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (
 	}
 	c.connack = ConnAck{Version: V311, SessionPresent: ct.SessionPresent()}
 	return c, nil
+}
+
+// connack311Undefined words a CONNACK return code MQTT 3.1.1 does not
+// define: the broker refused us without a reason the protocol names.
+func connack311Undefined(rc byte) *StepError {
+	re := &ReasonError{Packet: PacketConnack, Version: V311, Code: rc}
+	return &StepError{Step: StepConnect,
+		Message: fmt.Sprintf("the broker answered CONNACK code 0x%02X, which MQTT 3.1.1 does not define: it refused the connection", rc),
+		Hint:    "the broker (or a proxy in front of it) is not a standard MQTT 3.1.1 broker, or speaks another version: look at the broker's log; try --mqtt-version 5",
+		Err:     re}
 }
 
 func connack311Known(rc byte) bool { _, ok := connack311[rc]; return ok && rc != 0 }
@@ -303,4 +323,26 @@ func (c *client311) Abort() error {
 	c.q.close()
 	go c.pc.Disconnect(0)
 	return err
+}
+
+func (c *client311) Sync(ctx context.Context) error {
+	ok, err := c.conn.pingBarrier(ctx, c.life.done)
+	switch {
+	case ok:
+		return nil
+	case err != nil:
+		return &StepError{Step: StepPublish, Message: "no answer to PINGREQ in time after the publishes",
+			Hint: "the broker stopped answering: look at the broker's log; raise --timeout on a slow link", Err: err}
+	}
+	select {
+	case <-c.life.done:
+	case <-ctx.Done():
+	}
+	if !c.life.isClosing() {
+		return &StepError{Step: StepPublish,
+			Message: "the broker closed the connection after the publishes: MQTT 3.1.1 brokers refuse a publish this way",
+			Hint:    "usually the broker's ACL does not allow this client on that topic, or the message is larger than the broker's limit (max_packet_size): check the user's ACL entries and the broker's log",
+			Err:     c.life.Err()}
+	}
+	return c.life.lostError(StepPublish, "the publishes were not all taken")
 }
