@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -60,6 +61,8 @@ type bufConn struct {
 	// connack is the body of the CONNACK as received (read it once the
 	// library has returned from CONNECT).
 	connack []byte
+	// pong gets a token for every PINGRESP read (see Sync).
+	pong chan struct{}
 }
 
 // maxPending bounds the unsent bytes: writers wait beyond it.
@@ -72,6 +75,7 @@ func newBufConn(c net.Conn) *bufConn {
 		kick:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		readEnded: make(chan struct{}),
+		pong:      make(chan struct{}, 1),
 	}
 	b.drained = sync.NewCond(&b.mu)
 	go b.flusher()
@@ -159,6 +163,12 @@ func (b *bufConn) readPackets(p []byte) (int, error) {
 		}
 		if isPublish && b.passed != nil {
 			b.passed()
+		}
+		if hdr == 0xD0 {
+			select {
+			case b.pong <- struct{}{}:
+			default:
+			}
 		}
 		if hdr>>4 == 2 && b.connack == nil {
 			b.connack = append([]byte(nil), b.pending[1+nv:]...)
@@ -304,6 +314,28 @@ func (b *bufConn) awaitPeerClose(limit time.Duration) {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// pingBarrier sends a PINGREQ behind everything written so far and waits
+// for a PINGRESP: the broker answers it only after it has read (and not
+// refused by closing the connection) every packet before it. ended is the
+// connection's end; ping returns false when it comes first.
+func (b *bufConn) pingBarrier(ctx context.Context, ended <-chan struct{}) (bool, error) {
+	select {
+	case <-b.pong: // an answer to an earlier ping
+	default:
+	}
+	if err := b.writePacket(func(dst []byte) []byte { return append(dst, 0xC0, 0x00) }); err != nil {
+		return false, nil
+	}
+	select {
+	case <-b.pong:
+		return true, nil
+	case <-ended:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
 	}
 }
 

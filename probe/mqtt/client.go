@@ -157,6 +157,11 @@ type Client interface {
 	// Disconnect).
 	Done() <-chan struct{}
 	Err() error
+	// Sync returns once the broker has read everything sent so far (a
+	// PINGREQ behind it is answered), or with why the connection ended
+	// first: a QoS 0 publish has no acknowledgement, and a broker refuses
+	// one (3.1.1, or too large) by closing the connection.
+	Sync(ctx context.Context) error
 	// Disconnect sends DISCONNECT and closes the connection (no Will).
 	Disconnect(ctx context.Context) error
 	// Abort closes the network connection without DISCONNECT, as a power cut

@@ -52,8 +52,8 @@ func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*c
 				Hint:    ReasonHint(V5, PacketDisconnect, d.ReasonCode), Err: re})
 		},
 		OnClientError: func(err error) {
-			c.life.fail(&StepError{Step: StepReceive, Message: "connection to the broker lost: " + err.Error(),
-				Hint: "the network or the broker dropped the connection: look at the broker's log", Err: err})
+			c.life.fail(&StepError{Step: StepReceive, Message: "connection to the broker lost: " + lostWords(err),
+				Hint: "the network or the broker dropped the connection (a broker also closes the older of two connections with the same client id): look at the broker's log", Err: err})
 		},
 		// Operations are bounded by their callers' contexts.
 		PacketTimeout: 24 * time.Hour,
@@ -82,7 +82,12 @@ func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*c
 	}
 	cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 	defer cancel()
+	// paho.golang closes the connection itself when CONNECT fails: no
+	// graceful close then, which would wait for a silent broker on top of
+	// --timeout.
+	conn.noLinger.Store(true)
 	ca, err := c.pc.Connect(cctx, cp)
+	conn.noLinger.Store(false)
 	if ca != nil && ca.ReasonCode >= 0x80 {
 		reason := ""
 		if ca.Properties != nil {
@@ -91,6 +96,9 @@ func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*c
 		return nil, connackRefused(V5, ca.ReasonCode, reason)
 	}
 	if err != nil {
+		// No CONNACK: the broker is silent or gone, so close at once (a
+		// graceful close would wait for it on top of --timeout).
+		_ = conn.abort()
 		_ = c.sess.Close()
 		return nil, connectStepError(err, conn, o, info)
 	}
@@ -314,7 +322,9 @@ func (c *client5) Subscribe(ctx context.Context, subs ...Subscription) ([]byte, 
 	for _, sub := range subs {
 		s.Subscriptions = append(s.Subscriptions, paho.SubscribeOptions{Topic: sub.Filter, QoS: sub.QoS, RetainHandling: sub.RetainHandling, NoLocal: sub.NoLocal})
 	}
-	sa, err := c.pc.Subscribe(ctx, s)
+	wctx, stop := c.untilEnd(ctx)
+	sa, err := c.pc.Subscribe(wctx, s)
+	stop()
 	if sa != nil {
 		reason := ""
 		if sa.Properties != nil {
@@ -344,9 +354,34 @@ func subscribeRefused(v Version, code byte, reason, filter string) error {
 	return &StepError{Step: StepSubscribe, Message: msg, Hint: ReasonHint(v, PacketSuback, code), Err: re}
 }
 
+// untilEnd is ctx, also cancelled when the connection ends: paho.golang
+// keeps waiting for a SUBACK or UNSUBACK after the broker has closed the
+// connection, until its context ends.
+func (c *client5) untilEnd(ctx context.Context) (context.Context, func()) {
+	wctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-c.pc.Done():
+		case <-wctx.Done():
+		}
+		cancel()
+	}()
+	return wctx, cancel
+}
+
 func (c *client5) opError(ctx context.Context, err error, step Step, what string) error {
 	if errors.Is(err, paho.ErrInvalidArguments) {
 		return &StepError{Step: step, Message: what + " not sent: " + err.Error(), Hint: "the broker's limits (CONNACK) do not allow it", Err: err}
+	}
+	select {
+	case <-c.pc.Done():
+		// The connection ended first: its reason (the broker's
+		// DISCONNECT, a close) is the answer, not the timeout.
+		if !c.life.isClosing() {
+			<-c.life.done
+			return c.life.lostError(step, what+" failed")
+		}
+	default:
 	}
 	if ctx.Err() != nil {
 		return &StepError{Step: step, Message: "no answer to " + what + " in time", Hint: "the broker is slow or the link stalls: raise --timeout", Err: ctx.Err()}
@@ -359,7 +394,9 @@ func (c *client5) opError(ctx context.Context, err error, step Step, what string
 }
 
 func (c *client5) Unsubscribe(ctx context.Context, filters ...string) error {
-	ua, err := c.pc.Unsubscribe(ctx, &paho.Unsubscribe{Topics: filters})
+	wctx, stop := c.untilEnd(ctx)
+	ua, err := c.pc.Unsubscribe(wctx, &paho.Unsubscribe{Topics: filters})
+	stop()
 	if ua != nil {
 		for i, code := range ua.Reasons {
 			if code >= 0x80 && i < len(filters) {
@@ -398,4 +435,20 @@ func (c *client5) Disconnect(ctx context.Context) error {
 func (c *client5) Abort() error {
 	c.life.setClosing()
 	return c.conn.abort()
+}
+
+func (c *client5) Sync(ctx context.Context) error {
+	ok, err := c.conn.pingBarrier(ctx, c.pc.Done())
+	switch {
+	case ok:
+		return nil
+	case err != nil:
+		return &StepError{Step: StepPublish, Message: "no answer to PINGREQ in time after the publishes",
+			Hint: "the broker stopped answering: look at the broker's log; raise --timeout on a slow link", Err: err}
+	}
+	select {
+	case <-c.life.done:
+	case <-ctx.Done():
+	}
+	return c.life.lostError(StepPublish, "the publishes were not all taken")
 }

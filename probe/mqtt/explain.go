@@ -44,9 +44,37 @@ func Explain(err error) (message, hint string) {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		return "timed out: " + err.Error(), "the broker did not answer in time: check the network path, or raise --timeout on a slow link"
 	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed):
-		return "the connection to the broker was lost: " + err.Error(), "the broker or a middlebox closed the connection: look at the broker's log for the reason"
+		return "the connection to the broker was lost: " + lostWords(err), "the broker or a middlebox closed the connection: look at the broker's log for the reason"
 	}
 	return err.Error(), ""
+}
+
+// lostWords says how a connection ended, in words rather than Go's.
+func lostWords(err error) string {
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "the broker closed the connection"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "the connection was reset (the broker or a middlebox dropped it)"
+	case errors.Is(err, syscall.EPIPE):
+		return "the broker had already closed the connection"
+	case errors.Is(err, net.ErrClosed):
+		return "the connection was closed"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "the broker stopped answering (keep-alive)"
+	}
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "connection reset"):
+		return "the connection was reset (the broker or a middlebox dropped it)"
+	case strings.Contains(s, "EOF"):
+		return "the broker closed the connection"
+	case strings.Contains(s, "broken pipe"):
+		return "the broker had already closed the connection"
+	case strings.Contains(s, "pingresp not received") || strings.Contains(s, "timeout"):
+		return "the broker stopped answering (keep-alive)"
+	}
+	return s
 }
 
 func durText(d time.Duration) string { return d.Round(time.Millisecond).String() }
