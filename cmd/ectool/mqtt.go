@@ -225,6 +225,31 @@ func (opts *MQTTPubOptions) complete(cmd *cobra.Command) error {
 	return nil
 }
 
+// line is one line of stdin (or the error that ended reading).
+type line struct {
+	b   []byte
+	err error
+}
+
+// readLines reads r line by line on its own goroutine; the channel closes
+// at the end of input. The goroutine is left blocked in a read when the
+// command ends first (the process exits).
+func readLines(r io.Reader) <-chan line {
+	ch := make(chan line, 1024)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			ch <- line{b: append([]byte(nil), sc.Bytes()...)}
+		}
+		if err := sc.Err(); err != nil {
+			ch <- line{err: err}
+		}
+	}()
+	return ch
+}
+
 func pathProblem(err error) string {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
@@ -315,13 +340,31 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	}
 	switch {
 	case opts.StdinLines:
-		sc := bufio.NewScanner(app.IO.In)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		// Lines are read on their own goroutine, so an interrupt stops
+		// the command even while stdin stays open (tail -f).
+		lines := readLines(app.IO.In)
 		next = func() ([]byte, bool, error) {
-			if !sc.Scan() {
-				return nil, false, sc.Err()
+			if ctx.Err() != nil {
+				// Interrupted: publish what was already read, then stop.
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						return nil, false, nil
+					}
+					return l.b, l.err == nil, l.err
+				default:
+					return nil, false, nil
+				}
 			}
-			return append([]byte(nil), sc.Bytes()...), true, nil
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					return nil, false, nil
+				}
+				return l.b, l.err == nil, l.err
+			case <-ctx.Done():
+				return nil, false, nil
+			}
 		}
 	default:
 		i := 0
@@ -339,34 +382,49 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 
 	start := time.Now()
 	var sendErr error
+	// --stdin-lines publishes every line it has read even after an
+	// interrupt: the publishes themselves are bounded by --timeout.
+	pctx := ctx
+	if opts.StdinLines {
+		pctx = context.WithoutCancel(ctx)
+	}
 	for n := 0; ; n++ {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && !opts.StdinLines {
 			sendErr = ctx.Err()
 			break
 		}
 		if err := counts.failed(); err != nil {
 			break
 		}
+		payload, ok, err := next()
+		if err != nil {
+			sendErr = &mqtt.StepError{Step: mqtt.StepPublish, Message: "reading stdin failed: " + err.Error(),
+				Hint: "a line longer than 16 MiB? the producer feeding stdin failed?", Err: err}
+			break
+		}
+		if !ok {
+			break
+		}
+		// The pace is kept before each message but the first, never
+		// after the last.
 		if opts.rate > 0 {
 			due := start.Add(time.Duration(float64(n) / opts.rate * float64(time.Second)))
 			if d := time.Until(due); d > 0 {
 				select {
 				case <-time.After(d):
 				case <-ctx.Done():
+					if !opts.StdinLines {
+						sendErr = ctx.Err()
+					}
 				}
 			}
-		}
-		payload, ok, err := next()
-		if err != nil {
-			sendErr = fmt.Errorf("reading stdin: %w", err)
-			break
-		}
-		if !ok {
-			break
+			if sendErr != nil {
+				break
+			}
 		}
 		m := mqtt.Message{Topic: opts.Topic, Payload: payload, QoS: opts.qos, Retain: opts.Retain, Properties: opts.properties}
 		if opts.qos == 0 {
-			if err := c.PublishAsync(ctx, m, func(error) {}); err != nil {
+			if err := c.PublishAsync(pctx, m, func(error) {}); err != nil {
 				sendErr = err
 				break
 			}
@@ -375,7 +433,7 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 			counts.mu.Unlock()
 			continue
 		}
-		if err := acquire(ctx, window, opts.Timeout, counts); err != nil {
+		if err := acquire(pctx, window, opts.Timeout, counts); err != nil {
 			sendErr = err
 			break
 		}
@@ -387,7 +445,7 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 		// maximum, so PublishAsync does not wait for one: no per-message
 		// deadline is needed (acknowledgements are timed by acquire and
 		// waitAcks).
-		if err := c.PublishAsync(ctx, m, done); err != nil {
+		if err := c.PublishAsync(pctx, m, done); err != nil {
 			<-window
 			counts.mu.Lock()
 			counts.outstanding--
@@ -397,19 +455,34 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 			break
 		}
 	}
-	if waitErr := waitAcks(ctx, counts, opts.Timeout); waitErr != nil && sendErr == nil {
-		sendErr = waitErr
+	// After an interrupt of --stdin-lines, what was read is still sent
+	// and acknowledged (within --timeout): the lines are not lost.
+	interrupted := opts.StdinLines && ctx.Err() != nil
+	wctx := ctx
+	if interrupted {
+		wctx = context.Background()
+	}
+	if sendErr == nil && counts.failed() == nil {
+		if waitErr := waitAcks(wctx, counts, opts.Timeout); waitErr != nil {
+			sendErr = waitErr
+		} else if opts.qos == 0 && counts.sent > 0 {
+			// QoS 0 has no acknowledgement: a round trip shows the broker
+			// took every publish rather than closing the connection.
+			sctx, cancel := context.WithTimeout(wctx, opts.Timeout)
+			sendErr = c.Sync(sctx)
+			cancel()
+		}
 	}
 	elapsed := time.Since(start)
-	dctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
-	_ = c.Disconnect(dctx)
-	cancel()
+	// A refusal recorded before we closed is the first cause; failures of
+	// publishes our own close cut short are not.
+	if first := counts.failed(); first != nil {
+		sendErr = first
+	}
+	closeClient(c, sendErr != nil, opts.Timeout)
 
 	counts.mu.Lock()
 	defer counts.mu.Unlock()
-	if counts.firstErr != nil {
-		sendErr = counts.firstErr
-	}
 	details := map[string]any{
 		"topic": opts.Topic, "qos": opts.qos, "retain": opts.Retain,
 		"mqtt_version": string(opts.Conn.Version),
@@ -435,6 +508,10 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	acked := ""
 	if opts.qos > 0 {
 		acked = fmt.Sprintf(", %d acknowledged", counts.acknowledged)
+	}
+	if interrupted {
+		app.Warnf("interrupted: stopped reading stdin; every line read before was published")
+		rep.SetDetail("interrupted", true)
 	}
 	fmt.Fprintf(app.IO.Out, "published %d message(s) to %s at QoS %d%s in %s (%.0f msg/s)\n",
 		counts.sent, opts.Topic, opts.qos, acked, roundDuration(elapsed), rate(counts.sent, elapsed))
@@ -682,13 +759,11 @@ func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 	defer relaxGC()()
 	c, err := mqtt.Connect(ctx, opts.Conn)
 	if err != nil {
-		return connectFailure(err)
+		e := connectFailure(err)
+		return subError(app, app.IO.Out, stepName(err, mqtt.StepConnect), e, 0)
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = c.Disconnect(dctx)
-		cancel()
-	}()
+	failed := false
+	defer func() { closeClient(c, failed, 2*time.Second) }()
 	subs := make([]mqtt.Subscription, len(opts.Topics))
 	for i, f := range opts.Topics {
 		subs[i] = mqtt.Subscription{Filter: f, QoS: opts.qos}
@@ -697,7 +772,8 @@ func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 	granted, err := c.Subscribe(sctx, subs...)
 	cancel()
 	if err != nil {
-		return stepFailure(err)
+		failed = true
+		return subError(app, app.IO.Out, stepName(err, mqtt.StepSubscribe), stepFailure(err), 0)
 	}
 	for i, g := range granted {
 		if i < len(subs) && g < opts.qos {
@@ -777,31 +853,86 @@ loop:
 		if app.JSON() {
 			_ = writeJSON(out, map[string]any{"summary": sum})
 		} else {
-			fmt.Fprintf(out, "summary: received %d, lost %d, duplicated %d, out of order %d\n", sum.Received, sum.Lost, sum.Duplicated, sum.OutOfOrder)
+			before := ""
+			if sum.BeforeFirst > 0 {
+				before = fmt.Sprintf(" (%d numbered before the first received: sent before this subscriber joined, not counted)", sum.BeforeFirst)
+			}
+			fmt.Fprintf(out, "summary: received %d, lost %d, duplicated %d, out of order %d%s\n", sum.Received, sum.Lost, sum.Duplicated, sum.OutOfOrder, before)
 		}
 	}
-	if err := out.Flush(); err != nil {
-		return cannotRun("", "writing output: %v", err)
-	}
+	var fail *ExitError
+	step := "mqtt.receive"
 	switch {
 	case endErr != nil:
 		msg, hint := mqtt.Explain(endErr)
-		return &ExitError{Code: ExitProblem, Message: fmt.Sprintf("%s (after %d message(s))", msg, n), Hint: hint, Err: endErr}
-	case opts.Count > 0 && n < opts.Count && !opts.RetainedOnly:
+		step = stepName(endErr, mqtt.StepReceive)
+		fail = &ExitError{Code: ExitProblem, Message: fmt.Sprintf("%s (after %d message(s))", msg, n), Hint: hint, Err: endErr}
+	case opts.Count > 0 && n < opts.Count:
 		why := fmt.Sprintf("within %s", opts.Timeout)
 		if interrupted || !timedOut {
 			why = "before the end"
 		}
-		return problem("check that the publisher runs and uses a topic matching "+strings.Join(opts.Topics, ", ")+
-			"; a broker's queue limit (max_queued_messages) drops messages for slow subscribers",
-			"only %d of %d message(s) arrived %s", n, opts.Count, why)
+		hint := "check that the publisher runs and uses a topic matching " + strings.Join(opts.Topics, ", ") +
+			"; a broker's queue limit (max_queued_messages) drops messages for slow subscribers"
+		what := "message(s) arrived"
+		if opts.RetainedOnly {
+			what = "retained message(s) are held by the broker"
+			why = "under " + strings.Join(opts.Topics, ", ")
+			hint = "the publisher (gateway) may have stopped publishing with retain, or some devices have not reported yet: check it publishes with the retain flag"
+		}
+		fail = problem(hint, "only %d of %d %s %s", n, opts.Count, what, why)
 	case opts.ExpectSeq && sum.Lost > 0:
-		return problem("messages were lost between publisher and subscriber: check QoS (0 may drop), the broker's queue limits (max_queued_messages) and whether the subscriber started before the publisher",
+		fail = problem("messages were lost between publisher and subscriber: check QoS (0 may drop) and the broker's queue limits (max_queued_messages)",
 			"%d message(s) lost (received %d, duplicated %d, out of order %d)", sum.Lost, sum.Received, sum.Duplicated, sum.OutOfOrder)
-	case opts.ExpectSeq && sum.Received == 0 && opts.Count == 0 && n > 0:
-		app.Warnf("--expect-seq: none of the %d message(s) carried a sequence number (publish with 'ectool mqtt pub --seq')", n)
+	case opts.ExpectSeq && sum.Received == 0:
+		hint := "nothing arrived to judge: check that 'ectool mqtt pub --seq' runs and publishes to a topic matching " + strings.Join(opts.Topics, ", ")
+		if n > 0 {
+			hint = "publish with 'ectool mqtt pub --seq': only its payloads carry a sequence number"
+		}
+		fail = problem(hint, "--expect-seq: no sequenced message arrived (%d message(s) without a sequence number)", n)
+	}
+	if fail != nil {
+		failed = endErr != nil
+		_ = subError(app, out, step, fail, n)
+	}
+	if err := out.Flush(); err != nil {
+		return cannotRun("", "writing output: %v", err)
+	}
+	if fail != nil {
+		return fail
 	}
 	return nil
+}
+
+// subError ends sub's JSON Lines stream with one {"error":...} line, so a
+// pipeline reading stdout learns why it ended and how many messages came.
+func subError(app *App, w io.Writer, step string, e *ExitError, received int) *ExitError {
+	if app.JSON() {
+		_ = writeJSON(w, map[string]any{"error": map[string]any{
+			"step": step, "message": e.Message, "hint": e.Hint, "received": received}})
+	}
+	return e
+}
+
+// stepName is "mqtt.<step>" for an error, or for def when it names none.
+func stepName(err error, def mqtt.Step) string {
+	if s := mqtt.StepOf(err); s != "" {
+		return "mqtt." + string(s)
+	}
+	return "mqtt." + string(def)
+}
+
+// closeClient ends a connection: gracefully after a success, at once after
+// a failure (the broker has shown it does not answer, or is gone, so a
+// graceful close would only add its wait to the error).
+func closeClient(c mqtt.Client, failed bool, limit time.Duration) {
+	if failed {
+		_ = c.Abort()
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), limit)
+	_ = c.Disconnect(dctx)
+	cancel()
 }
 
 func writeSubLine(app *App, w io.Writer, m mqtt.Message, tracker *mqtt.SeqTracker, expectSeq bool) error {
@@ -936,11 +1067,8 @@ func mqttClearRun(ctx context.Context, opts *MQTTClearOptions) error {
 	if err != nil {
 		return pubFailed(app, rep, err, nil, true)
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = c.Disconnect(dctx)
-		cancel()
-	}()
+	failed := false
+	defer func() { closeClient(c, failed, 2*time.Second) }()
 	rep.Add(report.Check{ID: "mqtt.connect", Title: "CONNECT accepted", Status: report.OK})
 	subs := make([]mqtt.Subscription, len(opts.Topics))
 	for i, f := range opts.Topics {
@@ -950,6 +1078,7 @@ func mqttClearRun(ctx context.Context, opts *MQTTClearOptions) error {
 	_, err = c.Subscribe(sctx, subs...)
 	cancel()
 	if err != nil {
+		failed = true
 		return pubFailed(app, rep, err, nil, false)
 	}
 	rep.Add(report.Check{ID: "mqtt.subscribe", Title: "subscribed to the filters", Status: report.OK})
@@ -964,6 +1093,7 @@ collect:
 		select {
 		case m, ok := <-c.Messages():
 			if !ok {
+				failed = true
 				return pubFailed(app, rep, c.Err(), nil, false)
 			}
 			if !m.Retain {

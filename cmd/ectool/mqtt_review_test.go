@@ -1,0 +1,353 @@
+package main
+
+// Regression tests for the hands-on review of `ectool mqtt` (issue 2). Where
+// mosquitto cannot misbehave the way a finding needs (an undefined CONNACK
+// code, a broker that never answers, a DISCONNECT during SUBSCRIBE), a tiny
+// broker written here stands in: it speaks just enough MQTT on loopback.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ecdata/ectool/internal/testenv"
+)
+
+// fakeBroker accepts connections on a loopback port; for each it reads the
+// CONNECT and hands the connection to serve. It returns the mqtt:// URL.
+func fakeBroker(t *testing.T, serve func(c net.Conn, r *bufio.Reader)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				r := bufio.NewReader(c)
+				if serve == nil {
+					_, _ = io.Copy(io.Discard, r) // silent: never answers
+					return
+				}
+				if hdr, _, err := readPacket(r); err != nil || hdr>>4 != 1 {
+					return
+				}
+				serve(c, r)
+			}()
+		}
+	}()
+	return "mqtt://" + ln.Addr().String()
+}
+
+// readPacket reads one MQTT packet: its first byte and its body.
+func readPacket(r *bufio.Reader) (byte, []byte, error) {
+	hdr, err := r.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, mult := 0, 1
+	for i := 0; i < 4; i++ {
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, nil, err
+		}
+		n += int(b&0x7f) * mult
+		mult *= 128
+		if b&0x80 == 0 {
+			break
+		}
+	}
+	body := make([]byte, n)
+	_, err = io.ReadFull(r, body)
+	return hdr, body, err
+}
+
+// untilPacket reads packets until one of type typ (the high nibble) arrives.
+func untilPacket(r *bufio.Reader, typ byte) ([]byte, bool) {
+	for {
+		hdr, body, err := readPacket(r)
+		if err != nil {
+			return nil, false
+		}
+		if hdr>>4 == typ {
+			return body, true
+		}
+	}
+}
+
+var (
+	connack5   = []byte{0x20, 0x03, 0x00, 0x00, 0x00}
+	connack311 = []byte{0x20, 0x02, 0x00, 0x00}
+)
+
+// timed runs ectool and returns its output, exit code and how long it took.
+func timed(t *testing.T, args ...string) (string, string, int, time.Duration) {
+	t.Helper()
+	testenv.Binary(t) // built before the clock starts
+	start := time.Now()
+	out, errOut, code := run{args: args}.exec(t)
+	return out, errOut, code, time.Since(start)
+}
+
+// B5: --retained-only --count N with fewer than N retained messages is a
+// failure that says how many there were.
+func TestSubRetainedOnlyWithTooFewRetainedExitsOne(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	mosquittoPub(t, b, "-t", "rv/a", "-m", "one", "-r")
+	out, errOut, code := ectoolMQTT(t, "sub", "-b", b.URL, "-t", "rv/#", "--retained-only", "--count", "2", "--timeout", "5s")
+	if code != 1 || out != "rv/a one\n" || !strings.Contains(errOut, "only 1 of 2 retained message(s)") {
+		t.Fatalf("exit %d\nstdout %q\nstderr %s", code, out, errOut)
+	}
+	// Nothing retained at all is the same failure, with a JSON error line.
+	out, errOut, code = ectoolMQTT(t, "sub", "-b", b.URL, "-t", "nothing/#", "--retained-only", "--count", "3", "-o", "json")
+	if code != 1 || !strings.Contains(errOut, "only 0 of 3") || !strings.Contains(out, `"error"`) || !strings.Contains(out, `"received":0`) {
+		t.Fatalf("exit %d\nstdout %q\nstderr %s", code, out, errOut)
+	}
+	// Enough is a success.
+	if out, errOut, code := ectoolMQTT(t, "sub", "-b", b.URL, "-t", "rv/#", "--retained-only", "--count", "1"); code != 0 {
+		t.Fatalf("exit %d\nstdout %q\nstderr %s", code, out, errOut)
+	}
+}
+
+// B1: a 3.1.1 CONNACK return code the protocol does not define is a
+// refusal, worded, never "CONNECT accepted".
+func TestUndefinedMQTT311ConnackCodeIsARefusal(t *testing.T) {
+	for _, rc := range []byte{0x06, 0x80} {
+		url := fakeBroker(t, func(c net.Conn, r *bufio.Reader) {
+			_, _ = c.Write([]byte{0x20, 0x02, 0x00, rc})
+			time.Sleep(5 * time.Second) // keep the socket open, as a broker might
+		})
+		want := fmt.Sprintf("CONNACK code 0x%02X, which MQTT 3.1.1 does not define", rc)
+		_, errOut, code := ectoolMQTT(t, "pub", "-b", url, "-t", "a", "-m", "x", "--mqtt-version", "3.1.1", "--timeout", "3s")
+		if code != 1 || !strings.Contains(errOut, "mqtt.connect failed") || !strings.Contains(errOut, want) {
+			t.Fatalf("pub, code 0x%02X: exit %d\n%s", rc, code, errOut)
+		}
+		r := mqttCheck(t, 1, "-b", url, "--mqtt-version", "3.1.1", "--timeout", "3s")
+		if r.status(t, "mqtt.connect") != "failed" || !strings.Contains(r.text("mqtt.connect"), "does not define") {
+			t.Fatalf("check, code 0x%02X: mqtt.connect %s: %s", rc, r.status(t, "mqtt.connect"), r.text("mqtt.connect"))
+		}
+	}
+}
+
+// B8: an MQTT 5 broker that disconnects (with a reason) or just closes
+// during SUBSCRIBE is named at once, never waited out as a timeout.
+func TestMQTT5SubscribeEndsWhenTheBrokerDisconnects(t *testing.T) {
+	withReason := fakeBroker(t, func(c net.Conn, r *bufio.Reader) {
+		_, _ = c.Write(connack5)
+		if _, ok := untilPacket(r, 8); ok {
+			_, _ = c.Write([]byte{0xE0, 0x01, 0x98}) // DISCONNECT: administrative action
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	closing := fakeBroker(t, func(c net.Conn, r *bufio.Reader) {
+		_, _ = c.Write(connack5)
+		untilPacket(r, 8)
+	})
+	const timeout = 20 * time.Second // far longer than the test may take
+	for _, tc := range []struct {
+		url  string
+		args []string
+		want string
+	}{
+		{withReason, []string{"sub", "-t", "a"}, "administrative action (DISCONNECT 0x98)"},
+		{withReason, []string{"clear-retained", "-t", "a/#"}, "administrative action (DISCONNECT 0x98)"},
+		{closing, []string{"sub", "-t", "a"}, "the broker closed the connection"},
+	} {
+		args := append([]string{"mqtt"}, tc.args...)
+		_, errOut, code, took := timed(t, append(args, "-b", tc.url, "--timeout", timeout.String())...)
+		if code != 1 || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "raise --timeout") || strings.Contains(errOut, "EOF") {
+			t.Fatalf("%v: exit %d\n%s", tc.args, code, errOut)
+		}
+		if took > timeout/2 {
+			t.Fatalf("%v took %s: it waited for the timeout", tc.args, took)
+		}
+	}
+}
+
+// B3: a broker that accepts TCP but never answers, or answers CONNACK and
+// then nothing, fails within --timeout (a generous bound: the failure must
+// not wait for a graceful close on top of it).
+func TestSilentBrokerFailsWithinTheTimeout(t *testing.T) {
+	silent := fakeBroker(t, nil)
+	mute5 := fakeBroker(t, func(c net.Conn, r *bufio.Reader) {
+		_, _ = c.Write(connack5)
+		_, _ = io.Copy(io.Discard, r)
+	})
+	mute311 := fakeBroker(t, func(c net.Conn, r *bufio.Reader) {
+		_, _ = c.Write(connack311)
+		_, _ = io.Copy(io.Discard, r)
+	})
+	const timeout = 2 * time.Second
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"pub, no CONNACK", []string{"pub", "-b", silent, "-t", "a", "-m", "x"}, "no CONNACK within 2s"},
+		{"sub, no CONNACK", []string{"sub", "-b", silent, "-t", "a"}, "no CONNACK within 2s"},
+		{"check, no CONNACK", []string{"check", "-b", silent}, "no CONNACK within 2s"},
+		{"sub v5, no SUBACK", []string{"sub", "-b", mute5, "-t", "a"}, "subscribe"},
+		{"sub 3.1.1, no SUBACK", []string{"sub", "-b", mute311, "-t", "a", "--mqtt-version", "3.1.1"}, "SUBACK"},
+		{"pub v5, no PUBACK", []string{"pub", "-b", mute5, "-t", "a", "-m", "x", "-q", "1"}, "not acknowledged within 2s"},
+		{"pub 3.1.1, no PUBACK", []string{"pub", "-b", mute311, "-t", "a", "-m", "x", "-q", "1", "--mqtt-version", "3.1.1"}, "not acknowledged within 2s"},
+		{"pub v5 QoS 0, no PINGRESP", []string{"pub", "-b", mute5, "-t", "a", "-m", "x"}, "PINGREQ"},
+		{"clear-retained v5, no SUBACK", []string{"clear-retained", "-b", mute5, "-t", "a/#"}, "subscribe"},
+	} {
+		out, errOut, code, took := timed(t, append(append([]string{"mqtt"}, tc.args...), "--timeout", timeout.String())...)
+		if code != 1 || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("%s: exit %d\n%s%s", tc.name, code, out, errOut)
+		}
+		if took > timeout+3*time.Second {
+			t.Errorf("%s: took %s with --timeout %s", tc.name, took, timeout)
+		}
+	}
+}
+
+// B4: a QoS 1 acknowledgement timeout is diagnosed as one every time, never
+// as the broker closing the connection (it was ectool that closed it).
+func TestPubAckTimeoutIsAlwaysDiagnosedAsATimeout(t *testing.T) {
+	mute := fakeBroker(t, func(c net.Conn, r *bufio.Reader) {
+		_, _ = c.Write(connack5)
+		_, _ = io.Copy(io.Discard, r)
+	})
+	for i := 0; i < 4; i++ {
+		out, errOut, code := ectoolMQTT(t, "pub", "-b", mute, "-t", "a", "-m", "x", "-q", "1", "--count", "3", "--timeout", "1s", "-o", "json")
+		if code != 1 || !strings.Contains(errOut, "3 publish(es) not acknowledged within 1s") || strings.Contains(errOut+out, "closed") {
+			t.Fatalf("run %d: exit %d\nstdout %s\nstderr %s", i, code, out, errOut)
+		}
+	}
+}
+
+// B7: a 3.1.1 QoS 0 publish the broker disconnects for (too large here) is
+// exit 1 with the reason, not "published".
+func TestMQTT311QoS0PublishTheBrokerDisconnectsForFails(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{Extra: "max_packet_size 1000"})
+	big := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("a"), 5000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := ectoolMQTT(t, "pub", "-b", b.URL, "-t", "a", "--file", big, "--mqtt-version", "3.1.1")
+	if code != 1 || !strings.Contains(errOut, "closed the connection") || !strings.Contains(errOut, "max_packet_size") {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	// A small one still passes on the same broker, on both versions.
+	for _, v := range mqttVersions {
+		if _, errOut, code := ectoolMQTT(t, "pub", "-b", b.URL, "-t", "a", "-m", "small", "--mqtt-version", v.ectool); code != 0 {
+			t.Fatalf("MQTT %s: exit %d\n%s", v.ectool, code, errOut)
+		}
+	}
+}
+
+// B9: pub --stdin-lines stops on SIGTERM while stdin stays open, publishes
+// what it read, and says it was interrupted.
+func TestPubStdinLinesStopsOnSignalWhileStdinIsOpen(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		got := mosquittoSub(t, b, "mqttv5", 2, "-t", "si/y")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, testenv.Binary(t), "mqtt", "pub", "-b", b.URL, "-t", "si/y", "--stdin-lines", "-q", "1")
+		cmd.Env = append(os.Environ(), "ECTOOL_MQTT_BROKER=", "NO_COLOR=1")
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(stdin, "a\nb\n")
+		lines := got() // both arrived: the pipe is still open
+		_ = cmd.Process.Signal(sig)
+		start := time.Now()
+		err = cmd.Wait()
+		took := time.Since(start)
+		cancel()
+		_ = stdin.Close()
+		var ee *exec.ExitError
+		code := 0
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		if code != 0 || took > 10*time.Second || !strings.Contains(out.String(), "published 2 message(s)") ||
+			!strings.Contains(errOut.String(), "interrupted") || len(lines) != 2 {
+			t.Fatalf("%s: exit %d after %s\nstdout %s\nstderr %s\nreceived %q", sig, code, took, out.String(), errOut.String(), lines)
+		}
+	}
+}
+
+// G1, G2: --expect-seq counts loss from the first number received, and
+// judges nothing received as a failure.
+func TestExpectSeqJoinsLateAndFailsOnNothing(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	wait := startSub(t, "-b", b.URL, "-t", "seq/late", "-q", "1", "--count", "4", "--timeout", "20s", "--expect-seq")
+	for n := 9; n <= 12; n++ { // 1 to 8 went out before the subscriber joined
+		mosquittoPub(t, b, "-t", "seq/late", "-q", "1", "-m", fmt.Sprintf(`{"seq":%d,"ts":%d,"src":"p"}`, n, time.Now().UnixNano()))
+	}
+	out, errOut, code := wait()
+	if code != 0 || !strings.Contains(out, "summary: received 4, lost 0, duplicated 0, out of order 0 (8 numbered before the first received") {
+		t.Fatalf("late join: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	out, errOut, code = ectoolMQTT(t, "sub", "-b", b.URL, "-t", "seq/none", "--expect-seq", "--timeout", "1s", "-o", "json")
+	if code != 1 || !strings.Contains(errOut, "no sequenced message arrived") || !strings.Contains(out, `"summary"`) || !strings.Contains(out, `"error"`) {
+		t.Fatalf("nothing: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}
+
+// G4: sub -o json ends its stream with an {"error":...} line on failure.
+func TestSubJSONFailureEndsWithAnErrorLine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // refused from now on
+	out, _, code := ectoolMQTT(t, "sub", "-b", "mqtt://"+addr, "-t", "a", "-o", "json")
+	var line struct {
+		Error struct {
+			Step    string `json:"step"`
+			Message string `json:"message"`
+			Hint    string `json:"hint"`
+		} `json:"error"`
+	}
+	if code != 1 || json.Unmarshal([]byte(out), &line) != nil || line.Error.Step != "mqtt.tcp" || line.Error.Message == "" {
+		t.Fatalf("exit %d\nstdout %q", code, out)
+	}
+}
