@@ -141,7 +141,7 @@ func (c *checker) checkPrefixLadder(ctx context.Context) {
 		ch, start := c.begin(CheckACLTestPrefix)
 		ch.Evidence["topic_prefix"] = c.o.TopicPrefix
 		ch.Evidence["subscribe"] = aclRefused
-		warn(ch, c.prefixHint())
+		c.prefixRefused(ch)
 		c.add(ch, start)
 		skipAll(c.prefixSkipReason())
 		return
@@ -179,7 +179,7 @@ func (c *checker) checkPrefixLadder(ctx context.Context) {
 						prefixCh.Evidence[k] = v
 					}
 				}
-				warn(prefixCh, c.prefixHint())
+				c.prefixRefused(prefixCh)
 				c.add(prefixCh, prefixStart)
 				skipAll(c.prefixSkipReason())
 				return
@@ -251,9 +251,22 @@ func contains(qs []byte, q byte) bool {
 	return false
 }
 
+// prefixRefused judges mqtt.acl_test_prefix when the credentials may not
+// use the test prefix: only a warning for the default prefix (the check
+// picked it, the device need not be allowed there), a failure for an
+// explicit --topic-prefix (the technician passed the device's own tree, so
+// a refusal there is the ACL fault the check exists to find).
+func (c *checker) prefixRefused(ch *report.Check) {
+	if c.userPrefix {
+		fail(ch, fmt.Sprintf("these credentials may not use --topic-prefix %s", c.o.TopicPrefix), c.prefixHint())
+		return
+	}
+	warn(ch, c.prefixHint())
+}
+
 func (c *checker) prefixHint() string {
 	if c.userPrefix {
-		return fmt.Sprintf("these credentials may not use --topic-prefix %s (per-device ACL): pass a --topic-prefix inside the device's allowed topic tree; not a broker failure", c.o.TopicPrefix)
+		return fmt.Sprintf("the broker's ACL refuses these credentials under --topic-prefix %s: if that is the device's own topic tree, fix the user's ACL entries on the broker; otherwise pass the tree the device publishes to", c.o.TopicPrefix)
 	}
 	return fmt.Sprintf("these credentials may not use the default test prefix %s (per-device ACL): pass --topic-prefix inside the device's allowed topic tree (for example its telemetry topic's parent); not a broker failure", c.o.TopicPrefix)
 }
@@ -330,6 +343,11 @@ func (c *checker) checkSubscribe(ctx context.Context, tested []byte) (ok bool, a
 		fail(ch, "the broker refused the subscription: "+strings.Join(refused, "; "), subscribeHint(codes))
 		c.add(ch, start)
 		return false, ""
+	}
+	if len(aclRefusals) > 0 && c.userPrefix {
+		fail(ch, "the broker refused the subscription: "+strings.Join(aclRefusals, "; "), c.prefixHint())
+		c.add(ch, start)
+		return false, strings.Join(aclRefusals, "; ")
 	}
 	if len(aclRefusals) > 0 {
 		ch.Status = report.Skipped

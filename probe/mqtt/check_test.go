@@ -287,6 +287,17 @@ func TestCheckWithPasswordsAndACL(t *testing.T) {
 				t.Errorf("exit %d (strict %d), want 0 (strict 1)", r.ExitCode(false), r.ExitCode(true))
 			}
 		})
+		// Review G9: a --topic-prefix the technician passed (the device's
+		// own tree) and the ACL refuses is the fault the check is for.
+		t.Run(string(v)+"/explicit prefix refused fails", func(t *testing.T) {
+			r := runCheck(t, mqtt.CheckOptions{Options: login(v, "s3cret"), Count: 1, TopicPrefix: "devices/other/check"})
+			expect(t, r, map[string]report.Status{mqtt.CheckConnect: report.OK, mqtt.CheckACLTestPrefix: report.Failed,
+				mqtt.CheckQoS1: report.Skipped, mqtt.CheckRetained: report.Skipped})
+			mentions(t, check(t, r, mqtt.CheckACLTestPrefix), "devices/other/check", "ACL")
+			if r.ExitCode(false) != 1 || r.FirstFailure == nil {
+				t.Errorf("exit %d, first failure %v: want 1 and a first failure", r.ExitCode(false), r.FirstFailure)
+			}
+		})
 		t.Run(string(v)+"/allowed prefix and deny topic", func(t *testing.T) {
 			r := runCheck(t, mqtt.CheckOptions{Options: login(v, "s3cret"), Count: 3,
 				TopicPrefix: "devices/meter/check", DenyTopic: "devices/other/telemetry"})
