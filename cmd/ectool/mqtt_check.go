@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/ecdata/ectool/diag/report"
 	"strings"
 	"time"
 
@@ -149,6 +150,9 @@ func mqttCheckRun(ctx context.Context, opts *MQTTCheckOptions) error {
 		app.Infof("checking %s (each step up to %s)...", opts.Check.Broker, opts.Timeout)
 	}
 	r := mqtt.Check(ctx, opts.Check)
+	if opts.Strict {
+		strictReport(r)
+	}
 	if err := app.renderReport(r); err != nil {
 		return err
 	}
@@ -156,4 +160,26 @@ func mqttCheckRun(ctx context.Context, opts *MQTTCheckOptions) error {
 		return problem("run the check again to the end", "interrupted: the report above is incomplete")
 	}
 	return reported(r.ExitCode(opts.Strict))
+}
+
+// strictReport turns every warning into a failure (--strict), so the
+// report's first failure and closing line name the warning that decides
+// the exit code instead of saying everything is fine.
+func strictReport(r *report.Report) {
+	changed := false
+	for i := range r.Checks {
+		c := &r.Checks[i]
+		if c.Status != report.Warning {
+			continue
+		}
+		c.Status = report.Failed
+		if c.Evidence == nil {
+			c.Evidence = map[string]any{}
+		}
+		c.Evidence["strict"] = "a warning, failed by --strict"
+		changed = true
+	}
+	if changed {
+		r.Finish()
+	}
 }

@@ -351,3 +351,36 @@ func TestSubJSONFailureEndsWithAnErrorLine(t *testing.T) {
 		t.Fatalf("exit %d\nstdout %q", code, out)
 	}
 }
+
+// G8, G9: under --strict the deciding warning is the report's first
+// failure (and the text does not end "OK"); an explicit --topic-prefix the
+// ACL refuses is a failure without --strict.
+func TestMQTTCheckStrictAndExplicitPrefix(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{
+		Users: map[string]string{"meter": "s3cret"},
+		ACL:   "user meter\ntopic readwrite devices/meter/#\n",
+	})
+	pw := filepath.Join(t.TempDir(), "pw")
+	_ = os.WriteFile(pw, []byte("s3cret\n"), 0o600)
+	login := []string{"-b", b.URL, "-u", "meter", "--password-file", pw}
+
+	r := mqttCheck(t, 1, append(login, "--strict")...)
+	if r.status(t, "mqtt.acl_test_prefix") != "failed" || r.FirstFailure == nil || r.FirstFailure.ID != "mqtt.acl_test_prefix" {
+		t.Fatalf("--strict: acl_test_prefix %s, first failure %+v", r.status(t, "mqtt.acl_test_prefix"), r.FirstFailure)
+	}
+	out, _, code := ectool(t, append([]string{"mqtt", "check", "--count", "1", "--strict"}, login...)...)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := lines[len(lines)-1]; code != 1 || strings.HasPrefix(last, "OK") || !strings.Contains(last, "mqtt.acl_test_prefix") {
+		t.Fatalf("--strict text: exit %d, last line %q", code, last)
+	}
+
+	r = mqttCheck(t, 1, append(login, "--topic-prefix", "devices/other/check")...)
+	if r.status(t, "mqtt.acl_test_prefix") != "failed" || r.FirstFailure == nil {
+		t.Fatalf("explicit prefix: acl_test_prefix %s, first failure %+v", r.status(t, "mqtt.acl_test_prefix"), r.FirstFailure)
+	}
+	// The default prefix stays a warning.
+	r = mqttCheck(t, 0, login...)
+	if r.status(t, "mqtt.acl_test_prefix") != "warning" {
+		t.Fatalf("default prefix: acl_test_prefix %s", r.status(t, "mqtt.acl_test_prefix"))
+	}
+}
