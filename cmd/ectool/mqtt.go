@@ -192,6 +192,9 @@ func (opts *MQTTPubOptions) complete(cmd *cobra.Command) error {
 	opts.payload = []byte(opts.Message)
 	if opts.File != "" {
 		b, err := os.ReadFile(opts.File)
+		if errors.Is(err, os.ErrPermission) {
+			return unreadable("--file", opts.File)
+		}
 		if err != nil {
 			return usageError("--file %s: %s", opts.File, pathProblem(err))
 		}

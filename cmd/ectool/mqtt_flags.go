@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 
@@ -129,6 +130,9 @@ func (f *mqttConnFlags) tlsOptions(app *App, b mqtt.Broker, o *mqtt.Options) err
 			if fe.Path == "" {
 				return usageError("--%s is %s", fe.Field, fe.Problem)
 			}
+			if errors.Is(fe.Err, os.ErrPermission) {
+				return unreadable("--"+fe.Field, fe.Path)
+			}
 			return usageError("--%s %s: %s", fe.Field, fe.Path, fe.Problem)
 		}
 		return usageError("TLS settings: %v", err)
@@ -148,6 +152,12 @@ func (f *mqttConnFlags) credentials(app *App, o *mqtt.Options) error {
 			return usageError("--password and --password-file both given: use one")
 		}
 		b, err := os.ReadFile(f.cred.PasswordFile)
+		if errors.Is(err, os.ErrPermission) {
+			return unreadable("--password-file", f.cred.PasswordFile)
+		}
+		if err == nil && strings.TrimRight(string(b), "\r\n") == "" {
+			return usageError("--password-file %s is empty: write the password in it (one line)", f.cred.PasswordFile)
+		}
 		if err != nil {
 			var pe *os.PathError
 			msg := err.Error()
@@ -203,4 +213,12 @@ func qosFlag(q int) (byte, error) {
 		return 0, usageError("-q/--qos %d: want 0, 1 or 2", q)
 	}
 	return byte(q), nil
+}
+
+// unreadable is the exit-3 error for an input file this user may not read
+// (CONVENTIONS: a missing or unparsable file is a usage error, a
+// permission problem means ectool could not run).
+func unreadable(flag, path string) *ExitError {
+	return cannotRun(fmt.Sprintf("run ectool as a user that may read it, or fix its permissions (ls -l %s)", path),
+		"%s %s: permission denied", flag, path)
 }

@@ -9,7 +9,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +27,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/internal/testenv/certs"
 )
 
 // fakeBroker accepts connections on a loopback port; for each it reads the
@@ -382,5 +386,36 @@ func TestMQTTCheckStrictAndExplicitPrefix(t *testing.T) {
 	r = mqttCheck(t, 0, login...)
 	if r.status(t, "mqtt.acl_test_prefix") != "warning" {
 		t.Fatalf("default prefix: acl_test_prefix %s", r.status(t, "mqtt.acl_test_prefix"))
+	}
+}
+
+// G3, N7: an encrypted client key and an empty password file are named
+// before any I/O (exit 2), not passed on as Go's parse error.
+func TestEncryptedKeyAndEmptyPasswordFileAreUsageErrors(t *testing.T) {
+	set, err := certs.WriteSet(t.TempDir(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := os.ReadFile(set.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(kb)
+	//lint:ignore SA1019 a legacy encrypted key is what the test needs
+	enc, err := x509.EncryptPEMBlock(rand.Reader, blk.Type, blk.Bytes, []byte("pw"), x509.PEMCipherAES256) //nolint:staticcheck
+	if err != nil {
+		t.Fatal(err)
+	}
+	encKey := filepath.Join(t.TempDir(), "enc.key")
+	empty := filepath.Join(t.TempDir(), "empty")
+	_ = os.WriteFile(encKey, pem.EncodeToMemory(enc), 0o600)
+	_ = os.WriteFile(empty, []byte("\n"), 0o600)
+	_, errOut, code := ectoolMQTT(t, "pub", "-b", "mqtts://127.0.0.1:1", "--ca", set.CAFile, "--cert", set.ClientCert, "--key", encKey, "-t", "a", "-m", "x")
+	if code != 2 || !strings.Contains(errOut, "is encrypted") || !strings.Contains(errOut, "openssl pkey") {
+		t.Fatalf("encrypted key: exit %d\n%s", code, errOut)
+	}
+	_, errOut, code = ectoolMQTT(t, "pub", "-b", "mqtt://127.0.0.1:1", "-u", "x", "--password-file", empty, "-t", "a", "-m", "x")
+	if code != 2 || !strings.Contains(errOut, "is empty") {
+		t.Fatalf("empty password file: exit %d\n%s", code, errOut)
 	}
 }

@@ -84,6 +84,10 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	if !hasPEM(kb, "PRIVATE KEY") {
 		return tls.Certificate{}, &TLSFileError{Field: "key", Path: keyFile, Problem: "holds no PEM private key (want -----BEGIN ... PRIVATE KEY-----)"}
 	}
+	if isEncryptedKey(kb) {
+		return tls.Certificate{}, &TLSFileError{Field: "key", Path: keyFile,
+			Problem: "is encrypted (protected by a passphrase): ectool needs an unencrypted PEM key; make one with: openssl pkey -in " + keyFile + " -out key-plain.pem (and keep it 0600)"}
+	}
 	cert, err := tls.X509KeyPair(cb, kb)
 	if err != nil {
 		if isMismatch(err) {
@@ -125,4 +129,19 @@ func fileProblem(err error) string {
 		return "permission denied"
 	}
 	return err.Error()
+}
+
+// isEncryptedKey recognises a passphrase-protected PEM key: PKCS#8
+// "ENCRYPTED PRIVATE KEY" or a legacy key with a Proc-Type ENCRYPTED header.
+func isEncryptedKey(b []byte) bool {
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return false
+		}
+		if strings.HasPrefix(blk.Type, "ENCRYPTED") || strings.Contains(blk.Headers["Proc-Type"], "ENCRYPTED") {
+			return true
+		}
+	}
 }
