@@ -53,7 +53,7 @@ phase() { # phase NAME FUNCTION
 }
 
 # Debian packages the tests start as real peers.
-PEER_PACKAGES=(mosquitto mosquitto-clients iproute2 socat python3-pymodbus mbpoll)
+PEER_PACKAGES=(mosquitto mosquitto-clients iproute2 socat python3-pymodbus python3-serial-asyncio mbpoll file)
 
 phase_peers() {
 	local missing=()
