@@ -2,10 +2,12 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -124,7 +126,8 @@ func (f *mqttConnFlags) tlsOptions(app *App, b mqtt.Broker, o *mqtt.Options) err
 		return usageError("--tls-min %q: want 1.2 or 1.3", f.tls.MinVersion)
 	}
 	// Check the files even for a plain broker: a typo is still a typo.
-	if _, err := t.Config(b.Host); err != nil {
+	conf, err := t.Config(b.Host)
+	if err != nil {
 		var fe *mqtt.TLSFileError
 		if errors.As(err, &fe) {
 			if fe.Path == "" {
@@ -136,6 +139,20 @@ func (f *mqttConnFlags) tlsOptions(app *App, b mqtt.Broker, o *mqtt.Options) err
 			return usageError("--%s %s: %s", fe.Field, fe.Path, fe.Problem)
 		}
 		return usageError("TLS settings: %v", err)
+	}
+	if conf != nil && len(conf.Certificates) > 0 {
+		if leaf, err := x509.ParseCertificate(conf.Certificates[0].Certificate[0]); err == nil {
+			now := time.Now()
+			if app.Now != nil {
+				now = app.Now()
+			}
+			switch {
+			case now.After(leaf.NotAfter):
+				app.Warnf("--cert %s expired on %s: a broker that checks client certificates will refuse it; renew it", t.CertFile, leaf.NotAfter.UTC().Format(time.RFC3339))
+			case now.Before(leaf.NotBefore):
+				app.Warnf("--cert %s is not valid before %s (this machine's clock says %s)", t.CertFile, leaf.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+			}
+		}
 	}
 	if !b.TLS() && (t.CAFile != "" || t.CertFile != "" || t.Insecure || t.ServerName != "" || len(t.ALPN) > 0) {
 		app.Warnf("TLS flags are ignored: %s is not a TLS URL (use mqtts:// or wss://)", b.String())

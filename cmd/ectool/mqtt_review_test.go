@@ -419,3 +419,23 @@ func TestEncryptedKeyAndEmptyPasswordFileAreUsageErrors(t *testing.T) {
 		t.Fatalf("empty password file: exit %d\n%s", code, errOut)
 	}
 }
+
+// B2: a broker refusing an expired client certificate is named as such (Go
+// spells the alert "expired certificate"), and the expiry is seen locally.
+func TestExpiredClientCertificateIsNamed(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true, RequireCert: true})
+	old, err := b.Certs.CA.Issue(certs.Spec{CommonName: "old-device", Client: true,
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := old.Write(t.TempDir(), "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := ectoolMQTT(t, "pub", "-b", b.URL, "--ca", b.CAFile, "--cert", cert, "--key", key, "-t", "a", "-m", "x", "--timeout", "5s")
+	if code != 1 || !strings.Contains(errOut, "mqtt.tls failed") || !strings.Contains(errOut, "client certificate (--cert) has expired") ||
+		!strings.Contains(errOut, "expired on") {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+}

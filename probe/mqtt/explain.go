@@ -238,13 +238,16 @@ func tlsAlertWords(alert string) (string, string) {
 	switch alert {
 	case "certificate required":
 		return "the broker requires a client certificate", "pass the device's certificate and key with --cert and --key"
-	case "bad certificate", "unknown certificate authority", "certificate unknown", "unsupported certificate", "decrypt error":
+	// Go's crypto/tls names alerts "expired certificate", "revoked
+	// certificate", "unknown certificate"; the RFC names are accepted too.
+	case "bad certificate", "unknown certificate authority", "unknown certificate", "certificate unknown", "unsupported certificate", "decrypt error":
 		return fmt.Sprintf("the broker rejected our client certificate (TLS alert %q)", alert),
 			"the broker does not trust the CA that signed --cert, or the certificate is not a client certificate: check it with the broker operator"
-	case "certificate expired":
-		return "the broker says our client certificate has expired", "renew the device's client certificate"
-	case "certificate revoked":
-		return "the broker says our client certificate is revoked", "issue the device a new client certificate"
+	case "expired certificate", "certificate expired":
+		return "the broker says our client certificate (--cert) has expired (or is not valid yet)",
+			"renew the device's client certificate; its dates: openssl x509 -noout -dates -in CERT; if they look right, check this machine's and the broker's clocks"
+	case "revoked certificate", "certificate revoked":
+		return "the broker says our client certificate (--cert) is revoked", "issue the device a new client certificate"
 	case "protocol version not supported":
 		return "the broker does not support the TLS version offered", "lower --tls-min to 1.2, or check the broker's tls_version setting"
 	case "handshake failure":
