@@ -439,3 +439,18 @@ func TestExpiredClientCertificateIsNamed(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
 }
+
+// G3: no bare Go error for a ws:// URL on a plain MQTT port, nor for a QoS
+// above the broker's maximum.
+func TestWebSocketOnPlainPortAndMaxQoSAreWorded(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{ListenerExtra: "max_qos 1"})
+	ws := strings.Replace(b.URL, "mqtt://", "ws://", 1) + "/mqtt"
+	_, errOut, code := ectoolMQTT(t, "pub", "-b", ws, "-t", "a", "-m", "x", "--timeout", "5s")
+	if code != 1 || !strings.Contains(errOut, "does not speak WebSocket") || strings.Contains(errOut, "read tcp") {
+		t.Fatalf("ws on a plain port: exit %d\n%s", code, errOut)
+	}
+	_, errOut, code = ectoolMQTT(t, "pub", "-b", b.URL, "-t", "a", "-m", "x", "-q", "2")
+	if code != 1 || !strings.Contains(errOut, "maximum QoS is 1") || !strings.Contains(errOut, "-q 1") || strings.Contains(errOut, "invalid argument") {
+		t.Fatalf("QoS 2 on a max_qos 1 broker: exit %d\n%s", code, errOut)
+	}
+}

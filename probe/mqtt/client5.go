@@ -238,8 +238,7 @@ func (c *client5) PublishAsync(ctx context.Context, m Message, done func(error))
 	c.pubMu.Unlock()
 	if err != nil {
 		if errors.Is(err, paho.ErrInvalidArguments) {
-			return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not sent: " + err.Error(),
-				Hint: "the broker's limits (CONNACK) do not allow this message: check QoS and retain against them", Err: err}
+			return c.limitError(m, err)
 		}
 		if ctx.Err() != nil {
 			return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not sent in time: the broker's receive window stayed full", Hint: "the broker does not acknowledge: raise --timeout, or look at the broker's log", Err: ctx.Err()}
@@ -451,4 +450,25 @@ func (c *client5) Sync(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	return c.life.lostError(StepPublish, "the publishes were not all taken")
+}
+
+// limitError words a publish paho.golang refused to send because the
+// broker's CONNACK limits do not allow it.
+func (c *client5) limitError(m Message, err error) error {
+	ca := c.connack
+	switch {
+	case ca.MaximumQoS != nil && m.QoS > *ca.MaximumQoS:
+		return &StepError{Step: StepPublish,
+			Message: fmt.Sprintf("publish to %s not sent: the broker's maximum QoS is %d (CONNACK), and QoS %d was asked for", m.Topic, *ca.MaximumQoS, m.QoS),
+			Hint:    fmt.Sprintf("use -q %d or lower", *ca.MaximumQoS), Err: err}
+	case m.Retain && ca.RetainAvailable != nil && !*ca.RetainAvailable:
+		return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not sent: the broker does not support retained messages (CONNACK)",
+			Hint: "publish without -r", Err: err}
+	case ca.MaximumPacketSize != nil && publishPacketSize(V5, m) > int(*ca.MaximumPacketSize):
+		return &StepError{Step: StepPublish,
+			Message: fmt.Sprintf("publish to %s not sent: %d bytes, more than the broker's maximum packet size of %d", m.Topic, publishPacketSize(V5, m), *ca.MaximumPacketSize),
+			Hint:    ReasonHint(V5, PacketPuback, 0x95), Err: err}
+	}
+	return &StepError{Step: StepPublish, Message: "publish to " + m.Topic + " not sent: the broker's limits (CONNACK) do not allow this message",
+		Hint: "check QoS, retain and size against the broker's limits ('ectool mqtt check' shows them)", Err: err}
 }

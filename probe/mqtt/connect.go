@@ -90,6 +90,9 @@ func connectStepError(err error, conn *bufConn, o Options, info *DialInfo) *Step
 		return te
 	}
 	switch {
+	case errors.Is(err, context.Canceled):
+		se.Message = "interrupted while waiting for CONNACK"
+		se.Hint = "nothing was refused: run the command again"
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		se.Message = fmt.Sprintf("no CONNACK within %s: the port accepted the connection but did not answer CONNECT", durText(o.ConnectTimeout))
 		se.Hint = "is this an MQTT port? A TLS port waits for a handshake (use mqtts://), a WebSocket port for an HTTP upgrade (use ws://)"

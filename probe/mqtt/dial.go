@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -154,6 +155,19 @@ func upgradeWebSocket(ctx context.Context, conn net.Conn, b Broker, timeout time
 		}
 		if errors.Is(err, websocket.ErrBadHandshake) && resp == nil {
 			hint = "the port answered, but not as a WebSocket server: is it a plain MQTT port? use mqtt:// or mqtts://"
+		}
+		if resp == nil && !errors.Is(err, websocket.ErrBadHandshake) {
+			switch {
+			case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+				msg = fmt.Sprintf("WebSocket upgrade at %s got no answer within %s", u, durText(timeout))
+				hint = "the port accepts TCP but does not answer HTTP: is it a plain MQTT port (use mqtt://) or a TLS port (use wss://)?"
+			case ctx.Err() != nil:
+				msg = fmt.Sprintf("WebSocket upgrade at %s interrupted", u)
+				hint = ""
+			default:
+				msg = fmt.Sprintf("WebSocket upgrade at %s failed: %s: this port does not speak WebSocket", u, lostWords(err))
+				hint = "a plain MQTT port hangs up on an HTTP request: use mqtt:// for it, or the broker's WebSocket port (often 8080, 9001 or 443 with wss://)"
+			}
 		}
 		return nil, &StepError{Step: StepConnect, Message: msg, Hint: hint, Err: err}
 	}

@@ -90,8 +90,9 @@ func dnsStepError(err error, host string, timeout time.Duration) *StepError {
 		se.Message = fmt.Sprintf("DNS lookup of %q got no answer within %s", host, durText(timeout))
 		se.Hint = "the DNS server does not answer: check the gateway's (or modem's) DNS settings, or try the broker's IP address"
 	default:
-		se.Message = fmt.Sprintf("DNS lookup of %q failed: %v", host, err)
-		se.Hint = "check this machine's DNS settings, or try the broker's IP address"
+		// The check's wording: a DNS server out of reach, a temporary
+		// failure, ...
+		se.Message, se.Hint = dnsWords(host, err, timeout)
 	}
 	return se
 }
