@@ -1057,6 +1057,23 @@ func (opts *MQTTClearOptions) complete() error {
 	return nil
 }
 
+// refusedTopic is one entry of details.not_cleared.
+type refusedTopic struct {
+	Topic string `json:"topic"`
+	Bytes int    `json:"bytes"`
+	Error string `json:"error"`
+}
+
+// connEnded reports whether the connection has ended.
+func connEnded(c mqtt.Client) bool {
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
+	}
+}
+
 // clearedTopic is one entry of details.cleared.
 type clearedTopic struct {
 	Topic string `json:"topic"`
@@ -1123,22 +1140,36 @@ collect:
 	}
 	sort.Strings(topics)
 	cleared := []clearedTopic{}
+	refused := []refusedTopic{}
 	var failure error
 	if !opts.DryRun {
-		for _, t := range topics {
+		for i, t := range topics {
 			pctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 			err := c.Publish(pctx, mqtt.Message{Topic: t, QoS: 1, Retain: true})
 			cancel()
-			if err != nil {
+			if err == nil {
+				cleared = append(cleared, clearedTopic{Topic: t, Bytes: found[t]})
+				continue
+			}
+			if failure == nil {
 				failure = err
+			}
+			msg, _ := mqtt.Explain(err)
+			refused = append(refused, refusedTopic{Topic: t, Bytes: found[t], Error: msg})
+			if ctx.Err() != nil || connEnded(c) {
+				// The connection is gone (a 3.1.1 broker refuses this
+				// way): the rest were not tried.
+				for _, rest := range topics[i+1:] {
+					refused = append(refused, refusedTopic{Topic: rest, Bytes: found[rest], Error: "not tried: the connection ended"})
+				}
 				break
 			}
-			cleared = append(cleared, clearedTopic{Topic: t, Bytes: found[t]})
 		}
 	}
 	rep.SetDetail("filters", opts.Topics)
 	rep.SetDetail("found", len(topics))
 	rep.SetDetail("cleared", cleared)
+	rep.SetDetail("not_cleared", refused)
 	if opts.DryRun {
 		list := make([]clearedTopic, 0, len(topics))
 		for _, t := range topics {
@@ -1146,7 +1177,18 @@ collect:
 		}
 		rep.SetDetail("retained", list)
 	}
+	w := app.IO.Out
 	if failure != nil {
+		failed = connEnded(c)
+		if !app.JSON() {
+			for _, t := range cleared {
+				fmt.Fprintf(w, "cleared %s (%d bytes)\n", t.Topic, t.Bytes)
+			}
+			for _, t := range refused {
+				fmt.Fprintf(w, "NOT cleared %s (%d bytes): %s\n", t.Topic, t.Bytes, t.Error)
+			}
+			fmt.Fprintf(w, "found %d retained message(s) under %s: %d cleared, %d not\n", len(topics), strings.Join(opts.Topics, ", "), len(cleared), len(refused))
+		}
 		return pubFailed(app, rep, failure, nil, false)
 	}
 	rep.Add(report.Check{ID: "mqtt.clear_retained", Title: "retained messages cleared", Status: report.OK,
@@ -1155,7 +1197,6 @@ collect:
 	if app.JSON() {
 		return writeJSON(app.IO.Out, rep)
 	}
-	w := app.IO.Out
 	if opts.DryRun {
 		for _, t := range topics {
 			fmt.Fprintf(w, "retained %s (%d bytes)\n", t, found[t])

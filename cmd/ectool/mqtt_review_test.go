@@ -454,3 +454,22 @@ func TestWebSocketOnPlainPortAndMaxQoSAreWorded(t *testing.T) {
 		t.Fatalf("QoS 2 on a max_qos 1 broker: exit %d\n%s", code, errOut)
 	}
 }
+
+// G7: clear-retained goes on past a refused topic and lists what it
+// cleared and what it could not.
+func TestClearRetainedListsClearedAndRefused(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{
+		Users: map[string]string{"admin": "adm1n", "tech": "t3ch"},
+		ACL:   "user admin\ntopic readwrite #\n\nuser tech\ntopic read cr/#\ntopic write cr/a/#\n",
+	})
+	for _, topic := range []string{"cr/a/x", "cr/b/y", "cr/c/z"} {
+		mosquittoPub(t, b, "-u", "admin", "-P", "adm1n", "-t", topic, "-m", "v", "-r", "-q", "1")
+	}
+	pw := filepath.Join(t.TempDir(), "pw")
+	_ = os.WriteFile(pw, []byte("t3ch\n"), 0o600)
+	out, errOut, code := ectoolMQTT(t, "clear-retained", "-b", b.URL, "-u", "tech", "--password-file", pw, "-t", "cr/#")
+	if code != 1 || !strings.Contains(out, "cleared cr/a/x") || !strings.Contains(out, "NOT cleared cr/b/y") ||
+		!strings.Contains(out, "NOT cleared cr/c/z") || !strings.Contains(out, "found 3 retained message(s) under cr/#: 1 cleared, 2 not") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}
