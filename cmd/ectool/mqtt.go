@@ -112,7 +112,13 @@ so 'ectool mqtt sub --expect-seq' can count lost, duplicated and reordered
 messages and show latency.
 
 --timeout bounds each step: DNS, TCP, TLS, CONNECT, and waiting for
-acknowledgements (no progress for that long is a failure).`,
+acknowledgements (no progress for that long is a failure). At QoS 0 a
+PINGREQ round trip after the last message shows the broker took them all.
+
+--stdin-lines stops reading at Ctrl-C or SIGTERM, even while stdin stays
+open (tail -f): the lines already read are still published and
+acknowledged, and the command says it was interrupted (exit 0 when all of
+them went through, 1 otherwise).`,
 		Example: `  ectool mqtt pub -b mqtt://localhost -t ec-data/site1/meter1/telemetry -m '{"p":1200}' -q 1
   ectool mqtt pub -b mqtts://broker:8883 --ca ca.pem -t test/load -m x --count 10000 --rate 500 --seq
   tail -f readings.jsonl | ectool mqtt pub -b mqtt://localhost -t ec-data/site1/raw --stdin-lines`,
@@ -676,12 +682,18 @@ payload_base64, properties, and seq/latency_ms for 'pub --seq' payloads).
 
 A subscription the broker refuses is a failure (exit 1), never a silent grant.
 With --count N, fewer than N messages within --timeout is exit 1 and says how
-many arrived. --timeout is the whole wait (0: until --count, or Ctrl-C); the
-connection steps get at most 10s each.
+many arrived (with --retained-only: fewer than N retained messages). --timeout
+is the whole wait (0: until --count, or Ctrl-C); the connection steps get at
+most 10s each (or --timeout, when shorter).
 
 --expect-seq reads 'ectool mqtt pub --seq' payloads and ends with a summary:
 received, lost, duplicated, out of order (a final {"summary":...} line in JSON);
-exit 1 when any were lost.`,
+exit 1 when any were lost, or when none arrived. Loss counts from the first
+number received from each publisher: what was sent before this subscriber
+joined is reported as before_first, not lost.
+
+With -o json a failure ends the stream with one {"error":{"step","message",
+"hint","received"}} line.`,
 		Example: `  ectool mqtt sub -b mqtt://localhost -t 'ec-data/+/+/telemetry'
   ectool mqtt sub -b mqtt://localhost -t test/load -q 1 --count 10000 --timeout 60s --expect-seq
   ectool mqtt sub -b mqtt://localhost -t 'ec-data/#' --retained-only -o json`,
@@ -1017,7 +1029,8 @@ func newCmdMQTTClearRetained(app *App, runF func(context.Context, *MQTTClearOpti
 		Short: "Remove the retained messages under topic filters, listing what was cleared",
 		Long: `Subscribe to the filters, collect the retained messages the broker holds
 (until none has arrived for 0.5s), and publish an empty retained message to each
-topic, which makes the broker forget it. Lists every topic cleared.`,
+topic, which makes the broker forget it. Lists every topic cleared, and every
+topic the broker refused to clear (exit 1); a refusal does not stop the rest.`,
 		Example: `  ectool mqtt clear-retained -b mqtt://localhost -t 'ectool/check/#'
   ectool mqtt clear-retained -b mqtt://localhost -t 'ec-data/site1/#' --dry-run`,
 		Args: cobra.NoArgs,

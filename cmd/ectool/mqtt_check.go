@@ -45,7 +45,8 @@ func newCmdMQTTCheck(app *App, runF func(context.Context, *MQTTCheckOptions) err
   mqtt.tls        TLS version, cipher, chain, days to expiry, hostname, client certificate
   mqtt.connect    CONNECT accepted (a refusal in words; MQTT 5 server limits)
   mqtt.subscribe  the test topics can be subscribed (granted QoS)
-  mqtt.acl_test_prefix  the credentials may use the test prefix (a warning, not a failure)
+  mqtt.acl_test_prefix  the credentials may use the test prefix (a warning for the
+                        default prefix, a failure for an explicit --topic-prefix)
   mqtt.qos0/1/2   --count messages per QoS come back: lost, duplicated, latency p50/p95/max
   mqtt.retained   a retained message reaches a new subscriber, then is cleared
   mqtt.will       a client cut off without DISCONNECT has its Last Will published
@@ -58,7 +59,8 @@ The retained and Will checks open two more connections, with the client id suffi
 -r and -w. --deny-topic receives one non-retained test message if the ACL lets it
 through (that is the failure it looks for).
 
-Exit 0 when nothing failed (warnings included, unless --strict), 1 when a step failed.`,
+Exit 0 when nothing failed (warnings included, unless --strict, which reports
+every warning as a failure), 1 when a step failed.`,
 		Example: `  ectool mqtt check -b mqtt://192.168.1.10
   ectool mqtt check -b mqtts://broker.example.com --ca ca.pem --cert dev.pem --key dev.key
   ectool mqtt check -b mqtts://broker.example.com -u meter17 --password-file pw \
@@ -82,7 +84,7 @@ Exit 0 when nothing failed (warnings included, unless --strict), 1 when a step f
 	fs.StringVar(&opts.TopicPrefix, "topic-prefix", "", "topic under which the test topics live (default ectool/check/<random>)")
 	fs.StringVar(&opts.DenyTopic, "deny-topic", "", "a topic these credentials must NOT use (another device's): proves the per-device ACL")
 	fs.IntSliceVar(&opts.QoS, "qos-levels", []int{0, 1, 2}, "QoS levels to round-trip, comma separated")
-	fs.BoolVar(&opts.Strict, "strict", false, "treat warnings as failures (exit 1)")
+	fs.BoolVar(&opts.Strict, "strict", false, "report warnings as failures (exit 1)")
 	return cmd
 }
 
@@ -156,6 +158,9 @@ func mqttCheckRun(ctx context.Context, opts *MQTTCheckOptions) error {
 	if err := app.renderReport(r); err != nil {
 		return err
 	}
+	if n := prefixSkips(r); n > 0 && !app.JSON() {
+		app.Warnf("%d check(s) skipped because these credentials may not use the test prefix %v: pass --topic-prefix inside the device's allowed topic tree to run them", n, r.Details["topic_prefix"])
+	}
 	if ctx.Err() != nil {
 		return problem("run the check again to the end", "interrupted: the report above is incomplete")
 	}
@@ -182,4 +187,16 @@ func strictReport(r *report.Report) {
 	if changed {
 		r.Finish()
 	}
+}
+
+// prefixSkips counts the checks skipped because the credentials may not use
+// the test prefix, which the closing "OK" line alone would hide.
+func prefixSkips(r *report.Report) int {
+	n := 0
+	for _, c := range r.Checks {
+		if c.Status == report.Skipped && strings.Contains(c.SkippedReason, mqtt.CheckACLTestPrefix) {
+			n++
+		}
+	}
+	return n
 }

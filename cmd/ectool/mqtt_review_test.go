@@ -387,6 +387,11 @@ func TestMQTTCheckStrictAndExplicitPrefix(t *testing.T) {
 	if r.status(t, "mqtt.acl_test_prefix") != "warning" {
 		t.Fatalf("default prefix: acl_test_prefix %s", r.status(t, "mqtt.acl_test_prefix"))
 	}
+	// G6: the text run says how many checks that skipped.
+	_, errOut, code := ectool(t, append([]string{"mqtt", "check", "--count", "1"}, login...)...)
+	if code != 0 || !strings.Contains(errOut, "check(s) skipped because these credentials may not use the test prefix") {
+		t.Fatalf("default prefix text: exit %d\n%s", code, errOut)
+	}
 }
 
 // G3, N7: an encrypted client key and an empty password file are named
