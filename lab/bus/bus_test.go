@@ -159,6 +159,29 @@ func TestEveryDefaultMeterAnswersItsOwnAddressOnly(t *testing.T) {
 	}
 }
 
+// libmodbus sends its next request straight after an answer, with less than
+// t3.5 of silence, so the other meters hear answer and request as one frame.
+// Meter 2 resynchronises on its address, function code and CRC and answers;
+// meter 1, whose answer starts the frame, stays quiet.
+func TestMeterAnswersARequestGluedToAnotherMetersAnswer(t *testing.T) {
+	b := startBus(t, "default")
+	p := master(t, b, b.Settings(), false)
+	glued := append(modbus.EncodeRTU(1, modbus.RegistersResponse(modbus.FuncReadHoldingRegisters, []uint16{2290})), readHolding(2, 18, 1)...)
+	valid, junk := frames(exchange(t, p, glued, 80*time.Millisecond))
+	if len(valid) != 1 || junk != 0 {
+		t.Fatalf("glued answer+request: %d valid frames, %d junk, want meter 2's answer only", len(valid), junk)
+	}
+	regs, err := modbus.ParseRegisters(valid[0].PDU)
+	if valid[0].Unit != 2 || err != nil || len(regs) != 1 || regs[0] != 2 {
+		t.Fatalf("answer from unit %d registers %v (%v), want unit 2 reading 2", valid[0].Unit, regs, err)
+	}
+	// A request that is not a whole frame at the tail (its CRC cut) is still dropped.
+	cut := glued[:len(glued)-1]
+	if got := exchange(t, p, cut, 80*time.Millisecond); len(got) != 0 {
+		t.Fatalf("glued answer + cut request: heard % X", got)
+	}
+}
+
 func TestBroadcastIsNeverAnswered(t *testing.T) {
 	b := startBus(t, "default")
 	p := master(t, b, b.Settings(), false)

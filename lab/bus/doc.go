@@ -54,7 +54,9 @@
 // Server ID and FC 0x2B/0x0E Read Device Identification (vendor, product,
 // revision, model, serial as object 0x80), and exceptions for the rest: 0x01
 // for functions it lacks, 0x02 beyond its map, 0x03 for a bad quantity. It
-// drops frames with UART errors or a bad CRC silently, answers only its own
+// drops frames with UART errors or a bad CRC silently (but finds a whole
+// request to its address at the tail of a frame, as when a master polls
+// straight after another meter's answer), answers only its own
 // address, and never broadcasts (unit 0). Options make a meter answer only
 // with exceptions, answer late, lack identity, jitter, or take turns with a
 // twin at the same address.

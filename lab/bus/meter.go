@@ -47,16 +47,17 @@ func newMeter(b *Bus, cfg *MeterConfig, i int) {
 // frame handles one silence-delimited frame the meter heard. Like a real
 // device it drops frames with UART errors or a bad CRC without a word, and
 // answers only its own address (never broadcast, unit 0).
-func (m *meter) frame(raw []byte, bad bool, last time.Duration) {
-	if bad || len(raw) < 4 || raw[0] != m.cfg.Unit || !modbus.CRCValid(raw) {
+func (m *meter) frame(raw []byte, cleanFrom int, last time.Duration) {
+	req, ok := m.request(raw, cleanFrom)
+	if !ok {
 		return
 	}
 	var reply modbus.PDU
-	f, err := modbus.DecodeRTU(raw, modbus.Request)
+	f, err := modbus.DecodeRTU(req, modbus.Request)
 	switch {
 	case errors.Is(err, modbus.ErrUnknownFunction):
 		// a CRC-valid frame of a function we cannot frame: not supported
-		reply = modbus.ExceptionResponse(raw[1], modbus.ExIllegalFunction)
+		reply = modbus.ExceptionResponse(req[1], modbus.ExIllegalFunction)
 	case err != nil:
 		return // not a request (another device's answer, a cut frame)
 	default:
@@ -75,6 +76,32 @@ func (m *meter) frame(raw []byte, bad bool, last time.Duration) {
 		delay += time.Duration(m.jitter.Int64N(int64(m.cfg.Jitter)))
 	}
 	m.b.transmit(m.port, modbus.EncodeRTU(m.cfg.Unit, reply), m.b.cfg.Settings, last+delay)
+}
+
+// request is this meter's request in a frame: the whole frame when it is
+// clean, addressed to this meter and its CRC holds; otherwise a clean tail
+// of the frame that is. The tail case is a master that sends its next
+// request less than t3.5 after another device's answer (libmodbus, and so
+// mbpoll -a 1:3, polls the next address straight after an answer): a strict
+// t3.5 framer hears answer and request as one frame and drops it, while the
+// meters found in the field resynchronise on a fresh address, function code
+// and CRC, and answer. A tail must itself be a whole request (length from
+// its function code, CRC) to this meter's address, so another device's
+// answer or line noise cannot pass for one.
+func (m *meter) request(raw []byte, cleanFrom int) ([]byte, bool) {
+	for i := cleanFrom; i+4 <= len(raw); i++ {
+		tail := raw[i:]
+		if tail[0] != m.cfg.Unit || !modbus.CRCValid(tail) {
+			continue
+		}
+		if i == 0 {
+			return tail, true
+		}
+		if _, err := modbus.DecodeRTU(tail, modbus.Request); err == nil || errors.Is(err, modbus.ErrUnknownFunction) {
+			return tail, true
+		}
+	}
+	return nil, false
 }
 
 // answer is the meter's reply to a request.

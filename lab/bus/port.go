@@ -166,15 +166,17 @@ func (p *Port) tick(t time.Duration) {
 func (p *Port) waiting() bool { return p.pending != nil && p.pending() }
 
 // framer cuts what a device receives into frames by silence, as Modbus RTU
-// devices do: a frame ends when the line stays quiet for t3.5. A frame with
-// a character the UART flagged (framing or parity error) is marked bad; real
-// devices drop those.
+// devices do: a frame ends when the line stays quiet for t3.5. The framer
+// remembers where the last character the UART flagged (framing or parity
+// error) sits: onFrame gets cleanFrom, the index after it (0 when every
+// character was clean). Real devices drop a frame with a flagged character,
+// but may still find a clean request at its tail (meter.request).
 type framer struct {
-	silence time.Duration
-	buf     []byte
-	bad     bool
-	last    time.Duration
-	onFrame func(frame []byte, bad bool, last time.Duration)
+	silence   time.Duration
+	buf       []byte
+	cleanFrom int
+	last      time.Duration
+	onFrame   func(frame []byte, cleanFrom int, last time.Duration)
 }
 
 func (f *framer) char(c rxChar) {
@@ -182,7 +184,9 @@ func (f *framer) char(c rxChar) {
 		f.flush()
 	}
 	f.buf = append(f.buf, c.c)
-	f.bad = f.bad || c.err != 0
+	if c.err != 0 {
+		f.cleanFrom = len(f.buf)
+	}
 	f.last = c.at
 }
 
@@ -193,9 +197,9 @@ func (f *framer) tick(t time.Duration) {
 }
 
 func (f *framer) flush() {
-	buf, bad := f.buf, f.bad
-	f.buf, f.bad = nil, false
-	f.onFrame(buf, bad, f.last)
+	buf, clean := f.buf, f.cleanFrom
+	f.buf, f.cleanFrom = nil, 0
+	f.onFrame(buf, clean, f.last)
 }
 
 func (f *framer) waiting() bool { return len(f.buf) > 0 }

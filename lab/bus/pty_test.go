@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -24,6 +26,26 @@ func TestMbpollReadsMetersThroughThePTY(t *testing.T) {
 		t.Fatalf("unit 2 voltages over the PTY: %v\n%s", regs, out)
 	}
 }
+
+// mbpoll -a 1:3 polls the next address straight after an answer (less than
+// t3.5 of silence): every meter answers all the same, as meters in the field
+// do. The scan benchmark compares ectool with exactly this sweep.
+func TestMbpollSweepsSeveralAddressesThroughThePTY(t *testing.T) {
+	b := startBus(t, "default")
+	x := openPTY(t, b, "")
+	_, out, ok := mbpoll(t, "-m", "rtu", "-b", "9600", "-P", "none", "-a", "1:3", "-t", "4", "-r", "19", "-c", "1", x.Path())
+	got := map[int]int{}
+	for _, m := range mbpollSlave.FindAllStringSubmatch(out, -1) {
+		unit, _ := strconv.Atoi(m[1])
+		v, _ := strconv.Atoi(m[2])
+		got[unit] = v
+	}
+	if !ok || len(got) != 3 || got[1] != 1 || got[2] != 2 || got[3] != 3 {
+		t.Fatalf("mbpoll -a 1:3: answers %v (register 19 is the unit id), want 1, 2 and 3\n%s", got, out)
+	}
+}
+
+var mbpollSlave = regexp.MustCompile(`(?m)^-- Polling slave (\d+)\.\.\.\s*\n\[\d+\]:\s+(-?\d+)`)
 
 // mbpoll at unit 17 polls two meters whose answers overlap: libmodbus sees
 // garbage, never a value.

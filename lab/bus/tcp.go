@@ -174,9 +174,9 @@ func (b *Bus) ServeGateway(addr string) (*Gateway, error) {
 	}
 	g := &Gateway{svc: svc, bus: b, frames: make(chan gwFrame, 16)}
 	g.port = &Port{bus: b, name: "gateway", settings: b.cfg.Settings}
-	g.in = framer{silence: b.cfg.Settings.Silence(), onFrame: func(raw []byte, bad bool, _ time.Duration) {
+	g.in = framer{silence: b.cfg.Settings.Silence(), onFrame: func(raw []byte, cleanFrom int, _ time.Duration) {
 		select {
-		case g.frames <- gwFrame{raw: raw, bad: bad}:
+		case g.frames <- gwFrame{raw: raw, bad: cleanFrom > 0}:
 		default:
 		}
 	}}
