@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,18 +26,88 @@ type serialFlags struct {
 // that opens a serial port.
 func addSerialFlags(cmd *cobra.Command, f *serialFlags) {
 	fs := cmd.Flags()
-	fs.IntVar(&f.Baud, "baud", 9600, "serial baud rate")
-	fs.StringVar(&f.Parity, "parity", "N", "serial parity: N, E or O")
-	fs.IntVar(&f.StopBits, "stop-bits", 1, "serial stop bits: 1 or 2")
-	fs.IntVar(&f.DataBits, "data-bits", 8, "serial data bits: 8 (7 for odd adapters)")
+	f.Baud, f.StopBits, f.DataBits = 9600, 1, 8
+	fs.Var(wholeNumber{&f.Baud, "a baud rate such as 9600 or 19200"}, "baud", "serial baud rate")
+	fs.StringVar(&f.Parity, "parity", "N", "serial parity: N, E or O (none, even, odd)")
+	fs.Var(wholeNumber{&f.StopBits, "1 or 2"}, "stop-bits", "serial stop bits: 1 or 2")
+	fs.Var(wholeNumber{&f.DataBits, "8 (7 for odd adapters)"}, "data-bits", "serial data bits: 8 (7 for odd adapters)")
 	fs.BoolVar(&f.Force, "force", false, "open a serial port another process holds (breaks that process's traffic)")
 }
 
-// settings validates the flags (a usage error, before any I/O).
+// settings validates the flags (a usage error naming the flag, before any I/O).
 func (f *serialFlags) settings() (modbus.SerialSettings, error) {
-	s := modbus.SerialSettings{Baud: f.Baud, DataBits: f.DataBits, Parity: strings.ToUpper(f.Parity), StopBits: f.StopBits}
+	parity := strings.ToUpper(f.Parity)
+	switch parity {
+	case "NONE":
+		parity = "N"
+	case "EVEN":
+		parity = "E"
+	case "ODD":
+		parity = "O"
+	}
+	s := modbus.SerialSettings{Baud: f.Baud, DataBits: f.DataBits, Parity: parity, StopBits: f.StopBits}
+	switch {
+	case s.Baud < 50 || s.Baud > 4000000:
+		return s, usageError("--baud %d: want a baud rate from 50 to 4000000, such as 9600 or 19200", f.Baud)
+	case s.Parity != "N" && s.Parity != "E" && s.Parity != "O":
+		return s, usageError("--parity %q: use N, E or O (none, even, odd)", f.Parity)
+	case s.StopBits != 1 && s.StopBits != 2:
+		return s, usageError("--stop-bits %d: use 1 or 2", f.StopBits)
+	case s.DataBits != 7 && s.DataBits != 8:
+		return s, usageError("--data-bits %d: Modbus RTU uses 8 (7 only for odd adapters)", f.DataBits)
+	}
 	if err := s.Validate(); err != nil {
 		return s, usageError("%v", err)
 	}
 	return s, nil
 }
+
+// wholeNumber is an int flag whose parse error says what it wants instead
+// of strconv's words.
+type wholeNumber struct {
+	p    *int
+	want string
+}
+
+func (w wholeNumber) String() string {
+	if w.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*w.p)
+}
+
+func (w wholeNumber) Set(v string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("want %s", w.want)
+	}
+	*w.p = n
+	return nil
+}
+
+func (w wholeNumber) Type() string { return "int" }
+
+// wordedDuration is a duration flag whose parse error gives an example
+// instead of Go's "time: invalid duration".
+type wordedDuration struct {
+	p       *time.Duration
+	example string
+}
+
+func (d wordedDuration) String() string {
+	if d.p == nil {
+		return "0s"
+	}
+	return d.p.String()
+}
+
+func (d wordedDuration) Set(v string) error {
+	x, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("want a duration with its unit, such as %s", d.example)
+	}
+	*d.p = x
+	return nil
+}
+
+func (d wordedDuration) Type() string { return "duration" }

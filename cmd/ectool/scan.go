@@ -90,9 +90,10 @@ or no device at all; 2 on bad flags; 3 when the port is missing, busy or held.`,
 	fs.StringVar(&opts.IDs, "ids", "1-247", "unit ids to probe: lists and ranges (1-10,17); never 0, never 248-255")
 	fs.StringVar(&opts.Probe, "probe", "fc03", "request that asks each address: fc03, fc04, fc01, fc02 or fc11, optionally with a register (fc03:4000)")
 	fs.BoolVar(&opts.Thorough, "thorough", false, "re-probe silent addresses with FC 04 and FC 0x11")
-	fs.IntVar(&opts.Retries, "retries", 0, "re-send a probe that got no answer this many times")
-	fs.DurationVar(&opts.Listen, "listen", 3*time.Second, "listen this long before the first request (0: do not)")
-	fs.IntVar(&opts.Confirm, "confirm", 5, "polls of each found address to look for a collision (0: none)")
+	fs.Var(wholeNumber{&opts.Retries, "a number of retries from 0 to 10"}, "retries", "re-send a probe that got no answer this many times")
+	opts.Listen, opts.Confirm = 3*time.Second, 5
+	fs.Var(wordedDuration{&opts.Listen, "3s (0 for none)"}, "listen", "listen this long before the first request (0: do not)")
+	fs.Var(wholeNumber{&opts.Confirm, "a number of polls from 0 to 1000"}, "confirm", "polls of each found address to look for a collision (0: none)")
 	fs.StringVar(&opts.IDRegister, "id-register", "", "holding register with a serial number (decimal or 0x hex): confirm polls read it, so two meters show as two serial numbers")
 	fs.BoolVar(&opts.AutoDetect, "auto-detect", false, "find the baud rate and parity first: listen at each candidate, then probe a few addresses")
 	cmd.AddCommand(NewCmdScanSniff(app))
@@ -333,7 +334,8 @@ A polling master is expected here. Exit 1 only on double answers or when more th
 	}
 	addSerialFlags(cmd, &opts.serial)
 	fs := cmd.Flags()
-	fs.DurationVar(&opts.Duration, "duration", 30*time.Second, "how long to listen")
+	opts.Duration = 30 * time.Second
+	fs.Var(wordedDuration{&opts.Duration, "30s or 5m"}, "duration", "how long to listen")
 	fs.Float64Var(&opts.MaxCRCRate, "max-crc-rate", 5, "percentage of frames with a bad CRC above which sniff fails")
 	return cmd
 }

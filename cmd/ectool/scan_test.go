@@ -33,6 +33,43 @@ func TestScanUsageErrorsExitTwoBeforeAnyIO(t *testing.T) {
 	}
 }
 
+// A bad value is one line that names the flag and what it wants, never
+// strconv's or time's words.
+func TestScanBadValuesNameTheFlagInWords(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--ids", "0"}, "--ids"},
+		{[]string{"--ids", "248"}, "--ids"},
+		{[]string{"--ids", "1-300"}, "--ids"},
+		{[]string{"--ids", "garbage"}, "--ids"},
+		{[]string{"--baud", "abc"}, "--baud"},
+		{[]string{"--baud", "0"}, "--baud"},
+		{[]string{"--parity", "X"}, "--parity"},
+		{[]string{"--stop-bits", "x"}, "--stop-bits"},
+		{[]string{"--data-bits", "9"}, "--data-bits"},
+		{[]string{"--confirm", "many"}, "--confirm"},
+		{[]string{"--retries", "x"}, "--retries"},
+		{[]string{"--listen", "3"}, "--listen"},
+		{[]string{"--timeout", "-1s"}, "--timeout"},
+	} {
+		code, _, errOut := runMain(t, append([]string{"scan", "/dev/ttyNOSUCHADAPTER"}, c.args...)...)
+		first := strings.SplitN(strings.TrimSpace(errOut), "\n", 2)[0]
+		if code != ExitUsage || !strings.Contains(first, c.flag) || strings.Contains(errOut, "strconv") || strings.Contains(errOut, "time: ") {
+			t.Errorf("%v: exit %d, first line %q, want exit 2 naming %s in words", c.args, code, first, c.flag)
+		}
+	}
+	code, _, errOut := runMain(t, "scan", "sniff", "/dev/ttyNOSUCHADAPTER", "--duration", "30")
+	if code != ExitUsage || !strings.Contains(errOut, "--duration") || strings.Contains(errOut, "time: ") {
+		t.Errorf("sniff --duration 30: exit %d, %q", code, errOut)
+	}
+	// mbpoll's spelling of parity is accepted: the port is missing, so exit 3, not 2.
+	if code, _, errOut := runMain(t, "scan", "/dev/ttyNOSUCHADAPTER", "--parity", "even", "--listen", "0"); code != ExitCannotRun {
+		t.Errorf("--parity even: exit %d, want 3 (missing port)\n%s", code, errOut)
+	}
+}
+
 func TestScanOfAMissingPortExitsThree(t *testing.T) {
 	code, out, errOut := runMain(t, "scan", "/dev/ttyNOSUCHADAPTER", "-o", "json", "--listen", "0")
 	if code != ExitCannotRun {
