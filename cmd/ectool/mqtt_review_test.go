@@ -231,7 +231,7 @@ func TestSilentBrokerFailsWithinTheTimeout(t *testing.T) {
 		{"sub 3.1.1, no SUBACK", []string{"sub", "-b", mute311, "-t", "a", "--mqtt-version", "3.1.1"}, "SUBACK"},
 		{"pub v5, no PUBACK", []string{"pub", "-b", mute5, "-t", "a", "-m", "x", "-q", "1"}, "not acknowledged within 2s"},
 		{"pub 3.1.1, no PUBACK", []string{"pub", "-b", mute311, "-t", "a", "-m", "x", "-q", "1", "--mqtt-version", "3.1.1"}, "not acknowledged within 2s"},
-		{"pub v5 QoS 0, no PINGRESP", []string{"pub", "-b", mute5, "-t", "a", "-m", "x"}, "PINGREQ"},
+		{"pub 3.1.1 QoS 0, no PINGRESP", []string{"pub", "-b", mute311, "-t", "a", "-m", "x", "--mqtt-version", "3.1.1"}, "PINGREQ"},
 		{"clear-retained v5, no SUBACK", []string{"clear-retained", "-b", mute5, "-t", "a/#"}, "subscribe"},
 	} {
 		out, errOut, code, took := timed(t, append(append([]string{"mqtt"}, tc.args...), "--timeout", timeout.String())...)
