@@ -139,7 +139,7 @@ them went through, 1 otherwise).`,
 	fs.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to publish to (no wildcards)")
 	fs.StringVarP(&opts.Message, "message", "m", "", "payload")
 	fs.StringVar(&opts.File, "file", "", "read the payload from this file")
-	fs.BoolVar(&opts.StdinLines, "stdin-lines", false, "publish each line of stdin as one message")
+	fs.BoolVar(&opts.StdinLines, "stdin-lines", false, "publish each line of stdin as one message (blank lines are skipped)")
 	fs.IntVarP(&opts.QoS, "qos", "q", 0, "QoS: 0, 1 or 2")
 	fs.BoolVarP(&opts.Retain, "retain", "r", false, "ask the broker to retain the message")
 	fs.IntVar(&opts.Count, "count", 1, "number of messages to publish")
@@ -223,7 +223,7 @@ func (opts *MQTTPubOptions) complete(cmd *cobra.Command) error {
 	}
 	opts.properties.ContentType = opts.ContentType
 	if opts.Expiry < 0 || opts.Expiry.Seconds() > 4294967295 {
-		return usageError("--expiry %s: want a positive duration", opts.Expiry)
+		return usageError("--expiry %s: want a positive duration of at most 4294967295s (about 136 years), the MQTT 5 limit", opts.Expiry)
 	}
 	if opts.Expiry > 0 {
 		s := uint32(max(1, opts.Expiry.Round(time.Second)/time.Second))
@@ -251,6 +251,9 @@ func readLines(r io.Reader) <-chan line {
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), 16<<20)
 		for sc.Scan() {
+			if len(sc.Bytes()) == 0 {
+				continue // like mosquitto_pub -l: an empty retained message would delete the retained value
+			}
 			ch <- line{b: append([]byte(nil), sc.Bytes()...)}
 		}
 		if err := sc.Err(); err != nil {
@@ -526,8 +529,12 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 		app.Warnf("interrupted: stopped reading stdin; every line read before was published")
 		rep.SetDetail("interrupted", true)
 	}
-	fmt.Fprintf(app.IO.Out, "published %d message(s) to %s at QoS %d%s in %s (%.0f msg/s)\n",
-		counts.sent, opts.Topic, opts.qos, acked, roundDuration(elapsed), rate(counts.sent, elapsed))
+	pace := ""
+	if counts.sent > 1 {
+		pace = fmt.Sprintf(" (%.0f msg/s)", rate(counts.sent, elapsed))
+	}
+	fmt.Fprintf(app.IO.Out, "published %d message(s) to %s at QoS %d%s in %s%s\n",
+		counts.sent, opts.Topic, opts.qos, acked, roundDuration(elapsed), pace)
 	return nil
 }
 
@@ -631,7 +638,7 @@ func pubFailed(app *App, rep *report.Report, err error, details map[string]any, 
 	if step == "" {
 		step = mqtt.StepPublish
 	}
-	rep.Add(report.Check{ID: "mqtt." + string(step), Title: "step " + string(step), Status: report.Failed,
+	rep.Add(report.Check{ID: "mqtt." + string(step), Title: stepTitle(step), Status: report.Failed,
 		Evidence: map[string]any{"error": msg}, Hint: hint})
 	for k, v := range details {
 		rep.SetDetail(k, v)
@@ -650,6 +657,28 @@ func pubFailed(app *App, rep *report.Report, err error, details map[string]any, 
 		msg = fmt.Sprintf("%s (%v sent, %v refused)", msg, details["sent"], details["refused"])
 	}
 	return &ExitError{Code: ExitProblem, Message: msg, Hint: hint, Err: err}
+}
+
+// stepTitle is the title of a pub/clear-retained check, the same whether it
+// passed or failed.
+func stepTitle(step mqtt.Step) string {
+	switch step {
+	case mqtt.StepDNS:
+		return "resolve the broker host"
+	case mqtt.StepTCP:
+		return "open a TCP connection to the broker"
+	case mqtt.StepTLS:
+		return "TLS handshake"
+	case mqtt.StepConnect:
+		return "CONNECT accepted"
+	case mqtt.StepSubscribe:
+		return "subscribed to the filters"
+	case mqtt.StepPublish:
+		return "messages published"
+	case mqtt.StepReceive:
+		return "connection stayed up"
+	}
+	return "step " + string(step)
 }
 
 // ---- sub ----
@@ -739,6 +768,13 @@ func (opts *MQTTSubOptions) complete() error {
 	for _, f := range opts.Topics {
 		if err := mqtt.ValidateFilter(f); err != nil {
 			return usageError("-t/--topic: %v", err)
+		}
+	}
+	for i, a := range opts.Topics {
+		for _, b := range opts.Topics[i+1:] {
+			if mqtt.FiltersOverlap(a, b) {
+				opts.App.Warnf("-t %s and -t %s overlap: a message matching both may arrive once per subscription (MQTT 5 allows it), and --expect-seq then counts the copies as duplicates", a, b)
+			}
 		}
 	}
 	if opts.qos, err = qosFlag(opts.QoS); err != nil {
@@ -997,7 +1033,7 @@ func writeSubLine(app *App, w io.Writer, m mqtt.Message, tracker *mqtt.SeqTracke
 // UTF-8, quoted when it holds control characters, base64 when binary.
 func textPayload(p []byte) string {
 	if !utf8.Valid(p) {
-		return "base64:" + base64.StdEncoding.EncodeToString(p)
+		return "[base64] " + base64.StdEncoding.EncodeToString(p)
 	}
 	s := string(p)
 	for _, r := range s {

@@ -478,3 +478,22 @@ func TestClearRetainedListsClearedAndRefused(t *testing.T) {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
 }
+
+// N6, N18: --stdin-lines skips blank lines (a blank retained message would
+// delete the retained value), and --rate does not wait after the last one.
+func TestPubSkipsBlankLinesAndRateEndsAtTheLastMessage(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	got := mosquittoSub(t, b, "mqttv5", 2, "-t", "bl/x")
+	out, errOut, code := run{args: []string{"mqtt", "pub", "-b", b.URL, "-t", "bl/x", "--stdin-lines", "-q", "1"}, stdin: "one\n\n\ntwo\n"}.exec(t)
+	if code != 0 || !strings.Contains(out, "published 2 message(s)") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if lines := got(); len(lines) != 2 || lines[0] != "bl/x one" || lines[1] != "bl/x two" {
+		t.Fatalf("received %q", lines)
+	}
+	// One message at 0.1/s is sent at once: no 10 s wait after it.
+	_, errOut, code, took := timed(t, "mqtt", "pub", "-b", b.URL, "-t", "bl/y", "-m", "x", "--rate", "0.1")
+	if code != 0 || took > 8*time.Second {
+		t.Fatalf("--rate 0.1 --count 1: exit %d after %s\n%s", code, took, errOut)
+	}
+}

@@ -192,8 +192,19 @@ func summarize(cert *x509.Certificate, now time.Time) certSummary {
 
 // daysLeft rounds down: a certificate expiring in 20 hours has 0 days left,
 // one expired 3 hours ago has -1.
+// daysLeft counts whole days to notAfter: positive before it, negative
+// after it (-1 once a full day has passed), 0 within a day either side.
 func daysLeft(notAfter, now time.Time) int {
-	return int(math.Floor(notAfter.Sub(now).Hours() / 24))
+	return int(math.Trunc(notAfter.Sub(now).Hours() / 24))
+}
+
+// agoText is how long ago t was, in whole days ("less than a day" first).
+func agoText(t, now time.Time) string {
+	d := int(now.Sub(t).Hours() / 24)
+	if d < 1 {
+		return "less than a day ago"
+	}
+	return fmt.Sprintf("%d day(s) ago", d)
 }
 
 // expiryWarningDays: a server certificate expiring sooner is a warning.
@@ -323,7 +334,7 @@ func verifyWords(err error, leaf *x509.Certificate, serverName string, haveCA, h
 	switch {
 	case errors.As(err, &ci) && ci.Reason == x509.Expired:
 		if now.After(leaf.NotAfter) {
-			return fmt.Sprintf("the broker's certificate expired %d day(s) ago (not after %s)", -daysLeft(leaf.NotAfter, now), report.FormatTime(leaf.NotAfter)),
+			return fmt.Sprintf("the broker's certificate expired %s (not after %s)", agoText(leaf.NotAfter, now), report.FormatTime(leaf.NotAfter)),
 				"the broker's certificate must be renewed; if it looks valid, check this device's clock (now " + report.FormatTime(now) + ")"
 		}
 		return fmt.Sprintf("the broker's certificate is not valid yet (not before %s)", report.FormatTime(leaf.NotBefore)),

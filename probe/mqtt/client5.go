@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -312,7 +313,11 @@ func publishRefused(v Version, packet string, code byte, reason, topic string) e
 	if reason != "" {
 		msg += ": " + reason
 	}
-	return &StepError{Step: StepPublish, Message: msg, Hint: ReasonHint(v, packet, code), Err: re}
+	hint := ReasonHint(v, packet, code)
+	if strings.HasPrefix(topic, "$") {
+		hint = "topics starting with $ (such as $SYS) are reserved for the broker itself: clients may not publish there"
+	}
+	return &StepError{Step: StepPublish, Message: msg, Hint: hint, Err: re}
 }
 
 func (c *client5) Subscribe(ctx context.Context, subs ...Subscription) ([]byte, error) {

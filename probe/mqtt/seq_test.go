@@ -52,3 +52,17 @@ func TestSeqTrackerCountsFromTheFirstNumberReceived(t *testing.T) {
 		t.Fatalf("summary %+v, want %+v", got, want)
 	}
 }
+
+func TestFiltersOverlap(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"ov/#", "ov/x", true}, {"a/#", "a", true}, {"a/+/c", "a/b/+", true}, {"a/b", "a/b", true},
+		{"a", "a/b", false}, {"a/+", "b/+", false}, {"a/+/c", "a/b", false}, {"#", "x/y/z", true},
+	} {
+		if got := FiltersOverlap(tc.a, tc.b); got != tc.want {
+			t.Errorf("FiltersOverlap(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

@@ -55,3 +55,20 @@ func validateString(s string) error {
 	}
 	return nil
 }
+
+// FiltersOverlap reports whether some topic matches both filters.
+func FiltersOverlap(a, b string) bool {
+	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
+	for i := 0; ; i++ {
+		switch {
+		case i < len(as) && as[i] == "#", i < len(bs) && bs[i] == "#":
+			return true
+		case i == len(as) || i == len(bs):
+			return len(as) == len(bs)
+		case as[i] == "+" || bs[i] == "+" || as[i] == bs[i]:
+			continue
+		default:
+			return false
+		}
+	}
+}
