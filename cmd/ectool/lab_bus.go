@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -95,11 +96,6 @@ func writeBusEndpointsText(w io.Writer, ep *lab.Endpoints) {
 // and the collision without a full 1-247 sweep.
 const busScanIDs = "1-20"
 
-// scanMissing says the scan command is not in this build.
-func scanMissing(r *ran) bool {
-	return r.ExitCode == 2 && strings.Contains(r.Combined, "unknown command")
-}
-
 var busTourSteps = []tourStep{
 	{
 		ID:    "tour.bus_scan",
@@ -153,11 +149,16 @@ var busTourSteps = []tourStep{
 				wrong = "9600"
 			}
 			r := t.ectool(ctx, "scan", b.PTYLink, "--baud", wrong, "--parity", b.Parity, "--ids", "1-3", "--listen", "200ms")
-			if scanMissing(r) {
-				return stepResult{Skip: "ectool scan is not in this build"}
-			}
 			if r.ExitCode != 1 {
 				return stepResult{Problem: fmt.Sprintf("scan exited %d, want 1", r.ExitCode), Hint: "no meter can answer at the wrong baud rate"}
+			}
+			for _, m := range b.Meters {
+				if scanRowSays(r.Stdout, m.UnitID, "ok") {
+					return stepResult{Problem: fmt.Sprintf("meter %d answered cleanly at the wrong baud rate", m.UnitID)}
+				}
+			}
+			if !strings.Contains(r.Stdout, "FAILED at bus.") {
+				return stepResult{Problem: "the scan does not name a failed bus check", Evidence: map[string]any{"baud": wrong}}
 			}
 			return stepResult{Evidence: map[string]any{"baud": wrong, "bus_baud": b.Baud}}
 		},
@@ -177,9 +178,6 @@ var busTourSteps = []tourStep{
 				return stepResult{Skip: "no PTY: " + b.PTYUnavailable}
 			}
 			r := t.ectool(ctx, "scan", b.PTYLink, "--auto-detect", "--ids", "1-3", "--listen", "200ms")
-			if scanMissing(r) {
-				return stepResult{Skip: "ectool scan is not in this build"}
-			}
 			ev := map[string]any{"bus_settings": b.Settings}
 			if r.ExitCode != 0 && r.ExitCode != 1 {
 				return stepResult{Problem: fmt.Sprintf("scan exited %d", r.ExitCode), Evidence: ev}
@@ -193,22 +191,43 @@ var busTourSteps = []tourStep{
 }
 
 // judgeBusScan checks a tour scan against what the scenario put on the bus:
-// the meters found, and on the serial side the collision.
+// every single meter found ok, and on the serial side the collision named.
 func judgeBusScan(r *ran, b *lab.BusEndpoints, serialSide bool) stepResult {
-	if scanMissing(r) {
-		return stepResult{Skip: "ectool scan is not in this build"}
-	}
 	ev := map[string]any{"collided_unit_ids": b.Collided}
 	if r.ExitCode < 0 || r.ExitCode > 1 {
 		return stepResult{Problem: fmt.Sprintf("scan exited %d", r.ExitCode), Evidence: ev}
+	}
+	collided := map[int]bool{}
+	for _, id := range b.Collided {
+		collided[id] = true
+	}
+	for _, m := range b.Meters {
+		if collided[m.UnitID] || m.UnitID > 20 {
+			continue
+		}
+		if !scanRowSays(r.Stdout, m.UnitID, "ok") {
+			return stepResult{Problem: fmt.Sprintf("the scan does not list meter %d as ok", m.UnitID), Evidence: ev}
+		}
 	}
 	if serialSide && len(b.Collided) > 0 {
 		if r.ExitCode != 1 {
 			return stepResult{Problem: fmt.Sprintf("scan exited %d, want 1", r.ExitCode), Hint: fmt.Sprintf("two meters share address %d", b.Collided[0]), Evidence: ev}
 		}
-		if !strings.Contains(strings.ToLower(r.Combined), "collision") {
-			return stepResult{Problem: "the scan does not name the collision", Evidence: ev}
+		if !scanRowSays(r.Stdout, b.Collided[0], "collision") {
+			return stepResult{Problem: fmt.Sprintf("the scan does not name the collision at %d", b.Collided[0]), Evidence: ev}
 		}
 	}
 	return stepResult{Evidence: ev}
+}
+
+// scanRowSays reports whether the scan's device table has a row for unit
+// with that verdict ("17    collision  ...").
+func scanRowSays(stdout string, unit int, verdict string) bool {
+	for _, line := range strings.Split(stdout, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == strconv.Itoa(unit) && f[1] == verdict {
+			return true
+		}
+	}
+	return false
 }
