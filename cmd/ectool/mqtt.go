@@ -508,9 +508,13 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	}
 	if opts.qos > 0 {
 		details["acknowledged"] = counts.acknowledged
+		details["no_matching_subscribers"] = c.NoSubscribers()
 	}
 	if sendErr != nil {
 		return pubFailed(app, rep, sendErr, details, false)
+	}
+	if n := c.NoSubscribers(); n > 0 {
+		app.Infof("note: the broker acknowledged %d of them with \"no matching subscribers\" (PUBACK 0x10): nobody subscribes to %s right now", n, opts.Topic)
 	}
 	rep.Add(report.Check{ID: "mqtt.publish", Title: "messages published", Status: report.OK,
 		Evidence: map[string]any{"sent": counts.sent, "qos": opts.qos}, DurationMS: report.Millis(elapsed)})

@@ -497,3 +497,25 @@ func TestPubSkipsBlankLinesAndRateEndsAtTheLastMessage(t *testing.T) {
 		t.Fatalf("--rate 0.1 --count 1: exit %d after %s\n%s", code, took, errOut)
 	}
 }
+
+// N13, N14: a broker wanting a user name when none was given says so; a
+// PUBACK "no matching subscribers" is counted and noted (still exit 0).
+func TestNoUserNameHintAndNoMatchingSubscribers(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	out, errOut, code := ectoolMQTT(t, "pub", "-b", b.URL, "-t", "nosub/x", "-m", "x", "-q", "1", "-o", "json")
+	var r struct {
+		Details struct {
+			NoMatch int `json:"no_matching_subscribers"`
+		} `json:"details"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.Details.NoMatch != 1 || !strings.Contains(errOut, "no matching subscribers") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	locked := testenv.StartMosquitto(t, testenv.MosquittoConfig{Users: map[string]string{"meter": "s3cret"}})
+	for _, v := range mqttVersions {
+		_, errOut, code := ectoolMQTT(t, "pub", "-b", locked.URL, "-t", "a", "-m", "x", "--mqtt-version", v.ectool)
+		if code != 1 || !strings.Contains(errOut, "no user name was given") {
+			t.Fatalf("MQTT %s: exit %d\n%s", v.ectool, code, errOut)
+		}
+	}
+}

@@ -82,7 +82,7 @@ type UserProperty struct {
 // They are ignored on 3.1.1.
 type Properties struct {
 	ContentType     string         `json:"content_type,omitempty"`
-	MessageExpiry   *uint32        `json:"message_expiry,omitempty"` // seconds
+	MessageExpiry   *uint32        `json:"message_expiry_s,omitempty"` // seconds
 	PayloadFormat   *byte          `json:"payload_format,omitempty"`
 	ResponseTopic   string         `json:"response_topic,omitempty"`
 	CorrelationData []byte         `json:"correlation_data,omitempty"`
@@ -162,6 +162,10 @@ type Client interface {
 	// first: a QoS 0 publish has no acknowledgement, and a broker refuses
 	// one (3.1.1, or too large) by closing the connection.
 	Sync(ctx context.Context) error
+	// NoSubscribers counts the QoS 1/2 publishes the broker acknowledged
+	// with MQTT 5 reason code 0x10 "no matching subscribers" (always 0 on
+	// 3.1.1).
+	NoSubscribers() int
 	// Disconnect sends DISCONNECT and closes the connection (no Will).
 	Disconnect(ctx context.Context) error
 	// Abort closes the network connection without DISCONNECT, as a power cut

@@ -26,6 +26,7 @@ type client5 struct {
 	pubMu   sync.Mutex // publishes leave in call order
 	// subscribed: messages may be on their way to us at any time.
 	subscribed atomic.Bool
+	noSubs     atomic.Int64 // acknowledgements with 0x10 no matching subscribers
 }
 
 func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*client5, error) {
@@ -304,8 +305,13 @@ func (c *client5) ackResult(m Message, r packets.ControlPacket) error {
 	if code >= 0x80 {
 		return publishRefused(V5, packet, code, reason, m.Topic)
 	}
+	if code == 0x10 {
+		c.noSubs.Add(1)
+	}
 	return nil
 }
+
+func (c *client5) NoSubscribers() int { return int(c.noSubs.Load()) }
 
 func publishRefused(v Version, packet string, code byte, reason, topic string) error {
 	re := &ReasonError{Packet: packet, Version: v, Code: code, Reason: reason}

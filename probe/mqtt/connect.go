@@ -66,9 +66,24 @@ func Connect(ctx context.Context, o Options) (Client, error) {
 	}
 	if err != nil {
 		_ = conn.abort()
-		return nil, err
+		return nil, credentialHint(err, o)
 	}
 	return c, nil
+}
+
+// credentialHint rewords the hint of a CONNACK refusing the credentials
+// when none were given: the broker wants a user name.
+func credentialHint(err error, o Options) error {
+	var se *StepError
+	var re *ReasonError
+	if o.Username != "" || o.HasPassword || o.TLS.CertFile != "" || !errors.As(err, &se) || !errors.As(err, &re) || re.Packet != PacketConnack {
+		return err
+	}
+	switch {
+	case re.Version == V311 && (re.Code == 4 || re.Code == 5), re.Version == V5 && (re.Code == 0x86 || re.Code == 0x87 || re.Code == 0x8C):
+		se.Hint = "no user name was given, and this broker does not let anonymous clients in: pass -u/--username and --password-file (or a client certificate with --cert/--key)"
+	}
+	return err
 }
 
 // connectStepError words a CONNECT that got no CONNACK.
