@@ -56,6 +56,9 @@ func connectFailure(err error) *ExitError {
 // stepFailure is the exit-1 error for a failure after connecting.
 func stepFailure(err error) *ExitError {
 	msg, hint := mqtt.Explain(err)
+	if step := mqtt.StepOf(err); step != "" {
+		msg = fmt.Sprintf("mqtt.%s failed: %s", step, msg)
+	}
 	return &ExitError{Code: ExitProblem, Message: msg, Hint: hint, Err: err}
 }
 

@@ -394,7 +394,14 @@ func (c *client5) opError(ctx context.Context, err error, step Step, what string
 	default:
 	}
 	if ctx.Err() != nil {
-		return &StepError{Step: step, Message: "no answer to " + what + " in time", Hint: "the broker is slow or the link stalls: raise --timeout", Err: ctx.Err()}
+		msg := "no answer to " + what + " in time"
+		switch what {
+		case "subscribe":
+			msg = "no SUBACK in time" // the same words as on 3.1.1
+		case "unsubscribe":
+			msg = "no UNSUBACK in time"
+		}
+		return &StepError{Step: step, Message: msg, Hint: "the broker is slow or the link stalls: raise --timeout", Err: ctx.Err()}
 	}
 	select {
 	case <-c.life.done:
