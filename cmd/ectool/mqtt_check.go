@@ -78,12 +78,15 @@ every warning as a failure), 1 when a step failed.`,
 	addBrokerFlags(cmd, &opts.conn.broker)
 	addTLSFlags(cmd, &opts.conn.tls)
 	addCredentialFlags(cmd, &opts.conn.cred)
+	completeValues(cmd, "mqtt-version", "5", "3.1.1")
+	completeValues(cmd, "tls-min", "1.2", "1.3")
 	addTimeoutFlag(cmd, &opts.Timeout, 5*time.Second, "time allowed for each step (a round trip gets it twice: to publish, then for the last messages); a dead broker fails within it")
 	fs := cmd.Flags()
 	fs.IntVar(&opts.Count, "count", 10, "messages per QoS round trip")
 	fs.StringVar(&opts.TopicPrefix, "topic-prefix", "", "topic under which the test topics live (default ectool/check/<random>)")
 	fs.StringVar(&opts.DenyTopic, "deny-topic", "", "a topic these credentials must NOT use (another device's): proves the per-device ACL")
 	fs.IntSliceVar(&opts.QoS, "qos-levels", []int{0, 1, 2}, "QoS levels to round-trip, comma separated")
+	completeValues(cmd, "qos-levels", "0", "1", "2")
 	fs.BoolVar(&opts.Strict, "strict", false, "report warnings as failures (exit 1)")
 	return cmd
 }

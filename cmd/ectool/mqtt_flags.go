@@ -38,6 +38,19 @@ func addMQTTConnFlags(cmd *cobra.Command, f *mqttConnFlags) {
 	addCredentialFlags(cmd, &f.cred)
 	addWillFlags(cmd, &f.will)
 	cmd.Flags().BoolVar(&f.cleanStart, "clean-start", true, "start a new session (MQTT 5 clean start, 3.1.1 clean session); --clean-start=false resumes the session stored for --client-id")
+	completeValues(cmd, "mqtt-version", "5", "3.1.1")
+	completeValues(cmd, "tls-min", "1.2", "1.3")
+	completeValues(cmd, "will-qos", "0", "1", "2")
+}
+
+// completeValues makes shell completion offer a flag's values.
+func completeValues(cmd *cobra.Command, flag string, values ...string) {
+	if cmd.Flags().Lookup(flag) == nil {
+		return
+	}
+	_ = cmd.RegisterFlagCompletionFunc(flag, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return values, cobra.ShellCompDirectiveNoFileComp
+	})
 }
 
 func (f *mqttConnFlags) changed(name string) bool {

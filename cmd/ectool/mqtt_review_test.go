@@ -519,3 +519,20 @@ func TestNoUserNameHintAndNoMatchingSubscribers(t *testing.T) {
 		}
 	}
 }
+
+// N9: shell completion offers the values of --mqtt-version and -q.
+func TestCompletionOffersMQTTFlagValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "mqtt", "pub", "--mqtt-version", ""}, "5\n3.1.1\n"},
+		{[]string{"__complete", "mqtt", "sub", "-q", ""}, "0\n1\n2\n"},
+		{[]string{"__complete", "mqtt", "check", "--tls-min", ""}, "1.2\n1.3\n"},
+	} {
+		out, _, code := run{args: tc.args}.exec(t)
+		if code != 0 || !strings.HasPrefix(out, tc.want) {
+			t.Errorf("%v: exit %d\n%s", tc.args, code, out)
+		}
+	}
+}
