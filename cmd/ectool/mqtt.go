@@ -499,7 +499,10 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	if first := counts.failed(); first != nil {
 		sendErr = first
 	}
-	closeClient(c, sendErr != nil, opts.Timeout)
+	// A broker that stopped answering or is gone is not waited for; one
+	// that refused a publish is still there and gets its DISCONNECT (no
+	// Will).
+	closeClient(c, gone(c, sendErr), opts.Timeout)
 
 	counts.mu.Lock()
 	defer counts.mu.Unlock()
@@ -598,7 +601,7 @@ func acquire(ctx context.Context, window chan struct{}, timeout time.Duration, c
 			counts.mu.Unlock()
 			if idle >= timeout {
 				return &mqtt.StepError{Step: mqtt.StepPublish, Message: fmt.Sprintf("no acknowledgement from the broker for %s", timeout),
-					Hint: "the broker stopped acknowledging: look at the broker's log; raise --timeout on a slow link"}
+					Hint: "the broker stopped acknowledging: look at the broker's log; raise --timeout on a slow link", Err: context.DeadlineExceeded}
 			}
 			t.Reset(timeout - idle)
 		}
@@ -625,7 +628,7 @@ func waitAcks(ctx context.Context, counts *pubCounts, timeout time.Duration) err
 		idle := time.Since(counts.lastProgress)
 		if idle >= timeout {
 			return &mqtt.StepError{Step: mqtt.StepPublish, Message: fmt.Sprintf("%d publish(es) not acknowledged within %s", counts.outstanding, timeout),
-				Hint: "the broker stopped acknowledging: look at the broker's log; raise --timeout on a slow link"}
+				Hint: "the broker stopped acknowledging: look at the broker's log; raise --timeout on a slow link", Err: context.DeadlineExceeded}
 		}
 		ticker.Stop()
 		ticker = time.AfterFunc(timeout-idle, func() {
@@ -836,7 +839,7 @@ func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 	granted, err := c.Subscribe(sctx, subs...)
 	cancel()
 	if err != nil {
-		failed = true
+		failed = gone(c, err)
 		return subError(app, app.IO.Out, stepName(err, mqtt.StepSubscribe), stepFailure(err), 0)
 	}
 	for i, g := range granted {
@@ -1126,6 +1129,13 @@ type refusedTopic struct {
 	Error string `json:"error"`
 }
 
+// gone reports whether err shows a broker not worth a graceful close: the
+// connection ended, or the broker stopped answering (a refusal leaves it
+// there, and it gets its DISCONNECT, so no Will).
+func gone(c mqtt.Client, err error) bool {
+	return err != nil && (connEnded(c) || errors.Is(err, context.DeadlineExceeded))
+}
+
 // connEnded reports whether the connection has ended.
 func connEnded(c mqtt.Client) bool {
 	select {
@@ -1160,7 +1170,7 @@ func mqttClearRun(ctx context.Context, opts *MQTTClearOptions) error {
 	_, err = c.Subscribe(sctx, subs...)
 	cancel()
 	if err != nil {
-		failed = true
+		failed = gone(c, err)
 		return pubFailed(app, rep, err, nil, false)
 	}
 	rep.Add(report.Check{ID: "mqtt.subscribe", Title: "subscribed to the filters", Status: report.OK})

@@ -227,12 +227,12 @@ func TestSilentBrokerFailsWithinTheTimeout(t *testing.T) {
 		{"pub, no CONNACK", []string{"pub", "-b", silent, "-t", "a", "-m", "x"}, "no CONNACK within 2s"},
 		{"sub, no CONNACK", []string{"sub", "-b", silent, "-t", "a"}, "no CONNACK within 2s"},
 		{"check, no CONNACK", []string{"check", "-b", silent}, "no CONNACK within 2s"},
-		{"sub v5, no SUBACK", []string{"sub", "-b", mute5, "-t", "a"}, "subscribe"},
+		{"sub v5, no SUBACK", []string{"sub", "-b", mute5, "-t", "a"}, "mqtt.subscribe failed: no SUBACK"},
 		{"sub 3.1.1, no SUBACK", []string{"sub", "-b", mute311, "-t", "a", "--mqtt-version", "3.1.1"}, "SUBACK"},
 		{"pub v5, no PUBACK", []string{"pub", "-b", mute5, "-t", "a", "-m", "x", "-q", "1"}, "not acknowledged within 2s"},
 		{"pub 3.1.1, no PUBACK", []string{"pub", "-b", mute311, "-t", "a", "-m", "x", "-q", "1", "--mqtt-version", "3.1.1"}, "not acknowledged within 2s"},
 		{"pub 3.1.1 QoS 0, no PINGRESP", []string{"pub", "-b", mute311, "-t", "a", "-m", "x", "--mqtt-version", "3.1.1"}, "PINGREQ"},
-		{"clear-retained v5, no SUBACK", []string{"clear-retained", "-b", mute5, "-t", "a/#"}, "subscribe"},
+		{"clear-retained v5, no SUBACK", []string{"clear-retained", "-b", mute5, "-t", "a/#"}, "no SUBACK"},
 	} {
 		out, errOut, code, took := timed(t, append(append([]string{"mqtt"}, tc.args...), "--timeout", timeout.String())...)
 		if code != 1 || !strings.Contains(out+errOut, tc.want) {
@@ -534,5 +534,27 @@ func TestCompletionOffersMQTTFlagValues(t *testing.T) {
 		if code != 0 || !strings.HasPrefix(out, tc.want) {
 			t.Errorf("%v: exit %d\n%s", tc.args, code, out)
 		}
+	}
+}
+
+// A refused publish leaves a live broker: ectool still says DISCONNECT, so
+// the broker does not publish the Will (only a dead or silent broker is
+// cut off without it).
+func TestRefusedPublishStillDisconnectsCleanly(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{
+		Users: map[string]string{"meter": "s3cret"},
+		ACL:   "user meter\ntopic readwrite devices/meter/#\n",
+	})
+	pw := filepath.Join(t.TempDir(), "pw")
+	_ = os.WriteFile(pw, []byte("s3cret\n"), 0o600)
+	login := []string{"-b", b.URL, "-u", "meter", "--password-file", pw}
+	wait := startSub(t, append(login, "-t", "devices/meter/will", "--count", "1", "--timeout", "3s")...)
+	_, errOut, code := ectoolMQTT(t, append(append([]string{"pub"}, login...), "-t", "devices/other/x", "-m", "x", "-q", "1",
+		"--will-topic", "devices/meter/will", "--will-message", "gone")...)
+	if code != 1 || !strings.Contains(errOut, "not authorized") {
+		t.Fatalf("pub: exit %d\n%s", code, errOut)
+	}
+	if out, errOut, code := wait(); code != 1 || out != "" {
+		t.Fatalf("the Will was published: exit %d\nstdout %q\nstderr %s", code, out, errOut)
 	}
 }
