@@ -48,7 +48,7 @@ func TestWrongSerialSettingsAndWhatAutoDetectConcludes(t *testing.T) {
 			}
 
 			tg, _ := modbus.ParseTarget(pty.Path())
-			d, err := modbus.AutoDetect(context.Background(), modbus.DetectOptions{Target: tg, IDs: []byte{1, 2, 3}, Listen: 250 * time.Millisecond, Timeout: 150 * time.Millisecond})
+			d, err := modbus.AutoDetect(context.Background(), modbus.DetectOptions{Target: tg, IDs: []byte{1, 2, 3}, Listen: 450 * time.Millisecond, Timeout: 150 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -126,6 +126,30 @@ func TestScanSeesStaggeredTwinsAsTwoValidAnswers(t *testing.T) {
 	}
 }
 
+// Twins whose answers overlap by three bits or more garble even the address
+// byte: only garbage comes back where 17's answer is due, every time. The
+// sweep asks again, takes the repeated garbage for a device, and the confirm
+// polls prove the collision. Every answer being corrupt while 1-3 are clean
+// decides it: the extra polls for sometimes-garbled addresses are not spent
+// (sweep probe and its repeat, FC 0x11, FC 0x2B, --confirm 5).
+// Jittery twins overlap by a different amount each time (garbage, bad CRCs,
+// now and then a clean answer): a collision too.
+func TestScanFindsTwinsWhoseAnswersAreOnlyGarbage(t *testing.T) {
+	for _, sc := range []string{"garbled", "jittery"} {
+		t.Run(sc, func(t *testing.T) {
+			_, pty := startLab(t, sc, nil)
+			res := scan(t, scanOpts(pty.Path(), labIDs))
+			if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
+				t.Fatalf("verdicts %q, want 1:ok 2:ok 3:ok 17:collision%s", got, explain(res))
+			}
+			d := res.Device(17)
+			if sc == "garbled" && (d.Responses != 0 || d.Polls != 2+2+5) {
+				t.Errorf("garbled twins: %d valid answers in %d polls, want 0 in 9%s", d.Responses, d.Polls, explain(res))
+			}
+		})
+	}
+}
+
 func TestScanFindsTwinsThatOnlyAlternatingValuesReveal(t *testing.T) {
 	_, pty := startLab(t, "alternating", nil)
 	res := scan(t, scanOpts(pty.Path(), labIDs))

@@ -193,9 +193,18 @@ type pollRec struct {
 	noise     int
 	latency   time.Duration
 	value     string
-	trailing  int // bytes after a valid reply that are not a frame
-	second    int // valid answers beyond the one expected
+	trailing  int  // bytes after a valid reply that are not a frame
+	second    int  // valid answers beyond the one expected
+	garbage   bool // no frame, but an answer's worth of garbage in the window
 }
+
+// garbageAnswer is how many bytes that form no frame, in a window where an
+// answer was due and none came, count as a garbled answer. Two devices
+// answering at once can garble even the address byte, which leaves only
+// garbage (a UART that loses bit sync merges characters, so a 7-byte answer
+// can read as 3); a noise pulse reads as one or two bytes. The sweep asks
+// again before it takes garbage for a device.
+const garbageAnswer = 3
 
 // unitState is everything observed about one address.
 type unitState struct {
@@ -486,6 +495,9 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		}
 	}
 	if reply == nil {
+		if rec.corrupt == 0 && rec.noise >= garbageAnswer {
+			rec.corrupt, rec.garbage = 1, true
+		}
 		rec.timeout = rec.corrupt == 0
 		if garbled > 0 { // answered, garbled: the same window as an answer
 			s.floor += s.wire(len(req)) + 2*s.wire(garbled) + 5*time.Millisecond + s.o.Serial.Silence()
@@ -652,6 +664,28 @@ func (s *rtuScanner) sweep(ctx context.Context) error {
 				for _, r := range recs {
 					u.record(r)
 				}
+				break
+			}
+			if !last.garbage || s.stop() {
+				break
+			}
+			// Garbage where the answer was due, without even the address:
+			// two devices answering at once, or line noise. Ask once more;
+			// noise does not come back on cue, an answer does.
+			rec, f, err := s.transact(id, probe, s.o.Timeout)
+			if err != nil {
+				return err
+			}
+			if f == nil && rec.corrupt == 0 {
+				break
+			}
+			u := s.unit(id, "garbled_reply")
+			if f != nil {
+				s.sweepValid++
+				u.found = &foundPDU
+			}
+			for _, r := range append(recs, rec) {
+				u.record(r)
 			}
 		}
 		s.res.Sweep.Probed = i + 1
@@ -771,8 +805,9 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 		// answers are identical and garble each other when they differ.
 		// Poll more, alternating the identity (which carries a serial
 		// number on many meters) and the probe, to see which answers break.
-		if s.o.Confirm > 0 && u.corruptPolls() > 0 && u.extra == 0 {
-			for k := range max(6, s.o.Confirm) {
+		extraPolls := max(6, s.o.Confirm)
+		if s.o.Confirm > 0 && u.corruptPolls() > 0 && u.extra == 0 && !s.corruptionDecided(u, extraPolls) {
+			for k := range extraPolls {
 				if s.stop() || ctx.Err() != nil {
 					break
 				}
@@ -805,6 +840,17 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 	s.res.Sweep.ConfirmMS = ms(s.now().Sub(start))
 	s.res.Sweep.FloorMS = ms(s.floor)
 	return nil
+}
+
+// corruptionDecided reports whether more polls of u could not change what
+// its corrupt answers say: so many of its polls came back corrupt that even
+// extra clean ones would leave at least half corrupt, and other addresses
+// answered, so the bus baseline the verdict compares against exists
+// (collision when the rest of the bus is clean, an error when every address
+// is garbled). The extra polls are for addresses whose answers are sometimes
+// clean and sometimes corrupt; polling a decided one again only costs time.
+func (s *rtuScanner) corruptionDecided(u *unitState, extra int) bool {
+	return len(s.units) > 1 && 2*u.corruptPolls() >= len(u.polls)+extra
 }
 
 func (s *rtuScanner) sortedUnits() []byte {
