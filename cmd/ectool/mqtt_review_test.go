@@ -558,3 +558,18 @@ func TestRefusedPublishStillDisconnectsCleanly(t *testing.T) {
 		t.Fatalf("the Will was published: exit %d\nstdout %q\nstderr %s", code, out, errOut)
 	}
 }
+
+// N15: check --client-id '' sends an empty id, so "does this broker assign
+// ids?" can be tested; the helper connections get ids of their own.
+func TestMQTTCheckWithAnEmptyClientID(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	r := mqttCheck(t, 0, "-b", b.URL, "--client-id", "", "--count", "1")
+	for _, c := range r.Checks {
+		if c.ID == "mqtt.connect" {
+			if id, _ := c.Evidence["assigned_client_id"].(string); id == "" {
+				t.Fatalf("mqtt.connect evidence %v: want the id the broker assigned", c.Evidence)
+			}
+		}
+	}
+	r.expect(t, map[string]string{"mqtt.retained": "ok", "mqtt.will": "ok"})
+}

@@ -92,7 +92,7 @@ func (o CheckOptions) withDefaults() CheckOptions {
 	if o.TopicPrefix == "" {
 		o.TopicPrefix = "ectool/check/" + run
 	}
-	if o.ClientID == "" {
+	if o.ClientID == "" && !o.EmptyClientID {
 		o.ClientID = "ectool-chk-" + run
 	}
 	if o.Now == nil {
@@ -117,6 +117,12 @@ func Check(ctx context.Context, o CheckOptions) *report.Report {
 	o = o.withDefaults()
 	r := report.New("mqtt check", redactURL(o.Broker), o.Now)
 	c := &checker{ctx: ctx, o: o, r: r, userPrefix: userPrefix, run: randomHex(6)}
+	// --client-id '' asks the broker to assign the main connection's id;
+	// the helper connections still need ids of their own.
+	c.helperBase = o.ClientID
+	if c.helperBase == "" {
+		c.helperBase = "ectool-chk-" + c.run
+	}
 	r.SetDetail("topic_prefix", o.TopicPrefix)
 	r.SetDetail("client_id", o.ClientID)
 	r.SetDetail("mqtt_version", string(o.Version))
@@ -130,6 +136,7 @@ func Check(ctx context.Context, o CheckOptions) *report.Report {
 
 // checker holds the state of one ladder run.
 type checker struct {
+	helperBase string          // helper connections' ids are this plus -r, -w
 	ctx        context.Context // the caller's: cancelled means interrupted
 	o          CheckOptions
 	r          *report.Report

@@ -620,7 +620,7 @@ func latencyStats(lat []time.Duration) map[string]float64 {
 // credentials, its own client id.
 func (c *checker) helperOpts(suffix string) Options {
 	o := c.o.Options
-	o.ClientID = c.o.ClientID + suffix
+	o.ClientID = c.helperBase + suffix
 	o.Will = nil
 	return o
 }
@@ -658,7 +658,7 @@ func (c *checker) checkRetained(ctx context.Context) {
 		}
 	})
 
-	helperID := c.o.ClientID + "-r"
+	helperID := c.helperBase + "-r"
 	ch.Evidence["subscriber_client_id"] = helperID
 	hctx, hcancel := c.stepCtx(ctx)
 	defer hcancel()
@@ -783,7 +783,7 @@ func (c *checker) checkWill(ctx context.Context) {
 	q := c.helperQoS()
 	sink := c.router.route(topic, 8)
 	defer c.router.unroute(topic)
-	helperID := c.o.ClientID + "-w"
+	helperID := c.helperBase + "-w"
 	ch.Evidence["topic"] = topic
 	ch.Evidence["helper_client_id"] = helperID
 	ch.Evidence["helper_keepalive_s"] = int(willKeepAlive / time.Second)
