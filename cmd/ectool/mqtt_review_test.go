@@ -559,7 +559,7 @@ func TestRefusedPublishStillDisconnectsCleanly(t *testing.T) {
 	}
 }
 
-// N15: check --client-id ” sends an empty id, so "does this broker assign
+// N15: check --client-id "" sends an empty id, so "does this broker assign
 // ids?" can be tested; the helper connections get ids of their own.
 func TestMQTTCheckWithAnEmptyClientID(t *testing.T) {
 	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
