@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -203,7 +204,8 @@ through it.`,
 	pf.BoolVar(&app.NoColor, "no-color", false, "no colours or styles (also NO_COLOR)")
 	pf.BoolVarP(&app.Verbose, "verbose", "v", false, "say more on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &ExitError{Code: ExitUsage, Message: err.Error(), Hint: fmt.Sprintf("run '%s --help' for usage", c.CommandPath())}
+		// One line naming the flag (no second "next:" line: the flag is the next step).
+		return &ExitError{Code: ExitUsage, Message: flagErrorWords(err)}
 	})
 
 	root.AddCommand(NewCmdVersion(app))
@@ -256,3 +258,35 @@ func rejectUnknownSubcommands(c *cobra.Command) {
 var commandGroups []func(*App) *cobra.Command
 
 func registerGroup(f func(*App) *cobra.Command) { commandGroups = append(commandGroups, f) }
+
+var invalidFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(?:-(\w), )?--([\w-]+)" flag: (.*)$`)
+
+// flagErrorWords rewrites pflag's parse errors ("strconv.ParseInt: parsing
+// "x": invalid syntax") into words that name the flag and what it takes.
+func flagErrorWords(err error) string {
+	m := invalidFlagValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err.Error()
+	}
+	value, short, long, why := m[1], m[2], m[3], m[4]
+	name := "--" + long
+	if short != "" {
+		name = "-" + short + "/--" + long
+	}
+	want := ""
+	switch {
+	case strings.Contains(why, "time: "):
+		want = "a duration such as 500ms, 5s or 2m"
+	case strings.Contains(why, "ParseBool"):
+		want = "true or false"
+	case strings.Contains(why, "ParseFloat"):
+		want = "a number"
+	case strings.Contains(why, "value out of range"):
+		want = "a smaller number"
+	case strings.Contains(why, "ParseInt"), strings.Contains(why, "ParseUint"):
+		want = "a whole number"
+	default:
+		return fmt.Sprintf("%s: %q is not valid: %s", name, value, why)
+	}
+	return fmt.Sprintf("%s: %q is not valid: give %s", name, value, want)
+}

@@ -203,3 +203,19 @@ func readTree(t *testing.T, dir string) map[string]string {
 	}
 	return m
 }
+
+func TestBadFlagValuesAreOneLineNamingTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"mqtt", "pub", "-q", "x"}, `-q/--qos: "x" is not valid: give a whole number`},
+		{[]string{"mqtt", "sub", "--timeout", "abc"}, `--timeout: "abc" is not valid: give a duration`},
+	} {
+		code, out, errOut := runMain(t, tc.args...)
+		lines := testenv.Lines(errOut)
+		if code != ExitUsage || out != "" || len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+			t.Errorf("ectool %v: exit %d, stderr %q; want exit 2 and one line containing %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
