@@ -234,6 +234,7 @@ type rtuScanner struct {
 	foreign bool
 
 	sweepValid   int
+	lineNoise    int    // windows with a noise pulse (too short for an answer) and no answer
 	sweepGarbled []byte // addresses whose window held only garbage
 	// foreignReq marks addresses another master has just asked: their next
 	// answer is its, not ours (with --force).
@@ -497,6 +498,8 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 	if reply == nil {
 		if rec.corrupt == 0 && rec.noise >= garbageAnswer {
 			rec.corrupt, rec.garbage = 1, true
+		} else if rec.corrupt == 0 && rec.noise > 0 {
+			s.lineNoise++
 		}
 		rec.timeout = rec.corrupt == 0
 		if garbled > 0 { // answered, garbled: the same window as an answer
@@ -868,7 +871,8 @@ func (s *rtuScanner) finish() {
 	settingsWrong := s.sweepValid == 0 && len(s.sweepGarbled) >= 2
 	for _, id := range ids {
 		u := s.units[id]
-		var others, otherBad int
+		var others, otherBad, otherTrailing int
+		byFC := map[byte][2]int{}
 		for _, oid := range ids {
 			if oid == id {
 				continue
@@ -878,9 +882,18 @@ func (s *rtuScanner) finish() {
 				if !p.ok && p.corrupt > 0 {
 					otherBad++
 				}
+				if p.ok && p.trailing >= garbageAnswer {
+					otherTrailing++
+				}
+				c := byFC[p.fc]
+				c[0]++
+				if !p.ok && p.corrupt > 0 {
+					c[1]++
+				}
+				byFC[p.fc] = c
 			}
 		}
-		s.res.Devices = append(s.res.Devices, judge(u, baseline{polls: others, bad: otherBad}, settingsWrong, s.o.Timeout, true))
+		s.res.Devices = append(s.res.Devices, judge(u, baseline{polls: others, bad: otherBad, trailing: otherTrailing, fc: byFC, noisy: s.lineNoise > 0 || s.res.Bus.ListenNoiseBytes > 0}, settingsWrong, s.o.Timeout, true))
 	}
 	s.res.Findings = busFindings(s.res, s.foreign, settingsWrong, s.sweepGarbled, s.o)
 }

@@ -172,3 +172,44 @@ func TestAlternatesTellsTwoMetersFromALiveRegister(t *testing.T) {
 		}
 	}
 }
+
+// Bytes after a valid reply at one address only are a second answer cut
+// short; at every address alike they are line noise, which the bus findings
+// report, not a fault of this meter.
+func TestVerdictOfTrailingBytesIsMeasuredAgainstTheBus(t *testing.T) {
+	ms := time.Millisecond
+	trail := func(v string) pollRec { p := okPoll(v, 20*ms); p.trailing = 7; return p }
+	u := func() *unitState {
+		return unitWith(trail("a"), okPoll("a", 20*ms), trail("a"), okPoll("a", 20*ms), okPoll("a", 20*ms), okPoll("a", 20*ms))
+	}
+	if d := judge(u(), clean, false, 100*ms, true); d.Verdict != VerdictSuspect {
+		t.Errorf("trailing bytes in 2 of 6 polls on a clean bus: verdict %s, want suspect", d.Verdict)
+	}
+	noisy := baseline{polls: 27, trailing: 8}
+	if d := judge(u(), noisy, false, 100*ms, true); d.Verdict != VerdictOK {
+		t.Errorf("trailing bytes in 2 of 6 polls where 8 of 27 elsewhere have them: verdict %s %v, want ok", d.Verdict, d.Evidence)
+	}
+	pulse := func(v string) pollRec { p := okPoll(v, 20*ms); p.trailing = 1; return p }
+	if d := judge(unitWith(pulse("a"), pulse("a"), okPoll("a", 20*ms), pulse("a"), okPoll("a", 20*ms)), clean, false, 100*ms, true); d.Verdict != VerdictOK {
+		t.Errorf("a byte of noise after 3 of 5 replies: verdict %s %v, want ok", d.Verdict, d.Evidence)
+	}
+}
+
+// Answers to FC 0x11 (long) garbled while FC 03 answers (short) come back
+// clean: twins whose identities differ, unless the other meters' FC 0x11
+// answers are garbled too, which is noise hitting long answers.
+func TestVerdictOfOneFunctionGarbledIsMeasuredAgainstTheBus(t *testing.T) {
+	ms := time.Millisecond
+	bad11 := pollRec{corrupt: 1, fc: 0x11}
+	ok11 := pollRec{ok: true, fc: 0x11, latency: 30 * ms}
+	u := func() *unitState {
+		return unitWith(okPoll("a", 20*ms), bad11, okPoll("a", 20*ms), okPoll("a", 20*ms), bad11, okPoll("a", 20*ms), bad11, okPoll("a", 20*ms), ok11)
+	}
+	if d := judge(u(), baseline{polls: 27, fc: map[byte][2]int{0x11: {6, 0}}}, false, 100*ms, true); d.Verdict != VerdictCollision {
+		t.Errorf("FC 0x11 garbled at 17 only: verdict %s %v, want collision", d.Verdict, d.Evidence)
+	}
+	noisy := baseline{polls: 27, bad: 2, fc: map[byte][2]int{0x11: {6, 2}, 3: {21, 0}}}
+	if d := judge(u(), noisy, false, 100*ms, true); d.Verdict == VerdictCollision {
+		t.Errorf("FC 0x11 garbled everywhere (noise on long answers): verdict collision %v", d.Evidence)
+	}
+}
