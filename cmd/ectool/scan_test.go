@@ -121,6 +121,19 @@ func TestScanReportsTheCollisionOnTheLabBus(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
+	// Every device carries every field of the model, empty or not, so a
+	// pipeline can read .hint and .identity without checking for them.
+	var raw struct {
+		Details struct{ Devices []map[string]json.RawMessage }
+	}
+	_ = json.Unmarshal([]byte(out), &raw)
+	for _, d := range raw.Details.Devices {
+		for _, k := range []string{"unit_id", "verdict", "responses", "errors", "latency_ms", "identity", "evidence", "hint"} {
+			if _, ok := d[k]; !ok {
+				t.Errorf("device %s lacks %q", d["unit_id"], k)
+			}
+		}
+	}
 	if r.FirstFailure.ID != "bus.unit17" || !strings.Contains(r.FirstFailure.Hint, "two devices answer at address 17") {
 		t.Errorf("first failure %+v", r.FirstFailure)
 	}

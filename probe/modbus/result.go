@@ -74,7 +74,7 @@ type Device struct {
 	History    []string `json:"history"`
 	Exceptions []string `json:"exceptions,omitempty"`
 	Evidence   []string `json:"evidence"`
-	Hint       string   `json:"hint,omitempty"`
+	Hint       string   `json:"hint"`
 	// Warning marks an ok device with something the technician should know
 	// (a late reply: the timeout is too short for it).
 	Warning string `json:"warning,omitempty"`
