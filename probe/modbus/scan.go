@@ -811,8 +811,8 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 		extraPolls := max(6, s.o.Confirm)
 		if s.o.Confirm > 0 && u.corruptPolls() > 0 && u.extra == 0 && !s.corruptionDecided(u, extraPolls) {
 			for k := range extraPolls {
-				if s.stop() || ctx.Err() != nil {
-					break
+				if s.stop() || ctx.Err() != nil || s.corruptionDecided(u, extraPolls-k) {
+					break // decided: the polls left cannot bring corruption under half
 				}
 				var err error
 				if k%2 == 0 {
