@@ -90,14 +90,20 @@ floor_confirm = floor * 1000 - floor_sweep
 wall0, wallM, wallM2, wall1 = t1 - t0, t2 - t1, t3 - t2, t4 - t3
 verdicts = " ".join(f'{d["unit_id"]}:{d["verdict"]}' for d in det["devices"])
 mb_found = sorted(set(re.findall(r"Polling slave (\d+)", mb)))
-mb_ok = len(re.findall(r"^-- Polling slave \d+\.\.\.\s*\n\[1\]:", mb, re.M))
+mb_ans = re.findall(r"^-- Polling slave (\d+)\.\.\.\s*\n\[1\]:", mb, re.M)
+mb_ok = len(mb_ans)
+import os, platform, subprocess, datetime
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
+mbv = subprocess.run(["mbpoll", "-V"], capture_output=True, text=True).stdout.strip()
+load = open("/proc/loadavg").read().split()[0]
+print(f"machine: nproc {os.cpu_count()}, {cpu}, load average {load}; mbpoll {mbv}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
 print(f"scan of ids 1-{probed} at 9600 8N1, --timeout {timeout_ms}ms, lab bus (meters 1 2 3, twins at 17)")
 print()
 print("| run | wall time | vs floor | vs mbpoll | result |")
 print("|---|---|---|---|---|")
 print(f"| physical floor (sweep {floor_sweep/1000:.2f} s + {confirm_polls} confirm polls {floor_confirm/1000:.2f} s) | {floor:.2f} s | 1.00x | | |")
 print(f"| ectool scan --listen 0 | {wall0:.2f} s | {wall0/floor:.3f}x | {wall0/wallM:.3f}x | exit {code0}: {verdicts} |")
-print(f"| mbpoll -a 1:247 -o {timeout_ms/1000} | {wallM:.2f} s | | 1.000x | exit {codeM}: {mb_ok} answer(s), no collision reported |")
+print(f"| mbpoll -a 1:247 -o {timeout_ms/1000} | {wallM:.2f} s | {wallM/floor:.3f}x | 1.000x | exit {codeM}: {mb_ok} answer(s) ({' '.join(mb_ans)}), no collision reported |")
 print(f"| mbpoll -a 1:247 -o {(timeout_ms + req_ms)/1000:.4f} (same effective wait as ectool) | {wallM2:.2f} s | {wallM2/floor:.3f}x | {wallM2/wallM:.3f}x | ectool: {wall0/wallM2:.3f}x of this |")
 det1 = s1["details"]
 verdicts1 = " ".join(f'{d["unit_id"]}:{d["verdict"]}' for d in det1["devices"])
