@@ -2,6 +2,7 @@ package modbus_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -269,6 +270,36 @@ func TestScanThroughTheLabGateway(t *testing.T) {
 	res := scan(t, scanOpts(gw.URL(), labIDs))
 	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
 		t.Fatalf("verdicts %q%s", got, explain(res))
+	}
+}
+
+// A TCP server that accepts and never answers (a web server's keep-alive
+// port, a gateway stuck on its serial side) is not a gateway that routes
+// unit ids: bus.gateway fails and says what to try, within the timeouts.
+func TestScanOfATCPServerThatNeverAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	o := scanOpts("tcp://"+ln.Addr().String(), []byte{1, 2, 3})
+	o.Timeout = 100 * time.Millisecond
+	res := scan(t, o)
+	f := res.Finding("gateway")
+	if len(res.Devices) != 0 || f == nil || f.Status != modbus.FindingFailed || !strings.Contains(f.Hint, "--timeout") {
+		t.Fatalf("devices %s, gateway finding %+v: want no device and a failed gateway finding", verdicts(res), f)
+	}
+	if nd := res.Finding("no_device"); nd == nil || !strings.Contains(nd.Hint, "not even the gateway") {
+		t.Errorf("no_device finding %+v: want it to say nothing answered at all", nd)
 	}
 }
 

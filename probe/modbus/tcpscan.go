@@ -32,6 +32,7 @@ type tcpScanner struct {
 
 	pathUnavailable []byte
 	absent          int
+	replies         int // MBAP answers of any kind, late ones included
 	reconnects      int
 	sameAnswer      map[string]int
 }
@@ -123,6 +124,7 @@ func (s *tcpScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 			}
 			req.answered = true
 			s.sent[m.f.Transaction] = req
+			s.replies++
 			if m.f.Transaction != tid {
 				s.late(req, m)
 				continue
@@ -349,6 +351,20 @@ func (s *tcpScanner) finish() {
 			f.Status = FindingFailed
 		}
 		s.res.Findings = append(s.res.Findings, f)
+	}
+	if s.replies == 0 && s.res.Sweep.Probed > 0 {
+		// A gateway answers every request, with 0x0B for a unit id that
+		// stays silent; a server that says nothing at all is not one.
+		hint := "this may not be a Modbus TCP server (check the port: 502 is usual), or a gateway that waits longer for its serial side than --timeout: try --timeout 3s"
+		for i := range s.res.Findings {
+			if s.res.Findings[i].Kind == "no_device" {
+				s.res.Findings[i].Hint = "nothing answered at all, not even the gateway: " + hint
+			}
+		}
+		s.res.Findings = append(s.res.Findings, Finding{Kind: "gateway", Status: FindingFailed,
+			Message:  fmt.Sprintf("%s accepted the connection but answered none of %d request(s) within %s, not even with exception 0x0B", s.o.Target.Addr, s.res.Sweep.Probed, s.o.Timeout),
+			Evidence: map[string]any{"requests": s.res.Sweep.Probed, "replies": 0},
+			Hint:     hint})
 	}
 	if len(s.units) >= 3 && len(s.units) == s.res.Sweep.Probed && len(s.sameAnswer) == 1 {
 		s.res.Findings = append(s.res.Findings, Finding{Kind: "unit_id_ignored", Status: FindingWarning,
