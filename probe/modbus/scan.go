@@ -419,9 +419,25 @@ func (s *rtuScanner) other(ev Event, rec *pollRec, target int) {
 		}
 		u := s.unit(f.Unit, "late_reply")
 		u.errs.Late++
-		u.responses++
+		if len(u.polls) == 0 { // found by this answer: the sweep's poll, answered after all
+			u.record(latePoll(f.PDU, lat))
+		} else { // a confirm poll already recorded as a timeout
+			u.responses++
+		}
 		u.late = append(u.late, lat)
 	}
+}
+
+// latePoll is the record of a poll whose answer came after its timeout:
+// answered, so it counts among the responses and the polls alike.
+func latePoll(p PDU, lat time.Duration) pollRec {
+	rec := pollRec{ok: true, latency: lat, fc: p.BaseFunction()}
+	if p.IsException() {
+		rec.exception = p.Exception()
+	} else {
+		rec.value = hex.EncodeToString(p.Data)
+	}
+	return rec
 }
 
 // lateGarbled attributes a bad frame that starts with the address of an

@@ -154,7 +154,11 @@ func (s *tcpScanner) late(req tcpReq, m mbapMsg) {
 	}
 	u := s.unit(req.unit, "late_reply")
 	u.errs.Late++
-	u.responses++
+	if len(u.polls) == 0 { // found by this answer: the sweep's poll, answered after all
+		u.record(latePoll(m.f.PDU, m.at.Sub(req.at)))
+	} else { // a confirm poll already recorded as a timeout
+		u.responses++
+	}
 	u.late = append(u.late, m.at.Sub(req.at))
 }
 
