@@ -44,6 +44,7 @@ func TestScanBadValuesNameTheFlagInWords(t *testing.T) {
 		{[]string{"--ids", "248"}, "--ids"},
 		{[]string{"--ids", "1-300"}, "--ids"},
 		{[]string{"--ids", "garbage"}, "--ids"},
+		{[]string{"--ids", "1-"}, "--ids"},
 		{[]string{"--baud", "abc"}, "--baud"},
 		{[]string{"--baud", "0"}, "--baud"},
 		{[]string{"--parity", "X"}, "--parity"},
@@ -56,6 +57,9 @@ func TestScanBadValuesNameTheFlagInWords(t *testing.T) {
 	} {
 		code, _, errOut := runMain(t, append([]string{"scan", "/dev/ttyNOSUCHADAPTER"}, c.args...)...)
 		first := strings.SplitN(strings.TrimSpace(errOut), "\n", 2)[0]
+		if strings.Contains(first, "250") {
+			t.Errorf("%v: %q gives an out-of-range id as an example", c.args, first)
+		}
 		if code != ExitUsage || !strings.Contains(first, c.flag) || strings.Contains(errOut, "strconv") || strings.Contains(errOut, "time: ") {
 			t.Errorf("%v: exit %d, first line %q, want exit 2 naming %s in words", c.args, code, first, c.flag)
 		}

@@ -117,7 +117,7 @@ func ParseIDs(s string) ([]byte, error) {
 		a, err1 := strconv.Atoi(strings.TrimSpace(lo))
 		b, err2 := strconv.Atoi(strings.TrimSpace(hi))
 		if err1 != nil || err2 != nil || a > b {
-			return nil, fmt.Errorf("bad id range %q: use numbers and ranges like 1-247,250", part)
+			return nil, fmt.Errorf("bad id range %q: use numbers and ranges like 1-10,17 (1 to 247)", part)
 		}
 		if a < 1 || b > 247 {
 			return nil, fmt.Errorf("id range %q: unit ids are 1-247 (0 is broadcast and 248-255 are reserved; a scan never sends them)", part)
