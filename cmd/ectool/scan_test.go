@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,24 @@ func TestScanBadValuesNameTheFlagInWords(t *testing.T) {
 	// mbpoll's spelling of parity is accepted: the port is missing, so exit 3, not 2.
 	if code, _, errOut := runMain(t, "scan", "/dev/ttyNOSUCHADAPTER", "--parity", "even", "--listen", "0"); code != ExitCannotRun {
 		t.Errorf("--parity even: exit %d, want 3 (missing port)\n%s", code, errOut)
+	}
+}
+
+// A path that is not a serial device (a file, a directory) cannot run:
+// exit 3, saying so, not "failed mid-scan" or a list of its holders.
+func TestScanOfAPathThatIsNotASerialPortExitsThree(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/capture.log"
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{file, dir} {
+		for _, force := range []string{"--force=false", "--force"} {
+			code, out, errOut := runMain(t, "scan", p, "--ids", "1", "--listen", "0", force)
+			if code != ExitCannotRun || !strings.Contains(out, "not a serial device") || strings.Contains(out, "mid-scan") {
+				t.Errorf("scan %s %s: exit %d\n%s%s", p, force, code, out, errOut)
+			}
+		}
 	}
 }
 

@@ -44,8 +44,13 @@ func (e *HeldError) Error() string {
 func (e *HeldError) Is(target error) bool { return target == ErrPortHeld }
 
 // CheckHolders returns a *HeldError when another process holds the port
-// (see FindHolders), nil otherwise or where the check is not supported.
+// (see FindHolders), nil otherwise or where the check is not supported. A
+// path that cannot be a serial device (a file, a directory) is ErrNotSerial
+// first: its holders are beside the point.
 func CheckHolders(path string) error {
+	if err := NotSerialPath(path); err != nil {
+		return err
+	}
 	hs, err := FindHolders(path)
 	if err != nil || len(hs) == 0 {
 		return nil

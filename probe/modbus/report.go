@@ -38,6 +38,8 @@ func OpenFailure(err error) (hint string, cannotRun bool) {
 		return "the port is open in another program: close it, or find it with 'fuser -v' on the device", true
 	case errors.Is(err, ErrPortPermission):
 		return "no permission on the serial device: add your user to the dialout group ('sudo usermod -aG dialout $USER', then log in again) or run as root", true
+	case errors.Is(err, ErrNotSerial):
+		return "that path is not a serial device: give the adapter's port ('ls /dev/ttyUSB* /dev/ttyACM* /dev/serial/by-id/', COM3 on Windows)", true
 	case errors.Is(err, ErrUnreachable):
 		return "nothing accepts connections there: check the address and port, that the gateway is powered and reachable ('ectool probe net'), and its Modbus TCP server is enabled", false
 	}

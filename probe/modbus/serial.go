@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"time"
 
 	"go.bug.st/serial"
@@ -94,6 +95,7 @@ var (
 	ErrPortMissing    = errors.New("serial port not found")
 	ErrPortBusy       = errors.New("serial port busy")
 	ErrPortPermission = errors.New("permission denied on serial port")
+	ErrNotSerial      = errors.New("not a serial device")
 )
 
 // OpenSerial opens a serial port with the settings. go.bug.st/serial adds
@@ -110,6 +112,8 @@ func OpenSerial(path string, s SerialSettings) (Port, error) {
 				return nil, fmt.Errorf("%w: %s", ErrPortBusy, path)
 			case serial.PermissionDenied:
 				return nil, fmt.Errorf("%w: %s", ErrPortPermission, path)
+			case serial.InvalidSerialPort:
+				return nil, fmt.Errorf("%w: %s", ErrNotSerial, path)
 			}
 		}
 		if errors.Is(err, os.ErrNotExist) {
@@ -118,9 +122,30 @@ func OpenSerial(path string, s SerialSettings) (Port, error) {
 		if errors.Is(err, os.ErrPermission) {
 			return nil, fmt.Errorf("%w: %s", ErrPortPermission, path)
 		}
+		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+			return nil, fmt.Errorf("%w: %s is a directory", ErrNotSerial, path)
+		}
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	return p, nil
+}
+
+// NotSerialPath reports a path that exists and cannot be a serial device
+// (a regular file or a directory), without opening it: the holder check
+// would otherwise list every program that has it open.
+func NotSerialPath(path string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode()&os.ModeCharDevice != 0 {
+		return nil
+	}
+	what := "a regular file"
+	if fi.IsDir() {
+		what = "a directory"
+	}
+	return fmt.Errorf("%w: %s is %s", ErrNotSerial, path, what)
 }
 
 // DialRTUOverTCP connects to a transparent serial server.
