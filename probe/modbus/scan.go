@@ -767,35 +767,16 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 			u.record(rec)
 			return f, nil
 		}
-		idOnce := func() error {
-			f, err := poll(ReportServerIDRequest(), false)
-			if err != nil || f == nil || f.PDU.IsException() {
-				return err
+		pdus := func(req PDU, confirm bool) (*PDU, error) {
+			f, err := poll(req, confirm)
+			if f == nil {
+				return nil, err
 			}
-			if b, err := ParseServerID(f.PDU); err == nil {
-				u.serverIDs = append(u.serverIDs, hex.EncodeToString(b))
-				if u.identity.ServerID == "" {
-					u.identity.ServerID = hex.EncodeToString(b)
-					u.identity.ServerIDText = printable(b)
-				}
-			}
-			return nil
+			return &f.PDU, err
 		}
 		if s.o.Confirm > 0 {
-			if err := idOnce(); err != nil {
+			if err := u.readIdentity(pdus); err != nil {
 				return err
-			}
-			f, err := poll(ReadDeviceIDRequest(DeviceIDBasic, ObjVendorName), false)
-			if err != nil {
-				return err
-			}
-			if f != nil && !f.PDU.IsException() {
-				if d, err := ParseDeviceID(f.PDU); err == nil {
-					u.identity.Vendor = d.Object(ObjVendorName)
-					u.identity.Product = d.Object(ObjProductCode)
-					u.identity.Revision = d.Object(ObjMajorMinorRevision)
-					u.deviceIDs = append(u.deviceIDs, u.identity.Vendor+"|"+u.identity.Product+"|"+u.identity.Revision)
-				}
 			}
 		}
 		for range max(0, s.o.Confirm) {
@@ -815,7 +796,7 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 			}
 		}
 		if s.o.Confirm > 0 && len(u.serverIDs) > 0 && !s.stop() {
-			if err := idOnce(); err != nil {
+			if err := u.readServerID(pdus); err != nil {
 				return err
 			}
 		}
@@ -912,4 +893,46 @@ func (s *rtuScanner) finish() {
 		s.res.Devices = append(s.res.Devices, judge(u, baseline{polls: others, bad: otherBad, trailing: otherTrailing, fc: byFC, noisy: s.lineNoise > 0 || s.res.Bus.ListenNoiseBytes > 0}, settingsWrong, s.o.Timeout, true))
 	}
 	s.res.Findings = busFindings(s.res, s.foreign, settingsWrong, s.sweepGarbled, s.o)
+}
+
+// pduPoll sends one request to the unit being confirmed and returns the
+// answer's PDU (nil when none came), whatever the transport's framing.
+type pduPoll func(req PDU, confirm bool) (*PDU, error)
+
+// readServerID polls FC 0x11 once and keeps the server id it answers, so
+// twins that report different ids show up across polls.
+func (u *unitState) readServerID(poll pduPoll) error {
+	p, err := poll(ReportServerIDRequest(), false)
+	if err != nil || p == nil || p.IsException() {
+		return err
+	}
+	if b, err := ParseServerID(*p); err == nil {
+		u.serverIDs = append(u.serverIDs, hex.EncodeToString(b))
+		if u.identity.ServerID == "" {
+			u.identity.ServerID = hex.EncodeToString(b)
+			u.identity.ServerIDText = printable(b)
+		}
+	}
+	return nil
+}
+
+// readIdentity reads FC 0x11 and FC 0x2B/0x0E (basic device identification)
+// once, before the confirm polls.
+func (u *unitState) readIdentity(poll pduPoll) error {
+	if err := u.readServerID(poll); err != nil {
+		return err
+	}
+	p, err := poll(ReadDeviceIDRequest(DeviceIDBasic, ObjVendorName), false)
+	if err != nil {
+		return err
+	}
+	if p != nil && !p.IsException() {
+		if d, err := ParseDeviceID(*p); err == nil {
+			u.identity.Vendor = d.Object(ObjVendorName)
+			u.identity.Product = d.Object(ObjProductCode)
+			u.identity.Revision = d.Object(ObjMajorMinorRevision)
+			u.deviceIDs = append(u.deviceIDs, u.identity.Vendor+"|"+u.identity.Product+"|"+u.identity.Revision)
+		}
+	}
+	return nil
 }

@@ -283,35 +283,16 @@ func (s *tcpScanner) confirm(ctx context.Context) error {
 			u.record(rec)
 			return f, nil
 		}
-		idOnce := func() error {
-			f, err := poll(ReportServerIDRequest(), false)
-			if err != nil || f == nil || f.PDU.IsException() {
-				return err
+		pdus := func(req PDU, confirm bool) (*PDU, error) {
+			f, err := poll(req, confirm)
+			if f == nil {
+				return nil, err
 			}
-			if b, err := ParseServerID(f.PDU); err == nil {
-				u.serverIDs = append(u.serverIDs, hex.EncodeToString(b))
-				if u.identity.ServerID == "" {
-					u.identity.ServerID = hex.EncodeToString(b)
-					u.identity.ServerIDText = printable(b)
-				}
-			}
-			return nil
+			return &f.PDU, err
 		}
 		if s.o.Confirm > 0 {
-			if err := idOnce(); err != nil {
+			if err := u.readIdentity(pdus); err != nil {
 				return err
-			}
-			f, err := poll(ReadDeviceIDRequest(DeviceIDBasic, ObjVendorName), false)
-			if err != nil {
-				return err
-			}
-			if f != nil && !f.PDU.IsException() {
-				if d, err := ParseDeviceID(f.PDU); err == nil {
-					u.identity.Vendor = d.Object(ObjVendorName)
-					u.identity.Product = d.Object(ObjProductCode)
-					u.identity.Revision = d.Object(ObjMajorMinorRevision)
-					u.deviceIDs = append(u.deviceIDs, u.identity.Vendor+"|"+u.identity.Product+"|"+u.identity.Revision)
-				}
 			}
 		}
 		for range max(0, s.o.Confirm) {
@@ -328,7 +309,7 @@ func (s *tcpScanner) confirm(ctx context.Context) error {
 			}
 		}
 		if s.o.Confirm > 0 && len(u.serverIDs) > 0 {
-			if err := idOnce(); err != nil {
+			if err := u.readServerID(pdus); err != nil {
 				return err
 			}
 		}
