@@ -137,12 +137,9 @@ var busTourSteps = []tourStep{
 			"requests, so nothing answers. A bus that is silent everywhere is wiring, termination or settings; " +
 			"--auto-detect finds the baud rate and parity.",
 		Run: func(ctx context.Context, t *tour) stepResult {
-			b := t.ep.Bus
-			switch {
-			case b == nil:
-				return stepResult{Skip: "the lab runs without its bus"}
-			case b.PTY == "":
-				return stepResult{Skip: "no PTY: " + b.PTYUnavailable}
+			b, skip := busPTY(t)
+			if skip != "" {
+				return stepResult{Skip: skip}
 			}
 			wrong := "19200"
 			if b.Baud == 19200 {
@@ -170,12 +167,9 @@ var busTourSteps = []tourStep{
 			"each until valid answers came back, and said what it concluded and how sure it is. The simulator " +
 			"garbled every wrong guess, so the setting found is the bus's.",
 		Run: func(ctx context.Context, t *tour) stepResult {
-			b := t.ep.Bus
-			switch {
-			case b == nil:
-				return stepResult{Skip: "the lab runs without its bus"}
-			case b.PTY == "":
-				return stepResult{Skip: "no PTY: " + b.PTYUnavailable}
+			b, skip := busPTY(t)
+			if skip != "" {
+				return stepResult{Skip: skip}
 			}
 			r := t.ectool(ctx, "scan", b.PTYLink, "--auto-detect", "--ids", "1-3", "--listen", "200ms")
 			ev := map[string]any{"bus_settings": b.Settings}
@@ -188,6 +182,18 @@ var busTourSteps = []tourStep{
 			return stepResult{Evidence: ev}
 		},
 	},
+}
+
+// busPTY is the lab bus for the steps that open its PTY, or why they skip.
+func busPTY(t *tour) (*lab.BusEndpoints, string) {
+	switch b := t.ep.Bus; {
+	case b == nil:
+		return nil, "the lab runs without its bus"
+	case b.PTY == "":
+		return nil, "no PTY: " + b.PTYUnavailable
+	default:
+		return b, ""
+	}
 }
 
 // judgeBusScan checks a tour scan against what the scenario put on the bus:
