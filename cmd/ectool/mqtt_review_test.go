@@ -26,8 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecdata/ectool/internal/certs"
 	"github.com/ecdata/ectool/internal/testenv"
-	"github.com/ecdata/ectool/internal/testenv/certs"
 )
 
 // fakeBroker accepts connections on a loopback port; for each it reads the

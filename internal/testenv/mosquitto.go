@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecdata/ectool/internal/testenv/certs"
+	"github.com/ecdata/ectool/internal/certs"
 )
 
 // MosquittoConfig describes the Debian mosquitto 2.0 broker a test wants.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecdata/ectool/internal/certs"
 	"github.com/ecdata/ectool/internal/testenv"
-	"github.com/ecdata/ectool/internal/testenv/certs"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -3,7 +3,8 @@
 // client certificate generated at start, users with passwords and a
 // per-user ACL, for MQTT 5 and 3.1.1.
 //
-// It imports nothing else of ectool, so any test can start it as a second
+// It imports nothing else of ectool but the certificate generator
+// (internal/certs), so any test can start it as a second
 // target beside mosquitto:
 //
 //	b, err := broker.Start(ctx, broker.Config{Dir: t.TempDir()})

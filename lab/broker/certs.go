@@ -1,19 +1,14 @@
 package broker
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ecdata/ectool/internal/certs"
 )
 
 // pki is the lab's private CA, the broker's certificate and a client
@@ -32,68 +27,16 @@ var serverNames = []string{"localhost", "ectool-lab"}
 // makePKI writes into dir: ca.pem, server.pem and client.pem (0644),
 // server-key.pem and client-key.pem (0600).
 func makePKI(dir, site string) (*pki, error) {
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "ectool lab CA (" + site + ")", Organization: []string{"ectool lab"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(1, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, err := certs.NewAuthorityFor("ectool lab CA ("+site+")", "ectool lab", 365*24*time.Hour)
 	if err != nil {
 		return nil, fmt.Errorf("making the lab CA: %w", err)
 	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-
-	issue := func(tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			return nil, nil, err
-		}
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			return nil, nil, err
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-			pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
-	}
-	certPEM, keyPEM, err := issue(&x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"ectool lab"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(0, 3, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     serverNames,
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	})
+	threeMonths := time.Now().AddDate(0, 3, 0)
+	server, err := ca.Issue(certs.Spec{CommonName: "localhost", Hosts: append([]string{"127.0.0.1", "::1"}, serverNames...), NotAfter: threeMonths})
 	if err != nil {
 		return nil, fmt.Errorf("making the broker certificate: %w", err)
 	}
-	clientPEM, clientKeyPEM, err := issue(&x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "gateway-" + site, Organization: []string{"ectool lab"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(0, 3, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
+	client, err := ca.Issue(certs.Spec{CommonName: "gateway-" + site, Client: true, NotAfter: threeMonths})
 	if err != nil {
 		return nil, fmt.Errorf("making the client certificate: %w", err)
 	}
@@ -104,34 +47,29 @@ func makePKI(dir, site string) (*pki, error) {
 		keyFile:        filepath.Join(dir, "server-key.pem"),
 		clientCertFile: filepath.Join(dir, "client.pem"),
 		clientKeyFile:  filepath.Join(dir, "client-key.pem"),
-		caPool:         x509.NewCertPool(),
+		caPool:         ca.Pool(),
 	}
-	p.caPool.AddCert(caCert)
+	chain := append(append([]byte{}, server.CertPEM...), ca.CertPEM...)
 	for _, f := range []struct {
 		path string
 		data []byte
 		mode os.FileMode
 	}{
-		{p.caFile, caPEM, 0o644},
-		{p.certFile, append(certPEM, caPEM...), 0o644},
-		{p.keyFile, keyPEM, 0o600},
-		{p.clientCertFile, clientPEM, 0o644},
-		{p.clientKeyFile, clientKeyPEM, 0o600},
+		{p.caFile, ca.CertPEM, 0o644},
+		{p.certFile, chain, 0o644},
+		{p.keyFile, server.KeyPEM, 0o600},
+		{p.clientCertFile, client.CertPEM, 0o644},
+		{p.clientKeyFile, client.KeyPEM, 0o600},
 	} {
 		if err := writeFile(f.path, f.data, f.mode); err != nil {
 			return nil, err
 		}
 	}
-	p.serverCert, err = tls.X509KeyPair(append(certPEM, caPEM...), keyPEM)
+	p.serverCert, err = tls.X509KeyPair(chain, server.KeyPEM)
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	return n
 }
 
 // writeFile writes data with exactly mode, whatever the umask, replacing any

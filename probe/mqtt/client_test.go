@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecdata/ectool/internal/certs"
 	"github.com/ecdata/ectool/internal/testenv"
-	"github.com/ecdata/ectool/internal/testenv/certs"
 	"github.com/ecdata/ectool/probe/mqtt"
 )
 

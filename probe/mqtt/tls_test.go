@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ecdata/ectool/internal/testenv/certs"
+	"github.com/ecdata/ectool/internal/certs"
 )
 
 func TestTLSOptionsFileProblemsAreNamed(t *testing.T) {

@@ -34,8 +34,15 @@ type Authority struct {
 	KeyPEM  []byte
 }
 
-// NewAuthority makes a self-signed CA valid from an hour ago for ten years.
+// NewAuthority makes a self-signed test CA valid from an hour ago for ten years.
 func NewAuthority(commonName string) (*Authority, error) {
+	return NewAuthorityFor(commonName, "ectool test", 10*365*24*time.Hour)
+}
+
+// NewAuthorityFor makes a self-signed CA for organization, valid from an
+// hour ago for validFor. The certificates it issues carry the same
+// organization.
+func NewAuthorityFor(commonName, organization string, validFor time.Duration) (*Authority, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -43,9 +50,9 @@ func NewAuthority(commonName string) (*Authority, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"ectool test"}},
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{organization}},
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(10, 0, 0),
+		NotAfter:              now.Add(validFor),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -105,7 +112,7 @@ func (a *Authority) issueWithKey(s Spec, key *ecdsa.PrivateKey) (*Pair, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: s.CommonName, Organization: []string{"ectool test"}},
+		Subject:      pkix.Name{CommonName: s.CommonName, Organization: a.Cert.Subject.Organization},
 		NotBefore:    s.NotBefore,
 		NotAfter:     s.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
