@@ -707,30 +707,52 @@ func (c *checker) checkRetained(ctx context.Context) {
 		return
 	}
 	cleared = true
-	vctx, vcancel := c.stepCtx(ctx)
-	defer vcancel()
-	if err := h.Unsubscribe(vctx, topic); err == nil {
-		if _, err := h.Subscribe(vctx, Subscription{Filter: topic, QoS: q}); err == nil {
-			if err := c.main.Publish(vctx, Message{Topic: topic, Payload: c.payload("marker", 0), QoS: q}); err == nil {
-				leftover := false
-				_, got := c.waitFor(ctx, h.Messages(), h.Done(), func(m Message) bool {
-					k, _, ok := c.parsePayload(m.Payload)
-					if ok && k == "retained" {
-						leftover = true
-					}
-					return ok && k == "marker"
-				}, c.o.Timeout)
-				if got {
-					ch.Evidence["cleared"] = !leftover
-					if leftover {
-						warn(ch, fmt.Sprintf("the retained test message is still there after clearing: remove it with 'ectool mqtt clear-retained -t %s'", topic))
-					}
-					return
-				}
-			}
+	// A broker may acknowledge the clearing publish before its retained
+	// store has caught up (seen with mochi over WebSocket), so a leftover
+	// seen once is looked for again before it is reported.
+	for attempt := 0; attempt < 2; attempt++ {
+		if attempt > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		leftover, verified := c.retainedLeftover(ctx, h, topic, q)
+		if !verified {
+			break
+		}
+		ch.Evidence["cleared"] = !leftover
+		if !leftover {
+			return
+		}
+		if attempt == 1 {
+			warn(ch, fmt.Sprintf("the retained test message is still there after clearing: remove it with 'ectool mqtt clear-retained -t %s'", topic))
+			return
 		}
 	}
 	ch.Evidence["cleared"] = "sent, not verified"
+}
+
+// retainedLeftover subscribes h to topic afresh (the broker sends a retained
+// message first) and publishes a live marker: whatever arrives before the
+// marker is a leftover. verified is false when the round could not be made.
+func (c *checker) retainedLeftover(ctx context.Context, h Client, topic string, q byte) (leftover, verified bool) {
+	vctx, vcancel := c.stepCtx(ctx)
+	defer vcancel()
+	if err := h.Unsubscribe(vctx, topic); err != nil {
+		return false, false
+	}
+	if _, err := h.Subscribe(vctx, Subscription{Filter: topic, QoS: q}); err != nil {
+		return false, false
+	}
+	if err := c.main.Publish(vctx, Message{Topic: topic, Payload: c.payload("marker", 0), QoS: q}); err != nil {
+		return false, false
+	}
+	_, got := c.waitFor(ctx, h.Messages(), h.Done(), func(m Message) bool {
+		k, _, ok := c.parsePayload(m.Payload)
+		if ok && k == "retained" {
+			leftover = true
+		}
+		return ok && k == "marker"
+	}, c.o.Timeout)
+	return leftover, got
 }
 
 // waitFor reads msgs until match accepts one, the timeout passes or the
