@@ -15,7 +15,7 @@ type Broker struct {
 	Scheme string
 	Host   string // host name or IP, without brackets
 	Port   int
-	Path   string // WebSocket path (default /mqtt); empty for mqtt/mqtts
+	Path   string // WebSocket path, URL-escaped (default /mqtt); empty for mqtt/mqtts
 }
 
 // TLS reports whether the broker is reached over TLS.
@@ -90,7 +90,7 @@ func ParseBroker(raw string) (Broker, error) {
 	}
 	switch {
 	case b.WebSocket():
-		b.Path = u.Path
+		b.Path = u.EscapedPath() // kept escaped: it goes back into a URL
 		if b.Path == "" {
 			b.Path = "/mqtt"
 		}
