@@ -18,6 +18,7 @@ type Master struct {
 	path      string
 	link      string
 	slaveOpen atomic.Bool
+	opens     atomic.Uint64
 	closed    atomic.Bool
 }
 
@@ -73,6 +74,10 @@ func (m *Master) Link() string { return m.link }
 // Pump took.
 func (m *Master) SlaveOpen() bool { return m.slaveOpen.Load() }
 
+// Opens counts the times Pump saw a program open the slave: a simulator
+// starts a fresh session when it changes.
+func (m *Master) Opens() uint64 { return m.opens.Load() }
+
 // Termios reads the slave's terminal settings through the master (on Linux
 // a pty master's TCGETS reports its slave's settings; on macOS both sides
 // share one tty).
@@ -119,7 +124,9 @@ func (m *Master) Pump(done <-chan struct{}, tick func(), data func([]byte) error
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
-		m.slaveOpen.Store(true)
+		if !m.slaveOpen.Swap(true) {
+			m.opens.Add(1)
+		}
 		if tick != nil {
 			tick()
 		}

@@ -29,6 +29,9 @@ func (m *Master) Link() string { return "" }
 // SlaveOpen is false on this OS.
 func (m *Master) SlaveOpen() bool { return false }
 
+// Opens is 0 on this OS.
+func (m *Master) Opens() uint64 { return 0 }
+
 // Write fails on this OS.
 func (m *Master) Write(b []byte) (int, error) { return 0, ErrUnsupported }
 
