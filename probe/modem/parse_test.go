@@ -66,7 +66,7 @@ func TestParseICCIDOfEveryVendor(t *testing.T) {
 		{"89001010000123456782", id, ""},
 		{"+CCID: 8900101000012345678F", "8900101000012345678", ""},   // 19 digits and an F filler
 		{"+QCCID: 898600B0101550000001", "898600B0101550000001", ""}, // hex in the operator part
-		{"+CCID: 98000101001032547628", id, ""},  // raw EF_ICCID, digits swapped
+		{"+CCID: 98000101001032547628", id, ""},                      // raw EF_ICCID, digits swapped
 		{"+CCID: 1234567890123456789", "", "does not start with 89"},
 		{"+CCID: 8900101", "", "want 19 or 20"},
 		{"+CCID: 89001010000X23456782", "", "not an ICCID"},
