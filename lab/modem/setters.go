@@ -34,6 +34,9 @@ func Setters(cmds []Command) []string {
 	for _, c := range cmds {
 		u := strings.ToUpper(strings.TrimSpace(c.Line))
 		switch {
+		case u == "AT+COPS=?": // a test command, but it scans every network and drops service
+			out = append(out, c.Line)
+		case strings.HasSuffix(u, "=?") && !strings.ContainsAny(u, ";&"): // a test command lists values
 		case strings.Contains(u, "&W"), strings.Contains(u, "+CGDCONT="), strings.Contains(u, "+COPS="),
 			strings.Contains(u, "+CFUN="), strings.Contains(u, "+CGACT="):
 			out = append(out, c.Line)
