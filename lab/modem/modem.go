@@ -203,7 +203,7 @@ func (s *session) urc() string {
 // and control characters, in short "lines", the same for the same command
 // number every run.
 func junk(n int) []byte {
-	x := uint32(n*2654435761 + 12345)
+	x := uint32(n)*2654435761 + 12345
 	out := make([]byte, 0, 40)
 	for i := range 32 {
 		x = x*1664525 + 1013904223
