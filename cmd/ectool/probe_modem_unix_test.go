@@ -5,10 +5,12 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ecdata/ectool/internal/testenv"
 	labmodem "github.com/ecdata/ectool/lab/modem"
 	"github.com/ecdata/ectool/probe/modem/modemtest"
 )
@@ -28,10 +30,19 @@ func TestProbeModemOverThePTYNamesEveryScenarioInEveryDialect(t *testing.T) {
 }
 
 // A port another process holds is refused (exit 3) naming it and the
-// modem's fix; --force opens it anyway.
+// modem's fix; --force opens it anyway. The holder is a copy of sleep(1)
+// called ModemManager, the holder a modem port usually has.
 func TestProbeModemRefusesAHeldPortUnlessForced(t *testing.T) {
 	_, _, pty := labModemPorts(t, labmodem.Config{}, true)
-	holder := exec.Command("sh", "-c", `exec 3<>"$0"; echo held; exec sleep 60`, pty)
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		testenv.Missing(t, "no sleep(1): %v", err)
+	}
+	mm := filepath.Join(t.TempDir(), "ModemManager")
+	if b, err := os.ReadFile(sleep); err != nil || os.WriteFile(mm, b, 0o755) != nil {
+		t.Fatalf("copying %s: %v", sleep, err)
+	}
+	holder := exec.Command("sh", "-c", `exec 3<>"$0"; echo held; exec "$1" 60`, pty, mm)
 	stdout, err := holder.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +57,8 @@ func TestProbeModemRefusesAHeldPortUnlessForced(t *testing.T) {
 	}
 	code, r, _, _ := probeModem(t, "--port", pty)
 	if code != ExitCannotRun || r.FirstFailure == nil || r.FirstFailure.ID != "modem.port" ||
-		!strings.Contains(r.Checks[0].Hint, "sleep") || !strings.Contains(r.Checks[0].Hint, "ID_MM_PORT_IGNORE") ||
+		!strings.Contains(r.Checks[0].Hint, "ModemManager (PID") || !strings.Contains(r.Checks[0].Hint, "systemctl stop ModemManager") ||
+		!strings.Contains(r.Checks[0].Hint, "ID_MM_PORT_IGNORE") ||
 		!strings.Contains(r.Checks[0].Hint, "--force") {
 		t.Fatalf("held port: exit %d, %+v", code, r.Checks)
 	}

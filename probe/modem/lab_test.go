@@ -172,3 +172,17 @@ func TestProbeSendsThePINOnceAndNeverRetries(t *testing.T) {
 		}
 	}
 }
+
+// Interrupted (Ctrl-C), the probe stops at once and says so.
+func TestProbeStopsWhenInterrupted(t *testing.T) {
+	m, port, url := labModem(t, labmodem.Config{Scenario: "ok"})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := Probe(ctx, Options{Port: port, Target: url})
+	if statuses(r) != "failed skipped skipped skipped skipped skipped" || !strings.Contains(r.Verdict, "interrupted") {
+		t.Fatalf("checks %q, verdict %q", statuses(r), r.Verdict)
+	}
+	if n := len(m.Commands()); n != 0 {
+		t.Fatalf("%d commands sent after the interrupt", n)
+	}
+}

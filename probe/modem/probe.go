@@ -21,6 +21,15 @@ func Probe(ctx context.Context, o Options) *Result {
 	}
 	r := &Result{Target: o.Target, Via: "at", ExpectedAPN: o.ExpectedAPN, Port: PortState{CMEEWas: -1},
 		Modem: Identity{Dialect: DialectGeneric}, summaries: map[string]string{}}
+	if o.Port == nil {
+		r.Checks = append(r.Checks, report.Check{ID: CheckPort, Title: checkTitles[CheckPort], Status: report.Failed, Hint: "no port was given to the probe"})
+		for _, id := range CheckOrder[1:] {
+			r.Checks = append(r.Checks, report.Check{ID: id, Title: checkTitles[id], Status: report.Skipped, SkippedReason: CheckPort + " failed"})
+		}
+		r.summaries[CheckPort] = "no port"
+		r.Verdict = r.verdict()
+		return r
+	}
 	s := NewSession(o.Port, o.Timeout, o.Now)
 	defer s.Close()
 	p := &prober{o: o, s: s, r: r, cache: map[string]cached{}}
@@ -79,6 +88,9 @@ func (p *prober) step(ctx context.Context, id string, fn func(context.Context, *
 	p.cur = nil
 	var ioe *IOError
 	switch {
+	case ctx.Err() != nil && p.stop == "":
+		p.stop = "the probe was interrupted"
+		p.fail(&c, "the probe was interrupted", "run it again and let it finish (each command waits at most --timeout)", "")
 	case errors.As(p.r.Err, &ioe) && p.stop == "":
 		p.stop = "the port failed"
 		p.fail(&c, "the port failed: "+ioe.Err.Error(),
@@ -194,14 +206,17 @@ func (p *prober) note(cmd string, a *Answer, err error) {
 }
 
 // restore puts back what the probe changed: the error mode and the echo.
+// After an interrupt it still does (two short commands, each bounded by
+// the timeout); a mute modem or a failed port cannot be told.
 func (p *prober) restore(ctx context.Context) {
 	if !p.cmeeSet && !p.r.Port.EchoWasOn {
 		p.r.Port.Restored = true // nothing was changed
 		return
 	}
-	if p.stop != "" {
-		p.r.Port.Restored = false
-		p.setPortEvidence("settings_restored", "no: the modem stopped answering")
+	if ctx.Err() != nil {
+		ctx = context.WithoutCancel(ctx)
+	} else if p.stop != "" {
+		p.setPortEvidence("settings_restored", "no: "+p.stop)
 		return
 	}
 	ok := true
@@ -214,7 +229,7 @@ func (p *prober) restore(ctx context.Context) {
 		ok = ok && err == nil
 	}
 	p.r.Port.Restored = ok
-	p.setPortEvidence("settings_restored", map[bool]string{true: "yes", false: "no: the modem refused"}[ok])
+	p.setPortEvidence("settings_restored", map[bool]string{true: "yes", false: "no: the modem did not acknowledge"}[ok])
 }
 
 func (p *prober) setPortEvidence(k string, v any) {

@@ -239,6 +239,9 @@ func (s *Session) do(ctx context.Context, cmd, secret string, also []string) (*A
 	if !ReadOnly(cmd) {
 		return a, s.record(a, fmt.Errorf("%s: %w", shown, ErrNotReadOnly))
 	}
+	if err := ctx.Err(); err != nil {
+		return a, s.record(a, err)
+	}
 	if s.ioErr != nil {
 		return a, s.record(a, &IOError{Command: shown, Err: s.ioErr})
 	}
