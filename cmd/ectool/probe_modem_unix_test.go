@@ -18,15 +18,7 @@ import (
 // Every lab scenario in every dialect through the command and the lab
 // modem's PTY, opened like a USB modem's ttyUSB port.
 func TestProbeModemOverThePTYNamesEveryScenarioInEveryDialect(t *testing.T) {
-	for _, sc := range labmodem.Scenarios() {
-		for _, d := range labmodem.Dialects {
-			t.Run(sc.Name+"/"+d, func(t *testing.T) {
-				t.Parallel()
-				m, _, pty := labModemPorts(t, labmodem.Config{Scenario: sc.Name, Dialect: d, Quirks: []string{"echo", "urc"}}, true)
-				checkScenario(t, m, sc.Name, pty)
-			})
-		}
-	}
+	runScenarios(t, true)
 }
 
 // A port another process holds is refused (exit 3) naming it and the

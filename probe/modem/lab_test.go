@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,33 +62,56 @@ func statuses(r *Result) string {
 
 // Every lab scenario in every dialect, with echo on and URCs amid the
 // answers, gives the verdict the scenario is built to show, and the modem
-// hears no setter.
+// hears no setter. The probes run at once (the silent scenarios spend their
+// timeouts side by side), then each is judged in a subtest of its own.
 func TestProbeNamesEveryLabScenarioInEveryDialect(t *testing.T) {
+	type run struct {
+		scenario, dialect string
+		m                 *labmodem.Modem
+		r                 *Result
+	}
+	var runs []*run
+	var wg sync.WaitGroup
 	for _, sc := range labmodem.Scenarios() {
 		for _, d := range labmodem.Dialects {
-			t.Run(sc.Name+"/"+d, func(t *testing.T) {
-				t.Parallel()
-				want, ok := scenarioWants[sc.Name]
-				if !ok {
-					t.Fatalf("no expectation for the lab scenario %q", sc.Name)
-				}
-				m, port, url := labModem(t, labmodem.Config{Scenario: sc.Name, Dialect: d, Quirks: []string{"echo", "urc"}})
-				r := Probe(context.Background(), Options{Port: port, Target: url, Timeout: 400 * time.Millisecond, ExpectedAPN: labmodem.ExpectedAPN})
-				if want.statuses != "" && statuses(r) != want.statuses {
-					t.Errorf("checks %q, want %q", statuses(r), want.statuses)
-				}
-				if !strings.Contains(r.Verdict, want.verdict) {
-					t.Errorf("verdict %q\nwant it to hold %q", r.Verdict, want.verdict)
-				}
-				if r.Modem.Dialect != d && sc.Name != "garbage" {
-					t.Errorf("dialect %q, want %q", r.Modem.Dialect, d)
-				}
-				if s := labmodem.Setters(m.Commands()); len(s) > 0 {
-					t.Errorf("the probe sent setters: %q", s)
-				}
-				assertConsistent(t, r)
-			})
+			x := &run{scenario: sc.Name, dialect: d}
+			var port net.Conn
+			var url string
+			x.m, port, url = labModem(t, labmodem.Config{Scenario: sc.Name, Dialect: d, Quirks: []string{"echo", "urc"}})
+			timeout := 3 * time.Second // costs nothing where the modem answers
+			if sc.Name == "garbage" || sc.Name == "mute" {
+				timeout = time.Second
+			}
+			runs = append(runs, x)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				x.r = Probe(context.Background(), Options{Port: port, Target: url, Timeout: timeout, ExpectedAPN: labmodem.ExpectedAPN})
+			}()
 		}
+	}
+	wg.Wait()
+	for _, x := range runs {
+		t.Run(x.scenario+"/"+x.dialect, func(t *testing.T) {
+			want, ok := scenarioWants[x.scenario]
+			if !ok {
+				t.Fatalf("no expectation for the lab scenario %q", x.scenario)
+			}
+			r := x.r
+			if want.statuses != "" && statuses(r) != want.statuses {
+				t.Errorf("checks %q, want %q", statuses(r), want.statuses)
+			}
+			if !strings.Contains(r.Verdict, want.verdict) {
+				t.Errorf("verdict %q\nwant it to hold %q", r.Verdict, want.verdict)
+			}
+			if r.Modem.Dialect != x.dialect && x.scenario != "garbage" {
+				t.Errorf("dialect %q, want %q", r.Modem.Dialect, x.dialect)
+			}
+			if s := labmodem.Setters(x.m.Commands()); len(s) > 0 {
+				t.Errorf("the probe sent setters: %q", s)
+			}
+			assertConsistent(t, r)
+		})
 	}
 }
 
@@ -119,8 +143,9 @@ func assertConsistent(t *testing.T, r *Result) {
 // commands instead of waiting on every remaining one, and leaves the
 // settings it could not put back said so.
 func TestProbeGivesUpOnAMuteModem(t *testing.T) {
+	t.Parallel()
 	m, port, url := labModem(t, labmodem.Config{Scenario: "mute", Dialect: "quectel"})
-	r := Probe(context.Background(), Options{Port: port, Target: url, Timeout: 300 * time.Millisecond})
+	r := Probe(context.Background(), Options{Port: port, Target: url, Timeout: time.Second})
 	if !r.Port.Mute || r.Port.Restored {
 		t.Errorf("port %+v: want mute, not restored", r.Port)
 	}
@@ -136,6 +161,7 @@ func TestProbeGivesUpOnAMuteModem(t *testing.T) {
 // Slow answers in pieces (and +COPS? late by more than a second) are
 // waited for, not taken for silence.
 func TestProbeWaitsForASlowModem(t *testing.T) {
+	t.Parallel()
 	_, port, url := labModem(t, labmodem.Config{Scenario: "ok", Dialect: "sierra", Quirks: []string{"slow"}})
 	r := Probe(context.Background(), Options{Port: port, Target: url, Timeout: 3 * time.Second, ExpectedAPN: labmodem.ExpectedAPN})
 	if statuses(r) != "ok ok ok ok ok ok" {
@@ -145,7 +171,7 @@ func TestProbeWaitsForASlowModem(t *testing.T) {
 
 func TestProbeSendsThePINOnceAndNeverRetries(t *testing.T) {
 	m, port, url := labModem(t, labmodem.Config{Scenario: "pin-locked", Dialect: "generic", Quirks: []string{"echo"}})
-	r := Probe(context.Background(), Options{Port: port, Target: url, PIN: "9999", Timeout: time.Second, ExpectedAPN: labmodem.ExpectedAPN})
+	r := Probe(context.Background(), Options{Port: port, Target: url, PIN: "9999", Timeout: 3 * time.Second, ExpectedAPN: labmodem.ExpectedAPN})
 	if r.Checks[1].Status != report.Failed || !strings.Contains(r.Verdict, "refused the PIN") || !strings.Contains(r.Verdict, "(2 attempts left)") {
 		t.Fatalf("wrong PIN: %s, verdict %q", r.Checks[1].Status, r.Verdict)
 	}
@@ -162,7 +188,7 @@ func TestProbeSendsThePINOnceAndNeverRetries(t *testing.T) {
 		t.Errorf("pin %q", r.SIM.PIN)
 	}
 	_, port2, _ := labModem(t, labmodem.Config{Scenario: "pin-locked"})
-	r = Probe(context.Background(), Options{Port: port2, Target: url, PIN: labmodem.LabPIN, Timeout: time.Second, ExpectedAPN: labmodem.ExpectedAPN})
+	r = Probe(context.Background(), Options{Port: port2, Target: url, PIN: labmodem.LabPIN, Timeout: 3 * time.Second, ExpectedAPN: labmodem.ExpectedAPN})
 	if statuses(r) != "ok ok ok ok ok ok" || r.SIM.PIN != "sent once: accepted" {
 		t.Fatalf("right PIN: checks %q, pin %q, verdict %q", statuses(r), r.SIM.PIN, r.Verdict)
 	}

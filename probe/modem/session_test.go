@@ -62,7 +62,7 @@ func (s *scripted) Close() error { return s.pw.Close() }
 func session(t *testing.T, answer func(string) []string) (*Session, *scripted) {
 	t.Helper()
 	port := newScripted(answer)
-	s := NewSession(port, 300*time.Millisecond, nil)
+	s := NewSession(port, time.Second, nil)
 	t.Cleanup(func() { s.Close(); port.Close() })
 	return s, port
 }
@@ -109,6 +109,7 @@ func TestSessionWordsCMEErrors(t *testing.T) {
 }
 
 func TestSessionCallsGarbageGarbage(t *testing.T) {
+	t.Parallel()
 	s, _ := session(t, func(string) []string { return []string{"\x80\xfe\x13\x99\r\n\xf0\xf1"} })
 	_, err := s.Do(context.Background(), "AT")
 	var ge *GarbageError
@@ -118,6 +119,7 @@ func TestSessionCallsGarbageGarbage(t *testing.T) {
 }
 
 func TestSessionReportsATruncatedAnswer(t *testing.T) {
+	t.Parallel()
 	s, _ := session(t, func(string) []string { return []string{"\r\n+CSQ: 2"} })
 	_, err := s.Do(context.Background(), "AT+CSQ")
 	var te *TimeoutError
@@ -129,6 +131,7 @@ func TestSessionReportsATruncatedAnswer(t *testing.T) {
 // Two silent commands make the modem mute: the next commands are not sent
 // at all, so a hung modem costs two timeouts, not one per command.
 func TestSessionStopsWaitingOnAMuteModem(t *testing.T) {
+	t.Parallel()
 	answered := 0
 	s, port := session(t, func(string) []string {
 		answered++
