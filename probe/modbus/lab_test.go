@@ -390,20 +390,38 @@ func TestScanOnANoisyLineWarnsOfNoiseAndStillFindsTheMeters(t *testing.T) {
 	}
 }
 
-func TestScanWithForceKeepsGoingBesideAnotherMaster(t *testing.T) {
+func TestScanWithTalkOverMasterKeepsGoingBesideAnotherMaster(t *testing.T) {
+	_, pty := startLab(t, "second-master", nil)
+	o := scanOpts(pty.Path(), []byte{1, 2, 3})
+	o.Listen = 1200 * time.Millisecond
+	o.TalkOverMaster = true
+	res := scan(t, o)
+	f := res.Finding("foreign_master")
+	// Scanning over a live master breaks exchanges (that is why it needs
+	// --talk-over-master), but its polls of meter 1 are not taken for a
+	// second device.
+	if f == nil || f.Status != modbus.FindingWarning || !res.Sweep.Complete || !strings.Contains(f.Message, "--talk-over-master") {
+		t.Fatalf("finding %+v sweep %+v devices %s", f, res.Sweep, verdicts(res))
+	}
+	if d := res.Device(1); d != nil && d.Verdict == modbus.VerdictCollision {
+		t.Fatalf("the other master's answers from 1 were taken for a twin:%s", explain(res))
+	}
+}
+
+// --force opens a held port and nothing else: another master heard still
+// stops the scan before its first request.
+func TestForceDoesNotSwitchOffTheStopForAnotherMaster(t *testing.T) {
 	_, pty := startLab(t, "second-master", nil)
 	o := scanOpts(pty.Path(), []byte{1, 2, 3})
 	o.Listen = 1200 * time.Millisecond
 	o.Force = true
 	res := scan(t, o)
 	f := res.Finding("foreign_master")
-	// Scanning over a live master breaks exchanges (that is why it needs
-	// --force), but its polls of meter 1 are not taken for a second device.
-	if f == nil || f.Status != modbus.FindingWarning || !res.Sweep.Complete {
-		t.Fatalf("finding %+v sweep %+v devices %s", f, res.Sweep, verdicts(res))
+	if f == nil || f.Status != modbus.FindingFailed || res.Stopped != "foreign_master" || res.Sweep.Probed != 0 {
+		t.Fatalf("finding %+v stopped %q sweep %+v: want a stop before the sweep", f, res.Stopped, res.Sweep)
 	}
-	if d := res.Device(1); d != nil && d.Verdict == modbus.VerdictCollision {
-		t.Fatalf("the other master's answers from 1 were taken for a twin:%s", explain(res))
+	if !strings.Contains(f.Hint, "--talk-over-master") || strings.Contains(f.Hint, "--force") {
+		t.Errorf("hint %q: want --talk-over-master named as the way to scan anyway, not --force", f.Hint)
 	}
 }
 

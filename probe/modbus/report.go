@@ -59,9 +59,7 @@ func (r *Result) Report(rep *report.Report, err error) {
 			open.Hint = "the FTDI latency timer is " + fmt.Sprint(lt.Before) + " ms and " + lt.Err + ": run as root, or 'echo 1 > " + lt.Path + "'"
 		}
 	}
-	if r.Settings.Forced {
-		open.Evidence["forced"] = true
-	}
+	r.Settings.openEvidence(open.Evidence)
 	ranSweep := r.Sweep.Probed > 0 || r.Sweep.Total > 0
 	if err != nil && !ranSweep {
 		hint, _ := OpenFailure(err)
@@ -69,11 +67,7 @@ func (r *Result) Report(rep *report.Report, err error) {
 		open.Evidence["error"] = err.Error()
 		var held *HeldError
 		if errors.As(err, &held) {
-			names := make([]string, len(held.Holders))
-			for i, h := range held.Holders {
-				names[i] = h.String()
-			}
-			open.Evidence["held_by"] = strings.Join(names, ", ")
+			open.Evidence["held_by"] = holderNames(held.Holders)
 		}
 		open.Hint = hint
 		rep.Add(open)
@@ -203,6 +197,20 @@ func (r *Result) Report(rep *report.Report, err error) {
 		rep.Add(c)
 	}
 	r.details(rep)
+}
+
+// openEvidence adds to bus.open's evidence who else had the port: the
+// bridge at the other end of a PTY, the holders --force opened it past.
+func (s Settings) openEvidence(ev map[string]any) {
+	if s.Forced {
+		ev["forced"] = true
+	}
+	if len(s.ForcedPast) > 0 {
+		ev["forced_past"] = holderNames(s.ForcedPast)
+	}
+	if len(s.Bridges) > 0 {
+		ev["bridge"] = BridgeNames(s.Bridges)
+	}
 }
 
 func (r *Result) details(rep *report.Report) {

@@ -118,7 +118,17 @@ type Settings struct {
 	Confirm    int             `json:"confirm"`
 	ListenMS   float64         `json:"listen_ms"`
 	IDRegister *int            `json:"id_register,omitempty"`
-	Forced     bool            `json:"forced"`
+	// Forced is --force: open a port another process holds.
+	Forced bool `json:"forced"`
+	// ForcedPast are the processes that held the port when --force opened
+	// it anyway.
+	ForcedPast []Holder `json:"forced_past,omitempty"`
+	// TalkOverMaster is --talk-over-master: keep scanning when another
+	// master is heard.
+	TalkOverMaster bool `json:"talk_over_master"`
+	// Bridges hold the other end of the pseudo-terminal opened (a socat
+	// bridge to a serial server, a simulator).
+	Bridges []Holder `json:"bridges,omitempty"`
 	// LatencyTimer is what ectool did to an FTDI adapter's latency timer.
 	LatencyTimer *LatencyTimer `json:"latency_timer,omitempty"`
 }

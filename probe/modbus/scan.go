@@ -36,9 +36,13 @@ type ScanOptions struct {
 	// confirm polls read it (two registers) so two devices show as two
 	// serial numbers.
 	IDRegister int
-	// Force opens a port another process holds and keeps scanning when
-	// another master is heard.
+	// Force opens a port another process holds (it breaks that process's
+	// traffic). It never switches off another safety.
 	Force bool
+	// TalkOverMaster keeps scanning when another master is heard on the bus
+	// (a warning instead of a stop): ectool's requests then collide with
+	// its polls now and then.
+	TalkOverMaster bool
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Progress, when set, is called after each address and phase.
@@ -110,6 +114,7 @@ func (o *ScanOptions) settings() Settings {
 		Transport: string(o.Target.Transport), IDs: idsString(o.IDs), Probe: o.Probe.String(),
 		Thorough: o.Thorough, TimeoutMS: ms(o.Timeout), Retries: o.Retries,
 		Confirm: max(0, o.Confirm), ListenMS: ms(max(0, o.Listen)), Forced: o.Force,
+		TalkOverMaster: o.TalkOverMaster,
 	}
 	if o.Target.Serial() {
 		s := o.Serial
@@ -155,10 +160,13 @@ func openRTU(o *ScanOptions, res *Result) (Port, error) {
 		}
 		return p, nil
 	}
-	if !o.Force {
-		if err := CheckHolders(o.Target.Path); err != nil {
-			return nil, err
-		}
+	use, err := CheckHolders(o.Target.Path)
+	if err != nil && (!o.Force || !errors.Is(err, ErrPortHeld)) {
+		return nil, err
+	}
+	res.Settings.Bridges = use.Bridges
+	if o.Force {
+		res.Settings.ForcedPast = use.Holders
 	}
 	if lt := SetLowLatency(o.Target.Path); lt.Path != "" {
 		res.Settings.LatencyTimer = &lt
@@ -237,7 +245,7 @@ type rtuScanner struct {
 	lineNoise    int    // windows with a noise pulse (too short for an answer) and no answer
 	sweepGarbled []byte // addresses whose window held only garbage
 	// foreignReq marks addresses another master has just asked: their next
-	// answer is its, not ours (with --force).
+	// answer is its, not ours (with --talk-over-master).
 	foreignReq map[byte]bool
 	// floor is the physical minimum of the exchanges made so far: wire
 	// times, the timeout of unanswered requests, the shortest listening
@@ -249,7 +257,7 @@ func (s *rtuScanner) now() time.Time { return s.o.Now() }
 
 func (s *rtuScanner) wire(n int) time.Duration { return s.o.Serial.WireTime(n) }
 
-func (s *rtuScanner) stop() bool { return s.foreign && !s.o.Force }
+func (s *rtuScanner) stop() bool { return s.foreign && !s.o.TalkOverMaster }
 
 func (s *rtuScanner) progress(p Progress) {
 	if s.o.Progress != nil {

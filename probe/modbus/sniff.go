@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -82,7 +83,8 @@ func Sniff(ctx context.Context, o SniffOptions) (*SniffResult, error) {
 	res := &SniffResult{Target: o.Target.String(), Devices: []*SniffDevice{}, maxRate: o.MaxCRCRate}
 	tmp := &Result{}
 	port, err := openRTU(&so, tmp)
-	res.Settings = Settings{Transport: string(o.Target.Transport), Serial: &so.Serial, Forced: o.Force, LatencyTimer: tmp.Settings.LatencyTimer}
+	res.Settings = Settings{Transport: string(o.Target.Transport), Serial: &so.Serial, Forced: o.Force, LatencyTimer: tmp.Settings.LatencyTimer,
+		ForcedPast: tmp.Settings.ForcedPast, Bridges: tmp.Settings.Bridges}
 	if err != nil {
 		return res, err
 	}
@@ -220,10 +222,15 @@ func (r *SniffResult) Report(rep *report.Report, err error) {
 	if lt := r.Settings.LatencyTimer; lt != nil {
 		open.Evidence["latency_timer"] = fmt.Sprintf("%d ms -> %d ms", lt.Before, lt.After)
 	}
+	r.Settings.openEvidence(open.Evidence)
 	if err != nil && r.ListenedMS == 0 {
 		hint, _ := OpenFailure(err)
 		open.Status, open.Hint = report.Failed, hint
 		open.Evidence["error"] = err.Error()
+		var held *HeldError
+		if errors.As(err, &held) {
+			open.Evidence["held_by"] = holderNames(held.Holders)
+		}
 		rep.Add(open)
 		rep.Skip(CheckSniff, "decode the master's traffic", CheckOpen+" failed")
 		r.details(rep)

@@ -309,13 +309,13 @@ func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanO
 		f := Finding{Kind: "foreign_master", Status: FindingFailed,
 			Message:  fmt.Sprintf("another master is active on this bus: %d frame(s) ectool did not cause", len(r.Bus.ForeignFrames)),
 			Evidence: map[string]any{"frames": len(r.Bus.ForeignFrames)},
-			Hint:     "a gateway or PLC polls this bus; requests from ectool would collide with it. Stop it, or watch its traffic with 'ectool scan sniff' on an adapter of your own; --force scans anyway"}
+			Hint:     "a gateway or PLC polls this bus; requests from ectool would collide with it. Stop it, or watch its traffic with 'ectool scan sniff' on an adapter of your own; --talk-over-master scans anyway (its polls and ectool's then collide now and then)"}
 		if len(r.Bus.ForeignFrames) > 0 {
 			f.Evidence["first"] = r.Bus.ForeignFrames[0]
 		}
-		if o.Force {
+		if o.TalkOverMaster {
 			f.Status = FindingWarning
-			f.Message += " (--force: scanned anyway)"
+			f.Message += " (--talk-over-master: scanned anyway)"
 		}
 		out = append(out, f)
 	}
