@@ -22,6 +22,9 @@ const (
 	VerdictSuspect Verdict = "suspect"
 	// VerdictError: a device is there but cannot be read reliably.
 	VerdictError Verdict = "error"
+	// VerdictNoAnswer (scan sniff): the master keeps polling the address
+	// and nothing ever answers: a dead or mis-addressed meter.
+	VerdictNoAnswer Verdict = "no_answer"
 )
 
 // ErrorCounts counts what went wrong in the exchanges with one address.
@@ -100,6 +103,13 @@ type BusInfo struct {
 	ListenNoiseBytes int `json:"listen_noise_bytes"`
 	// CRCErrors counts frames with a bad CRC or cut short, anywhere.
 	CRCErrors int `json:"crc_errors"`
+	// CRCErrorsByUnit splits them by the address whose answer they stood
+	// for (the address polled, or a late garbled answer's); JSON keys are
+	// the addresses as strings.
+	CRCErrorsByUnit map[int]int `json:"crc_errors_by_unit,omitempty"`
+	// CRCErrorsElsewhere were heard where no answer was due (while
+	// listening, between exchanges).
+	CRCErrorsElsewhere int `json:"crc_errors_elsewhere"`
 	// StrayAnswers are valid answers to no request ectool sent (a device
 	// answering with another address than the one polled).
 	StrayAnswers int         `json:"stray_answers"`
