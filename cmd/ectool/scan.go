@@ -315,8 +315,11 @@ replies, latencies, CRC errors and double answers.
 
 TARGET is rtu:///dev/ttyUSB0 (a bare path or COM12) or rtuovertcp://host:port.
 
-A polling master is expected here. Exit 1 only on double answers or when more than
---max-crc-rate percent of frames fail the CRC; silence is a warning (exit 0).`,
+A polling master is expected here. An address it polls that never answers (a dead
+or mis-addressed meter) is verdict no_answer, a warning, as are requests left
+unanswered now and then and CRC errors that no verdict explains. Exit 1 only on
+double answers or when more than --max-crc-rate percent of frames fail the CRC;
+silence is a warning (exit 0).`,
 		Example: `  ectool scan sniff /dev/ttyUSB1 --duration 30s
   ectool scan sniff rtu:///dev/ttyUSB1 --baud 19200 --parity E -o json`,
 		Args: cobra.ExactArgs(1),
