@@ -3,6 +3,7 @@
 package modbus_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -201,4 +202,50 @@ func ectoolScan(t *testing.T, target string, args ...string) (int, scanReport) {
 	}
 	testenv.AssertChecksDocumented(t, out.Bytes())
 	return cmd.ProcessState.ExitCode(), r
+}
+
+// A real master (mbpoll) keeps polling an address where no meter answers;
+// scan sniff on the other end of the wire (a socat pair: the bridge holds
+// it, so sniff opens it without --force) names it no_answer.
+func TestSniffNamesTheAddressMbpollPollsInVain(t *testing.T) {
+	mbpoll := testenv.Require(t, "mbpoll")
+	stdbuf := testenv.Require(t, "stdbuf") // mbpoll's stdout is block-buffered into a pipe
+	a, b := socatPair(t)
+	cmd := exec.Command(stdbuf, "-oL", mbpoll, "-m", "rtu", "-b", "9600", "-P", "none", "-a", "9", "-t", "4", "-r", "1", "-l", "100", "-o", "0.05", a)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// Sniff once mbpoll polls.
+	polling := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "-- Polling slave 9") {
+				select {
+				case polling <- true:
+				default:
+				}
+			}
+		}
+		polling <- false
+	}()
+	if !<-polling {
+		t.Fatal("mbpoll exited before polling")
+	}
+	tg, _ := modbus.ParseTarget(b)
+	res, err := modbus.Sniff(context.Background(), modbus.SniffOptions{Target: tg, Duration: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Settings.Bridges) != 1 || res.Settings.Bridges[0].Command != "socat" {
+		t.Errorf("bridges %+v: want socat", res.Settings.Bridges)
+	}
+	if len(res.Devices) != 1 || res.Devices[0].UnitID != 9 || res.Devices[0].Verdict != modbus.VerdictNoAnswer || res.Devices[0].NoResponse < 2 {
+		t.Fatalf("sniff %+v devices %+v: want address 9 polled by mbpoll and never answering", res, res.Devices)
+	}
 }
