@@ -57,6 +57,10 @@ if [ -z "${ECTOOL_BIN:-}" ]; then
 fi
 # mbpoll's address list: 1:247 for 1-247, 1:10,17 for 1-10,17.
 MB_IDS=${IDS//-/:}
+# mbpoll's stdout is block-buffered into a file and its errors are not:
+# line-buffer it so each "-- Polling slave N" line stays whole.
+LINEBUF=()
+command -v stdbuf >/dev/null && LINEBUF=(stdbuf -oL)
 
 "$ECTOOL_BIN" lab --no-websocket --bus-scenario default --duration 60m -o json >"$work/lab.json" 2>"$work/lab.log" &
 lab=$!
@@ -115,14 +119,14 @@ unobserve
 # 2. mbpoll over the same ids, once each.
 mbW1=$(mb_wait "$(echo "$TIMEOUT_MS" | awk '{print $1/1000}')")
 t2a=$(now)
-mbpoll -m rtu -b "$BAUD" -P none -a "$MB_IDS" -t 4 -r 1 -1 -o "$mbW1" "$pty" >"$work/mbpoll.txt" 2>&1
+"${LINEBUF[@]}" mbpoll -m rtu -b "$BAUD" -P none -a "$MB_IDS" -t 4 -r 1 -1 -o "$mbW1" "$pty" >"$work/mbpoll.txt" 2>&1
 codeM=$?
 t2=$(now)
 # 3. mbpoll with the same effective wait: libmodbus starts its timeout when
 #    the request is written, ectool when the request has left the wire
 #    (8 bytes at the line's rate).
 mbW2=$(mb_wait "$(echo "$TIMEOUT_MS $BAUD" | awk '{print ($1 + 8*10*1000/$2)/1000}')")
-mbpoll -m rtu -b "$BAUD" -P none -a "$MB_IDS" -t 4 -r 1 -1 -o "$mbW2" "$pty" >"$work/mbpoll2.txt" 2>&1
+"${LINEBUF[@]}" mbpoll -m rtu -b "$BAUD" -P none -a "$MB_IDS" -t 4 -r 1 -1 -o "$mbW2" "$pty" >"$work/mbpoll2.txt" 2>&1
 codeM2=$?
 t3=$(now)
 # 4. ectool with its defaults (3 s of listening first).
