@@ -42,7 +42,7 @@ func addSerialFlagsBaud(cmd *cobra.Command, f *serialFlags, baud int) {
 	fs.StringVar(&f.Parity, "parity", "N", "serial parity: N, E or O (none, even, odd)")
 	fs.Var(wholeNumber{&f.StopBits, "1 or 2"}, "stop-bits", "serial stop bits: 1 or 2")
 	fs.Var(wholeNumber{&f.DataBits, "8 (7 for odd adapters)"}, "data-bits", "serial data bits: 8 (7 for odd adapters)")
-	fs.BoolVar(&f.Force, "force", false, "open a serial port another process holds (breaks that process's traffic)")
+	fs.BoolVar(&f.Force, "force", false, "open a serial port another process holds (breaks that process's traffic); switches off no other safety")
 }
 
 // settings validates the flags (a usage error naming the flag, before any I/O).

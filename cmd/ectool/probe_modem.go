@@ -186,7 +186,7 @@ func probeModemRun(ctx context.Context, opts *ProbeModemOptions) error {
 	if opts.MMCLI {
 		res = modem.ProbeMMCLI(ctx, o)
 	} else {
-		port, err := opts.open()
+		port, how, err := opts.open()
 		if err != nil {
 			reportOpenFailure(rep, o.Target, err)
 			rep.Finish()
@@ -195,7 +195,7 @@ func probeModemRun(ctx context.Context, opts *ProbeModemOptions) error {
 			}
 			return reported(ExitCannotRun)
 		}
-		o.Port = port
+		o.Port, o.PortEvidence = port, how
 		res = modem.Probe(ctx, o)
 		port.Close()
 	}
@@ -216,9 +216,10 @@ func probeModemRun(ctx context.Context, opts *ProbeModemOptions) error {
 	return reported(rep.ExitCode(false))
 }
 
-func (opts *ProbeModemOptions) open() (io.ReadWriteCloser, error) {
+func (opts *ProbeModemOptions) open() (io.ReadWriteCloser, map[string]any, error) {
 	if opts.Open != nil {
-		return opts.Open()
+		p, err := opts.Open()
+		return p, nil, err
 	}
 	ser, _ := opts.serial.settings()
 	return openModemPort(opts.Port, ser, opts.serial.Force, opts.Timeout)

@@ -18,28 +18,43 @@ var errModemUnreachable = errors.New("nothing accepts connections there")
 
 // openSerialPort opens a serial device by the rules every command follows:
 // the holder check (another process holding the port is refused unless
-// force; a PTY's master is the other end of the wire, not a holder), then
-// the port itself. Today the rules live in probe/modbus; once they move to
-// their own package (issue 7), re-point this function and nothing else.
-var openSerialPort = func(path string, s modbus.SerialSettings, force bool) (io.ReadWriteCloser, error) {
-	if !force {
-		if err := modbus.CheckHolders(path); err != nil {
-			return nil, err
-		}
+// force; the process holding a PTY's master is the other end of the wire,
+// a bridge, not a holder), then the port itself. It returns who else uses
+// the port, for the evidence. Today the rules live in probe/modbus; once
+// they move to their own package (issue 7), re-point this function and
+// nothing else.
+var openSerialPort = func(path string, s modbus.SerialSettings, force bool) (io.ReadWriteCloser, modbus.PortUse, error) {
+	use, err := modbus.CheckHolders(path)
+	if err != nil && (!force || !errors.Is(err, modbus.ErrPortHeld)) {
+		return nil, use, err
 	}
-	return modbus.OpenSerial(path, s)
+	p, err := modbus.OpenSerial(path, s)
+	return p, use, err
 }
 
-// openModemPort opens --port: a raw AT port over TCP or a serial device.
-func openModemPort(port string, s modbus.SerialSettings, force bool, timeout time.Duration) (io.ReadWriteCloser, error) {
+// openModemPort opens --port: a raw AT port over TCP or a serial device,
+// and says how (a bridge at the other end, holders --force went past).
+func openModemPort(port string, s modbus.SerialSettings, force bool, timeout time.Duration) (io.ReadWriteCloser, map[string]any, error) {
 	if addr, ok := strings.CutPrefix(port, "tcp://"); ok {
 		c, err := net.DialTimeout("tcp", addr, max(3*time.Second, timeout))
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errModemUnreachable, err)
+			return nil, nil, fmt.Errorf("%w: %v", errModemUnreachable, err)
 		}
-		return c, nil
+		return c, nil, nil
 	}
-	return openSerialPort(port, s, force)
+	p, use, err := openSerialPort(port, s, force)
+	ev := map[string]any{"serial": s.String()}
+	if len(use.Bridges) > 0 {
+		ev["bridge"] = modbus.BridgeNames(use.Bridges)
+	}
+	if force && len(use.Holders) > 0 {
+		names := make([]string, len(use.Holders))
+		for i, h := range use.Holders {
+			names[i] = h.String()
+		}
+		ev["forced_past"] = strings.Join(names, ", ")
+	}
+	return p, ev, err
 }
 
 // reportOpenFailure fills the report of a port that could not be opened:

@@ -31,6 +31,10 @@ type ScanOptions struct {
 	Confirm    int
 	IDRegister string
 	AutoDetect bool
+	// TalkOverMaster is scan's own flag, not the serial group's: every
+	// command that opens a port shares --force, only those that send
+	// read-only requests may talk over a live master.
+	TalkOverMaster bool
 
 	// Scan is what the flags say, filled in before run.
 	Scan modbus.ScanOptions
@@ -56,8 +60,10 @@ TARGET is rtu:///dev/ttyUSB0 (or a bare device path, or COM12), tcp://host:502
 unavailable) or rtuovertcp://host:port (a transparent serial server).
 
 It does no harm to a live bus: it refuses a port another process holds (unless
---force), listens for --listen before talking and stops at once if it hears another
-master, strips an adapter's echo, and never sends a write or a broadcast.
+--force; a bridge such as socat, which holds the other end of a pseudo-terminal,
+is not another user), listens for --listen before talking and stops at once if it
+hears another master (unless --talk-over-master), strips an adapter's echo, and
+never sends a write or a broadcast.
 
 Each address gets one FC 03 read of register 0 (--probe); any answer, an exception
 included, means present. Found addresses are then asked for their identity (FC 0x11,
@@ -70,7 +76,8 @@ count as present ("late reply from 17 after 140 ms: try --timeout 300ms").
 Checks: bus.open, bus.listen, bus.sweep, bus.crc (serial), bus.gateway (tcp) and
 bus.unit<N> per address (see docs/checks.md).
 Exit 0 when every device is ok; 1 on a collision, a suspect address, another master
-or no device at all; 2 on bad flags; 3 when the port is missing, busy or held.`,
+(a warning with --talk-over-master) or no device at all; 2 on bad flags; 3 when the
+port is missing, busy or held.`,
 		Example: `  ectool scan /dev/ttyUSB0
   ectool scan rtu:///dev/ttyUSB0 --baud 19200 --parity E --ids 1-32
   ectool scan COM12 --auto-detect
@@ -96,6 +103,7 @@ or no device at all; 2 on bad flags; 3 when the port is missing, busy or held.`,
 	fs.Var(wholeNumber{&opts.Confirm, "a number of polls from 0 to 1000"}, "confirm", "polls of each found address to look for a collision (0: none)")
 	fs.StringVar(&opts.IDRegister, "id-register", "", "holding register with a serial number (decimal or 0x hex): confirm polls read it, so two meters show as two serial numbers")
 	fs.BoolVar(&opts.AutoDetect, "auto-detect", false, "find the baud rate and parity first: listen at each candidate, then probe a few addresses")
+	fs.BoolVar(&opts.TalkOverMaster, "talk-over-master", false, "keep scanning when another master is heard on the bus (a warning, not a stop); its polls and ectool's then collide now and then")
 	cmd.AddCommand(NewCmdScanSniff(app))
 	return cmd
 }
@@ -141,6 +149,9 @@ func (opts *ScanOptions) complete(cmd *cobra.Command, target string) error {
 	if opts.AutoDetect && t.Transport != modbus.TransportRTU {
 		return usageError("--auto-detect needs a serial port (rtu:// or a device path): %s has no baud rate to find", t)
 	}
+	if opts.TalkOverMaster && t.Transport == modbus.TransportTCP {
+		return usageError("--talk-over-master is for an RS-485 line (rtu:// or rtuovertcp://): behind a Modbus TCP gateway %s, other masters are not heard", t)
+	}
 	if opts.AutoDetect && (cmd.Flags().Changed("baud") || cmd.Flags().Changed("parity")) {
 		return usageError("--auto-detect finds --baud and --parity: give one or the other")
 	}
@@ -155,7 +166,7 @@ func (opts *ScanOptions) complete(cmd *cobra.Command, target string) error {
 	opts.Scan = modbus.ScanOptions{
 		Target: t, Serial: ser, IDs: ids, Probe: probe, Thorough: opts.Thorough,
 		Timeout: opts.Timeout, Retries: opts.Retries, Listen: listen, Confirm: confirm,
-		IDRegister: idReg, Force: opts.serial.Force, Now: opts.App.Now, Open: opts.Open,
+		IDRegister: idReg, Force: opts.serial.Force, TalkOverMaster: opts.TalkOverMaster, Now: opts.App.Now, Open: opts.Open,
 	}
 	return nil
 }
@@ -304,8 +315,11 @@ replies, latencies, CRC errors and double answers.
 
 TARGET is rtu:///dev/ttyUSB0 (a bare path or COM12) or rtuovertcp://host:port.
 
-A polling master is expected here. Exit 1 only on double answers or when more than
---max-crc-rate percent of frames fail the CRC; silence is a warning (exit 0).`,
+A polling master is expected here. An address it polls that never answers (a dead
+or mis-addressed meter) is verdict no_answer, a warning, as are requests left
+unanswered now and then and CRC errors that no verdict explains. Exit 1 only on
+double answers or when more than --max-crc-rate percent of frames fail the CRC;
+silence is a warning (exit 0).`,
 		Example: `  ectool scan sniff /dev/ttyUSB1 --duration 30s
   ectool scan sniff rtu:///dev/ttyUSB1 --baud 19200 --parity E -o json`,
 		Args: cobra.ExactArgs(1),

@@ -26,6 +26,8 @@ func TestScanUsageErrorsExitTwoBeforeAnyIO(t *testing.T) {
 		{"scan", "rtuovertcp://host"},
 		{"scan", "sniff", "tcp://127.0.0.1:502"},
 		{"scan", "sniff", "/dev/ttyUSB0", "--duration", "0s"},
+		{"scan", "tcp://127.0.0.1:1", "--talk-over-master"},
+		{"scan", "sniff", "/dev/ttyUSB0", "--talk-over-master"}, // sniff never talks
 	} {
 		code, _, errOut := runMain(t, args...)
 		if code != ExitUsage {

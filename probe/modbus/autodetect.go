@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -90,10 +91,8 @@ func AutoDetect(ctx context.Context, o DetectOptions) (*DetectResult, error) {
 		ids = ids[:5]
 	}
 	if o.Open == nil {
-		if !o.Force {
-			if err := CheckHolders(o.Target.Path); err != nil {
-				return nil, err
-			}
+		if _, err := CheckHolders(o.Target.Path); err != nil && (!o.Force || !errors.Is(err, ErrPortHeld)) {
+			return nil, err
 		}
 		SetLowLatency(o.Target.Path)
 		path := o.Target.Path
@@ -217,7 +216,7 @@ func detectProbe(o DetectOptions, c SerialSettings, ids []byte, prev *DetectTria
 	}
 	bus := newRTUBus(p, c, o.Now)
 	defer bus.close()
-	s := &rtuScanner{o: ScanOptions{Serial: c, Now: o.Now, Timeout: o.Timeout, IDRegister: -1, Force: true},
+	s := &rtuScanner{o: ScanOptions{Serial: c, Now: o.Now, Timeout: o.Timeout, IDRegister: -1, TalkOverMaster: true},
 		bus: bus, res: &Result{}, units: map[byte]*unitState{}, exch: map[exKey]*exchange{}}
 	for _, id := range ids {
 		rec, f, err := s.transact(id, o.Probe.PDU(), o.Timeout)

@@ -292,6 +292,51 @@ func TestSplitterSeparatesFramesWithoutTiming(t *testing.T) {
 	}
 }
 
+// Frames delivered by one read get their own times from their position in
+// the byte stream at the line's rate: the read's last byte arrived when it
+// returned, each earlier one a character's wire time before, none before
+// the previous read.
+func TestSplitterTimesEachFrameOfOneReadByItsPositionOnTheWire(t *testing.T) {
+	req := hx(t, "11 03 00 6B 00 03 76 87")                       // 8 bytes
+	ans := EncodeRTU(17, RegistersResponse(3, []uint16{1, 2, 3})) // 11 bytes
+	char := DefaultSerial.CharTime()                              // 10 bits at 9600 baud
+	if char != 1041666*time.Nanosecond {
+		t.Fatalf("9600 8N1 char time %s", char)
+	}
+	if c := (SerialSettings{Baud: 19200, DataBits: 8, Parity: "E", StopBits: 1}).CharTime(); c != 572916*time.Nanosecond {
+		t.Fatalf("19200 8E1 char time %s, want 11 bits", c)
+	}
+	at := time.Unix(1000, 0)
+	s := NewSplitter(Either)
+	s.SetCharTime(char)
+	evs := s.Feed(append(append([]byte{}, req...), ans...), at)
+	if got := kinds(evs); got != "frame:17 frame:17" {
+		t.Fatalf("events %s", got)
+	}
+	if !evs[1].End.Equal(at) || !evs[1].Start.Equal(at.Add(-10*char)) {
+		t.Errorf("answer %s..%s, want %s..%s", evs[1].Start, evs[1].End, at.Add(-10*char), at)
+	}
+	if !evs[0].End.Equal(at.Add(-11*char)) || !evs[0].Start.Equal(at.Add(-18*char)) {
+		t.Errorf("request %s..%s, want %s..%s", evs[0].Start, evs[0].End, at.Add(-18*char), at.Add(-11*char))
+	}
+
+	// A read right after another: its bytes cannot predate that read.
+	s = NewSplitter(Either)
+	s.SetCharTime(char)
+	s.Feed(req[:2], at)
+	evs = s.Feed(append(append([]byte{}, req[2:]...), ans...), at.Add(3*char))
+	if got := kinds(evs); got != "frame:17 frame:17" || !evs[0].End.Equal(at) || !evs[1].End.Equal(at.Add(3*char)) {
+		t.Errorf("events %s: request ends %s (want %s, the previous read), answer %s", got, evs[0].End, at, evs[1].End)
+	}
+
+	// Without a char time (the codec alone), every byte of a read has its time.
+	s = NewSplitter(Either)
+	evs = s.Feed(append(append([]byte{}, req...), ans...), at)
+	if !evs[0].End.Equal(at) || !evs[1].End.Equal(at) {
+		t.Errorf("no char time: %s %s", evs[0].End, evs[1].End)
+	}
+}
+
 func splitEach(b []byte) [][]byte {
 	var out [][]byte
 	for i := range b {

@@ -7,13 +7,20 @@ import (
 )
 
 // Holder is another process that has a serial port open or locked: a
-// gateway's poller, ModemManager, a forgotten minicom.
+// gateway's poller, ModemManager, a forgotten minicom; or, when Bridge is
+// set, the process at the other end of a pseudo-terminal.
 type Holder struct {
 	PID     int    `json:"pid"`
 	Command string `json:"command"`
-	// How is "open file" (found in /proc/PID/fd) or "lock file" (a UUCP
-	// lock in /run/lock or /var/lock naming the PID).
+	// How is "open file" (found in /proc/PID/fd), "lock file ..." (a UUCP
+	// lock in /run/lock or /var/lock naming the PID), or for a bridge
+	// "pty master" (with "and slave" when it keeps the slave open too).
 	How string `json:"how"`
+	// Bridge marks the process that holds the master side of the
+	// pseudo-terminal the port is: a socat bridge to a serial server, a
+	// ser2net-style tool, a simulator. It is the other end of the wire, not
+	// a program competing for the port, even when it keeps the slave open.
+	Bridge bool `json:"bridge,omitempty"`
 }
 
 func (h Holder) String() string {
@@ -21,6 +28,38 @@ func (h Holder) String() string {
 		return fmt.Sprintf("PID %d (%s)", h.PID, h.How)
 	}
 	return fmt.Sprintf("%s (PID %d, %s)", h.Command, h.PID, h.How)
+}
+
+// OtherEnd describes a bridge for a person: `socat (pid 1234) holds the
+// other end`.
+func (h Holder) OtherEnd() string {
+	name := h.Command
+	if name == "" {
+		name = "a process"
+	}
+	return fmt.Sprintf("%s (pid %d) holds the other end", name, h.PID)
+}
+
+// PortUse is who else uses a serial port.
+type PortUse struct {
+	// Holders compete for the port: opening it beside them steals their
+	// bytes and garbles their requests.
+	Holders []Holder
+	// Bridges hold the master side of the pseudo-terminal the port is.
+	Bridges []Holder
+}
+
+// Split sorts holders into competitors and bridges.
+func Split(hs []Holder) PortUse {
+	var u PortUse
+	for _, h := range hs {
+		if h.Bridge {
+			u.Bridges = append(u.Bridges, h)
+		} else {
+			u.Holders = append(u.Holders, h)
+		}
+	}
+	return u
 }
 
 // ErrPortHeld is returned when another process holds the port.
@@ -33,29 +72,50 @@ type HeldError struct {
 }
 
 func (e *HeldError) Error() string {
-	names := make([]string, len(e.Holders))
-	for i, h := range e.Holders {
-		names[i] = h.String()
-	}
-	return fmt.Sprintf("%s is in use by %s", e.Path, strings.Join(names, ", "))
+	return fmt.Sprintf("%s is in use by %s", e.Path, holderNames(e.Holders))
 }
 
 // Is makes errors.Is(err, ErrPortHeld) true.
 func (e *HeldError) Is(target error) bool { return target == ErrPortHeld }
 
-// CheckHolders returns a *HeldError when another process holds the port
-// (see FindHolders), nil otherwise or where the check is not supported. A
-// path that cannot be a serial device (a file, a directory) is ErrNotSerial
-// first: its holders are beside the point.
-func CheckHolders(path string) error {
+func holderNames(hs []Holder) string {
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = h.String()
+	}
+	return strings.Join(names, ", ")
+}
+
+// BridgeNames renders the bridges of a port for a report: "socat (pid
+// 1234) holds the other end".
+func BridgeNames(hs []Holder) string {
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = h.OtherEnd()
+	}
+	return strings.Join(names, ", ")
+}
+
+// CheckHolders looks at who else uses the port (see FindHolders). It
+// returns a *HeldError naming the competing holders, if any, and in every
+// case what it found, bridges included, so a caller that opens the port
+// anyway (--force) can say past whom. Where the check is not supported, or
+// /proc cannot be read, it finds nothing. A path that cannot be a serial
+// device (a file, a directory) is ErrNotSerial first: its holders are
+// beside the point.
+func CheckHolders(path string) (PortUse, error) {
 	if err := NotSerialPath(path); err != nil {
-		return err
+		return PortUse{}, err
 	}
 	hs, err := FindHolders(path)
-	if err != nil || len(hs) == 0 {
-		return nil
+	if err != nil {
+		return PortUse{}, nil
 	}
-	return &HeldError{Path: path, Holders: hs}
+	u := Split(hs)
+	if len(u.Holders) > 0 {
+		return u, &HeldError{Path: path, Holders: u.Holders}
+	}
+	return u, nil
 }
 
 // LatencyTimer is what SetLowLatency found and did.

@@ -9,12 +9,18 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // FindHolders looks for other processes that have the device open (links in
 // /proc/*/fd to it) or hold a UUCP lock file (/run/lock/LCK..ttyUSB0) with a
-// live PID. Processes we may not inspect are skipped: as root (CI, most
-// gateways) every process is visible.
+// live PID. When the device is a pseudo-terminal's slave (/dev/pts/N), the
+// process holding its master (an fd on /dev/ptmx whose
+// /proc/PID/fdinfo/FD says tty-index: N) is returned as a Bridge, whether
+// it keeps the slave open too (socat, ser2net-style tools) or not (the lab's
+// simulator): it is the other end of the wire. Processes we may not inspect
+// are skipped: as root (CI, most gateways) every process is visible.
 func FindHolders(path string) ([]Holder, error) {
 	return findHolders("/proc", []string{"/run/lock", "/var/lock"}, path)
 }
@@ -28,6 +34,7 @@ func findHolders(proc string, lockDirs []string, path string) ([]Holder, error) 
 	if err := syscall.Stat(real, &want); err != nil {
 		return nil, err
 	}
+	dev := device{path: path, real: real, rdev: uint64(want.Rdev), ptyIndex: ptySlaveIndex(real, uint64(want.Rdev))}
 	self := os.Getpid()
 	var out []Holder
 	seen := map[int]bool{}
@@ -37,28 +44,20 @@ func findHolders(proc string, lockDirs []string, path string) ([]Holder, error) 
 		if err != nil || pid == self {
 			continue
 		}
-		fdDir := filepath.Join(proc, e.Name(), "fd")
-		fds, err := os.ReadDir(fdDir)
-		if err != nil {
+		slave, master := dev.heldBy(filepath.Join(proc, e.Name()))
+		switch {
+		case master:
+			how := "pty master"
+			if slave {
+				how = "pty master and slave"
+			}
+			out = append(out, Holder{PID: pid, Command: command(proc, pid), How: how, Bridge: true})
+		case slave:
+			out = append(out, Holder{PID: pid, Command: command(proc, pid), How: "open file"})
+		default:
 			continue
 		}
-		for _, fd := range fds {
-			link, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
-			if err != nil || !strings.HasPrefix(link, "/dev/") {
-				continue
-			}
-			if link != real && link != path {
-				var st syscall.Stat_t
-				if syscall.Stat(link, &st) != nil || st.Rdev != want.Rdev || st.Rdev == 0 {
-					continue
-				}
-			}
-			if !seen[pid] {
-				seen[pid] = true
-				out = append(out, Holder{PID: pid, Command: command(proc, pid), How: "open file"})
-			}
-			break
-		}
+		seen[pid] = true
 	}
 	base := filepath.Base(real)
 	names := []string{base}
@@ -79,6 +78,101 @@ func findHolders(proc string, lockDirs []string, path string) ([]Holder, error) 
 		}
 	}
 	return out, nil
+}
+
+// device is the port FindHolders looks for.
+type device struct {
+	path, real string
+	rdev       uint64
+	// ptyIndex is N of /dev/pts/N, -1 when the port is not a PTY slave.
+	ptyIndex int
+}
+
+// heldBy reports whether the process at procDir has the device open
+// (slave) and, for a PTY, its master side (master).
+func (d device) heldBy(procDir string) (slave, master bool) {
+	fdDir := filepath.Join(procDir, "fd")
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		return false, false
+	}
+	for _, fd := range fds {
+		link, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
+		if err != nil || !strings.HasPrefix(link, "/dev/") {
+			continue
+		}
+		if d.ptyIndex >= 0 && isPTMX(link) {
+			if !master && ttyIndex(filepath.Join(procDir, "fdinfo", fd.Name())) == d.ptyIndex {
+				master = true
+			}
+			continue
+		}
+		if !slave && d.is(link) {
+			slave = true
+		}
+	}
+	return slave, master
+}
+
+// is reports whether an fd's link names the device, by path or by device
+// number (another name for the same node).
+func (d device) is(link string) bool {
+	if link == d.real || link == d.path {
+		return true
+	}
+	var st syscall.Stat_t
+	return syscall.Stat(link, &st) == nil && uint64(st.Rdev) == d.rdev && st.Rdev != 0
+}
+
+// isPTMX reports whether an fd's link is the PTY multiplexer: /dev/ptmx,
+// or /dev/pts/ptmx inside a container with its own devpts.
+func isPTMX(link string) bool { return link == "/dev/ptmx" || link == "/dev/pts/ptmx" }
+
+// ttyIndex reads the tty-index line of a /dev/ptmx fd's fdinfo (Linux 4.14
+// and later): the N of the /dev/pts/N slave that fd is the master of. -1
+// when absent.
+func ttyIndex(fdinfo string) int {
+	b, err := os.ReadFile(fdinfo)
+	if err != nil {
+		return -1
+	}
+	return parseTTYIndex(b)
+}
+
+// parseTTYIndex finds "tty-index:\tN" in fdinfo text.
+func parseTTYIndex(b []byte) int {
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || k != "tty-index" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 {
+			return -1
+		}
+		return n
+	}
+	return -1
+}
+
+// ptySlaveIndex is N for a PTY slave (/dev/pts/N, character major 136-143),
+// -1 for anything else.
+func ptySlaveIndex(real string, rdev uint64) int {
+	major := unix.Major(rdev)
+	if major < 136 || major > 143 {
+		return -1
+	}
+	if n, ok := strings.CutPrefix(real, "/dev/pts/"); ok {
+		if i, err := strconv.Atoi(n); err == nil {
+			return i
+		}
+	}
+	// Another name for the node (a udev link resolved elsewhere): slaves
+	// take minor N of major 136 (minors are 20 bits wide).
+	if major == 136 {
+		return int(unix.Minor(rdev))
+	}
+	return -1
 }
 
 // lockPID reads a UUCP lock file: the PID in ASCII (10 characters, HDB

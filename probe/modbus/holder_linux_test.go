@@ -31,3 +31,19 @@ func TestFTDILatencyTimerIsSetToOneMillisecond(t *testing.T) {
 		t.Fatalf("no adapter: %+v", lt)
 	}
 }
+
+// fdinfo of a /dev/ptmx fd names the slave it is the master of (Linux 4.14
+// and later); other fds have no tty-index.
+func TestTTYIndexIsReadFromAPTYMastersFdinfo(t *testing.T) {
+	for in, want := range map[string]int{
+		"pos:\t0\nflags:\t02100002\nmnt_id:\t23\nino:\t89\ntty-index:\t7\n": 7,
+		"pos:\t0\nflags:\t02\nmnt_id:\t28\nino:\t3\n":                       -1,
+		"tty-index:\tx\n": -1,
+		"tty-index: 12":   12,
+		"":                -1,
+	} {
+		if got := parseTTYIndex([]byte(in)); got != want {
+			t.Errorf("parseTTYIndex(%q) = %d, want %d", in, got, want)
+		}
+	}
+}

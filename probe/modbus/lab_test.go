@@ -2,11 +2,14 @@ package modbus_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ecdata/ectool/diag/report"
 	"github.com/ecdata/ectool/internal/testenv"
 	"github.com/ecdata/ectool/lab/bus"
 	"github.com/ecdata/ectool/probe/modbus"
@@ -114,6 +117,24 @@ func TestScanFindsThreeMetersAndTwoMetersSharingAddress17(t *testing.T) {
 	if res.Bus.ForeignMaster || res.Bus.Echo || !res.Sweep.Complete {
 		t.Errorf("bus = %+v, sweep = %+v", res.Bus, res.Sweep)
 	}
+	// bus.crc: the CRC errors are the twins' garbled answers, and it says so.
+	crc := reportCheck(res, modbus.CheckCRC)
+	if res.Bus.CRCErrors == 0 || res.Bus.CRCErrorsByUnit[17] != res.Bus.CRCErrors || crc.Status != report.OK ||
+		crc.Evidence["explained_by"] != "collision at 17" || crc.Evidence["unexplained"] != nil {
+		t.Errorf("bus.crc %s %v with bus %+v: want ok, explained by the collision at 17", crc.Status, crc.Evidence, res.Bus)
+	}
+}
+
+// reportCheck builds the scan's report and returns one of its checks.
+func reportCheck(res *modbus.Result, id string) report.Check {
+	rep := report.New("scan", res.Target, nil)
+	res.Report(rep, nil)
+	for _, c := range rep.Checks {
+		if c.ID == id {
+			return c
+		}
+	}
+	return report.Check{}
 }
 
 func TestScanSeesStaggeredTwinsAsTwoValidAnswers(t *testing.T) {
@@ -390,20 +411,38 @@ func TestScanOnANoisyLineWarnsOfNoiseAndStillFindsTheMeters(t *testing.T) {
 	}
 }
 
-func TestScanWithForceKeepsGoingBesideAnotherMaster(t *testing.T) {
+func TestScanWithTalkOverMasterKeepsGoingBesideAnotherMaster(t *testing.T) {
+	_, pty := startLab(t, "second-master", nil)
+	o := scanOpts(pty.Path(), []byte{1, 2, 3})
+	o.Listen = 1200 * time.Millisecond
+	o.TalkOverMaster = true
+	res := scan(t, o)
+	f := res.Finding("foreign_master")
+	// Scanning over a live master breaks exchanges (that is why it needs
+	// --talk-over-master), but its polls of meter 1 are not taken for a
+	// second device.
+	if f == nil || f.Status != modbus.FindingWarning || !res.Sweep.Complete || !strings.Contains(f.Message, "--talk-over-master") {
+		t.Fatalf("finding %+v sweep %+v devices %s", f, res.Sweep, verdicts(res))
+	}
+	if d := res.Device(1); d != nil && d.Verdict == modbus.VerdictCollision {
+		t.Fatalf("the other master's answers from 1 were taken for a twin:%s", explain(res))
+	}
+}
+
+// --force opens a held port and nothing else: another master heard still
+// stops the scan before its first request.
+func TestForceDoesNotSwitchOffTheStopForAnotherMaster(t *testing.T) {
 	_, pty := startLab(t, "second-master", nil)
 	o := scanOpts(pty.Path(), []byte{1, 2, 3})
 	o.Listen = 1200 * time.Millisecond
 	o.Force = true
 	res := scan(t, o)
 	f := res.Finding("foreign_master")
-	// Scanning over a live master breaks exchanges (that is why it needs
-	// --force), but its polls of meter 1 are not taken for a second device.
-	if f == nil || f.Status != modbus.FindingWarning || !res.Sweep.Complete {
-		t.Fatalf("finding %+v sweep %+v devices %s", f, res.Sweep, verdicts(res))
+	if f == nil || f.Status != modbus.FindingFailed || res.Stopped != "foreign_master" || res.Sweep.Probed != 0 {
+		t.Fatalf("finding %+v stopped %q sweep %+v: want a stop before the sweep", f, res.Stopped, res.Sweep)
 	}
-	if d := res.Device(1); d != nil && d.Verdict == modbus.VerdictCollision {
-		t.Fatalf("the other master's answers from 1 were taken for a twin:%s", explain(res))
+	if !strings.Contains(f.Hint, "--talk-over-master") || strings.Contains(f.Hint, "--force") {
+		t.Errorf("hint %q: want --talk-over-master named as the way to scan anyway, not --force", f.Hint)
 	}
 }
 
@@ -434,5 +473,85 @@ func TestSniffOverATransparentSerialServer(t *testing.T) {
 	}
 	if len(res.Devices) != 1 || res.Devices[0].UnitID != 3 || res.Devices[0].Responses < 3 || res.CRCErrors != 0 {
 		t.Fatalf("sniff %+v devices %+v", res, res.Devices)
+	}
+}
+
+// The finding a technician came for: the master keeps polling an address
+// and nothing ever answers (a dead or mis-addressed meter). A warning that
+// names it, never ok.
+func TestSniffNamesAnAddressTheMasterPollsThatNeverAnswers(t *testing.T) {
+	b, _ := startLab(t, "clean", func(c *bus.Config) {
+		c.Faults.SecondMaster = &bus.SecondMaster{Unit: 4, Every: 150 * time.Millisecond}
+	})
+	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	tg, _ := modbus.ParseTarget(srv.URL())
+	res, err := modbus.Sniff(context.Background(), modbus.SniffOptions{Target: tg, Duration: 1200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Devices) != 1 || res.Devices[0].UnitID != 4 || res.Devices[0].Verdict != modbus.VerdictNoAnswer || res.Devices[0].NoResponse < 3 || res.Devices[0].Responses != 0 {
+		t.Fatalf("sniff %+v devices %+v: want address 4 polled and never answering", res, res.Devices)
+	}
+	rep := report.New("scan sniff", res.Target, nil)
+	res.Report(rep, nil)
+	rep.Finish()
+	var unit report.Check
+	for _, c := range rep.Checks {
+		if c.ID == modbus.UnitCheckID(4) {
+			unit = c
+		}
+	}
+	if unit.Status != report.Warning || !strings.Contains(unit.Hint, "polls address 4 and nothing answers") || rep.ExitCode(false) != 0 {
+		t.Fatalf("bus.unit4 %+v (exit %d): want a warning with a hint", unit, rep.ExitCode(false))
+	}
+}
+
+// A hint names the device the technician has in front of them: behind
+// rtuovertcp:// a transparent serial server (its TCP port, its serial
+// settings), behind tcp:// a Modbus TCP gateway; and names only commands
+// that run today.
+func TestHintsNameASerialServerOrAGatewayByTransport(t *testing.T) {
+	port := testenv.FreePort(t) // nothing listens there
+	for _, c := range []struct {
+		target    string
+		want, not []string
+	}{
+		{fmt.Sprintf("rtuovertcp://127.0.0.1:%d", port), []string{"serial server", "TCP server mode", "'ping 127.0.0.1'"}, []string{"Modbus TCP", "gateway", "probe net"}},
+		{fmt.Sprintf("tcp://127.0.0.1:%d", port), []string{"gateway", "Modbus TCP server", "'ping 127.0.0.1'"}, []string{"serial server", "probe net"}},
+	} {
+		_, err := modbus.Scan(context.Background(), scanOpts(c.target, []byte{1}))
+		hint, cannotRun := modbus.OpenFailure(err)
+		if !errors.Is(err, modbus.ErrUnreachable) || cannotRun {
+			t.Fatalf("%s: %v (cannot run %v), want unreachable, exit 1", c.target, err, cannotRun)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(hint, w) {
+				t.Errorf("%s: hint %q lacks %q", c.target, hint, w)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(hint, n) {
+				t.Errorf("%s: hint %q names %q", c.target, hint, n)
+			}
+		}
+	}
+
+	// An empty line behind a serial server: its settings are the server's,
+	// which --auto-detect cannot reach.
+	b, _ := startLab(t, "empty", nil)
+	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	o := scanOpts(srv.URL(), []byte{1, 2})
+	o.Listen = -1
+	f := scan(t, o).Finding("no_device")
+	if f == nil || !strings.Contains(f.Hint, "serial server's port") || strings.Contains(f.Hint, "--auto-detect") {
+		t.Fatalf("no_device finding %+v: want the serial server's settings named, not --auto-detect", f)
 	}
 }

@@ -2,8 +2,6 @@ package modbus_test
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -87,11 +85,14 @@ func socatPair(t *testing.T) (a, b string) {
 func TestScanFindsPymodbusSlavesOnASerialLine(t *testing.T) {
 	a, b := socatPair(t)
 	startPymodbus(t, "serial", b, "1,17")
-	o := scanOpts(a, []byte{1, 2, 16, 17, 18})
-	o.Force = true // socat keeps the PTY's slave side open: it is the holder
-	res := scan(t, o)
+	// socat keeps a's slave open, and its master: it is the other end of
+	// the wire, not a program competing for the port.
+	res := scan(t, scanOpts(a, []byte{1, 2, 16, 17, 18}))
 	if got := verdicts(res); got != "1:ok 17:ok" {
 		t.Fatalf("verdicts %q%s", got, explain(res))
+	}
+	if len(res.Settings.Bridges) != 1 || res.Settings.Bridges[0].Command != "socat" || res.Settings.Forced {
+		t.Errorf("bridges %+v forced %v: want socat named as the other end, no --force", res.Settings.Bridges, res.Settings.Forced)
 	}
 	d := res.Device(17)
 	if d.Identity == nil || d.Identity.Vendor != "pymodbus-1,17" {
@@ -99,21 +100,6 @@ func TestScanFindsPymodbusSlavesOnASerialLine(t *testing.T) {
 	}
 	if res.Bus.ForeignMaster || res.Bus.CRCErrors != 0 {
 		t.Errorf("bus %+v", res.Bus)
-	}
-}
-
-func TestScanRefusesAPortAnotherProcessHolds(t *testing.T) {
-	a, _ := socatPair(t)
-	_, err := modbus.Scan(context.Background(), scanOpts(a, []byte{1}))
-	var held *modbus.HeldError
-	if !errors.As(err, &held) || !errors.Is(err, modbus.ErrPortHeld) {
-		t.Fatalf("scan of a held port: %v, want a HeldError", err)
-	}
-	if len(held.Holders) == 0 || held.Holders[0].Command != "socat" || !strings.Contains(err.Error(), "socat") {
-		t.Fatalf("holders %+v: want socat named", held.Holders)
-	}
-	if _, cannotRun := modbus.OpenFailure(err); !cannotRun {
-		t.Errorf("a held port must be exit 3 (could not run)")
 	}
 }
 

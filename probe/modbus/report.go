@@ -3,6 +3,8 @@ package modbus
 import (
 	"errors"
 	"fmt"
+	"net"
+	"sort"
 	"strings"
 
 	"github.com/ecdata/ectool/diag/report"
@@ -40,10 +42,29 @@ func OpenFailure(err error) (hint string, cannotRun bool) {
 		return "no permission on the serial device: add your user to the dialout group ('sudo usermod -aG dialout $USER', then log in again) or run as root", true
 	case errors.Is(err, ErrNotSerial):
 		return "that path is not a serial device: give the adapter's port ('ls /dev/ttyUSB* /dev/ttyACM* /dev/serial/by-id/', COM3 on Windows)", true
-	case errors.Is(err, ErrUnreachable):
-		return "nothing accepts connections there: check the address and port, that the gateway is powered and reachable ('ectool probe net'), and its Modbus TCP server is enabled", false
 	}
-	return "the bus connection failed mid-scan: check the adapter or the network, then scan again", true
+	var te *TargetError
+	errors.As(err, &te)
+	host := "HOST"
+	if te != nil {
+		if h, _, serr := net.SplitHostPort(te.Addr); serr == nil {
+			host = h
+		}
+	}
+	switch {
+	case te != nil && te.Transport == TransportRTUOverTCP && errors.Is(err, ErrUnreachable):
+		return fmt.Sprintf("nothing accepts connections there: check the serial server's address and the TCP port of its RS-485 port (its web page or manual; 4001 and 8899 are common), that it is powered and reachable from here ('ping %s'), and that the port is in TCP server mode (raw or transparent); many serial servers accept one client at a time, so a poller already connected keeps ectool out", host), false
+	case errors.Is(err, ErrUnreachable):
+		return fmt.Sprintf("nothing accepts connections there: check the address and port (502 is Modbus TCP's), that the gateway is powered and reachable from here ('ping %s'), and that its Modbus TCP server is enabled", host), false
+	case te != nil && te.Transport == TransportRTUOverTCP:
+		return "the serial server closed the connection mid-scan: another client may have taken its RS-485 port (many accept one at a time), or it restarted; check its status page, then scan again", true
+	case te != nil:
+		return fmt.Sprintf("the gateway closed the connection mid-scan and would not take a new one: check it is still up ('ping %s') and how many Modbus TCP clients it accepts, then scan again", host), true
+	}
+	if !errors.Is(err, ErrBusIO) {
+		return "the serial port could not be opened: check the adapter and its driver ('dmesg' right after plugging it in; Device Manager on Windows), then try again", true
+	}
+	return "the serial adapter failed or vanished mid-scan (unplugged, a loose USB cable, a hub that reset): check it, then scan again", true
 }
 
 // Report builds the report of a scan. err is Scan's error (nil when it ran).
@@ -59,9 +80,7 @@ func (r *Result) Report(rep *report.Report, err error) {
 			open.Hint = "the FTDI latency timer is " + fmt.Sprint(lt.Before) + " ms and " + lt.Err + ": run as root, or 'echo 1 > " + lt.Path + "'"
 		}
 	}
-	if r.Settings.Forced {
-		open.Evidence["forced"] = true
-	}
+	r.Settings.openEvidence(open.Evidence)
 	ranSweep := r.Sweep.Probed > 0 || r.Sweep.Total > 0
 	if err != nil && !ranSweep {
 		hint, _ := OpenFailure(err)
@@ -69,11 +88,7 @@ func (r *Result) Report(rep *report.Report, err error) {
 		open.Evidence["error"] = err.Error()
 		var held *HeldError
 		if errors.As(err, &held) {
-			names := make([]string, len(held.Holders))
-			for i, h := range held.Holders {
-				names[i] = h.String()
-			}
-			open.Evidence["held_by"] = strings.Join(names, ", ")
+			open.Evidence["held_by"] = holderNames(held.Holders)
 		}
 		open.Hint = hint
 		rep.Add(open)
@@ -87,23 +102,10 @@ func (r *Result) Report(rep *report.Report, err error) {
 
 	// Listen before talking.
 	if r.Settings.Transport != string(TransportTCP) {
-		c := report.Check{ID: CheckListen, Title: checkTitle(CheckListen), Status: report.OK, DurationMS: r.Bus.ListenedMS,
-			Evidence: map[string]any{"listened_ms": r.Bus.ListenedMS, "noise_bytes": r.Bus.ListenNoiseBytes, "foreign_frames": len(r.Bus.ForeignFrames)}}
 		if r.Settings.ListenMS == 0 {
 			rep.Skip(CheckListen, checkTitle(CheckListen), "--listen 0")
 		} else {
-			if f := r.Finding("noise"); f != nil && f.Status != FindingOK {
-				c.Status, c.Hint = report.Warning, f.Hint
-				c.Evidence["message"] = f.Message
-			}
-			if f := r.Finding("foreign_master"); f != nil {
-				c.Status, c.Hint = report.Status(f.Status), f.Hint
-				c.Evidence["message"] = f.Message
-				if len(r.Bus.ForeignFrames) > 0 {
-					c.Evidence["first_foreign_frame"] = r.Bus.ForeignFrames[0].Raw
-				}
-			}
-			rep.Add(c)
+			rep.Add(r.listenCheck())
 		}
 	}
 
@@ -114,59 +116,10 @@ func (r *Result) Report(rep *report.Report, err error) {
 		return
 	}
 
-	// The sweep.
-	sw := report.Check{ID: CheckSweep, Title: checkTitle(CheckSweep), Status: report.OK, DurationMS: r.Sweep.DurationMS + r.Sweep.ConfirmMS,
-		Evidence: map[string]any{"probed": r.Sweep.Probed, "total": r.Sweep.Total, "found": len(r.Devices), "ids": r.Settings.IDs}}
-	if r.Bus.Echo {
-		sw.Evidence["echo"] = "the adapter echoes its own transmission (stripped)"
-	}
-	switch {
-	case r.Stopped == "foreign_master":
-		sw.Status = report.Failed
-		sw.Hint = "stopped: another master is polling this bus; " + r.Finding("foreign_master").Hint
-		sw.Evidence["stopped"] = "foreign master"
-	case r.Stopped == "interrupted":
-		sw.Status = report.Warning
-		sw.Evidence["stopped"] = "interrupted"
-		sw.Hint = "the scan was interrupted before every address was probed"
-	}
-	if r.Bus.StrayAnswers > 0 {
-		sw.Evidence["stray_answers"] = r.Bus.StrayAnswers
-		if sw.Status == report.OK {
-			sw.Status = report.Warning
-			sw.Hint = fmt.Sprintf("%d valid answer(s) to no request ectool sent (first: %s): a device answering with another address than the one polled, or another master whose requests were garbled", r.Bus.StrayAnswers, r.Bus.StrayFrames[0].Raw)
-		}
-	}
-	if f := r.Finding("no_device"); f != nil {
-		sw.Status, sw.Hint = report.Failed, f.Hint
-		sw.Evidence["message"] = f.Message
-	}
-	if err != nil {
-		hint, _ := OpenFailure(err)
-		sw.Status, sw.Hint = report.Failed, hint
-		sw.Evidence["error"] = err.Error()
-	}
-	rep.Add(sw)
+	rep.Add(r.sweepCheck(err))
 
 	if r.Settings.Transport != string(TransportTCP) && err == nil {
-		c := report.Check{ID: CheckCRC, Title: checkTitle(CheckCRC), Status: report.OK, Evidence: map[string]any{"crc_errors": r.Bus.CRCErrors, "noise_bytes": r.Bus.NoiseBytes}}
-		var at []string
-		for _, d := range r.Devices {
-			if d.Errors.CRC > 0 {
-				at = append(at, fmt.Sprintf("%d (%d)", d.UnitID, d.Errors.CRC))
-			}
-		}
-		if len(at) > 0 {
-			c.Evidence["crc_errors_at"] = strings.Join(at, ", ")
-		}
-		if f := r.Finding("settings"); f != nil {
-			c.Status, c.Hint = report.Status(f.Status), f.Hint
-			c.Evidence["message"] = f.Message
-			for k, v := range f.Evidence {
-				c.Evidence[k] = v
-			}
-		}
-		rep.Add(c)
+		rep.Add(r.crcCheck())
 	}
 	if r.Settings.Transport == string(TransportTCP) {
 		c := report.Check{ID: CheckGateway, Title: checkTitle(CheckGateway), Status: report.OK, Evidence: map[string]any{}}
@@ -203,6 +156,126 @@ func (r *Result) Report(rep *report.Report, err error) {
 		rep.Add(c)
 	}
 	r.details(rep)
+}
+
+// listenCheck is bus.listen: another master heard fails it (a warning
+// with --talk-over-master), noise on the idle line warns.
+func (r *Result) listenCheck() report.Check {
+	c := report.Check{ID: CheckListen, Title: checkTitle(CheckListen), Status: report.OK, DurationMS: r.Bus.ListenedMS,
+		Evidence: map[string]any{"listened_ms": r.Bus.ListenedMS, "noise_bytes": r.Bus.ListenNoiseBytes, "foreign_frames": len(r.Bus.ForeignFrames)}}
+	if f := r.Finding("noise"); f != nil && f.Status != FindingOK {
+		c.Status, c.Hint = report.Warning, f.Hint
+		c.Evidence["message"] = f.Message
+	}
+	if f := r.Finding("foreign_master"); f != nil {
+		c.Status, c.Hint = report.Status(f.Status), f.Hint
+		c.Evidence["message"] = f.Message
+		if len(r.Bus.ForeignFrames) > 0 {
+			c.Evidence["first_foreign_frame"] = r.Bus.ForeignFrames[0].Raw
+		}
+	}
+	return c
+}
+
+// sweepCheck is bus.sweep: every address probed, at least one device found.
+func (r *Result) sweepCheck(err error) report.Check {
+	sw := report.Check{ID: CheckSweep, Title: checkTitle(CheckSweep), Status: report.OK, DurationMS: r.Sweep.DurationMS + r.Sweep.ConfirmMS,
+		Evidence: map[string]any{"probed": r.Sweep.Probed, "total": r.Sweep.Total, "found": len(r.Devices), "ids": r.Settings.IDs}}
+	if r.Bus.Echo {
+		sw.Evidence["echo"] = "the adapter echoes its own transmission (stripped)"
+	}
+	switch {
+	case r.Stopped == "foreign_master":
+		sw.Status = report.Failed
+		sw.Hint = "stopped: another master is polling this bus; " + r.Finding("foreign_master").Hint
+		sw.Evidence["stopped"] = "foreign master"
+	case r.Stopped == "interrupted":
+		sw.Status = report.Warning
+		sw.Evidence["stopped"] = "interrupted"
+		sw.Hint = "the scan was interrupted before every address was probed"
+	}
+	if r.Bus.StrayAnswers > 0 {
+		sw.Evidence["stray_answers"] = r.Bus.StrayAnswers
+		if sw.Status == report.OK {
+			sw.Status = report.Warning
+			sw.Hint = fmt.Sprintf("%d valid answer(s) to no request ectool sent (first: %s): a device answering with another address than the one polled, or another master whose requests were garbled", r.Bus.StrayAnswers, r.Bus.StrayFrames[0].Raw)
+		}
+	}
+	if f := r.Finding("no_device"); f != nil {
+		sw.Status, sw.Hint = report.Failed, f.Hint
+		sw.Evidence["message"] = f.Message
+	}
+	if err != nil {
+		hint, _ := OpenFailure(err)
+		sw.Status, sw.Hint = report.Failed, hint
+		sw.Evidence["error"] = err.Error()
+	}
+	return sw
+}
+
+// crcCheck is bus.crc. Its status agrees with its evidence: frames with a
+// bad CRC at an address whose own check failed (two devices answering at
+// once garble each other: "explained_by": "collision at 17") leave it ok;
+// any other (at a healthy address, while listening, between exchanges)
+// makes it a warning that counts them, where they were, and what to check.
+// The settings finding (every address garbled) overrides both.
+func (r *Result) crcCheck() report.Check {
+	c := report.Check{ID: CheckCRC, Title: checkTitle(CheckCRC), Status: report.OK,
+		Evidence: map[string]any{"crc_errors": r.Bus.CRCErrors, "noise_bytes": r.Bus.NoiseBytes}}
+	units := make([]int, 0, len(r.Bus.CRCErrorsByUnit))
+	for u := range r.Bus.CRCErrorsByUnit {
+		units = append(units, u)
+	}
+	sort.Ints(units)
+	var at, explained, loose []string
+	unexplained := r.Bus.CRCErrorsElsewhere
+	for _, u := range units {
+		n := r.Bus.CRCErrorsByUnit[u]
+		at = append(at, fmt.Sprintf("%d (%d)", u, n))
+		if d := r.Device(u); d != nil && d.Verdict != VerdictOK {
+			explained = append(explained, fmt.Sprintf("%s at %d", d.Verdict, u))
+			continue
+		}
+		unexplained += n
+		loose = append(loose, fmt.Sprintf("%d at address %d", n, u))
+	}
+	if n := r.Bus.CRCErrorsElsewhere; n > 0 {
+		c.Evidence["crc_errors_elsewhere"] = n
+		loose = append(loose, fmt.Sprintf("%d where no answer was due", n))
+	}
+	if len(at) > 0 {
+		c.Evidence["crc_errors_at"] = strings.Join(at, ", ")
+	}
+	if len(explained) > 0 {
+		c.Evidence["explained_by"] = strings.Join(explained, ", ")
+	}
+	if unexplained > 0 {
+		c.Evidence["unexplained"] = unexplained
+		c.Status = report.Warning
+		c.Hint = fmt.Sprintf("%d frame(s) failed the CRC that no verdict explains (%s): noise on the line (termination: 120 ohm at both ends only, bias resistors, shield, distance from power cables) or a device at other serial settings; scan again to see whether they come back", unexplained, strings.Join(loose, ", "))
+	}
+	if f := r.Finding("settings"); f != nil {
+		c.Status, c.Hint = report.Status(f.Status), f.Hint
+		c.Evidence["message"] = f.Message
+		for k, v := range f.Evidence {
+			c.Evidence[k] = v
+		}
+	}
+	return c
+}
+
+// openEvidence adds to bus.open's evidence who else had the port: the
+// bridge at the other end of a PTY, the holders --force opened it past.
+func (s Settings) openEvidence(ev map[string]any) {
+	if s.Forced {
+		ev["forced"] = true
+	}
+	if len(s.ForcedPast) > 0 {
+		ev["forced_past"] = holderNames(s.ForcedPast)
+	}
+	if len(s.Bridges) > 0 {
+		ev["bridge"] = BridgeNames(s.Bridges)
+	}
 }
 
 func (r *Result) details(rep *report.Report) {

@@ -22,6 +22,9 @@ const (
 	VerdictSuspect Verdict = "suspect"
 	// VerdictError: a device is there but cannot be read reliably.
 	VerdictError Verdict = "error"
+	// VerdictNoAnswer (scan sniff): the master keeps polling the address
+	// and nothing ever answers: a dead or mis-addressed meter.
+	VerdictNoAnswer Verdict = "no_answer"
 )
 
 // ErrorCounts counts what went wrong in the exchanges with one address.
@@ -100,6 +103,13 @@ type BusInfo struct {
 	ListenNoiseBytes int `json:"listen_noise_bytes"`
 	// CRCErrors counts frames with a bad CRC or cut short, anywhere.
 	CRCErrors int `json:"crc_errors"`
+	// CRCErrorsByUnit splits them by the address whose answer they stood
+	// for (the address polled, or a late garbled answer's); JSON keys are
+	// the addresses as strings.
+	CRCErrorsByUnit map[int]int `json:"crc_errors_by_unit,omitempty"`
+	// CRCErrorsElsewhere were heard where no answer was due (while
+	// listening, between exchanges).
+	CRCErrorsElsewhere int `json:"crc_errors_elsewhere"`
 	// StrayAnswers are valid answers to no request ectool sent (a device
 	// answering with another address than the one polled).
 	StrayAnswers int         `json:"stray_answers"`
@@ -118,7 +128,17 @@ type Settings struct {
 	Confirm    int             `json:"confirm"`
 	ListenMS   float64         `json:"listen_ms"`
 	IDRegister *int            `json:"id_register,omitempty"`
-	Forced     bool            `json:"forced"`
+	// Forced is --force: open a port another process holds.
+	Forced bool `json:"forced"`
+	// ForcedPast are the processes that held the port when --force opened
+	// it anyway.
+	ForcedPast []Holder `json:"forced_past,omitempty"`
+	// TalkOverMaster is --talk-over-master: keep scanning when another
+	// master is heard.
+	TalkOverMaster bool `json:"talk_over_master"`
+	// Bridges hold the other end of the pseudo-terminal opened (a socat
+	// bridge to a serial server, a simulator).
+	Bridges []Holder `json:"bridges,omitempty"`
 	// LatencyTimer is what ectool did to an FTDI adapter's latency timer.
 	LatencyTimer *LatencyTimer `json:"latency_timer,omitempty"`
 }

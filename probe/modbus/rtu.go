@@ -153,23 +153,41 @@ type Splitter struct {
 	// incomplete, ascending.
 	base, scanned int
 	pending       []int
+	// charTime is one character's wire time (0: unknown); lastAt is the
+	// time of the latest chunk fed.
+	charTime time.Duration
+	lastAt   time.Time
 }
 
+// chunk is the bytes of one read: after is the previous read's time.
 type chunk struct {
-	end int
-	at  time.Time
+	end       int
+	at, after time.Time
 }
 
-// timeOf is the arrival time of the byte at buffer offset i.
+// timeOf is the arrival time of the byte at buffer offset i. A read returns
+// many bytes at once (a USB adapter's latency timer, a TCP segment, a busy
+// host): its last byte arrived when the read returned and each earlier one
+// a character's wire time before, but none before the previous read.
 func (s *Splitter) timeOf(i int) time.Time {
 	abs := s.base + i
 	for _, c := range s.chunks {
 		if abs < c.end {
-			return c.at
+			t := c.at.Add(-time.Duration(c.end-1-abs) * s.charTime)
+			if t.Before(c.after) {
+				return c.after
+			}
+			return t
 		}
 	}
 	return time.Time{}
 }
+
+// SetCharTime gives the splitter the wire time of one character at the
+// line's settings (SerialSettings.CharTime), so frames that arrive in one
+// read get their own times from their position in the byte stream instead
+// of all carrying the read's.
+func (s *Splitter) SetCharTime(d time.Duration) { s.charTime = max(0, d) }
 
 // maxBuffered bounds the bytes held while waiting for a frame boundary: two
 // maximal frames. Beyond it the oldest bytes are reported as noise.
@@ -194,7 +212,8 @@ func (s *Splitter) Feed(b []byte, at time.Time) []Event {
 		return nil
 	}
 	s.buf = append(s.buf, b...)
-	s.chunks = append(s.chunks, chunk{end: s.base + len(s.buf), at: at})
+	s.chunks = append(s.chunks, chunk{end: s.base + len(s.buf), at: at, after: s.lastAt})
+	s.lastAt = at
 	s.drain(false)
 	return s.take()
 }

@@ -39,6 +39,7 @@ type rtuBus struct {
 
 func newRTUBus(p Port, s SerialSettings, now func() time.Time) *rtuBus {
 	b := &rtuBus{port: p, now: now, settings: s, rx: make(chan rxChunk, 256), sp: NewSplitter(Either)}
+	b.sp.SetCharTime(s.CharTime())
 	go b.readLoop()
 	return b
 }

@@ -36,9 +36,13 @@ type ScanOptions struct {
 	// confirm polls read it (two registers) so two devices show as two
 	// serial numbers.
 	IDRegister int
-	// Force opens a port another process holds and keeps scanning when
-	// another master is heard.
+	// Force opens a port another process holds (it breaks that process's
+	// traffic). It never switches off another safety.
 	Force bool
+	// TalkOverMaster keeps scanning when another master is heard on the bus
+	// (a warning instead of a stop): ectool's requests then collide with
+	// its polls now and then.
+	TalkOverMaster bool
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Progress, when set, is called after each address and phase.
@@ -55,6 +59,29 @@ var (
 	// ErrBusIO: the port failed or vanished mid-scan.
 	ErrBusIO = errors.New("bus I/O error")
 )
+
+// TargetError is an error of a scan or sniff of a TCP target, carrying the
+// transport so the hint names the right device: a Modbus TCP gateway
+// (tcp://) or a transparent serial server (rtuovertcp://).
+type TargetError struct {
+	Transport Transport
+	Addr      string
+	Err       error
+}
+
+func (e *TargetError) Error() string { return e.Err.Error() }
+
+// Unwrap makes errors.Is(err, ErrUnreachable) and ErrBusIO see through.
+func (e *TargetError) Unwrap() error { return e.Err }
+
+// targetError wraps err of a scan of t (nil stays nil; serial ports need
+// no wrapping, their errors name the device already).
+func targetError(t Target, err error) error {
+	if err == nil || t.Transport == TransportRTU {
+		return err
+	}
+	return &TargetError{Transport: t.Transport, Addr: t.Addr, Err: err}
+}
 
 func (o *ScanOptions) defaults() {
 	if o.Now == nil {
@@ -110,6 +137,7 @@ func (o *ScanOptions) settings() Settings {
 		Transport: string(o.Target.Transport), IDs: idsString(o.IDs), Probe: o.Probe.String(),
 		Thorough: o.Thorough, TimeoutMS: ms(o.Timeout), Retries: o.Retries,
 		Confirm: max(0, o.Confirm), ListenMS: ms(max(0, o.Listen)), Forced: o.Force,
+		TalkOverMaster: o.TalkOverMaster,
 	}
 	if o.Target.Serial() {
 		s := o.Serial
@@ -129,11 +157,12 @@ func Scan(ctx context.Context, o ScanOptions) (*Result, error) {
 	o.defaults()
 	res := &Result{Target: o.Target.String(), Settings: o.settings(), Devices: []Device{}, Findings: []Finding{}}
 	if o.Target.Transport == TransportTCP {
-		return scanTCP(ctx, o, res)
+		_, err := scanTCP(ctx, o, res)
+		return res, targetError(o.Target, err)
 	}
 	port, err := openRTU(&o, res)
 	if err != nil {
-		return res, err
+		return res, targetError(o.Target, err)
 	}
 	bus := newRTUBus(port, o.Serial, o.Now)
 	defer bus.close()
@@ -141,7 +170,7 @@ func Scan(ctx context.Context, o ScanOptions) (*Result, error) {
 	err = s.run(ctx)
 	res.Bus.Echo = bus.echoSeen
 	res.Bus.NoiseBytes = bus.noiseBytes
-	return res, err
+	return res, targetError(o.Target, err)
 }
 
 func openRTU(o *ScanOptions, res *Result) (Port, error) {
@@ -155,10 +184,13 @@ func openRTU(o *ScanOptions, res *Result) (Port, error) {
 		}
 		return p, nil
 	}
-	if !o.Force {
-		if err := CheckHolders(o.Target.Path); err != nil {
-			return nil, err
-		}
+	use, err := CheckHolders(o.Target.Path)
+	if err != nil && (!o.Force || !errors.Is(err, ErrPortHeld)) {
+		return nil, err
+	}
+	res.Settings.Bridges = use.Bridges
+	if o.Force {
+		res.Settings.ForcedPast = use.Holders
 	}
 	if lt := SetLowLatency(o.Target.Path); lt.Path != "" {
 		res.Settings.LatencyTimer = &lt
@@ -237,7 +269,7 @@ type rtuScanner struct {
 	lineNoise    int    // windows with a noise pulse (too short for an answer) and no answer
 	sweepGarbled []byte // addresses whose window held only garbage
 	// foreignReq marks addresses another master has just asked: their next
-	// answer is its, not ours (with --force).
+	// answer is its, not ours (with --talk-over-master).
 	foreignReq map[byte]bool
 	// floor is the physical minimum of the exchanges made so far: wire
 	// times, the timeout of unanswered requests, the shortest listening
@@ -249,7 +281,7 @@ func (s *rtuScanner) now() time.Time { return s.o.Now() }
 
 func (s *rtuScanner) wire(n int) time.Duration { return s.o.Serial.WireTime(n) }
 
-func (s *rtuScanner) stop() bool { return s.foreign && !s.o.Force }
+func (s *rtuScanner) stop() bool { return s.foreign && !s.o.TalkOverMaster }
 
 func (s *rtuScanner) progress(p Progress) {
 	if s.o.Progress != nil {
@@ -320,7 +352,7 @@ func (s *rtuScanner) listen(ctx context.Context) error {
 		case EvNoise:
 			s.res.Bus.ListenNoiseBytes += len(ev.Raw)
 		case EvCRCError, EvTruncated:
-			s.res.Bus.CRCErrors++
+			s.crcError(-1)
 			s.res.Bus.ListenNoiseBytes += len(ev.Raw)
 		case EvFrame:
 			s.foreignFrame(ev)
@@ -331,6 +363,21 @@ func (s *rtuScanner) listen(ctx context.Context) error {
 	}
 	s.res.Bus.ListenedMS = ms(s.now().Sub(start))
 	return nil
+}
+
+// crcError counts a frame with a bad CRC or cut short, at the address whose
+// answer it stands for (-1: none, such as while listening), so bus.crc can
+// say which of them a verdict explains.
+func (s *rtuScanner) crcError(unit int) {
+	s.res.Bus.CRCErrors++
+	if unit < 0 {
+		s.res.Bus.CRCErrorsElsewhere++
+		return
+	}
+	if s.res.Bus.CRCErrorsByUnit == nil {
+		s.res.Bus.CRCErrorsByUnit = map[int]int{}
+	}
+	s.res.Bus.CRCErrorsByUnit[unit]++
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -378,10 +425,11 @@ func (s *rtuScanner) other(ev Event, rec *pollRec, target int) {
 			rec.noise += len(ev.Raw)
 		}
 	case EvCRCError, EvTruncated:
-		s.res.Bus.CRCErrors++
 		if s.lateGarbled(ev, target) {
+			s.crcError(int(ev.Unit))
 			return
 		}
+		s.crcError(target)
 		if rec != nil {
 			rec.corrupt++
 		}
@@ -559,7 +607,7 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		case EvNoise:
 			rec.trailing += len(ev.Raw)
 		case EvCRCError, EvTruncated:
-			s.res.Bus.CRCErrors++
+			s.crcError(int(unit))
 			rec.trailing += len(ev.Raw)
 		default:
 			s.other(ev, nil, -1)
@@ -890,7 +938,11 @@ func (s *rtuScanner) finish() {
 				byFC[p.fc] = c
 			}
 		}
-		s.res.Devices = append(s.res.Devices, judge(u, baseline{polls: others, bad: otherBad, trailing: otherTrailing, fc: byFC, noisy: s.lineNoise > 0 || s.res.Bus.ListenNoiseBytes > 0}, settingsWrong, s.o.Timeout, true))
+		d := judge(u, baseline{polls: others, bad: otherBad, trailing: otherTrailing, fc: byFC, noisy: s.lineNoise > 0 || s.res.Bus.ListenNoiseBytes > 0}, settingsWrong, s.o.Timeout, true)
+		if settingsWrong && d.Verdict == VerdictError {
+			d.Hint = settingsWrongHint + settingsFix(s.o.Target.Transport)
+		}
+		s.res.Devices = append(s.res.Devices, d)
 	}
 	s.res.Findings = busFindings(s.res, s.foreign, settingsWrong, s.sweepGarbled, s.o)
 }

@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -55,6 +56,9 @@ type SniffResult struct {
 	CRCErrors  int      `json:"crc_errors"`
 	NoiseBytes int      `json:"noise_bytes"`
 	Unpaired   int      `json:"unpaired_responses"`
+	// Pending is a request heard just before the window closed, its answer
+	// not yet due: neither answered nor unanswered.
+	Pending int `json:"pending_requests"`
 	// JoinBytes were received before the first whole frame: the sniffer
 	// started listening in the middle of one.
 	JoinBytes int            `json:"join_bytes"`
@@ -82,34 +86,15 @@ func Sniff(ctx context.Context, o SniffOptions) (*SniffResult, error) {
 	res := &SniffResult{Target: o.Target.String(), Devices: []*SniffDevice{}, maxRate: o.MaxCRCRate}
 	tmp := &Result{}
 	port, err := openRTU(&so, tmp)
-	res.Settings = Settings{Transport: string(o.Target.Transport), Serial: &so.Serial, Forced: o.Force, LatencyTimer: tmp.Settings.LatencyTimer}
+	res.Settings = Settings{Transport: string(o.Target.Transport), Serial: &so.Serial, Forced: o.Force, LatencyTimer: tmp.Settings.LatencyTimer,
+		ForcedPast: tmp.Settings.ForcedPast, Bridges: tmp.Settings.Bridges}
 	if err != nil {
-		return res, err
+		return res, targetError(o.Target, err)
 	}
 	bus := newRTUBus(port, o.Serial, o.Now)
 	defer bus.close()
 
-	devs := map[byte]*SniffDevice{}
-	dev := func(u byte) *SniffDevice {
-		d := devs[u]
-		if d == nil {
-			d = &SniffDevice{UnitID: int(u), Verdict: VerdictOK, Exceptions: map[string]int{}, fcs: map[byte]bool{}, Evidence: []string{}}
-			devs[u] = d
-		}
-		return d
-	}
-	type pend struct {
-		unit, fc byte
-		end      time.Time
-		answered int
-	}
-	var cur *pend
-	closeReq := func() {
-		if cur != nil && cur.answered == 0 && cur.unit != 0 {
-			dev(cur.unit).NoResponse++
-		}
-		cur = nil
-	}
+	sn := &sniffer{res: res, devs: map[byte]*SniffDevice{}}
 	start := o.Now()
 	end := start.Add(o.Duration)
 	lastProgress := start
@@ -117,98 +102,169 @@ func Sniff(ctx context.Context, o SniffOptions) (*SniffResult, error) {
 		ev, ok, err := bus.next(minTime(end, o.Now().Add(100*time.Millisecond)))
 		if err != nil {
 			res.ListenedMS = ms(o.Now().Sub(start))
-			return res, fmt.Errorf("%w: %v", ErrBusIO, err)
+			return res, targetError(o.Target, fmt.Errorf("%w: %v", ErrBusIO, err))
 		}
 		if o.Progress != nil && o.Now().Sub(lastProgress) > 500*time.Millisecond {
 			lastProgress = o.Now()
 			o.Progress(res.Frames, lastProgress.Sub(start))
 		}
-		if !ok {
-			continue
-		}
-		if ev.Kind != EvFrame && res.Frames == 0 {
-			// Opened in the middle of a frame: not the line's fault.
-			res.JoinBytes += len(ev.Raw)
-			continue
-		}
-		switch ev.Kind {
-		case EvNoise:
-			res.NoiseBytes += len(ev.Raw)
-			continue
-		case EvCRCError, EvTruncated:
-			res.CRCErrors++
-			if cur != nil && cur.answered == 0 {
-				dev(cur.unit).CRCErrors++
-			}
-			// A corrupt frame may have been the next request: pair nothing
-			// more with the current one, or its answer would count as a
-			// double answer.
-			closeReq()
-			continue
-		}
-		res.Frames++
-		f := ev.Frame
-		if f.Dir == Request {
-			closeReq()
-			res.Requests++
-			if f.Unit == 0 {
-				res.Broadcasts++
-				continue
-			}
-			d := dev(f.Unit)
-			d.Requests++
-			d.fcs[f.PDU.Function] = true
-			cur = &pend{unit: f.Unit, fc: f.PDU.Function, end: ev.End}
-			continue
-		}
-		res.Responses++
-		if cur == nil || cur.unit != f.Unit || cur.fc != f.PDU.BaseFunction() {
-			res.Unpaired++
-			continue
-		}
-		d := dev(f.Unit)
-		cur.answered++
-		if cur.answered > 1 {
-			d.DoubleAnswers++
-			continue
-		}
-		d.Responses++
-		d.latencies = append(d.latencies, ev.End.Sub(cur.end))
-		if f.PDU.IsException() {
-			d.Exceptions[f.PDU.Exception().String()]++
+		if ok {
+			sn.handle(ev)
 		}
 	}
-	closeReq()
 	res.ListenedMS = ms(o.Now().Sub(start))
-	ids := make([]int, 0, len(devs))
-	for u := range devs {
+	sn.finish(o.MaxCRCRate)
+	return res, nil
+}
+
+// sniffer pairs the master's requests with their answers, address by
+// address.
+type sniffer struct {
+	res  *SniffResult
+	devs map[byte]*SniffDevice
+	cur  *pendingRequest
+}
+
+// pendingRequest is the master's last request, waiting for its answer.
+type pendingRequest struct {
+	unit, fc byte
+	end      time.Time
+	answered int
+	garbled  bool // a frame with a bad CRC came where the answer was due
+}
+
+func (sn *sniffer) dev(u byte) *SniffDevice {
+	d := sn.devs[u]
+	if d == nil {
+		d = &SniffDevice{UnitID: int(u), Verdict: VerdictOK, Exceptions: map[string]int{}, fcs: map[byte]bool{}, Evidence: []string{}}
+		sn.devs[u] = d
+	}
+	return d
+}
+
+// unanswered reports whether the pending request got neither an answer nor
+// a garbled one.
+func (sn *sniffer) unanswered() bool {
+	c := sn.cur
+	return c != nil && c.answered == 0 && !c.garbled && c.unit != 0
+}
+
+func (sn *sniffer) closeReq() {
+	if sn.unanswered() {
+		sn.dev(sn.cur.unit).NoResponse++
+	}
+	sn.cur = nil
+}
+
+// handle accounts for one event of the bus.
+func (sn *sniffer) handle(ev Event) {
+	res := sn.res
+	if ev.Kind != EvFrame && res.Frames == 0 {
+		// Opened in the middle of a frame: not the line's fault.
+		res.JoinBytes += len(ev.Raw)
+		return
+	}
+	switch ev.Kind {
+	case EvNoise:
+		res.NoiseBytes += len(ev.Raw)
+		return
+	case EvCRCError, EvTruncated:
+		res.CRCErrors++
+		if sn.cur != nil && sn.cur.answered == 0 {
+			sn.dev(sn.cur.unit).CRCErrors++
+			sn.cur.garbled = true
+		}
+		// A corrupt frame may have been the next request: pair nothing
+		// more with the current one, or its answer would count as a
+		// double answer.
+		sn.closeReq()
+		return
+	}
+	res.Frames++
+	f := ev.Frame
+	if f.Dir == Request {
+		sn.closeReq()
+		res.Requests++
+		if f.Unit == 0 {
+			res.Broadcasts++
+			return
+		}
+		d := sn.dev(f.Unit)
+		d.Requests++
+		d.fcs[f.PDU.Function] = true
+		sn.cur = &pendingRequest{unit: f.Unit, fc: f.PDU.Function, end: ev.End}
+		return
+	}
+	res.Responses++
+	cur := sn.cur
+	if cur == nil || cur.unit != f.Unit || cur.fc != f.PDU.BaseFunction() {
+		res.Unpaired++
+		return
+	}
+	d := sn.dev(f.Unit)
+	cur.answered++
+	if cur.answered > 1 {
+		d.DoubleAnswers++
+		return
+	}
+	d.Responses++
+	d.latencies = append(d.latencies, ev.End.Sub(cur.end))
+	if f.PDU.IsException() {
+		d.Exceptions[f.PDU.Exception().String()]++
+	}
+}
+
+// finish judges every address heard. A request still waiting when the
+// window closed was not left unanswered: its answer may have been on its
+// way.
+func (sn *sniffer) finish(maxRate float64) {
+	var pending *SniffDevice
+	if sn.unanswered() {
+		pending = sn.dev(sn.cur.unit)
+		sn.res.Pending++
+	}
+	ids := make([]int, 0, len(sn.devs))
+	for u := range sn.devs {
 		ids = append(ids, int(u))
 	}
 	sort.Ints(ids)
 	for _, u := range ids {
-		d := devs[byte(u)]
-		for fc := range d.fcs {
-			d.Functions = append(d.Functions, fmt.Sprintf("0x%02X", fc))
+		d := sn.devs[byte(u)]
+		d.judge(maxRate)
+		if d == pending {
+			d.Evidence = append(d.Evidence, "the last request's answer was not due yet when listening ended")
 		}
-		sort.Strings(d.Functions)
-		d.LatencyMS = latencySummary(d.latencies)
-		switch {
-		case d.DoubleAnswers > 0:
-			d.Verdict = VerdictCollision
-			d.Evidence = append(d.Evidence, fmt.Sprintf("%d request(s) answered twice", d.DoubleAnswers))
-			d.Hint = fmt.Sprintf(collisionHint, u)
-		case d.CRCErrors > 0 && float64(d.CRCErrors) > o.MaxCRCRate*float64(max(1, d.Requests)):
-			d.Verdict = VerdictSuspect
-			d.Evidence = append(d.Evidence, fmt.Sprintf("%d CRC error(s) in %d exchanges", d.CRCErrors, d.Requests))
-			d.Hint = fmt.Sprintf("replies at address %d are often corrupt: two devices answering at once, or wiring/termination near that device", u)
-		case d.Responses == 0:
-			d.Evidence = append(d.Evidence, "polled but never answered")
-		default:
-			d.Evidence = append(d.Evidence, fmt.Sprintf("%d of %d requests answered", d.Responses, d.Requests))
-		}
-		res.Devices = append(res.Devices, d)
+		sn.res.Devices = append(sn.res.Devices, d)
 	}
-	return res, nil
+}
+
+// judge gives the verdict on one address from the master's traffic.
+func (d *SniffDevice) judge(maxRate float64) {
+	u := d.UnitID
+	for fc := range d.fcs {
+		d.Functions = append(d.Functions, fmt.Sprintf("0x%02X", fc))
+	}
+	sort.Strings(d.Functions)
+	d.LatencyMS = latencySummary(d.latencies)
+	switch {
+	case d.DoubleAnswers > 0:
+		d.Verdict = VerdictCollision
+		d.Evidence = append(d.Evidence, fmt.Sprintf("%d request(s) answered twice", d.DoubleAnswers))
+		d.Hint = fmt.Sprintf(collisionHint, d.UnitID)
+	case d.CRCErrors > 0 && float64(d.CRCErrors) > maxRate*float64(max(1, d.Requests)):
+		d.Verdict = VerdictSuspect
+		d.Evidence = append(d.Evidence, fmt.Sprintf("%d CRC error(s) in %d exchanges", d.CRCErrors, d.Requests))
+		d.Hint = fmt.Sprintf("replies at address %d are often corrupt: two devices answering at once, or wiring/termination near that device", u)
+	case d.Responses == 0 && d.NoResponse > 0:
+		d.Verdict = VerdictNoAnswer
+		d.Evidence = append(d.Evidence, fmt.Sprintf("polled %d time(s) (FC %s), never answered", d.Requests, strings.Join(d.Functions, ",")))
+		d.Hint = fmt.Sprintf("the master polls address %d and nothing answers: a dead or unpowered meter, a meter set to another address or other serial settings (check its display), a break in the wiring to it, or a meter removed while the master still polls it", u)
+	case d.NoResponse > 0:
+		d.Evidence = append(d.Evidence, fmt.Sprintf("%d of %d requests answered, %d unanswered", d.Responses, d.Requests, d.NoResponse))
+		d.Hint = fmt.Sprintf("address %d left %d of %d requests unanswered: a meter too slow for the master's timeout, busy, or on a weak stretch of the line; sniff longer, or scan it with --confirm 20 when the master is stopped", u, d.NoResponse, d.Requests)
+	default:
+		d.Evidence = append(d.Evidence, fmt.Sprintf("%d of %d requests answered", d.Responses, d.Requests))
+	}
 }
 
 // Report builds the report of a sniff.
@@ -220,10 +276,15 @@ func (r *SniffResult) Report(rep *report.Report, err error) {
 	if lt := r.Settings.LatencyTimer; lt != nil {
 		open.Evidence["latency_timer"] = fmt.Sprintf("%d ms -> %d ms", lt.Before, lt.After)
 	}
+	r.Settings.openEvidence(open.Evidence)
 	if err != nil && r.ListenedMS == 0 {
 		hint, _ := OpenFailure(err)
 		open.Status, open.Hint = report.Failed, hint
 		open.Evidence["error"] = err.Error()
+		var held *HeldError
+		if errors.As(err, &held) {
+			open.Evidence["held_by"] = holderNames(held.Holders)
+		}
 		rep.Add(open)
 		rep.Skip(CheckSniff, "decode the master's traffic", CheckOpen+" failed")
 		r.details(rep)
@@ -249,16 +310,22 @@ func (r *SniffResult) Report(rep *report.Report, err error) {
 	if total > 0 {
 		rate := float64(r.CRCErrors) / float64(total)
 		crc.Evidence["crc_rate"] = fmt.Sprintf("%.1f%%", 100*rate)
+		crc.Evidence["max_crc_rate"] = fmt.Sprintf("%.1f%%", 100*r.maxRate)
 		if rate > r.maxRate {
 			crc.Status = report.Failed
 			crc.Hint = fmt.Sprintf("%.1f%% of frames fail the CRC (threshold %.1f%%): noise, missing termination, or two devices answering at once; if every frame fails, the settings are wrong", 100*rate, 100*r.maxRate)
+		} else {
+			r.explainCRC(&crc)
 		}
 	}
 	rep.Add(crc)
 	for _, d := range r.Devices {
 		st := report.OK
-		if d.Verdict == VerdictCollision || d.Verdict == VerdictSuspect {
+		switch {
+		case d.Verdict == VerdictCollision || d.Verdict == VerdictSuspect:
 			st = report.Failed
+		case d.Verdict == VerdictNoAnswer || d.NoResponse > 0:
+			st = report.Warning
 		}
 		rep.Add(report.Check{ID: UnitCheckID(d.UnitID), Title: fmt.Sprintf("address %d: %s", d.UnitID, d.Verdict), Status: st, Hint: d.Hint,
 			Evidence: map[string]any{"requests": d.Requests, "responses": d.Responses, "functions": strings.Join(d.Functions, ","), "evidence": strings.Join(d.Evidence, "; ")}})
@@ -266,9 +333,31 @@ func (r *SniffResult) Report(rep *report.Report, err error) {
 	r.details(rep)
 }
 
+// explainCRC keeps bus.crc ok only when every CRC error is explained by
+// the verdict of the address it stood for (a collision, a suspect meter);
+// others, even under --max-crc-rate, make it a warning that counts them.
+func (r *SniffResult) explainCRC(c *report.Check) {
+	unexplained := r.CRCErrors
+	var explained []string
+	for _, d := range r.Devices {
+		if d.CRCErrors > 0 && (d.Verdict == VerdictCollision || d.Verdict == VerdictSuspect) {
+			unexplained -= d.CRCErrors
+			explained = append(explained, fmt.Sprintf("%s at %d", d.Verdict, d.UnitID))
+		}
+	}
+	if len(explained) > 0 {
+		c.Evidence["explained_by"] = strings.Join(explained, ", ")
+	}
+	if unexplained > 0 {
+		c.Evidence["unexplained"] = unexplained
+		c.Status = report.Warning
+		c.Hint = fmt.Sprintf("%d frame(s) failed the CRC that no verdict explains, under the %.1f%% that fails the check: noise on the line (termination: 120 ohm at both ends only, bias resistors, shield) or a device at other serial settings; sniff longer to see whether they grow", unexplained, 100*r.maxRate)
+	}
+}
+
 func (r *SniffResult) details(rep *report.Report) {
 	rep.SetDetail("devices", r.Devices)
 	rep.SetDetail("bus", map[string]any{"frames": r.Frames, "requests": r.Requests, "responses": r.Responses, "broadcasts": r.Broadcasts,
-		"crc_errors": r.CRCErrors, "noise_bytes": r.NoiseBytes, "unpaired_responses": r.Unpaired, "join_bytes": r.JoinBytes, "listened_ms": r.ListenedMS})
+		"crc_errors": r.CRCErrors, "noise_bytes": r.NoiseBytes, "unpaired_responses": r.Unpaired, "pending_requests": r.Pending, "join_bytes": r.JoinBytes, "listened_ms": r.ListenedMS})
 	rep.SetDetail("settings", r.Settings)
 }

@@ -42,6 +42,20 @@ func (b baseline) rate() float64 {
 // known reports whether enough other polls exist to call the bus clean.
 func (b baseline) known() bool { return b.polls >= 3 }
 
+// settingsWrongHint starts the hint of an address garbled like every other.
+const settingsWrongHint = "replies from every address fail the CRC: the serial settings probably do not match the bus; "
+
+// settingsFix is what to do when the serial settings do not match the
+// meters'. On an adapter ectool sets them (and --auto-detect finds them);
+// behind a transparent serial server they are the server's own, set in its
+// configuration, and --baud and --parity only tell ectool the line's timing.
+func settingsFix(t Transport) string {
+	if t == TransportRTUOverTCP {
+		return "set the serial server's port to the meters' baud rate and parity (in its web page or configuration tool: --baud and --parity only tell ectool the line's timing), as shown on a meter's display"
+	}
+	return "try --auto-detect, or the baud rate and parity shown on a meter's display"
+}
+
 const collisionHint = "two devices answer at address %d: disconnect them one at a time, or read the address on each meter's display, and give one of them a free address"
 
 // judge turns what was observed at one address into a verdict with its
@@ -182,7 +196,7 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 		d.Verdict = VerdictError
 		d.Evidence = append(broken, suspect...)
 		if settingsWrong {
-			d.Hint = "replies from every address fail the CRC: the serial settings probably do not match the bus; try --auto-detect, or the baud rate and parity shown on a meter's display"
+			d.Hint = settingsWrongHint + settingsFix(TransportRTU)
 		} else {
 			d.Hint = fmt.Sprintf("the device at %d answered once and then stopped answering: check its wiring and power, then scan again with a longer --timeout", u.id)
 		}
@@ -309,13 +323,13 @@ func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanO
 		f := Finding{Kind: "foreign_master", Status: FindingFailed,
 			Message:  fmt.Sprintf("another master is active on this bus: %d frame(s) ectool did not cause", len(r.Bus.ForeignFrames)),
 			Evidence: map[string]any{"frames": len(r.Bus.ForeignFrames)},
-			Hint:     "a gateway or PLC polls this bus; requests from ectool would collide with it. Stop it, or watch its traffic with 'ectool scan sniff' on an adapter of your own; --force scans anyway"}
+			Hint:     "a gateway or PLC polls this bus; requests from ectool would collide with it. Stop it, or watch its traffic with 'ectool scan sniff' on an adapter of your own; --talk-over-master scans anyway (its polls and ectool's then collide now and then)"}
 		if len(r.Bus.ForeignFrames) > 0 {
 			f.Evidence["first"] = r.Bus.ForeignFrames[0]
 		}
-		if o.Force {
+		if o.TalkOverMaster {
 			f.Status = FindingWarning
-			f.Message += " (--force: scanned anyway)"
+			f.Message += " (--talk-over-master: scanned anyway)"
 		}
 		out = append(out, f)
 	}
@@ -337,16 +351,19 @@ func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanO
 		out = append(out, Finding{Kind: "settings", Status: FindingFailed,
 			Message:  fmt.Sprintf("%d address(es) answered with bytes that are not valid frames and none answered cleanly at %s", len(garbled), s),
 			Evidence: map[string]any{"garbled_ids": idsString(garbled), "crc_errors": r.Bus.CRCErrors},
-			Hint:     "CRC errors on every address mean the baud rate or parity is wrong: try --auto-detect, or the settings shown on a meter's display (9600 8N1 and 19200 8E1 are the usual ones)"})
+			Hint:     "CRC errors on every address mean the baud rate or parity is wrong (9600 8N1 and 19200 8E1 are the usual ones): " + settingsFix(o.Target.Transport)})
 	} else if len(garbled) >= 3 && r.Bus.CRCErrors > 0 {
 		out = append(out, Finding{Kind: "settings", Status: FindingWarning,
 			Message:  fmt.Sprintf("garbled answers at %d addresses (%s) beside clean ones", len(garbled), idsString(garbled)),
 			Evidence: map[string]any{"garbled_ids": idsString(garbled), "crc_errors": r.Bus.CRCErrors},
-			Hint:     "some devices may use other serial settings than the rest, or the line is noisy: check termination and each meter's settings"})
+			Hint:     "some devices may use other serial settings than the rest, or the line is noisy: check the termination and each meter's settings on its display"})
 	}
 	if len(r.Devices) == 0 && !settingsWrong && r.Stopped == "" && r.Sweep.Probed > 0 {
 		msg := fmt.Sprintf("no device answered at %s", r.Settings.IDs)
 		hint := "check the wiring (A/B swapped is the most common fault: swap them and scan again), the termination, the meters' power, and that the serial settings match the meters (--auto-detect)"
+		if o.Target.Transport == TransportRTUOverTCP {
+			hint = "check the RS-485 wiring at the serial server (A/B swapped is the most common fault: swap them and scan again), the termination, the meters' power, and that the serial server's port uses the meters' baud rate and parity (set in its web page or configuration tool)"
+		}
 		if o.Target.Transport == TransportTCP {
 			hint = "the gateway answered for no unit id: check its serial settings towards the meters and the RS-485 wiring behind it"
 		}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ecdata/ectool/diag/report"
 )
 
 func TestParseTargetReadsEveryWayTechniciansWriteAPort(t *testing.T) {
@@ -211,5 +213,77 @@ func TestVerdictOfOneFunctionGarbledIsMeasuredAgainstTheBus(t *testing.T) {
 	noisy := baseline{polls: 27, bad: 2, fc: map[byte][2]int{0x11: {6, 2}, 3: {21, 0}}}
 	if d := judge(u(), noisy, false, 100*ms, true); d.Verdict == VerdictCollision {
 		t.Errorf("FC 0x11 garbled everywhere (noise on long answers): verdict collision %v", d.Evidence)
+	}
+}
+
+// bus.crc never says ok beside CRC errors it does not explain: errors at a
+// collided address are explained by the collision (and say so), errors at
+// a healthy address or while listening make it a warning that counts them.
+func TestBusCRCStatusAgreesWithItsEvidence(t *testing.T) {
+	dev := func(unit int, v Verdict) Device { return Device{UnitID: unit, Verdict: v} }
+	cases := []struct {
+		name       string
+		byUnit     map[int]int
+		elsewhere  int
+		devices    []Device
+		status     report.Status
+		explained  string
+		unexplains int
+	}{
+		{"clean", nil, 0, []Device{dev(1, VerdictOK)}, report.OK, "", 0},
+		{"all at the collision", map[int]int{17: 7}, 0, []Device{dev(1, VerdictOK), dev(17, VerdictCollision)}, report.OK, "collision at 17", 0},
+		{"one at a healthy meter", map[int]int{1: 1, 17: 7}, 0, []Device{dev(1, VerdictOK), dev(17, VerdictCollision)}, report.Warning, "collision at 17", 1},
+		{"while listening", nil, 2, []Device{dev(1, VerdictOK)}, report.Warning, "", 2},
+		{"at an address that is no device", map[int]int{9: 1}, 0, []Device{dev(1, VerdictOK)}, report.Warning, "", 1},
+		{"suspect explains its own", map[int]int{5: 3}, 0, []Device{dev(5, VerdictSuspect)}, report.OK, "suspect at 5", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			total := c.elsewhere
+			for _, n := range c.byUnit {
+				total += n
+			}
+			r := &Result{Settings: Settings{Transport: string(TransportRTU)}, Devices: c.devices,
+				Bus: BusInfo{CRCErrors: total, CRCErrorsByUnit: c.byUnit, CRCErrorsElsewhere: c.elsewhere}}
+			ch := r.crcCheck()
+			un, _ := ch.Evidence["unexplained"].(int)
+			ex, _ := ch.Evidence["explained_by"].(string)
+			if ch.Status != c.status || un != c.unexplains || ex != c.explained || ch.Evidence["crc_errors"] != total {
+				t.Fatalf("bus.crc %s %v, want %s explained_by %q unexplained %d", ch.Status, ch.Evidence, c.status, c.explained, c.unexplains)
+			}
+			if (ch.Status == report.Warning) != (ch.Hint != "") || (un > 0 && !strings.Contains(ch.Hint, "no verdict explains")) {
+				t.Errorf("hint %q for %s", ch.Hint, ch.Status)
+			}
+		})
+	}
+}
+
+// scan sniff's bus.crc: under --max-crc-rate it is ok only when a verdict
+// explains every CRC error.
+func TestSniffCRCStatusAgreesWithItsEvidence(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		devs   []*SniffDevice
+		crc    int
+		status report.Status
+	}{
+		{"clean", []*SniffDevice{{UnitID: 1, Verdict: VerdictOK}}, 0, report.OK},
+		{"at a collision", []*SniffDevice{{UnitID: 17, Verdict: VerdictCollision, CRCErrors: 2}}, 2, report.OK},
+		{"at a healthy meter", []*SniffDevice{{UnitID: 1, Verdict: VerdictOK, CRCErrors: 1}}, 1, report.Warning},
+		{"on the line", []*SniffDevice{{UnitID: 1, Verdict: VerdictOK}}, 1, report.Warning},
+		{"over the threshold", []*SniffDevice{{UnitID: 1, Verdict: VerdictOK, CRCErrors: 10}}, 10, report.Failed},
+	} {
+		r := &SniffResult{Frames: 100, CRCErrors: c.crc, Devices: c.devs, maxRate: 0.05}
+		rep := report.New("scan sniff", "x", nil)
+		r.Report(rep, nil)
+		var got report.Check
+		for _, ch := range rep.Checks {
+			if ch.ID == CheckCRC {
+				got = ch
+			}
+		}
+		if got.Status != c.status || (got.Status != report.OK) != (got.Hint != "") {
+			t.Errorf("%s: bus.crc %s %v hint %q, want %s", c.name, got.Status, got.Evidence, got.Hint, c.status)
+		}
 	}
 }

@@ -14,6 +14,9 @@ var cfunWords = map[int]string{0: "minimum (radio off)", 1: "full", 4: "radio of
 // checkPort: does anything speak AT here? Then echo off and errors in words
 // for the session (both put back afterwards), and who the modem is.
 func (p *prober) checkPort(ctx context.Context, c *report.Check) {
+	for k, v := range p.o.PortEvidence {
+		c.Evidence[k] = v
+	}
 	a, err := p.do(ctx, "AT")
 	if err != nil && !p.s.Mute() && p.r.Err == nil {
 		// The first command after opening a port often meets the tail of

@@ -39,6 +39,10 @@ type Options struct {
 	Port io.ReadWriter
 	// Target names the port in the report ("/dev/ttyUSB2", "tcp://...").
 	Target string
+	// PortEvidence is what the caller learned opening the port (serial
+	// settings, a bridge at the other end, holders --force went past),
+	// added to modem.port's evidence.
+	PortEvidence map[string]any
 	// Timeout bounds each AT command (0: DefaultTimeout) or each mmcli call.
 	Timeout time.Duration
 	// ExpectedAPN, when set, is compared with the APN of the data context.
