@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -216,5 +217,32 @@ func TestReadOnlyCommands(t *testing.T) {
 		if ReadOnly(cmd) {
 			t.Errorf("%q changes the modem: must be refused", cmd)
 		}
+	}
+}
+
+// The device vanishing mid-probe (USB unplugged, the modem rebooting) is
+// an I/O error, the probe's Err (exit 3): the check it hit fails saying so
+// and the rest are skipped.
+func TestProbeSaysWhenTheModemVanishes(t *testing.T) {
+	tr := readTranscript(t, filepath.Join("testdata", "transcripts", "generic.txt"))
+	port := newScripted(func(cmd string) []string {
+		if cmd == "AT+CSQ" {
+			return []string{"\r\n+CS", "<EOF>"}
+		}
+		out := ""
+		lines, ok := tr.answers[cmd]
+		if !ok {
+			lines = []string{"ERROR"}
+		}
+		for _, l := range lines {
+			out += "\r\n" + l + "\r\n"
+		}
+		return []string{out}
+	})
+	defer port.Close()
+	r := Probe(context.Background(), Options{Port: port, Target: "/dev/ttyUSB2", Timeout: 3 * time.Second})
+	var ioe *IOError
+	if !errors.As(r.Err, &ioe) || statuses(r) != "ok ok failed skipped skipped skipped" || !strings.Contains(r.Verdict, "the port failed") {
+		t.Fatalf("err %v, checks %q, verdict %q", r.Err, statuses(r), r.Verdict)
 	}
 }
