@@ -1,8 +1,9 @@
 // Package lab is a simulated IoT energy-monitoring site on loopback, for
 // learning ectool and for testing it without hardware: an MQTT broker (see
-// lab/broker), a gateway publishing meter telemetry to it and an RS-485
-// Modbus bus with meters on it (see lab/bus; wired in by bus.go). Later the
-// modem and traffic capture join as components.
+// lab/broker), a gateway publishing meter telemetry to it, an RS-485
+// Modbus bus with meters on it (see lab/bus; wired in by bus.go) and a
+// cellular modem's AT port (see lab/modem; wired in by modem.go). Later
+// traffic capture joins as a component.
 //
 // Start with Start: it starts every component of a Config in order and
 // returns a Site whose Endpoints say how to reach each one. Everything runs
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/lab/broker"
+	labmodem "github.com/ecdata/ectool/lab/modem"
 )
 
 // Schema is the value of "schema" in the endpoints document.
@@ -57,6 +59,7 @@ type Config struct {
 	Broker  BrokerConfig
 	Gateway GatewayConfig
 	Bus     BusConfig
+	Modem   ModemConfig
 	// COMPONENTS: settings of components added later go here (Bus ...).
 }
 
@@ -86,9 +89,10 @@ type Site struct {
 	Config    Config
 	Endpoints Endpoints
 
-	// Broker and Gateway are the running components (nil when off).
+	// Broker, Gateway and Modem are the running components (nil when off).
 	Broker  *broker.Broker
 	Gateway *Gateway
+	Modem   *labmodem.Modem
 
 	mu      sync.Mutex
 	started []Component
@@ -106,6 +110,7 @@ type Endpoints struct {
 	Broker    *BrokerEndpoints `json:"broker,omitempty"`
 	Gateway   *GatewayInfo     `json:"gateway,omitempty"`
 	Bus       *BusEndpoints    `json:"bus,omitempty"`
+	Modem     *ModemEndpoints  `json:"modem,omitempty"`
 	// COMPONENTS: endpoints of components added later go here (Bus ...).
 }
 
@@ -146,6 +151,9 @@ func (s *Site) components() []Component {
 	}
 	if !s.Config.Bus.Disabled {
 		cs = append(cs, &busComponent{})
+	}
+	if !s.Config.Modem.Disabled {
+		cs = append(cs, &modemComponent{})
 	}
 	// COMPONENTS: append components added later here.
 	return cs
@@ -267,6 +275,11 @@ func Validate(cfg Config) error {
 	}
 	if !cfg.Bus.Disabled {
 		if _, err := cfg.Bus.config(); err != nil {
+			return err
+		}
+	}
+	if !cfg.Modem.Disabled {
+		if err := cfg.Modem.validate(); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ecdata/ectool/lab"
 	"github.com/ecdata/ectool/lab/broker"
 	"github.com/ecdata/ectool/lab/bus"
+	labmodem "github.com/ecdata/ectool/lab/modem"
 )
 
 func init() { registerGroup(NewCmdLab) }
@@ -27,6 +28,7 @@ type labFlags struct {
 	Meters   []string
 	NoWS     bool
 	Bus      labBusFlags
+	Modem    labModemFlags
 }
 
 func addLabFlags(cmd *cobra.Command, f *labFlags) {
@@ -38,6 +40,7 @@ func addLabFlags(cmd *cobra.Command, f *labFlags) {
 	fs.StringSliceVar(&f.Meters, "meters", []string{"main", "pv", "hvac"}, "meter names, comma separated")
 	fs.BoolVar(&f.NoWS, "no-websocket", false, "do not start the broker's ws:// listener")
 	addLabBusFlags(cmd, &f.Bus)
+	addLabModemFlags(cmd, &f.Modem)
 }
 
 // config validates the flags (exit 2 before any I/O) and builds the lab
@@ -50,6 +53,7 @@ func (f *labFlags) config() (lab.Config, error) {
 		Broker:   lab.BrokerConfig{NoWebSocket: f.NoWS},
 		Gateway:  lab.GatewayConfig{Interval: f.Interval, Meters: f.Meters},
 		Bus:      f.Bus.config(),
+		Modem:    f.Modem.config(),
 	}
 	if err := lab.Validate(cfg); err != nil {
 		var fe *lab.FieldError
@@ -69,7 +73,8 @@ func startLab(ctx context.Context, cfg lab.Config) (*lab.Site, error) {
 	}
 	var le *broker.ListenError
 	var be *bus.ListenError
-	if errors.As(err, &le) || errors.As(err, &be) {
+	var me *labmodem.ListenError
+	if errors.As(err, &le) || errors.As(err, &be) || errors.As(err, &me) {
 		return nil, cannotRun("another program uses that port: choose another --port-base, or leave it out to use free ports",
 			"%v", err)
 	}
@@ -87,7 +92,7 @@ func NewCmdLab(app *App) *cobra.Command {
 	opts := &labOptions{app: app}
 	cmd := &cobra.Command{
 		Use:   "lab",
-		Short: "Run a simulated site on loopback: an MQTT broker and a gateway publishing meter telemetry",
+		Short: "Run a simulated site on loopback: an MQTT broker, a gateway publishing meter telemetry, an RS-485 bus and a cellular modem",
 		Long: `Run a simulated energy-monitoring site on this machine, for learning ectool
 and testing against something real without hardware. No root needed.
 
@@ -111,7 +116,7 @@ lab) go to stdout, as JSON with -o json. The lab runs until Ctrl-C, SIGTERM or
 --duration.
 
 'ectool lab tour' starts a lab and walks through ectool's commands against it.
-` + labBusHelp(),
+` + labBusHelp() + labModemHelp(),
 		Example: `  ectool lab
   ectool lab --site plant7 --port-base 18830 --duration 10m
   ectool lab -o json > lab.json &`,
@@ -204,6 +209,7 @@ func writeEndpointsText(w io.Writer, ep *lab.Endpoints) {
 		fmt.Fprintf(w, "  status %s: \"online\", Last Will \"offline\"\n", g.StatusTopic)
 	}
 	writeBusEndpointsText(w, ep)
+	writeModemEndpointsText(w, ep)
 	// COMPONENTS: print the endpoints of components added later here.
 	if b := ep.Broker; b != nil {
 		tech := b.User("tech")

@@ -81,6 +81,7 @@ func sharedGroupFlags() map[string]*pflag.Flag {
 	addTLSFlags(c, &tlsFlags{})
 	addCredentialFlags(c, &credentialFlags{})
 	addWillFlags(c, &willFlags{})
+	addSerialFlags(c, &serialFlags{})
 	m := map[string]*pflag.Flag{}
 	c.Flags().VisitAll(func(f *pflag.Flag) { m[f.Name] = f })
 	return m
@@ -120,7 +121,8 @@ func TestFlagsMeanOneThing(t *testing.T) {
 			} else {
 				byName[f.Name] = s
 			}
-			if g, ok := shared[f.Name]; ok && (g.Usage != f.Usage || g.DefValue != f.DefValue) {
+			_, ownDefault := f.Annotations[perCommandDefault]
+			if g, ok := shared[f.Name]; ok && (g.Usage != f.Usage || g.DefValue != f.DefValue && !ownDefault) {
 				t.Errorf("%s: --%s is a shared group flag but reads differently (%q, default %q); add it with its group constructor", where, f.Name, f.Usage, f.DefValue)
 			}
 			if f.Shorthand != "" {

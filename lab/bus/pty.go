@@ -3,14 +3,13 @@
 package bus
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ecdata/ectool/lab/pty"
 )
 
 // PTY is the bus seen through a pseudo-terminal: the slave side (/dev/pts/N)
@@ -22,14 +21,12 @@ import (
 // at the baud and framing the program set; what the line carries reaches it
 // through a UART with the same settings, so wrong settings garble both ways.
 type PTY struct {
-	bus  *Bus
-	port *Port
-	fd   int
-	path string
-	link string
+	bus    *Bus
+	port   *Port
+	master *pty.Master
+	fd     int
 
 	iflag     atomic.Uint64 // the slave's input flags (IGNPAR, INPCK, PARMRK)
-	slaveOpen atomic.Bool
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -40,48 +37,20 @@ type PTY struct {
 // lab directory can offer a stable name. The adapter echoes its own
 // transmission when the scenario has the Echo fault.
 func (b *Bus) OpenPTY(link string) (*PTY, error) {
-	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	m, err := pty.Open(b.Settings().Baud, link)
 	if err != nil {
-		return nil, fmt.Errorf("opening /dev/ptmx for the lab bus: %w", err)
-	}
-	path, err := unlockPTY(fd)
-	if err != nil {
-		unix.Close(fd)
 		return nil, fmt.Errorf("setting up the lab bus PTY: %w", err)
 	}
-	x := &PTY{bus: b, fd: fd, path: path, done: make(chan struct{})}
-	// Start the slave raw at the bus's settings, as an adapter fresh from
-	// its box: a canonical, echoing line discipline would feed the
-	// simulator's own answers back to it before a master sets the port up.
-	if err := x.initTermios(b.Settings()); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("setting up the lab bus PTY: %w", err)
-	}
-	// Open and close the slave once: from then on the master reports a
-	// hangup until a program opens the slave, so nothing is queued for a
-	// program that is not there (a real adapter drops bytes when closed).
-	if s, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0); err == nil {
-		unix.Close(s)
-	}
+	x := &PTY{bus: b, master: m, fd: m.Fd(), done: make(chan struct{})}
 	s, iflag := b.Settings(), uint64(0)
-	if t, err := getTermios(fd); err == nil {
+	if t, err := m.Termios(); err == nil {
 		s, iflag = termiosSettings(t)
 	}
 	x.iflag.Store(iflag)
-	x.port, err = b.attach(&Port{name: "pty " + path, settings: s, echo: b.cfg.Faults.Echo}, x.filter)
+	x.port, err = b.attach(&Port{name: "pty " + m.Path(), settings: s, echo: b.cfg.Faults.Echo}, x.filter)
 	if err != nil {
-		unix.Close(fd)
+		m.Close()
 		return nil, err
-	}
-	if link != "" {
-		if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-			_ = os.Remove(link)
-		}
-		if err := os.Symlink(path, link); err != nil {
-			x.Close()
-			return nil, fmt.Errorf("linking %s to the lab bus PTY: %w", link, err)
-		}
-		x.link = link
 	}
 	x.wg.Add(2)
 	go x.readLoop()
@@ -90,10 +59,10 @@ func (b *Bus) OpenPTY(link string) (*PTY, error) {
 }
 
 // Path is the slave device a master opens (/dev/pts/N, /dev/ttysNNN).
-func (x *PTY) Path() string { return x.path }
+func (x *PTY) Path() string { return x.master.Path() }
 
 // Link is the stable symbolic link to Path ("" when none was asked for).
-func (x *PTY) Link() string { return x.link }
+func (x *PTY) Link() string { return x.master.Link() }
 
 // Port is the PTY adapter's port on the bus.
 func (x *PTY) Port() *Port { return x.port }
@@ -105,10 +74,7 @@ func (x *PTY) Close() error {
 		close(x.done)
 		x.port.Close()
 		x.wg.Wait()
-		unix.Close(x.fd)
-		if x.link != "" {
-			_ = os.Remove(x.link)
-		}
+		x.master.Close()
 	})
 	return nil
 }
@@ -117,40 +83,10 @@ func (x *PTY) Close() error {
 // the program chose, re-reading them as they change.
 func (x *PTY) readLoop() {
 	defer x.wg.Done()
-	buf := make([]byte, 512)
-	pfd := []unix.PollFd{{Fd: int32(x.fd), Events: unix.POLLIN}}
-	for {
-		select {
-		case <-x.done:
-			return
-		default:
-		}
-		pfd[0].Revents = 0
-		n, err := unix.Poll(pfd, 20)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return
-		}
-		if n > 0 && pfd[0].Revents&unix.POLLHUP != 0 && pfd[0].Revents&unix.POLLIN == 0 {
-			x.slaveOpen.Store(false) // nobody holds the slave
-			time.Sleep(20 * time.Millisecond)
-			continue
-		}
-		x.slaveOpen.Store(true)
-		x.refresh()
-		if n == 0 || pfd[0].Revents&unix.POLLIN == 0 {
-			continue
-		}
-		k, err := unix.Read(x.fd, buf)
-		if k <= 0 || err != nil {
-			if errors.Is(err, unix.EIO) { // slave closed while we looked
-				x.slaveOpen.Store(false)
-			}
-			continue
-		}
-		if _, err := x.port.Write(buf[:k]); err != nil {
-			return
-		}
-	}
+	x.master.Pump(x.done, x.refresh, func(b []byte) error {
+		_, err := x.port.Write(b)
+		return err
+	})
 }
 
 // refresh re-reads the slave's termios.
@@ -171,11 +107,11 @@ func (x *PTY) refresh() {
 func (x *PTY) writeLoop() {
 	defer x.wg.Done()
 	for chunk := range x.port.Recv() {
-		if !x.slaveOpen.Load() {
+		if !x.master.SlaveOpen() {
 			continue
 		}
 		// A full slave input queue drops bytes, like a UART overrun.
-		_, _ = unix.Write(x.fd, chunk)
+		_, _ = x.master.Write(chunk)
 	}
 }
 
@@ -203,25 +139,9 @@ func (x *PTY) filter(dst []byte, c rxChar) []byte {
 	return append(dst, 0)
 }
 
-// initTermios makes the slave raw at settings s.
-func (x *PTY) initTermios(s Settings) error {
-	t, err := getTermios(x.fd)
-	if err != nil {
-		return err
-	}
-	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON | unix.INPCK | unix.IGNPAR
-	t.Oflag &^= unix.OPOST
-	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	t.Cflag &^= unix.CSIZE | unix.PARENB | unix.PARODD | unix.CSTOPB
-	t.Cflag |= unix.CS8 | unix.CREAD | unix.CLOCAL
-	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
-	setSpeed(t, s.Baud)
-	return setTermios(x.fd, t)
-}
-
 // termiosSettings reads UART settings and input flags from a termios.
 func termiosSettings(t *unix.Termios) (Settings, uint64) {
-	s := Settings{Baud: termiosBaud(t), DataBits: 8, Parity: ParityNone, StopBits: 1}
+	s := Settings{Baud: pty.Baud(t), DataBits: 8, Parity: ParityNone, StopBits: 1}
 	switch t.Cflag & unix.CSIZE {
 	case unix.CS5:
 		s.DataBits = 5
@@ -235,9 +155,9 @@ func termiosSettings(t *unix.Termios) (Settings, uint64) {
 		s.Parity = ParityOdd
 	case t.Cflag&unix.PARENB != 0:
 		s.Parity = ParityEven
-	case ptyClearsParity && t.Cflag&unix.PARODD != 0:
+	case pty.ClearsParity && t.Cflag&unix.PARODD != 0:
 		s.Parity = ParityOdd
-	case ptyClearsParity && t.Iflag&unix.INPCK != 0:
+	case pty.ClearsParity && t.Iflag&unix.INPCK != 0:
 		// libmodbus, go.bug.st/serial and stty all turn on input parity
 		// checking with parity and off without it, and Linux keeps iflag
 		s.Parity = ParityEven
@@ -247,3 +167,11 @@ func termiosSettings(t *unix.Termios) (Settings, uint64) {
 	}
 	return s, uint64(t.Iflag)
 }
+
+// The termios helpers live in lab/pty, shared with the lab modem; these
+// names stay for the tests.
+func getTermios(fd int) (*unix.Termios, error) { return pty.GetTermios(fd) }
+
+func setTermios(fd int, t *unix.Termios) error { return pty.SetTermios(fd, t) }
+
+func setSpeed(t *unix.Termios, baud int) { pty.SetSpeed(t, baud) }

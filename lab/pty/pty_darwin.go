@@ -1,4 +1,4 @@
-package bus
+package pty
 
 import (
 	"fmt"
@@ -7,8 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ptyClearsParity is false: a macOS pty keeps the c_cflag a program sets.
-const ptyClearsParity = false
+// ClearsParity is false: a macOS pty keeps the c_cflag a program sets.
+const ClearsParity = false
 
 func ioctlPtr(fd int, req uint, p unsafe.Pointer) error {
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(p)); e != 0 {
@@ -36,11 +36,14 @@ func unlockPTY(fd int) (string, error) {
 	return "", fmt.Errorf("ptsname: name not terminated")
 }
 
-func getTermios(fd int) (*unix.Termios, error) { return unix.IoctlGetTermios(fd, unix.TIOCGETA) }
+// GetTermios reads a terminal's settings.
+func GetTermios(fd int) (*unix.Termios, error) { return unix.IoctlGetTermios(fd, unix.TIOCGETA) }
 
-func setTermios(fd int, t *unix.Termios) error { return unix.IoctlSetTermios(fd, unix.TIOCSETA, t) }
+// SetTermios sets a terminal's settings.
+func SetTermios(fd int, t *unix.Termios) error { return unix.IoctlSetTermios(fd, unix.TIOCSETA, t) }
 
-// macOS keeps the rate itself in c_ospeed.
-func termiosBaud(t *unix.Termios) int { return int(t.Ospeed) }
+// Baud is the rate a termios carries: macOS keeps the rate itself in c_ospeed.
+func Baud(t *unix.Termios) int { return int(t.Ospeed) }
 
-func setSpeed(t *unix.Termios, baud int) { t.Ispeed, t.Ospeed = uint64(baud), uint64(baud) }
+// SetSpeed sets a termios's rate.
+func SetSpeed(t *unix.Termios, baud int) { t.Ispeed, t.Ospeed = uint64(baud), uint64(baud) }

@@ -1,4 +1,4 @@
-package bus
+package pty
 
 import (
 	"fmt"
@@ -6,10 +6,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ptyClearsParity: Linux's pty driver forces CS8 and clears PARENB in every
-// termios a program sets (drivers/tty/pty.c, pty_set_termios), so parity is
-// inferred from what survives (PARODD, INPCK) and data bits always read 8.
-const ptyClearsParity = true
+// ClearsParity: Linux's pty driver forces CS8 and clears PARENB in every
+// termios a program sets (drivers/tty/pty.c, pty_set_termios), so a
+// simulator infers parity from what survives (PARODD, INPCK) and data bits
+// always read 8.
+const ClearsParity = true
 
 func unlockPTY(fd int) (string, error) {
 	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
@@ -33,7 +34,8 @@ var linuxBauds = map[uint32]int{
 	unix.B2500000: 2500000, unix.B3000000: 3000000, unix.B3500000: 3500000, unix.B4000000: 4000000,
 }
 
-func termiosBaud(t *unix.Termios) int {
+// Baud is the rate a termios carries.
+func Baud(t *unix.Termios) int {
 	code := t.Cflag & unix.CBAUD
 	if code == cbaudOther && t.Ospeed != 0 { // BOTHER: the rate is in c_ospeed
 		return int(t.Ospeed)
@@ -41,7 +43,8 @@ func termiosBaud(t *unix.Termios) int {
 	return linuxBauds[code]
 }
 
-func setSpeed(t *unix.Termios, baud int) {
+// SetSpeed sets a termios's rate (standard rates only on Linux).
+func SetSpeed(t *unix.Termios, baud int) {
 	for code, b := range linuxBauds {
 		if b == baud {
 			t.Cflag = t.Cflag&^unix.CBAUD | code
