@@ -157,7 +157,7 @@ func (c *checker) liveMain(ctx context.Context) (Client, *router, error) {
 	}
 	cctx, cancel := c.stepCtx(ctx)
 	defer cancel()
-	cl, err := Connect(cctx, c.o.Options)
+	cl, err := c.connect(cctx, c.o.Options)
 	if err != nil {
 		return nil, nil, err
 	}
