@@ -502,7 +502,7 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	// A broker that stopped answering or is gone is not waited for; one
 	// that refused a publish is still there and gets its DISCONNECT (no
 	// Will).
-	closeClient(c, gone(c, sendErr), opts.Timeout)
+	closeClient(app, c, gone(c, sendErr), opts.Timeout)
 
 	counts.mu.Lock()
 	defer counts.mu.Unlock()
@@ -830,7 +830,7 @@ func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 		return subError(app, app.IO.Out, stepName(err, mqtt.StepConnect), e, 0)
 	}
 	failed := false
-	defer func() { closeClient(c, failed, 2*time.Second) }()
+	defer func() { closeClient(app, c, failed, 2*time.Second) }()
 	subs := make([]mqtt.Subscription, len(opts.Topics))
 	for i, f := range opts.Topics {
 		subs[i] = mqtt.Subscription{Filter: f, QoS: opts.qos}
@@ -991,14 +991,19 @@ func stepName(err error, def mqtt.Step) string {
 
 // closeClient ends a connection: gracefully after a success, at once after
 // a failure (the broker has shown it does not answer, or is gone, so a
-// graceful close would only add its wait to the error).
-func closeClient(c mqtt.Client, failed bool, limit time.Duration) {
+// graceful close would only add its wait to the error). A DISCONNECT that
+// could not be sent is said: the broker then publishes the Will.
+func closeClient(app *App, c mqtt.Client, failed bool, limit time.Duration) {
 	if failed {
 		_ = c.Abort()
 		return
 	}
+	live := !connEnded(c)
 	dctx, cancel := context.WithTimeout(context.Background(), limit)
-	_ = c.Disconnect(dctx)
+	if err := c.Disconnect(dctx); err != nil && live {
+		msg, hint := mqtt.Explain(err)
+		app.Warnf("%s: %s", msg, hint)
+	}
 	cancel()
 }
 
@@ -1160,7 +1165,7 @@ func mqttClearRun(ctx context.Context, opts *MQTTClearOptions) error {
 		return pubFailed(app, rep, err, nil, true)
 	}
 	failed := false
-	defer func() { closeClient(c, failed, 2*time.Second) }()
+	defer func() { closeClient(app, c, failed, 2*time.Second) }()
 	rep.Add(report.Check{ID: "mqtt.connect", Title: "CONNECT accepted", Status: report.OK})
 	subs := make([]mqtt.Subscription, len(opts.Topics))
 	for i, f := range opts.Topics {

@@ -273,6 +273,14 @@ func (l *lifecycle) end() {
 	})
 }
 
+// disconnectNotSent is Disconnect's error when the DISCONNECT (or what was
+// buffered before it) could not be sent: to the broker the connection was
+// lost, so it publishes the Will.
+func disconnectNotSent(err error) error {
+	return &StepError{Step: StepReceive, Message: "DISCONNECT was not sent: " + lostWords(err),
+		Hint: "the broker sees a lost connection: it publishes this client's Will, if one was registered, and keeps its session as after a power cut", Err: err}
+}
+
 // lostError is the error for an operation cut short by the connection's end.
 func (l *lifecycle) lostError(step Step, what string) error {
 	if err := l.Err(); err != nil {
