@@ -261,3 +261,16 @@ func tlsAlertWords(alert string) (string, string) {
 	}
 	return fmt.Sprintf("the broker sent TLS alert %q", alert), "check the TLS settings against the broker's"
 }
+
+// UnprovenPublish says what a publish the broker took without a refusal
+// still does not prove, or "" when its acknowledgement proves the broker
+// accepted it (QoS 1 and 2 on MQTT 5).
+func UnprovenPublish(v Version, qos byte) string {
+	switch {
+	case qos == 0:
+		return "QoS 0 has no acknowledgement, so nothing shows the broker took the message(s): a broker whose ACL refuses a QoS 0 publish drops it without a word (mosquitto and the lab broker do, on MQTT 5 and 3.1.1); publish with -q 1 to have each message confirmed or refused"
+	case v == V311:
+		return "an MQTT 3.1.1 acknowledgement cannot carry a refusal: mosquitto acknowledges a publish its ACL refuses and drops it; publish with --mqtt-version 5 to have a refusal reported"
+	}
+	return ""
+}
