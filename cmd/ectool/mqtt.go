@@ -509,7 +509,7 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	// A broker that stopped answering or is gone is not waited for; one
 	// that refused a publish is still there and gets its DISCONNECT (no
 	// Will).
-	closeClient(app, c, gone(c, sendErr), opts.Timeout)
+	closeClient(app, c, opts.Conn.Will, gone(c, sendErr), opts.Timeout)
 
 	counts.mu.Lock()
 	defer counts.mu.Unlock()
@@ -852,7 +852,7 @@ func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 		return subError(app, app.IO.Out, stepName(err, mqtt.StepConnect), e, 0)
 	}
 	failed := false
-	defer func() { closeClient(app, c, failed, 2*time.Second) }()
+	defer func() { closeClient(app, c, opts.Conn.Will, failed, 2*time.Second) }()
 	subs := make([]mqtt.Subscription, len(opts.Topics))
 	for i, f := range opts.Topics {
 		subs[i] = mqtt.Subscription{Filter: f, QoS: opts.qos}
@@ -1013,18 +1013,18 @@ func stepName(err error, def mqtt.Step) string {
 
 // closeClient ends a connection: gracefully after a success, at once after
 // a failure (the broker has shown it does not answer, or is gone, so a
-// graceful close would only add its wait to the error). A DISCONNECT that
-// could not be sent is said: the broker then publishes the Will.
-func closeClient(app *App, c mqtt.Client, failed bool, limit time.Duration) {
+// graceful close would only add its wait to the error). With a Will, a
+// DISCONNECT that could not be sent is said: the broker publishes the Will.
+func closeClient(app *App, c mqtt.Client, will *mqtt.Will, failed bool, limit time.Duration) {
 	if failed {
 		_ = c.Abort()
 		return
 	}
 	live := !connEnded(c)
 	dctx, cancel := context.WithTimeout(context.Background(), limit)
-	if err := c.Disconnect(dctx); err != nil && live {
-		msg, hint := mqtt.Explain(err)
-		app.Warnf("%s: %s", msg, hint)
+	if err := c.Disconnect(dctx); err != nil && live && will != nil {
+		msg, _ := mqtt.Explain(err)
+		app.Warnf("%s: the broker takes this for a lost connection and publishes the Will on %s", msg, will.Topic)
 	}
 	cancel()
 }
@@ -1187,7 +1187,7 @@ func mqttClearRun(ctx context.Context, opts *MQTTClearOptions) error {
 		return pubFailed(app, rep, err, nil, true)
 	}
 	failed := false
-	defer func() { closeClient(app, c, failed, 2*time.Second) }()
+	defer func() { closeClient(app, c, opts.Conn.Will, failed, 2*time.Second) }()
 	rep.Add(report.Check{ID: "mqtt.connect", Title: "CONNECT accepted", Status: report.OK})
 	subs := make([]mqtt.Subscription, len(opts.Topics))
 	for i, f := range opts.Topics {

@@ -277,7 +277,11 @@ func (l *lifecycle) end() {
 // buffered before it) could not be sent: to the broker the connection was
 // lost, so it publishes the Will.
 func disconnectNotSent(err error) error {
-	return &StepError{Step: StepReceive, Message: "DISCONNECT was not sent: " + lostWords(err),
+	why := lostWords(err)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		why = "the broker did not take it within 2s (the link stalls)"
+	}
+	return &StepError{Step: StepReceive, Message: "DISCONNECT was not sent: " + why,
 		Hint: "the broker sees a lost connection: it publishes this client's Will, if one was registered, and keeps its session as after a power cut", Err: err}
 }
 
