@@ -51,6 +51,10 @@ type bufConn struct {
 	// CONNACK when MQTT 5 was spoken.
 	peek    [8]byte
 	peekLen int
+	// sniffed: the server's first bytes were looked at (see sniffFirst);
+	// notMQTT holds them when they are not MQTT.
+	sniffed bool
+	notMQTT atomic.Pointer[[]byte]
 
 	// Packet mode (setIntercept): only the reading goroutine touches these.
 	intercept    func(header byte, body []byte) bool
@@ -168,6 +172,13 @@ func (b *bufConn) setIntercept(maxQoS byte, f func(header byte, body []byte) boo
 
 // readPackets serves the library whole packets, minus the ones intercepted.
 func (b *bufConn) readPackets(p []byte) (int, error) {
+	if !b.sniffed {
+		b.sniffed = true
+		if first := sniffFirst(b.r); first != nil {
+			b.notMQTT.Store(&first)
+			return 0, &notMQTTError{first: first}
+		}
+	}
 	for b.pendingOff == len(b.pending) {
 		b.pending, b.pendingOff = b.pending[:0], 0
 		hdr, err := b.r.ReadByte()
@@ -231,6 +242,15 @@ func (b *bufConn) readPackets(p []byte) (int, error) {
 
 // firstBytes is what the broker sent first (up to 8 bytes).
 func (b *bufConn) firstBytes() []byte { return b.peek[:b.peekLen] }
+
+// notMQTTAnswer is what the server sent first when it is not MQTT (nil
+// otherwise, or before it answered).
+func (b *bufConn) notMQTTAnswer() []byte {
+	if p := b.notMQTT.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 func (b *bufConn) Write(p []byte) (int, error) {
 	b.mu.Lock()

@@ -104,6 +104,9 @@ func pipeBroker(t *testing.T) (*bufConn, net.Conn) {
 		}
 	}()
 	t.Cleanup(func() { _ = b.abort(); _ = broker.Close() })
+	if _, err := broker.Write([]byte{0x20, 0x03, 0x00, 0x00, 0x00}); err != nil { // CONNACK
+		t.Fatal(err)
+	}
 	return b, broker
 }
 

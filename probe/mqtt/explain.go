@@ -173,7 +173,10 @@ func tlsStepError(err error, b Broker, conf *tls.Config, timeout time.Duration) 
 	var invalid x509.CertificateInvalidError
 	var rec tls.RecordHeaderError
 	var verr *tls.CertificateVerificationError
+	var silent *noServerHello
 	switch {
+	case errors.As(err, &silent):
+		se.Message, se.Hint = noServerHelloWords(b)
 	case errors.As(err, &unknown):
 		issuer := ""
 		if unknown.Cert != nil {
@@ -212,6 +215,10 @@ func tlsStepError(err error, b Broker, conf *tls.Config, timeout time.Duration) 
 		se.Message = "the broker's certificate is not acceptable: " + invalid.Error()
 		se.Hint = "check the broker's certificate chain with the broker operator"
 	case errors.As(err, &rec):
+		if msg, hint, ok := httpInsteadOfTLS(rec, b); ok {
+			se.Message, se.Hint = msg, hint
+			break
+		}
 		se.Message = "the broker did not answer with TLS: this port speaks something else (plain MQTT?)"
 		se.Hint = "use mqtt:// for a plain port, or the broker's TLS port (usually 8883) with mqtts://"
 	case tlsAlertText(err) != "":
