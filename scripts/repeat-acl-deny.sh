@@ -9,10 +9,12 @@
 # when one setting gives more than one verdict.
 #
 #   scripts/repeat-acl-deny.sh            # builds ectool, N=50
-#   ECTOOL_BIN=./ectool N=200 scripts/repeat-acl-deny.sh
+#   ECTOOL_BIN=./ectool N=200 QUEUES=0 VERSIONS=5 scripts/repeat-acl-deny.sh
 set -euo pipefail
 
 N=${N:-50}
+QUEUES=${QUEUES:-"0 1000"}
+VERSIONS=${VERSIONS:-"5 3.1.1"}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 chmod 755 "$work"
@@ -73,9 +75,9 @@ CONF
 echo "ectool $commit, $("$MOSQUITTO" -h 2>/dev/null | head -1), $N runs per row"
 printf '%-26s %-8s %5s  %s\n' "max_queued_messages" "MQTT" "runs" "verdict"
 rc=0
-for queue in 0 1000; do
+for queue in $QUEUES; do
   start_broker "$queue"
-  for version in 5 3.1.1; do
+  for version in $VERSIONS; do
     : > "$work/verdicts"
     for _ in $(seq "$N"); do
       set +e
@@ -84,8 +86,10 @@ for queue in 0 1000; do
         --topic-prefix devices/meter/check --deny-topic devices/other/telemetry)
       code=$?
       set -e
-      echo "$out" | jq -r --arg code "$code" '.checks[] | select(.id == "mqtt.acl_deny") |
-        "\(.status) exit=\($code) subscribe=\(.evidence.subscribe) publish=\(.evidence.publish) publisher=\(.evidence.publisher_connection // "-") delivered=\(.evidence.delivered)"' >> "$work/verdicts"
+      echo "$out" | jq -r --arg code "$code" '(.first_failure.id // "none") as $ff | .checks[] | select(.id == "mqtt.acl_deny") |
+        "\(.status) exit=\($code) first_failure=\($ff) subscribe=\(.evidence.subscribe) publish=\(.evidence.publish) publisher=\(.evidence.publisher_connection // "-") delivered=\(.evidence.delivered)"' >> "$work/verdicts"
+      # A failure elsewhere in the ladder is shown in full: it is a defect to find.
+      echo "$out" | jq -r '.first_failure.id as $ff | select($ff != null) | .checks[] | select(.id == $ff) | "  \(.id): \(.evidence) hint: \(.hint)"' >&2
     done
     kinds=$(sort "$work/verdicts" | uniq -c | sort -rn)
     while read -r count verdict; do

@@ -42,21 +42,14 @@ func (c *checker) checkACLDeny(ctx context.Context) {
 		return
 	}
 
-	pubID := c.helperBase + "-a"
-	ch.Evidence["publisher_client_id"] = pubID
-	pctx, pcancel := c.stepCtx(ctx)
-	p, err := c.connect(pctx, c.helperOpts("-a"))
-	pcancel()
-	if err != nil {
-		msg, hint := c.connectWords(err)
-		fail(ch, fmt.Sprintf("the publishing connection for the ACL check (client id %s) failed: %s", pubID, msg), hint)
-		return
+	p := c.aclPublisher(ctx, ch, w)
+	if p != w {
+		defer func() {
+			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.Timeout)
+			_ = p.Disconnect(dctx)
+			dcancel()
+		}()
 	}
-	defer func() {
-		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.Timeout)
-		_ = p.Disconnect(dctx)
-		dcancel()
-	}()
 	pub := c.aclPublish(ctx, ch, p)
 
 	if sub.granted {
@@ -83,6 +76,29 @@ type aclPub struct {
 	// publish (a PINGREQ behind it went unanswered).
 	closedAfter bool
 	code        *ReasonError
+}
+
+// aclPublisher opens the connection that publishes to the deny topic. A
+// broker that ties credentials to one client id refuses it: the watching
+// connection w publishes then, and delivery stays observable only as long
+// as the broker keeps w.
+func (c *checker) aclPublisher(ctx context.Context, ch *report.Check, w Client) Client {
+	pubID := c.helperBase + "-a"
+	pctx, cancel := c.stepCtx(ctx)
+	defer cancel()
+	p, err := c.connect(pctx, c.helperOpts("-a"))
+	if err != nil {
+		msg, _ := c.connectWords(err)
+		id := c.o.ClientID
+		if id == "" {
+			id = w.ConnAck().AssignedClientID
+		}
+		ch.Evidence["publisher_client_id"] = id
+		ch.Evidence["publisher_note"] = fmt.Sprintf("the watching connection published: a second one (client id %s) failed: %s", pubID, msg)
+		return w
+	}
+	ch.Evidence["publisher_client_id"] = pubID
+	return p
 }
 
 // aclSubscribe subscribes the watching connection w to the deny topic. ok

@@ -25,6 +25,9 @@ type fakeBroker struct {
 	// connection before Publish returns, as mosquitto 2.0.11 does with
 	// max_queued_messages 0 (upstream issue 3244).
 	closeAfterAnswer bool
+	// oneConnection refuses every connection after the first, as brokers
+	// that tie credentials to one client id do.
+	oneConnection bool
 
 	mu      sync.Mutex
 	clients []*fakeClient
@@ -46,7 +49,13 @@ func (b *fakeBroker) client() *fakeClient {
 	return c
 }
 
-func (b *fakeBroker) connect(context.Context, Options) (Client, error) { return b.client(), nil }
+func (b *fakeBroker) connect(context.Context, Options) (Client, error) {
+	if b.oneConnection {
+		re := &ReasonError{Packet: PacketConnack, Version: b.version, Code: 0x87}
+		return nil, &StepError{Step: StepConnect, Message: "the broker refused the connection: not authorized", Err: re}
+	}
+	return b.client(), nil
+}
 
 // closeLocked ends the connection (b.mu held).
 func (c *fakeClient) closeLocked() {
@@ -242,5 +251,25 @@ func TestAMessageDeliveredJustBeforeTheCloseIsNotMissed(t *testing.T) {
 	}
 	if _, open := <-rt.route("late", 1); open {
 		t.Error("an inbox opened after the end is open")
+	}
+}
+
+// A broker that refuses a second connection: the watching connection
+// publishes, and when the broker closes it after the refusal, delivery is
+// said to be unobservable, never "not delivered".
+func TestACLDenyWithOneConnectionPerClient(t *testing.T) {
+	for _, closes := range []bool{false, true} {
+		b := &fakeBroker{version: V5, denied: map[string]bool{"devices/other/telemetry": true}, oneConnection: true, closeAfterAnswer: closes}
+		ch := runACLDeny(t, b, "devices/other/telemetry")
+		note, _ := ch.Evidence["publisher_note"].(string)
+		if !strings.Contains(note, "the watching connection published") || !strings.HasPrefix(ch.Evidence["publish"].(string), "refused: 0x87") {
+			t.Errorf("closes %v: %v", closes, ch.Evidence)
+		}
+		switch d := ch.Evidence["delivered"]; {
+		case !closes && (ch.Status != report.OK || d != false):
+			t.Errorf("connection kept: %s %v %q", ch.Status, ch.Evidence, ch.Hint)
+		case closes && (ch.Status != report.Warning || d == false || !strings.Contains(ch.Hint, "drops every gateway")):
+			t.Errorf("connection closed: %s %v %q", ch.Status, ch.Evidence, ch.Hint)
+		}
 	}
 }
