@@ -116,7 +116,7 @@ func Check(ctx context.Context, o CheckOptions) *report.Report {
 	userPrefix := o.TopicPrefix != ""
 	o = o.withDefaults()
 	r := report.New("mqtt check", redactURL(o.Broker), o.Now)
-	c := &checker{ctx: ctx, o: o, r: r, userPrefix: userPrefix, run: randomHex(6)}
+	c := &checker{ctx: ctx, o: o, r: r, userPrefix: userPrefix, run: randomHex(6), connect: Connect}
 	// --client-id '' asks the broker to assign the main connection's id;
 	// the helper connections still need ids of their own.
 	c.helperBase = o.ClientID
@@ -154,6 +154,9 @@ type checker struct {
 	prefixOK bool
 	// cleanups run at the end, last first, each with its own time budget.
 	cleanups []func(ctx context.Context)
+	// connect opens the connections the checks add after CONNECT (Connect;
+	// tests put a fake broker behind it).
+	connect func(ctx context.Context, o Options) (Client, error)
 }
 
 func randomHex(n int) string {

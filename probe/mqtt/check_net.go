@@ -270,9 +270,10 @@ func (c *checker) checkTLS(ctx context.Context, raw net.Conn) (*report.Check, ti
 	}
 	sctx, cancel := c.stepCtx(ctx)
 	defer cancel()
-	conn := tls.Client(raw, cfg)
+	counted := &countingConn{Conn: raw}
+	conn := tls.Client(counted, cfg)
 	t0 := time.Now()
-	err = conn.HandshakeContext(sctx)
+	err = markNoServerHello(conn.HandshakeContext(sctx), counted)
 	ch.Evidence["handshake_ms"] = report.Millis(time.Since(t0))
 	now := c.o.Now()
 	if len(peers) > 0 {
@@ -364,7 +365,10 @@ func verifyWords(err error, leaf *x509.Certificate, serverName string, haveCA, h
 func tlsHandshakeWords(err error, p *tlsProbe, timeout time.Duration, t Broker) (string, string) {
 	alert := tlsAlertText(err)
 	var rhe tls.RecordHeaderError
+	var silent *noServerHello
 	switch {
+	case errors.As(err, &silent):
+		return noServerHelloWords(t)
 	case alert != "" && (strings.Contains(alert, "certificate required") ||
 		(!p.sent && p.requested && (strings.Contains(alert, "handshake failure") || strings.Contains(alert, "bad certificate")))):
 		return fmt.Sprintf("the broker requires a client certificate and none was sent (TLS alert: %s)", alert),
@@ -382,6 +386,9 @@ func tlsHandshakeWords(err error, p *tlsProbe, timeout time.Duration, t Broker) 
 	case alert != "":
 		return "the broker ended the TLS handshake: " + alert, "check the TLS settings (--servername, --tls-min, --alpn, client certificate) with the broker's operator"
 	case errors.As(err, &rhe):
+		if msg, hint, ok := httpInsteadOfTLS(rhe, t); ok {
+			return msg, hint
+		}
 		return fmt.Sprintf("port %d does not speak TLS (its first bytes are not a TLS record)", t.Port),
 			fmt.Sprintf("this port may be plain MQTT: try mqtt://%s (or find the broker's TLS port, usually 8883)", t.Addr())
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):

@@ -9,6 +9,8 @@ import (
 	"net"
 	"os/exec"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -320,6 +322,54 @@ func TestDisconnectSendsNoWill(t *testing.T) {
 	case m := <-watcher.Messages():
 		t.Fatalf("Will sent after a clean disconnect: %+v", m)
 	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// failingConn is a socket whose writes fail once failWrites is called, as
+// when the link dies just before DISCONNECT.
+type failingConn struct {
+	net.Conn
+	failing atomic.Bool
+}
+
+func (c *failingConn) Write(p []byte) (int, error) {
+	if c.failing.Load() {
+		return 0, syscall.EPIPE
+	}
+	return c.Conn.Write(p)
+}
+
+// Issue 6: a DISCONNECT that never reached the broker is an error, not a
+// clean end: to the broker the client vanished, and it sends the Will.
+func TestDisconnectThatNeverLeftIsAnErrorAndTheBrokerSendsTheWill(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	for _, v := range versions {
+		watcher := connect(t, mqtt.Options{Broker: b.URL, Version: v})
+		topic := "will/lost/" + string(v)
+		if _, err := watcher.Subscribe(ctxT(t, 5*time.Second), mqtt.Subscription{Filter: topic, QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		var sock *failingConn
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			sock = &failingConn{Conn: c}
+			return sock, nil
+		}
+		c, err := mqtt.Connect(ctxT(t, 5*time.Second), mqtt.Options{Broker: b.URL, Version: v, Dial: dial,
+			Will: &mqtt.Will{Topic: topic, Payload: []byte("gone"), QoS: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sock.failing.Store(true)
+		if err := c.Disconnect(ctxT(t, 5*time.Second)); err == nil || !strings.Contains(err.Error(), "DISCONNECT was not sent") {
+			t.Errorf("MQTT %s: Disconnect returned %v, want an error saying DISCONNECT was not sent", v, err)
+		}
+		if m := receive(t, watcher, 1, 5*time.Second)[0]; string(m.Payload) != "gone" {
+			t.Fatalf("MQTT %s: got %q, want the Will", v, m.Payload)
+		}
 	}
 }
 

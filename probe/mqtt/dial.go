@@ -196,10 +196,11 @@ func handshake(ctx context.Context, conn net.Conn, b Broker, conf *tls.Config, t
 		}
 		return &tls.Certificate{}, nil
 	}
-	tc := tls.Client(conn, conf)
+	counted := &countingConn{Conn: conn}
+	tc := tls.Client(counted, conf)
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	start := time.Now()
-	err := tc.HandshakeContext(hctx)
+	err := markNoServerHello(tc.HandshakeContext(hctx), counted)
 	took := time.Since(start)
 	cancel()
 	if err != nil {

@@ -173,7 +173,10 @@ func tlsStepError(err error, b Broker, conf *tls.Config, timeout time.Duration) 
 	var invalid x509.CertificateInvalidError
 	var rec tls.RecordHeaderError
 	var verr *tls.CertificateVerificationError
+	var silent *noServerHello
 	switch {
+	case errors.As(err, &silent):
+		se.Message, se.Hint = noServerHelloWords(b)
 	case errors.As(err, &unknown):
 		issuer := ""
 		if unknown.Cert != nil {
@@ -212,6 +215,10 @@ func tlsStepError(err error, b Broker, conf *tls.Config, timeout time.Duration) 
 		se.Message = "the broker's certificate is not acceptable: " + invalid.Error()
 		se.Hint = "check the broker's certificate chain with the broker operator"
 	case errors.As(err, &rec):
+		if msg, hint, ok := httpInsteadOfTLS(rec, b); ok {
+			se.Message, se.Hint = msg, hint
+			break
+		}
 		se.Message = "the broker did not answer with TLS: this port speaks something else (plain MQTT?)"
 		se.Hint = "use mqtt:// for a plain port, or the broker's TLS port (usually 8883) with mqtts://"
 	case tlsAlertText(err) != "":
@@ -260,4 +267,17 @@ func tlsAlertWords(alert string) (string, string) {
 		return "the broker does not know the server name (SNI) sent", "set --servername to the broker's configured name"
 	}
 	return fmt.Sprintf("the broker sent TLS alert %q", alert), "check the TLS settings against the broker's"
+}
+
+// UnprovenPublish says what a publish the broker took without a refusal
+// still does not prove, or "" when its acknowledgement proves the broker
+// accepted it (QoS 1 and 2 on MQTT 5).
+func UnprovenPublish(v Version, qos byte) string {
+	switch {
+	case qos == 0:
+		return "QoS 0 has no acknowledgement, so nothing shows the broker took the message(s): a broker whose ACL refuses a QoS 0 publish drops it without a word (mosquitto and the lab broker do, on MQTT 5 and 3.1.1); publish with -q 1 to have each message confirmed or refused"
+	case v == V311:
+		return "an MQTT 3.1.1 acknowledgement cannot carry a refusal: mosquitto acknowledges a publish its ACL refuses and drops it; publish with --mqtt-version 5 to have a refusal reported"
+	}
+	return ""
 }
