@@ -158,6 +158,23 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// CopyBinary copies the ectool binary under test into a directory every
+// user can traverse and returns the copy's path: for tests that run it as
+// another user or give the copy file capabilities (setcap).
+func CopyBinary(t testing.TB) string {
+	t.Helper()
+	src := Binary(t)
+	dst := filepath.Join(PrivateDir(t), "ectool")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatalf("reading the ectool binary: %v", err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatalf("copying the ectool binary: %v", err)
+	}
+	return dst
+}
+
 // ModuleRoot is the directory holding go.mod.
 func ModuleRoot(t testing.TB) string {
 	t.Helper()
