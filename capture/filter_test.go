@@ -299,4 +299,3 @@ func FuzzParseFilter(f *testing.F) {
 		}
 	})
 }
-
