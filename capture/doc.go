@@ -22,11 +22,13 @@
 // so that TLS and WebSocket traffic on ephemeral ports can be told apart).
 // The pcapng section header's comment then holds one line per listener:
 //
-//	ectool-listener name=mqtt addr=127.0.0.1:41883 protocol=mqtt
-//	ectool-listener name=mqtts addr=127.0.0.1:41884 protocol=mqtt+tls
-//	ectool-listener name=ws addr=127.0.0.1:41885 protocol=mqtt+ws
-//	ectool-listener name=mtls addr=127.0.0.1:41886 protocol=mqtt+tls
+//	ectool-listener name=mqtt url=mqtt://127.0.0.1:41883 protocol=mqtt
+//	ectool-listener name=mqtts url=mqtts://127.0.0.1:41884 protocol=mqtt+tls
+//	ectool-listener name=ws url=ws://127.0.0.1:41885/mqtt protocol=mqtt+ws
+//	ectool-listener name=mtls url=mqtts://127.0.0.1:41886 protocol=mqtt+tls
 //
+// Fields are space separated key=value pairs without spaces in values; the
+// url's host:port is the listener's address and port (an IP literal).
 // protocol is mqtt (MQTT over TCP in clear), mqtt+ws (MQTT in WebSocket
 // binary frames, in clear) or mqtt+tls (TLS records carrying MQTT); other
 // lines of the comment are free text. FormatListeners writes the lines,

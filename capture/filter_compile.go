@@ -8,6 +8,11 @@ import (
 	"golang.org/x/net/bpf"
 )
 
+// linkCooked is the link type of a SOCK_DGRAM packet socket (the "any"
+// device): the filter sees the network header at offset 0 and reads the
+// protocol with SKF_AD_PROTOCOL. Its packets are stored as LINUX_SLL2.
+const linkCooked = layers.LinkType(0xfffe)
+
 // Filter is a compiled capture filter for one link type.
 type Filter struct {
 	// Expr is the expression as written (it goes into each interface block).
@@ -31,6 +36,7 @@ type CompileOptions struct {
 
 // linkInfo says where a link type keeps the network protocol and header.
 type linkInfo struct {
+	ext      bool   // the protocol is skb->protocol (SKF_AD_PROTOCOL): SOCK_DGRAM
 	protoOff uint32 // offset of the 16-bit EtherType-like field
 	raw      bool   // no link header: the IP version nibble decides
 	nh       uint32 // offset of the network header
@@ -47,6 +53,8 @@ func linkFor(lt layers.LinkType) (linkInfo, error) {
 		return linkInfo{protoOff: 14, nh: 16, arp: true}, nil
 	case layers.LinkTypeRaw, 12:
 		return linkInfo{raw: true}, nil
+	case linkCooked:
+		return linkInfo{ext: true, arp: true}, nil
 	}
 	return linkInfo{}, fmt.Errorf("link type %s is not supported by ectool's filter compiler", LinkTypeName(lt))
 }
@@ -177,7 +185,7 @@ func (g *gen) isIP(v int, t, f int) {
 		g.jeq(uint32(v)<<4, t, f)
 		return
 	}
-	g.ld(2, g.li.protoOff)
+	g.loadProto()
 	if v == 4 {
 		g.jeq(0x0800, t, f)
 	} else {
@@ -221,12 +229,21 @@ func (g *gen) host4(n *node, t, f int) {
 	}
 	// libpcap's host also matches ARP and RARP sender/target addresses.
 	isARP, notARP := g.label(), g.label()
-	g.ld(2, g.li.protoOff)
+	g.loadProto()
 	g.jeq(0x0806, isARP, notARP)
 	g.place(notARP)
 	g.jeq(0x8035, isARP, f)
 	g.place(isARP)
 	g.addrPair(nh+14, nh+24, a, n.dir, t, f)
+}
+
+// loadProto loads the link's protocol field (an EtherType) into A.
+func (g *gen) loadProto() {
+	if g.li.ext {
+		g.emit(bpf.LoadExtension{Num: bpf.ExtProto})
+		return
+	}
+	g.ld(2, g.li.protoOff)
 }
 
 // addrPair compares a 32-bit word at src and/or dst with a.

@@ -3,6 +3,7 @@ package capture
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strings"
 )
 
@@ -16,7 +17,9 @@ const (
 // Listener is a server socket whose traffic a file holds, with the protocol
 // spoken on it (see the package documentation for the comment format).
 type Listener struct {
-	Name     string         `json:"name"`
+	Name string `json:"name"`
+	// URL is how a client reaches it (mqtt://, mqtts://, ws://host:port/mqtt).
+	URL      string         `json:"url"`
 	Addr     netip.AddrPort `json:"addr"`
 	Protocol string         `json:"protocol"`
 }
@@ -27,7 +30,7 @@ const listenerPrefix = "ectool-listener "
 func FormatListeners(ls []Listener) string {
 	var b strings.Builder
 	for _, l := range ls {
-		fmt.Fprintf(&b, "%sname=%s addr=%s protocol=%s\n", listenerPrefix, l.Name, l.Addr, l.Protocol)
+		fmt.Fprintf(&b, "%sname=%s url=%s protocol=%s\n", listenerPrefix, l.Name, l.URL, l.Protocol)
 	}
 	return b.String()
 }
@@ -48,8 +51,14 @@ func ParseListeners(comment string) []Listener {
 			switch k {
 			case "name":
 				l.Name = v
-			case "addr":
-				ap, err := netip.ParseAddrPort(v)
+			case "url":
+				l.URL = v
+				u, err := url.Parse(v)
+				if err != nil {
+					valid = false
+					break
+				}
+				ap, err := netip.ParseAddrPort(u.Host)
 				if err != nil {
 					valid = false
 				}

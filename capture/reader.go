@@ -114,6 +114,9 @@ func NewReader(in io.Reader) (*Reader, error) {
 		if err := r.readSHB(0); err != nil {
 			return nil, err
 		}
+		if err := r.readLeadingInterfaces(); err != nil {
+			return nil, err
+		}
 	default:
 		if err := r.readPcapHeader(); err != nil {
 			return nil, err

@@ -24,51 +24,69 @@ const (
 // nextPcapng reads blocks until a packet, the end or a torn block.
 func (r *Reader) nextPcapng() (Packet, error) {
 	for {
-		start := r.off
-		h, got, err := r.read(8)
-		if err == io.EOF {
-			return Packet{}, io.EOF
-		}
-		if err != nil {
-			if got > 0 {
-				return Packet{}, r.tear(start, "block header cut short")
-			}
-			return Packet{}, err
-		}
-		typ := binary.LittleEndian.Uint32(h)
-		if typ == blockSHB {
-			if err := r.readSHB(start); err != nil {
-				return Packet{}, err
-			}
-			continue
-		}
-		if r.order == nil {
-			return Packet{}, fmt.Errorf("%w: no section header", ErrNotCapture)
-		}
-		typ = r.order.Uint32(h)
-		length := r.order.Uint32(h[4:])
-		if length < 12 || length%4 != 0 || length > maxBlock {
-			return Packet{}, r.tear(start, fmt.Sprintf("invalid block length %d", length))
-		}
-		body, _, err := r.read(int(length) - 8)
-		if err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return Packet{}, r.tear(start, fmt.Sprintf("block of %d bytes cut short", length))
-			}
-			return Packet{}, err
-		}
-		if r.order.Uint32(body[len(body)-4:]) != length {
-			return Packet{}, r.tear(start, "block trailer does not repeat its length")
-		}
-		body = body[:len(body)-4]
-		p, ok, reason := r.block(typ, body)
-		if reason != "" {
-			return Packet{}, r.tear(start, reason)
-		}
-		if ok {
-			return p, nil
+		p, ok, err := r.nextBlock()
+		if err != nil || ok {
+			return p, err
 		}
 	}
+}
+
+// readLeadingInterfaces reads the interface blocks right after the section
+// header, so Interfaces is complete before the first packet is asked for.
+func (r *Reader) readLeadingInterfaces() error {
+	for {
+		h, err := r.r.Peek(4)
+		if err != nil || r.order.Uint32(h) != blockIDB {
+			return nil
+		}
+		if _, _, err := r.nextBlock(); err != nil {
+			r.done = true
+			return nil
+		}
+	}
+}
+
+// nextBlock reads one block; ok says it was a packet.
+func (r *Reader) nextBlock() (Packet, bool, error) {
+	start := r.off
+	h, got, err := r.read(8)
+	if err == io.EOF {
+		return Packet{}, false, io.EOF
+	}
+	if err != nil {
+		if got > 0 {
+			return Packet{}, false, r.tear(start, "block header cut short")
+		}
+		return Packet{}, false, err
+	}
+	typ := binary.LittleEndian.Uint32(h)
+	if typ == blockSHB {
+		return Packet{}, false, r.readSHB(start)
+	}
+	if r.order == nil {
+		return Packet{}, false, fmt.Errorf("%w: no section header", ErrNotCapture)
+	}
+	typ = r.order.Uint32(h)
+	length := r.order.Uint32(h[4:])
+	if length < 12 || length%4 != 0 || length > maxBlock {
+		return Packet{}, false, r.tear(start, fmt.Sprintf("invalid block length %d", length))
+	}
+	body, _, err := r.read(int(length) - 8)
+	if err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return Packet{}, false, r.tear(start, fmt.Sprintf("block of %d bytes cut short", length))
+		}
+		return Packet{}, false, err
+	}
+	if r.order.Uint32(body[len(body)-4:]) != length {
+		return Packet{}, false, r.tear(start, "block trailer does not repeat its length")
+	}
+	body = body[:len(body)-4]
+	p, ok, reason := r.block(typ, body)
+	if reason != "" {
+		return Packet{}, false, r.tear(start, reason)
+	}
+	return p, ok, nil
 }
 
 func (r *Reader) readSHB(start int64) error {
