@@ -146,12 +146,14 @@ func (lc *liveCapture) run(ctx context.Context) error {
 // maintainLoop flushes, fsyncs and refreshes the kernel counters on time,
 // traffic or not.
 func (lc *liveCapture) maintainLoop(ctx context.Context) error {
-	tick := min(lc.w.Options().Flush/4, 250*time.Millisecond)
-	t := time.NewTicker(max(tick, 10*time.Millisecond))
-	defer t.Stop()
 	for {
+		lc.mu.Lock()
+		wait := time.Until(lc.w.NextDue())
+		lc.mu.Unlock()
+		t := time.NewTimer(max(wait, time.Millisecond))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-t.C:
 		}

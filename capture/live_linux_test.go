@@ -3,7 +3,6 @@
 package capture
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,82 +23,19 @@ import (
 	"github.com/ecdata/ectool/internal/testenv"
 )
 
-// tcpdumpRun is tcpdump writing a file, started and ready.
-type tcpdumpRun struct {
-	cmd   *exec.Cmd
-	file  string
-	lines chan string
-}
+// tcpdumpRun wraps testenv's tcpdump with a count.
+type tcpdumpRun struct{ *testenv.Tcpdump }
 
-// startTcpdump runs tcpdump -i iface -w file FILTER and waits until it
-// listens. Its printed lines (--print) come on lines.
 func startTcpdump(t *testing.T, ns, iface, filter string, extra ...string) *tcpdumpRun {
 	t.Helper()
-	bin := testenv.Require(t, "tcpdump")
-	file := filepath.Join(t.TempDir(), "tcpdump.pcap")
-	args := append([]string{"-i", iface, "-n", "-U", "-l", "--print", "-w", file, "-Z", "root"}, extra...)
-	args = append(args, filter)
-	cmd := testenv.InNetns(ns, bin, args...)
-	stderr, _ := cmd.StderrPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r := &tcpdumpRun{cmd: cmd, file: file, lines: make(chan string, 100000)}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening on") {
-				ready <- ""
-			}
-		}
-		ready <- "tcpdump ended before listening"
-	}()
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			r.lines <- sc.Text()
-		}
-		close(r.lines)
-	}()
-	select {
-	case msg := <-ready:
-		if msg != "" {
-			t.Fatal(msg)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("tcpdump does not listen after 10s")
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return r
+	return &tcpdumpRun{testenv.StartTcpdump(t, ns, iface, filter, extra...)}
 }
 
-// waitFor waits until tcpdump prints a line containing s.
-func (r *tcpdumpRun) waitFor(t *testing.T, s string) {
-	t.Helper()
-	deadline := time.After(15 * time.Second)
-	for {
-		select {
-		case l, ok := <-r.lines:
-			if !ok {
-				t.Fatalf("tcpdump ended before printing %q", s)
-			}
-			if strings.Contains(l, s) {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("tcpdump did not print %q within 15s", s)
-		}
-	}
-}
+func (r *tcpdumpRun) waitFor(t *testing.T, s string) { t.Helper(); r.WaitFor(t, s) }
 
 func (r *tcpdumpRun) stop(t *testing.T) int {
 	t.Helper()
-	_ = r.cmd.Process.Signal(os.Interrupt)
-	_ = r.cmd.Wait()
-	n, _ := readFile(t, r.file)
+	n, _ := readFile(t, r.Stop())
 	return n
 }
 
@@ -181,13 +116,8 @@ func waitRing(t *testing.T, dir string, match func(p Packet) bool) {
 // capturers have seen everything once they have seen it.
 const markerLen = 333
 
-func sendMarker(t *testing.T, ns, addr string) {
+func sendMarker(t *testing.T, addr string) {
 	t.Helper()
-	cmd := testenv.InNetns(ns, os.Args[0], "-test.run=^$")
-	_ = cmd // the marker goes from this process when ns is ours
-	if ns != "" {
-		t.Fatal("sendMarker: only from the test's namespace")
-	}
 	c, err := net.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +166,7 @@ func compareWithTcpdump(t *testing.T, iface string, b *testenv.Mosquitto, marker
 	lr := startLive(t, LiveOptions{Ifaces: []string{iface}, Filter: filter, Snaplen: 65535, Buffer: 4 << 20,
 		Ring: RingOptions{FileSize: 512 << 10, Files: 50}})
 	mqttTraffic(t, b.Host, b.Port, 15)
-	sendMarker(t, "", markerAddr)
+	sendMarker(t, markerAddr)
 	td.waitFor(t, fmt.Sprintf("length %d", markerLen))
 	waitRing(t, lr.dir, isMarker)
 	res := lr.stop(t)
@@ -372,7 +302,7 @@ func TestLiveSeveralInterfacesOneBlockEach(t *testing.T) {
 	name, tun := openTun(t)
 	lr := startLive(t, LiveOptions{Ifaces: []string{"lo", name}, Filter: "udp", Ring: RingOptions{FileSize: 512 << 10, Files: 20}})
 	_, _ = tun.Write(ipv4UDP(1883, 10))
-	sendMarker(t, "", "127.0.0.1:9")
+	sendMarker(t, "127.0.0.1:9")
 	waitRing(t, lr.dir, isMarker)
 	waitRing(t, lr.dir, func(p Packet) bool { return p.LinkType == layers.LinkTypeRaw })
 	lr.stop(t)

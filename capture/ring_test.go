@@ -248,28 +248,32 @@ func TestFlushAndFsyncFollowTheInjectedClock(t *testing.T) {
 	if err := w.WritePacket(0, clock.Now(), udpFrame(1, 100), 100); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(999 * time.Millisecond)
+	// The writer flushes at 3/4 of --flush (room for a late timer).
+	clock.Advance(749 * time.Millisecond)
 	_ = w.Maintain()
 	if size() != header {
-		t.Fatalf("flushed before --flush was due (size %d, header %d)", size(), header)
+		t.Fatalf("flushed before the flush was due (size %d, header %d)", size(), header)
 	}
 	clock.Advance(time.Millisecond)
 	_ = w.Maintain()
 	if size() == header {
-		t.Fatal("not flushed when --flush was due")
+		t.Fatal("not flushed at 3/4 of --flush")
+	}
+	if !w.NextDue().Equal(clock.Now().Add(750 * time.Millisecond)) {
+		t.Fatalf("next due %s after now", w.NextDue().Sub(clock.Now()))
 	}
 	if sc.total() != 0 {
 		t.Fatalf("fsync before --fsync was due: %d", sc.total())
 	}
-	// 29 s of one flush per second: no fsync yet; at 30 s exactly one.
-	for i := 0; i < 28; i++ {
-		clock.Advance(time.Second)
+	// Flushes until just before 30 s: no fsync yet; at 30 s exactly one.
+	for i := 0; i < 38; i++ {
+		clock.Advance(750 * time.Millisecond)
 		_ = w.Maintain()
 	}
 	if sc.total() != 0 {
-		t.Fatalf("fsync at 29s: %d", sc.total())
+		t.Fatalf("fsync at %s: %d", 750*time.Millisecond*39, sc.total())
 	}
-	clock.Advance(time.Second)
+	clock.Advance(30*time.Second - 750*time.Millisecond*39)
 	_ = w.Maintain()
 	if sc.total() != 1 {
 		t.Fatalf("fsyncs at 30s: %d, want 1", sc.total())

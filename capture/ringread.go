@@ -187,11 +187,12 @@ type RingPacket struct {
 // Merger yields the packets of several files merged by timestamp (ties in
 // file order), like mergecap. Each file is read in its own order.
 type Merger struct {
-	curs   []*cursor
-	h      cursorHeap
-	last   *cursor
-	ifaces []Interface
-	ifKey  map[ifaceKey]int
+	curs    []*cursor
+	h       cursorHeap
+	last    *cursor
+	ifaces  []Interface
+	ifKey   map[ifaceKey]int
+	skipped []TornFile
 }
 
 type ifaceKey struct {
@@ -215,15 +216,27 @@ func (r *Ring) Packets() (*Merger, error) {
 	for i, f := range r.Files {
 		paths[i] = f.Path
 	}
-	return MergeFiles(paths)
+	return mergeFiles(paths, true)
 }
 
 // MergeFiles opens capture files and merges them by timestamp. A file that
 // is not a capture is ErrNotCapture (wrapped with its path).
-func MergeFiles(paths []string) (*Merger, error) {
+func MergeFiles(paths []string) (*Merger, error) { return mergeFiles(paths, false) }
+
+// mergeFiles opens paths; lenient (a ring being written) skips a file whose
+// header is not complete yet and reports it as torn at 0.
+func mergeFiles(paths []string, lenient bool) (*Merger, error) {
 	m := &Merger{ifKey: map[ifaceKey]int{}}
 	for i, p := range paths {
 		rd, err := OpenFile(p)
+		if err != nil && lenient && errors.Is(err, ErrNotCapture) {
+			size := int64(0)
+			if fi, serr := os.Stat(p); serr == nil {
+				size = fi.Size()
+			}
+			m.skipped = append(m.skipped, TornFile{File: p, Torn: Torn{Offset: 0, Bytes: size, Reason: err.Error()}})
+			continue
+		}
 		if err != nil {
 			m.Close()
 			return nil, err
@@ -293,7 +306,7 @@ type TornFile struct {
 
 // Torn lists the torn tails found so far (complete once Next gave io.EOF).
 func (m *Merger) Torn() []TornFile {
-	var out []TornFile
+	out := append([]TornFile(nil), m.skipped...)
 	for _, c := range m.curs {
 		if t := c.rd.Torn(); t != nil {
 			out = append(out, TornFile{File: c.name, Torn: *t})

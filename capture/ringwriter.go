@@ -36,6 +36,8 @@ type RingWriter struct {
 	lastSync  time.Time
 	st        Status
 	closed    bool
+	// statusFailing: the last status.json write failed (warned once).
+	statusFailing bool
 }
 
 // flushAt is how many buffered bytes trigger a write before --flush is due,
@@ -129,6 +131,10 @@ func (w *RingWriter) WritePacket(iface int, ts time.Time, data []byte, orig int)
 		if err := w.open(now); err != nil {
 			return err
 		}
+		if w.cur == nil { // the disk could not take even the header
+			w.st.DiskDrops++
+			return nil
+		}
 	}
 	if err := w.enc.packet(iface, ts, data, orig); err != nil {
 		return err
@@ -149,18 +155,32 @@ func (w *RingWriter) WritePacket(iface int, ts time.Time, data []byte, orig int)
 	return nil
 }
 
-// Maintain flushes when --flush is due and fsyncs when --fsync is due. The
-// capture loop calls it at least every --flush, traffic or not.
+// Maintain flushes when a flush is due and fsyncs when --fsync is due. The
+// capture loop calls it by NextDue, traffic or not.
 func (w *RingWriter) Maintain() error {
 	if w.closed {
 		return nil
 	}
 	now := w.o.Clock()
 	sync := now.Sub(w.lastSync) >= w.o.Fsync
-	if sync || now.Sub(w.lastFlush) >= w.o.Flush {
+	if sync || now.Sub(w.lastFlush) >= w.flushEvery() {
 		return w.flush(now, sync)
 	}
 	return nil
+}
+
+// flushEvery is when the writer flushes: at 3/4 of --flush, so a packet
+// reaches the file within --flush of its capture even when the reader or
+// the timer runs late by up to a quarter of it.
+func (w *RingWriter) flushEvery() time.Duration { return w.o.Flush * 3 / 4 }
+
+// NextDue is when Maintain next has work (a flush or an fsync).
+func (w *RingWriter) NextDue() time.Time {
+	next := w.lastFlush.Add(w.flushEvery())
+	if s := w.lastSync.Add(w.o.Fsync); s.Before(next) {
+		next = s
+	}
+	return next
 }
 
 // flush pushes encoded bytes to the file, optionally fsyncs it, and
@@ -179,8 +199,15 @@ func (w *RingWriter) flush(now time.Time, sync bool) error {
 	if sync {
 		w.lastSync = now
 	}
-	if serr := w.writeStatus(now, sync); err == nil {
-		err = serr
+	if serr := w.writeStatus(now, sync); serr != nil {
+		// A status that cannot be written makes the ring look stale to
+		// `capture status`, which is the right alarm; the capture goes on.
+		if !w.statusFailing {
+			w.o.Warn(serr.Error() + ": capture status will call this ring stale until it can be written again")
+		}
+		w.statusFailing = true
+	} else {
+		w.statusFailing = false
 	}
 	return err
 }
@@ -280,7 +307,9 @@ func (w *RingWriter) open(now time.Time) error {
 	}
 	w.curSize = int64(len(w.buf.b))
 	w.st.CurrentFile = name
-	return nil
+	// The header goes out at once: a reader of the live ring never meets
+	// a file without one.
+	return w.writeOut()
 }
 
 // finish ends the current file: statistics, flush, fsync, close.

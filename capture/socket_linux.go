@@ -273,3 +273,10 @@ func (s *packetSocket) close() {
 		s.f.Close()
 	}
 }
+
+// LinkTypeOf is the link type a capture on the interface records (an
+// *IfaceError when it is missing or of a kind ectool cannot capture).
+func LinkTypeOf(name string) (layers.LinkType, error) {
+	_, lt, err := ifaceLink(name)
+	return lt, err
+}
