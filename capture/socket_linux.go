@@ -124,6 +124,10 @@ func openPacketSocket(name, expr string, snaplen uint32, buffer int, warn func(s
 	if buffer > 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, buffer); err != nil {
 			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, buffer)
+			// The kernel reports twice what it grants.
+			if got, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil && got/2 < buffer {
+				warn(fmt.Sprintf("%s: the receive buffer is %d bytes, not --buffer %d: without CAP_NET_ADMIN net.core.rmem_max caps it (sysctl -w net.core.rmem_max=%d)", name, got/2, buffer, buffer))
+			}
 		}
 	}
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
