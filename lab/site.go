@@ -2,7 +2,8 @@
 // learning ectool and for testing it without hardware: an MQTT broker (see
 // lab/broker), a gateway publishing meter telemetry to it and an RS-485
 // Modbus bus with meters on it (see lab/bus; wired in by bus.go). Later the
-// modem and traffic capture join as components.
+// modem joins as a component. capture.go records the broker's own traffic
+// into <dir>/capture (see package capture).
 //
 // Start with Start: it starts every component of a Config in order and
 // returns a Site whose Endpoints say how to reach each one. Everything runs
@@ -57,6 +58,7 @@ type Config struct {
 	Broker  BrokerConfig
 	Gateway GatewayConfig
 	Bus     BusConfig
+	Capture CaptureConfig
 	// COMPONENTS: settings of components added later go here (Bus ...).
 }
 
@@ -99,13 +101,14 @@ type Site struct {
 // Endpoints say how to reach every part of a running lab. They are the
 // document `ectool lab -o json` prints.
 type Endpoints struct {
-	Schema    string           `json:"schema"`
-	Site      string           `json:"site"`
-	Dir       string           `json:"dir"`
-	StartedAt string           `json:"started_at"`
-	Broker    *BrokerEndpoints `json:"broker,omitempty"`
-	Gateway   *GatewayInfo     `json:"gateway,omitempty"`
-	Bus       *BusEndpoints    `json:"bus,omitempty"`
+	Schema    string            `json:"schema"`
+	Site      string            `json:"site"`
+	Dir       string            `json:"dir"`
+	StartedAt string            `json:"started_at"`
+	Broker    *BrokerEndpoints  `json:"broker,omitempty"`
+	Gateway   *GatewayInfo      `json:"gateway,omitempty"`
+	Bus       *BusEndpoints     `json:"bus,omitempty"`
+	Capture   *CaptureEndpoints `json:"capture,omitempty"`
 	// COMPONENTS: endpoints of components added later go here (Bus ...).
 }
 
@@ -140,7 +143,12 @@ func (b *BrokerEndpoints) User(name string) broker.User {
 
 // components lists the site's components in start order.
 func (s *Site) components() []Component {
-	cs := []Component{&brokerComponent{}}
+	var cs []Component
+	if !s.Config.Capture.Disabled {
+		// Before the broker: it sets the broker's listener hook.
+		cs = append(cs, &captureComponent{})
+	}
+	cs = append(cs, &brokerComponent{})
 	if !s.Config.Gateway.Disabled {
 		cs = append(cs, &Gateway{})
 	}

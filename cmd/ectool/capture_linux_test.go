@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -347,4 +348,52 @@ func TestCaptureRunAsNobodyKeepsOnlyNetRawAndRecapturesARecreatedVeth(t *testing
 	if seen != 1 {
 		t.Fatalf("the packet sent after the re-creation was captured %d times:\n%s", seen, p.stderr)
 	}
+}
+
+// The lab records its broker as uid 65534, without CAP_NET_RAW, and
+// `capture status` finds that ring live and fresh.
+func TestLabRecordsItsBrokerAsNobody(t *testing.T) {
+	bin := testenv.CopyBinary(t)
+	dir := nobodyDir(t)
+	cmd := exec.Command(bin, "lab", "-o", "json", "--dir", filepath.Join(dir, "lab"), "--no-bus", "--interval", "200ms")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "NO_COLOR=1"}
+	testenv.RunAs(t, cmd, testenv.Nobody)
+	stdout, _ := cmd.StdoutPipe()
+	var errOut strings.Builder
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var ep struct {
+		Capture struct {
+			Dir   string `json:"dir"`
+			Error string `json:"error"`
+		} `json:"capture"`
+	}
+	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	if err != nil || json.Unmarshal(line, &ep) != nil || ep.Capture.Dir == "" || ep.Capture.Error != "" {
+		t.Fatalf("endpoints: %v %s\n%s", err, line, errOut.String())
+	}
+	// The gateway publishes every 200ms: wait until the ring holds some.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := capture.OpenRing(ep.Capture.Dir)
+		if err == nil {
+			if _, _, n := capture.Span(r.Summarize()); n >= 10 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lab ring holds nothing after 20s:\n%s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polling the ring for the event
+	}
+	st := exec.Command(bin, "capture", "status", "--dir", ep.Capture.Dir, "-o", "json")
+	testenv.RunAs(t, st, testenv.Nobody)
+	out, err := st.Output()
+	if err != nil {
+		t.Fatalf("capture status of the lab ring as uid %d: %v\n%s", testenv.Nobody, err, out)
+	}
+	testenv.AssertChecksDocumented(t, out)
 }

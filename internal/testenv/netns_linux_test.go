@@ -92,15 +92,7 @@ func TestRunAsLeavesNoCapabilities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	child := filepath.Join(testenv.PrivateDir(t), "child.test")
-	if err := os.WriteFile(child, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(child)
+	cmd := exec.Command(testenv.CopyExecutable(t, self))
 	cmd.Env = []string{childEnv + "=afpacket"}
 	testenv.RunAs(t, cmd, testenv.Nobody)
 	out, err := cmd.CombinedOutput()

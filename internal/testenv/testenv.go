@@ -163,14 +163,21 @@ func Binary(t testing.TB) string {
 // another user or give the copy file capabilities (setcap).
 func CopyBinary(t testing.TB) string {
 	t.Helper()
-	src := Binary(t)
-	dst := filepath.Join(PrivateDir(t), "ectool")
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatalf("reading the ectool binary: %v", err)
+	return CopyExecutable(t, Binary(t))
+}
+
+// CopyExecutable copies the program src into a directory every user can
+// traverse. cp writes the copy, not this process: a write descriptor held
+// here would leak into a child another test forks meanwhile, and exec of
+// the copy would fail with "text file busy".
+func CopyExecutable(t testing.TB, src string) string {
+	t.Helper()
+	dst := filepath.Join(PrivateDir(t), filepath.Base(src))
+	if out, err := exec.Command("cp", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copying %s: %v: %s", src, err, out)
 	}
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
-		t.Fatalf("copying the ectool binary: %v", err)
+	if err := os.Chmod(dst, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	return dst
 }
