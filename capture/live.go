@@ -40,6 +40,9 @@ type IfaceResult struct {
 	KernelReceived *uint64 `json:"kernel_received"`
 	KernelDropped  *uint64 `json:"kernel_dropped"`
 	Reopened       int     `json:"reopened"`
+	// Reader is how it was read: tpacket_v3 (an mmap ring, 64-bit) or
+	// recvfrom (recvmsg: 32-bit, qemu-user, the any device).
+	Reader string `json:"reader"`
 }
 
 // LiveResult is what a live capture did, for the exit summary.

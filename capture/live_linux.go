@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,6 +22,48 @@ const reopenPoll = 250 * time.Millisecond
 
 // readSlice bounds how long a reader blocks before it looks at ctx.
 const readSlice = 200 * time.Millisecond
+
+// errTimeout is a read that found nothing before its deadline.
+var errTimeout = os.ErrDeadlineExceeded
+
+// source is one interface's packet reader: a TPACKET_V3 ring (64-bit) or
+// a recvmsg socket (32-bit, qemu-user, the any device).
+type source interface {
+	read(fn packetFunc, deadline time.Time) error
+	counters() Counters
+	carry(Counters)
+	close()
+	info() (name string, ifindex int, lt layers.LinkType)
+}
+
+// readerEnv forces the recvmsg reader (ECTOOL_CAPTURE_READER=recvfrom),
+// for comparisons such as scripts/bench/capture.sh.
+const readerEnv = "ECTOOL_CAPTURE_READER"
+
+// openSource opens the best reader for name: a TPACKET_V3 ring where
+// gopacket's afpacket works (64-bit, not the any device, whose LINUX_SLL2
+// header needs the sender address recvmsg gives), else recvmsg.
+func (lc *liveCapture) openSource(name string) (source, string, error) {
+	o := lc.o
+	if tpacketAvailable && name != "any" && os.Getenv(readerEnv) != "recvfrom" {
+		s, err := openTPacket(name, o.Filter, o.Snaplen, o.Buffer, o.Ring.Flush)
+		if err == nil {
+			return s, "tpacket_v3", nil
+		}
+		var pe *PermissionError
+		var ie *IfaceError
+		var fe *FilterError
+		if errors.As(err, &pe) || errors.As(err, &ie) || errors.As(err, &fe) {
+			return nil, "", err
+		}
+		o.Warn(fmt.Sprintf("%v: reading with recvmsg instead", err))
+	}
+	s, err := openPacketSocket(name, o.Filter, o.Snaplen, o.Buffer, o.Warn)
+	if err != nil {
+		return nil, "", err
+	}
+	return s, "recvfrom", nil
+}
 
 // Live captures on o.Ifaces into the ring until ctx ends, then flushes,
 // fsyncs, writes the final statistics and returns what it did. A missing
@@ -38,19 +82,23 @@ func Live(ctx context.Context, o LiveOptions) (*LiveResult, error) {
 	if _, err := ParseFilter(o.Filter); err != nil {
 		return nil, err
 	}
-	lc := &liveCapture{o: o, socks: make([]*packetSocket, len(o.Ifaces)), reopened: make([]int, len(o.Ifaces))}
+	if o.Ring.Flush == 0 {
+		o.Ring.Flush = time.Second
+	}
+	lc := &liveCapture{o: o, socks: make([]source, len(o.Ifaces)), readers: make([]string, len(o.Ifaces)), reopened: make([]int, len(o.Ifaces))}
 	defer lc.closeAll()
 	for i, name := range o.Ifaces {
 		wait := noWait
 		if o.WaitIface {
 			wait = waitStart
 		}
-		s, err := lc.open(ctx, name, wait)
+		s, reader, err := lc.open(ctx, name, wait)
 		if err != nil {
 			return nil, err
 		}
-		lc.socks[i] = s
-		o.Ring.Interfaces = append(o.Ring.Interfaces, IfaceSpec{Name: name, LinkType: s.lt, Snaplen: o.Snaplen, Filter: o.Filter})
+		lc.socks[i], lc.readers[i] = s, reader
+		_, _, lt := s.info()
+		o.Ring.Interfaces = append(o.Ring.Interfaces, IfaceSpec{Name: name, LinkType: lt, Snaplen: o.Snaplen, Filter: o.Filter})
 	}
 	w, err := NewRingWriter(o.Ring)
 	if err != nil {
@@ -74,7 +122,8 @@ func Live(ctx context.Context, o LiveOptions) (*LiveResult, error) {
 
 type liveCapture struct {
 	o        LiveOptions
-	socks    []*packetSocket
+	socks    []source
+	readers  []string
 	reopened []int
 	w        *RingWriter
 	mu       sync.Mutex // guards w, socks' counters
@@ -90,13 +139,13 @@ const (
 )
 
 // open opens name, waiting for it to appear unless wait is noWait.
-func (lc *liveCapture) open(ctx context.Context, name string, wait waitMode) (*packetSocket, error) {
+func (lc *liveCapture) open(ctx context.Context, name string, wait waitMode) (source, string, error) {
 	warned := false
 	for {
-		s, err := openPacketSocket(name, lc.o.Filter, lc.o.Snaplen, lc.o.Buffer, lc.o.Warn)
+		s, reader, err := lc.openSource(name)
 		var ie *IfaceError
 		if err == nil || !errors.As(err, &ie) || !errors.Is(err, ErrNoSuchIface) || wait == noWait {
-			return s, err
+			return s, reader, err
 		}
 		if !warned && wait == waitStart {
 			lc.o.Warn(fmt.Sprintf("interface %s is not there: waiting for it (--wait-iface)", name))
@@ -104,7 +153,7 @@ func (lc *liveCapture) open(ctx context.Context, name string, wait waitMode) (*p
 		warned = true
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, "", ctx.Err()
 		case <-time.After(reopenPoll):
 		}
 	}
@@ -192,11 +241,12 @@ func (lc *liveCapture) readLoop(ctx context.Context, i int) error {
 		if werr != nil {
 			return werr
 		}
-		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		if err == nil || errors.Is(err, errTimeout) {
 			continue
 		}
 		if !vanished(err) {
-			return fmt.Errorf("reading %s: %w", s.name, err)
+			name, _, _ := s.info()
+			return fmt.Errorf("reading %s: %w", name, err)
 		}
 		if still(s) {
 			continue // only down: the kernel resumes the socket when it comes up
@@ -215,33 +265,34 @@ func vanished(err error) bool {
 	return errors.Is(err, unix.ENETDOWN) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENXIO)
 }
 
-// still reports whether the socket's interface exists with the same index.
-func still(s *packetSocket) bool {
-	ifi, err := net.InterfaceByName(s.name)
-	return err == nil && ifi.Index == s.ifindex
+// still reports whether the source's interface exists with the same index.
+func still(s source) bool {
+	name, idx, _ := s.info()
+	ifi, err := net.InterfaceByName(name)
+	return err == nil && ifi.Index == idx
 }
 
 // reopen waits for a vanished interface and opens it again, keeping its
 // counters running (the old socket's totals carry over).
 func (lc *liveCapture) reopen(ctx context.Context, i int) error {
 	old := lc.socks[i]
-	lc.o.Warn(fmt.Sprintf("interface %s vanished: waiting for it to come back", old.name))
-	s, err := lc.open(ctx, old.name, waitBack)
+	name, _, oldLT := old.info()
+	lc.o.Warn(fmt.Sprintf("interface %s vanished: waiting for it to come back", name))
+	s, reader, err := lc.open(ctx, name, waitBack)
 	if err != nil {
 		return err
 	}
-	if s.lt != old.lt {
+	if _, _, lt := s.info(); lt != oldLT {
 		s.close()
-		return &IfaceError{Name: old.name, Err: fmt.Errorf("came back as %s, not %s: restart the capture", LinkTypeName(s.lt), LinkTypeName(old.lt))}
+		return &IfaceError{Name: name, Err: fmt.Errorf("came back as %s, not %s: restart the capture", LinkTypeName(lt), LinkTypeName(oldLT))}
 	}
 	lc.mu.Lock()
-	c := old.counters()
-	s.recv, s.drops, s.statsOK = c.Received, c.Dropped, s.statsOK && c.Available
+	s.carry(old.counters())
 	old.close()
-	lc.socks[i] = s
+	lc.socks[i], lc.readers[i] = s, reader
 	lc.reopened[i]++
 	lc.mu.Unlock()
-	lc.o.Warn(fmt.Sprintf("interface %s is back: capturing again", s.name))
+	lc.o.Warn(fmt.Sprintf("interface %s is back: capturing again", name))
 	return nil
 }
 
@@ -256,13 +307,13 @@ func (lc *liveCapture) closeAll() {
 func (lc *liveCapture) result(start time.Time) *LiveResult {
 	st := lc.w.Status()
 	r := &LiveResult{Dir: lc.o.Ring.Dir, StartedAt: start.UTC(), Duration: time.Since(start), Packets: st.Packets,
-		Bytes: st.Bytes, DiskDrops: st.DiskDrops, Reader: "recvfrom"}
+		Bytes: st.Bytes, DiskDrops: st.DiskDrops, Reader: strings.Join(lc.readers, ",")}
 	for _, f := range lc.w.Files() {
 		r.Files = append(r.Files, f.Name)
 	}
 	for i, in := range st.Interfaces {
 		r.Interfaces = append(r.Interfaces, IfaceResult{Name: in.Name, LinkType: in.LinkType, Packets: in.Packets, Bytes: in.Bytes,
-			KernelReceived: in.KernelReceived, KernelDropped: in.KernelDropped, Reopened: lc.reopened[i]})
+			KernelReceived: in.KernelReceived, KernelDropped: in.KernelDropped, Reopened: lc.reopened[i], Reader: lc.readers[i]})
 	}
 	return r
 }

@@ -189,11 +189,26 @@ func TestLiveOnLoopbackCountsWhatTcpdumpCounts(t *testing.T) {
 	if res.Interfaces[0].LinkType != "EN10MB" {
 		t.Fatalf("lo recorded as %s", res.Interfaces[0].LinkType)
 	}
+	if want := map[bool]string{true: "tpacket_v3", false: "recvfrom"}[tpacketAvailable]; res.Interfaces[0].Reader != want {
+		t.Fatalf("reader %q, want %q", res.Interfaces[0].Reader, want)
+	}
 	// Statistics blocks carry the counters.
 	r, _ := OpenRing(res.Dir)
 	sums := r.Summarize()
 	if !sums[0].CountersKnown {
 		t.Fatalf("first file has no counters: %+v", sums[0])
+	}
+}
+
+// The recvmsg reader (32-bit targets, qemu-user, the any device) counts
+// what tcpdump counts on lo too, where 64-bit builds use TPACKET_V3.
+func TestLiveRecvmsgReaderOnLoopbackCountsWhatTcpdumpCounts(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Setenv(readerEnv, "recvfrom")
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	res := compareWithTcpdump(t, "lo", b, "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)))
+	if res.Interfaces[0].Reader != "recvfrom" {
+		t.Fatalf("reader %q", res.Interfaces[0].Reader)
 	}
 }
 

@@ -272,6 +272,13 @@ func (s *packetSocket) counters() Counters {
 	return Counters{Received: s.recv, Dropped: s.drops, Available: true}
 }
 
+func (s *packetSocket) info() (string, int, layers.LinkType) { return s.name, s.ifindex, s.lt }
+
+// carry continues the totals of the socket this one replaces.
+func (s *packetSocket) carry(c Counters) {
+	s.recv, s.drops, s.statsOK = c.Received, c.Dropped, s.statsOK && c.Available
+}
+
 func (s *packetSocket) close() {
 	if s.f != nil {
 		s.f.Close()
