@@ -87,7 +87,7 @@ run_once() {
 	else
 		ip netns exec "$NS_RX" taskset -c 1 tcpdump -i ecbrx$$ -n -w "$dir/t" -C 8 -W 16 -B 4096 -Z root "$FILTER" 2>"$dir/err" &
 		pid=$!
-		for _ in $(seq 1 200); do grep -q "listening on" "$dir/err" && break; sleep 0.05; done
+		for _ in $(seq 1 200); do grep -qs "listening on" "$dir/err" && break; sleep 0.05; done
 	fi
 	sent=$(ip netns exec "$NS_TX" taskset -c 0 tcpreplay -i ecbtx$$ --pps="$rate" --loop="$loops" "$W/mqtt.pcap" 2>&1 |
 		awk '/Successful packets/ {print $3}')
