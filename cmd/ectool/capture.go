@@ -59,9 +59,11 @@ holds more than files x file-size (plus one --snaplen). Files are named
 the sequence. Packets reach the file every --flush and the disk (fsync) every
 --fsync and at each rotation. DIR is created 0700; files are 0600.
 
-By default only MQTT's ports are kept (--ports 1883,8883); --host and --filter
-narrow further, all joined with "and". --filter takes host, port, tcp, udp,
-ip, ip6, src/dst, and/or/not and parentheses (compiled without libpcap).
+By default only MQTT's ports are kept (--ports 1883,8883); --host narrows that
+to some addresses. --filter EXPR is taken as written, without the default
+ports (give --ports as well to keep them); all parts given are joined with
+"and". --filter takes host, port, tcp, udp, ip, ip6, src/dst, and/or/not and
+parentheses (compiled without libpcap: "portrange" and the like are refused).
 
 --iface any records every interface as LINUX_SLL2. A missing interface is an
 error unless --wait-iface (for a modem that appears after boot); an interface
@@ -83,6 +85,11 @@ another capture writes, or on an OS other than Linux.`,
   sudo ectool capture --iface eth0 --dir /srv/ring --run-as ectool --wait-iface`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The default ports are the default filter: --filter alone is
+			// taken as written; --ports given explicitly always applies.
+			if opts.Filter != "" && !cmd.Flags().Changed("ports") {
+				opts.Ports = nil
+			}
 			if err := opts.complete(); err != nil {
 				return err
 			}
@@ -92,7 +99,7 @@ another capture writes, or on an OS other than Linux.`,
 	fs := cmd.Flags()
 	fs.StringArrayVar(&opts.Ifaces, "iface", nil, "network interface (repeat for several; any = all, as LINUX_SLL2)")
 	fs.StringVar(&opts.Dir, "dir", "", "ring directory (created 0700 when missing)")
-	addPortsFlag(cmd, &opts.Ports, []uint16{1883, 8883}, "TCP/UDP ports to keep, comma separated (the MQTT ports)")
+	addPortsFlag(cmd, &opts.Ports, []uint16{1883, 8883}, "TCP/UDP ports to keep, comma separated (the MQTT ports; not applied to --filter unless given)")
 	fs.StringArrayVar(&opts.Hosts, "host", nil, "keep only traffic to or from this address (repeat for several)")
 	fs.StringVar(&opts.Filter, "filter", "", "capture filter: host, port, tcp, udp, ip, ip6, src/dst, and/or/not, parentheses")
 	opts.FileSize, opts.Files, opts.Buffer = 8<<20, 16, 4<<20

@@ -55,6 +55,17 @@ func TestCaptureFlagsBecomeOneFilterAndARing(t *testing.T) {
 	if o.Live.Filter != "port 1883 or port 8883" || o.Live.Ring.FileSize != 8<<20 || o.Live.Ring.Files != 16 {
 		t.Fatalf("defaults: %q %+v", o.Live.Filter, o.Live.Ring)
 	}
+	// --filter alone is taken as written; --host narrows the default ports.
+	for args, want := range map[string]string{
+		"--filter|host 10.0.0.5":             "host 10.0.0.5",
+		"--host|10.0.0.5":                    "(port 1883 or port 8883) and (host 10.0.0.5)",
+		"--filter|udp|--ports|1883,1883,502": "(port 502 or port 1883) and (udp)",
+	} {
+		o, code, errOut := parseCapture(t, append([]string{"--iface", "lo", "--dir", "d"}, strings.Split(args, "|")...)...)
+		if code != 0 || o.Live.Filter != want {
+			t.Errorf("%s: filter %q (exit %d %s), want %q", args, o.Live.Filter, code, errOut, want)
+		}
+	}
 }
 
 func TestCaptureBadFlagsAreOneLineExitTwo(t *testing.T) {
