@@ -29,6 +29,7 @@ type tpacketSource struct {
 	// notBefore drops what the ring caught before the filter was attached
 	// (gopacket binds the socket first).
 	notBefore time.Time
+	settled   bool
 	base      Counters
 	statsOK   bool
 }
@@ -100,8 +101,13 @@ func (s *tpacketSource) read(fn packetFunc, _ time.Time) error {
 			}
 			return err
 		}
-		if ci.Timestamp.Before(s.notBefore) {
-			continue
+		if !s.settled {
+			if ci.Timestamp.Before(s.notBefore) {
+				continue
+			}
+			// From here on the filter ran on everything: never compare
+			// again, or a clock stepped back would hide packets.
+			s.settled = true
 		}
 		fn(ci.Timestamp, data, ci.Length)
 	}
