@@ -92,16 +92,7 @@ func runAs(t *testing.T, u asUser, timeout time.Duration, args ...string) (int, 
 // unprivileged uid can read and run it from.
 func reachableBinary(t *testing.T) string {
 	t.Helper()
-	src := testenv.Binary(t)
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(testenv.PrivateDir(t), "ectool")
-	if err := os.WriteFile(dst, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dst
+	return testenv.CopyBinary(t)
 }
 
 func TestLabRunsForItsDurationAndPrintsItsEndpoints(t *testing.T) {
