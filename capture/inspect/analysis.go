@@ -231,7 +231,7 @@ func (an *analysis) keepAliveExceeded(s *session) {
 		return
 	}
 	an.res.KeepAlive.add(an.instance(s, s.silenceAt, fmt.Sprintf("silent for %.1f s with a keep-alive of %s (limit 1.5 × = %.1f s)",
-		s.maxSilence.Seconds(), s.keepAlive, (s.keepAlive * 3 / 2).Seconds())))
+		s.maxSilence.Seconds(), s.keepAlive, (s.keepAlive*3/2).Seconds())))
 }
 
 func (an *analysis) oversize(s *session, dir int, m *Message, limit uint32) {

@@ -59,12 +59,12 @@ type halfConn struct {
 	fin, rst bool
 	// ack is the highest acknowledgement this direction sent: the other
 	// direction's bytes below it reached this side.
-	ack      uint32
-	ackSeen  bool
-	packets  int
-	bytes    int64
-	retrans  int
-	zeroWin  int
+	ack     uint32
+	ackSeen bool
+	packets int
+	bytes   int64
+	retrans int
+	zeroWin int
 }
 
 // streamHandler consumes a connection's byte streams.

@@ -56,7 +56,7 @@ type Result struct {
 	ConnectsWithoutAck    int
 	// ConnectsPending: CONNECTs still unanswered when the capture ended.
 	ConnectsPending int
-	Messages              int // control packets decoded (after filters)
+	Messages        int // control packets decoded (after filters)
 }
 
 // InputStats say what was read and what could not be used.
