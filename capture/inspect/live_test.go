@@ -1,0 +1,216 @@
+package inspect_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ecdata/ectool/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// proc is a peer started by a test, with its output watched line by line.
+type proc struct {
+	t     *testing.T
+	name  string
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	seen  chan struct{} // a new line arrived
+	done  chan struct{}
+	err   error
+}
+
+// start runs a program; stdout and stderr are both watched, line buffered
+// (stdbuf: mosquitto_sub buffers a pipe otherwise).
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	stdbuf := testenv.Require(t, "stdbuf")
+	p := &proc{t: t, name: filepath.Base(name), cmd: exec.Command(stdbuf, append([]string{"-oL", "-eL", name}, args...)...),
+		seen: make(chan struct{}, 1), done: make(chan struct{})}
+	r, w := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+			select {
+			case p.seen <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	go func() {
+		p.err = p.cmd.Wait()
+		w.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("%s output:\n%s", p.name, p.output())
+		}
+	})
+	return p
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+// count is how many output lines contain s.
+func (p *proc) count(s string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.lines {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor waits until n output lines contain s (the event, never a sleep).
+func (p *proc) waitFor(s string, n int, within time.Duration) {
+	p.t.Helper()
+	deadline := time.After(within)
+	for p.count(s) < n {
+		select {
+		case <-p.seen:
+		case <-p.done:
+			if p.count(s) >= n {
+				return
+			}
+			p.t.Fatalf("%s exited (%v) before printing %q %d time(s):\n%s", p.name, p.err, s, n, p.output())
+		case <-deadline:
+			p.t.Fatalf("%s did not print %q %d time(s) within %s:\n%s", p.name, s, n, within, p.output())
+		}
+	}
+}
+
+// wait waits for the process to exit and wants exit status 0.
+func (p *proc) wait(within time.Duration) {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		if p.err != nil {
+			p.t.Fatalf("%s: %v\n%s", p.name, p.err, p.output())
+		}
+	case <-time.After(within):
+		p.t.Fatalf("%s still running after %s:\n%s", p.name, within, p.output())
+	}
+}
+
+// tcpdump records TCP port on lo into a file until stop is called.
+type tcpdump struct {
+	p    *proc
+	file string
+}
+
+func startTcpdump(t *testing.T, port int) *tcpdump {
+	t.Helper()
+	bin := testenv.Require(t, "tcpdump")
+	file := filepath.Join(t.TempDir(), "lo.pcap")
+	p := start(t, bin, "-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w", file, "tcp", "port", strconv.Itoa(port))
+	p.waitFor("listening on lo", 1, 10*time.Second)
+	return &tcpdump{p: p, file: file}
+}
+
+// stop ends the capture (SIGINT: tcpdump writes what it has and says so).
+func (d *tcpdump) stop() string {
+	_ = d.p.cmd.Process.Signal(syscall.SIGINT)
+	d.p.waitFor("packets captured", 1, 10*time.Second)
+	<-d.p.done
+	return d.file
+}
+
+// run runs a program to its end and fails the test on a non-zero exit.
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// tsharkCounts counts, with tshark, MQTT packets per type, publishes per
+// QoS, and topic occurrences (PUBLISH topics and SUBSCRIBE/UNSUBSCRIBE
+// filters, as mqtt.topic holds both).
+func tsharkCounts(t *testing.T, file string, port int, version string) (types, qos, topics map[string]int) {
+	t.Helper()
+	bin := testenv.Require(t, "tshark")
+	args := []string{"-r", file, "-d", fmt.Sprintf("tcp.port==%d,mqtt", port), "-T", "fields",
+		"-e", "mqtt.msgtype", "-e", "mqtt.qos", "-e", "mqtt.topic", "-E", "occurrence=a", "-E", "separator=/t", "-E", "aggregator=,"}
+	if version != "" {
+		args = append(args, "-o", "mqtt.default_version:"+version)
+	}
+	out := run(t, bin, args...)
+	types, qos, topics = map[string]int{}, map[string]int{}, map[string]int{}
+	for _, line := range strings.Split(out, "\n") {
+		cols := strings.Split(line, "\t")
+		if len(cols) < 3 {
+			continue
+		}
+		for i, m := range []map[string]int{types, qos, topics} {
+			for _, v := range strings.Split(cols[i], ",") {
+				if v != "" {
+					m[v]++
+				}
+			}
+		}
+	}
+	return types, qos, topics
+}
+
+// ectoolCounts are the same counts from ectool's decode.
+func ectoolCounts(recs []record) (types, qos, topics map[string]int) {
+	types, qos, topics = map[string]int{}, map[string]int{}, map[string]int{}
+	for _, r := range recs {
+		types[strconv.Itoa(int(r.Type))]++
+		switch r.Type {
+		case 3:
+			qos[strconv.Itoa(int(r.QoS))]++
+			topics[r.Topic]++
+		case 8, 10:
+			for _, f := range r.Filters {
+				topics[f.Filter]++
+			}
+		}
+	}
+	return types, qos, topics
+}
+
+func sameCounts(t *testing.T, what string, ectool, tshark map[string]int) {
+	t.Helper()
+	keys := map[string]bool{}
+	for k := range ectool {
+		keys[k] = true
+	}
+	for k := range tshark {
+		keys[k] = true
+	}
+	for k := range keys {
+		if ectool[k] != tshark[k] {
+			t.Errorf("%s %q: ectool %d, tshark %d (ectool %v, tshark %v)", what, k, ectool[k], tshark[k], ectool, tshark)
+		}
+	}
+}
