@@ -43,7 +43,7 @@ func NewDecoder(o Options) (*Decoder, error) {
 	d := &Decoder{
 		opts: opts, frames: newFrameDecoder(), conns: map[connKey]*conn{},
 		ports: map[uint16]Protocol{}, learned: map[uint16]Protocol{},
-		limits: bufferLimits{perStream: opts.MaxPacketBuffer, total: opts.MaxBufferTotal, headKeep: 4096},
+		limits: bufferLimits{perStream: opts.MaxPacketBuffer, total: opts.MaxBufferTotal, headKeep: min(4096, opts.MaxPacketBuffer/2)},
 	}
 	for _, p := range opts.Ports {
 		d.ports[p] = ""

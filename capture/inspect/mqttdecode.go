@@ -48,6 +48,8 @@ type packetDecoder struct {
 	pk packets.Packet
 	// slowOnly turns the fast path off (tests, the general path).
 	slowOnly bool
+	// tookFast says the last packet was decoded by the fast path.
+	tookFast bool
 }
 
 // decode fills m (whose Time, Stream, addresses and direction the caller
@@ -58,7 +60,8 @@ func (d *packetDecoder) decode(level byte, raw *rawPDU, m *Message) {
 	m.Type = PacketType(raw.first >> 4)
 	m.Size = raw.total
 	m.Version = levelString(level)
-	if !d.slowOnly && d.fast(level, raw, m) {
+	d.tookFast = !d.slowOnly && d.fast(level, raw, m)
+	if d.tookFast {
 		return
 	}
 	d.slow(level, raw, m)

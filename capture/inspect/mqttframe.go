@@ -189,33 +189,44 @@ func newFramer(dir int, sink pduSink, limits *bufferLimits, synced bool) *framer
 	return &framer{dir: dir, sink: sink, limits: limits, synced: synced}
 }
 
-// release gives the framer's buffer back (end of stream).
+// release gives the framer's buffer back (end of stream, idle).
 func (f *framer) release() {
 	f.limits.used -= cap(f.buf)
 	f.buf = nil
 }
 
-func (f *framer) setBuf(b []byte) {
-	if cap(f.buf) < len(b) {
-		f.limits.used -= cap(f.buf)
-		n := len(b)
-		if n < 256 {
-			n = 256
+// store appends b to the buffer, growing it within the limits; it returns
+// false, and counts a drop, when they forbid it.
+func (f *framer) store(b []byte) bool {
+	need := len(f.buf) + len(b)
+	if need > cap(f.buf) {
+		if need > f.limits.perStream {
+			f.limits.dropped++
+			return false
 		}
-		f.buf = make([]byte, 0, n)
-		f.limits.used += n
-	}
-	f.buf = append(f.buf[:0], b...)
-}
-
-func (f *framer) appendBuf(b []byte) {
-	if len(f.buf)+len(b) > cap(f.buf) {
-		nb := make([]byte, len(f.buf), 2*(len(f.buf)+len(b)))
+		newCap := min(max(need, 2*cap(f.buf), 64), f.limits.perStream)
+		if f.limits.used+newCap-cap(f.buf) > f.limits.total {
+			newCap = need
+		}
+		if f.limits.used+newCap-cap(f.buf) > f.limits.total {
+			f.limits.dropped++
+			return false
+		}
+		nb := make([]byte, len(f.buf), newCap)
 		copy(nb, f.buf)
-		f.limits.used += cap(nb) - cap(f.buf)
+		f.limits.used += newCap - cap(f.buf)
 		f.buf = nb
 	}
 	f.buf = append(f.buf, b...)
+	return true
+}
+
+// drop abandons what is being gathered (the buffer limits were reached):
+// the stream resynchronises.
+func (f *framer) drop() {
+	f.synced, f.tentative = false, false
+	f.clearBuf()
+	f.skip, f.bigTotal = 0, 0
 }
 
 func (f *framer) clearBuf() {
@@ -303,12 +314,10 @@ func (f *framer) fromSegment(ts time.Time, data []byte) []byte {
 }
 
 func (f *framer) startPartial(data []byte) {
-	if f.limits.used+len(data) > f.limits.total {
-		f.limits.dropped++
-		f.synced = false
-		return
+	f.buf = f.buf[:0]
+	if !f.store(data) {
+		f.drop()
 	}
-	f.setBuf(data)
 }
 
 // startBig keeps the head of a packet too large to buffer and skips the
@@ -317,13 +326,19 @@ func (f *framer) startBig(first byte, hlen, rem int, data []byte) []byte {
 	total := hlen + rem
 	keep := min(hlen+f.limits.headKeep, total)
 	f.bigFirst, f.bigTotal = first, total
+	f.buf = f.buf[:0]
 	if keep <= len(data) {
-		f.setBuf(data[:keep])
+		if !f.store(data[:keep]) {
+			f.drop()
+			return data[keep:]
+		}
 		f.skip = total - keep
 		return data[keep:]
 	}
 	// The head itself is cut: gather it first (continuePartial), then skip.
-	f.setBuf(data)
+	if !f.store(data) {
+		f.drop()
+	}
 	return nil
 }
 
@@ -332,7 +347,10 @@ func (f *framer) continuePartial(ts time.Time, data []byte) []byte {
 		// Gathering the head of a large packet.
 		keep := min(len(f.buf)+len(data), f.headLen())
 		n := keep - len(f.buf)
-		f.appendBuf(data[:n])
+		if !f.store(data[:n]) {
+			f.drop()
+			return data[n:]
+		}
 		data = data[n:]
 		if len(f.buf) == f.headLen() {
 			f.skip = f.bigTotal - len(f.buf)
@@ -345,7 +363,9 @@ func (f *framer) continuePartial(ts time.Time, data []byte) []byte {
 	first, rem, hlen, ok, bad := fixedHeader(f.buf)
 	if !ok && !bad {
 		// Complete the header a byte at a time (at most 4 bytes).
-		f.appendBuf(data[:1])
+		if !f.store(data[:1]) {
+			f.drop()
+		}
 		return data[1:]
 	}
 	if bad {
@@ -359,12 +379,10 @@ func (f *framer) continuePartial(ts time.Time, data []byte) []byte {
 		return data
 	}
 	n := min(total-len(f.buf), len(data))
-	if f.limits.used+n > f.limits.total && len(f.buf)+n > cap(f.buf) {
-		f.limits.dropped++
-		f.lose(ts, "the buffer limit for packets split over segments was reached")
+	if !f.store(data[:n]) {
+		f.drop()
 		return data[n:]
 	}
-	f.appendBuf(data[:n])
 	data = data[n:]
 	if len(f.buf) == total {
 		f.deliver(ts, first, hlen, f.buf[hlen:total], total, false)
