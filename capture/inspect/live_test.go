@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -12,6 +14,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/ecdata/ectool/internal/testenv"
 )
@@ -123,23 +129,64 @@ func (p *proc) wait(within time.Duration) {
 type tcpdump struct {
 	p    *proc
 	file string
+	addr string
 }
 
 func startTcpdump(t *testing.T, port int) *tcpdump {
 	t.Helper()
 	bin := testenv.Require(t, "tcpdump")
 	file := filepath.Join(t.TempDir(), "lo.pcap")
-	p := start(t, bin, "-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w", file, "tcp", "port", strconv.Itoa(port))
+	p := start(t, bin, "-i", "lo", "-B", "16384", "-U", "-s", "0", "-w", file, "tcp", "port", strconv.Itoa(port))
 	p.waitFor("listening on lo", 1, 10*time.Second)
-	return &tcpdump{p: p, file: file}
+	return &tcpdump{p: p, file: file, addr: "127.0.0.1:" + strconv.Itoa(port)}
 }
 
-// stop ends the capture (SIGINT: tcpdump writes what it has and says so).
+// stop ends the capture once tcpdump has written everything sent so far:
+// a last connection's FIN marks the end, and stop waits until the file
+// holds it (tcpdump reads the kernel's queue behind the traffic), then
+// sends SIGINT.
 func (d *tcpdump) stop() string {
+	d.p.t.Helper()
+	c, err := net.Dial("tcp", d.addr)
+	if err != nil {
+		d.p.t.Fatalf("end-of-capture marker: %v", err)
+	}
+	port := uint16(c.LocalAddr().(*net.TCPAddr).Port)
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !finInFile(d.file, port) {
+		if time.Now().After(deadline) {
+			d.p.t.Fatalf("tcpdump did not write the end-of-capture marker within 10s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the file for the event, not a guess
+	}
 	_ = d.p.cmd.Process.Signal(syscall.SIGINT)
 	d.p.waitFor("packets captured", 1, 10*time.Second)
 	<-d.p.done
 	return d.file
+}
+
+// finInFile reports whether the capture holds a FIN from port.
+func finInFile(path string, port uint16) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		return false
+	}
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			return false
+		}
+		p := gopacket.NewPacket(data, r.LinkType(), gopacket.NoCopy)
+		if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tcp.FIN && uint16(tcp.SrcPort) == port {
+			return true
+		}
+	}
 }
 
 // run runs a program to its end and fails the test on a non-zero exit.

@@ -112,6 +112,9 @@ func TestCountsEqualTsharksOnACaptureJoinedMidSession(t *testing.T) {
 		t.Fatal("no PUBLISH decoded after joining mid-session")
 	}
 	for _, c := range res.Connections {
+		if c.PacketsToBroker+c.PacketsToClient == 0 {
+			continue // the end-of-capture marker: a connection that sent nothing
+		}
 		if c.Version != "5" || c.VersionFrom != "inferred" {
 			t.Errorf("stream %d: version %q from %q, want 5 inferred", c.Stream, c.Version, c.VersionFrom)
 		}
