@@ -22,7 +22,7 @@ import (
 
 // Options choose the file format and link type.
 type Options struct {
-	PcapNG   bool
+	PcapNG bool
 	// LinkType: Ethernet (the default), LinuxSLL, LinuxSLL2, Raw, or Loop
 	// (BSD loopback, as macOS's lo0 records it).
 	LinkType layers.LinkType
