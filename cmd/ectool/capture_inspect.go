@@ -33,9 +33,11 @@ type CaptureInspectOptions struct {
 
 	// Filled in by complete.
 	Inspect inspect.Options
-	// open opens the inputs afresh (twice when --since/--until count back
-	// from the newest packet: once to find it).
+	// open opens the inputs afresh; src is the first opening (complete
+	// opens them to check them before any work; standard input can only
+	// be opened once).
 	open func() (inspect.Source, error)
+	src  inspect.Source
 }
 
 // NewCmdCaptureInspect builds `ectool capture inspect`.
@@ -141,12 +143,12 @@ func (opts *CaptureInspectOptions) complete(args []string) error {
 	}
 	opts.Inputs = args
 	opts.open = func() (inspect.Source, error) { return openInputs(opts.App, args) }
-	// Open once now, so a missing or foreign file is exit 2 before any work.
+	// Open now, so a missing or foreign file is exit 2 before any work.
 	src, err := opts.open()
 	if err != nil {
 		return err
 	}
-	src.Close()
+	opts.src = src
 	opts.Inspect = inspect.Options{Ports: opts.Ports, AssumeVersion: opts.AssumeVersion, Clients: opts.Clients, Topics: opts.Topics}
 	return nil
 }
@@ -210,19 +212,24 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 		ctx = context.Background()
 	}
 	o := opts.Inspect
-	if opts.Window.relative() || opts.Window.since.set || opts.Window.until.set {
-		newest := time.Time{}
-		if opts.Window.relative() {
-			var err error
-			if newest, err = newestPacket(opts); err != nil {
-				return inspectError(app, err)
-			}
+	src := opts.src
+	if src == nil {
+		var err error
+		if src, err = opts.open(); err != nil {
+			return inspectError(app, err)
+		}
+	}
+	if opts.Window.relative() {
+		// Durations count back from the newest packet: a first pass finds it.
+		newest := newestPacket(src)
+		src.Close()
+		var err error
+		if src, err = opts.open(); err != nil {
+			return inspectError(app, err)
 		}
 		o.Since, o.Until = opts.Window.resolve(newest)
-	}
-	src, err := opts.open()
-	if err != nil {
-		return inspectError(app, err)
+	} else {
+		o.Since, o.Until = opts.Window.resolve(time.Time{})
 	}
 	defer src.Close()
 	out := bufio.NewWriterSize(app.IO.Out, 64<<10)
@@ -251,18 +258,13 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 	return reported(rep.ExitCode(false))
 }
 
-// newestPacket reads the inputs once to find the newest packet's time.
-func newestPacket(opts *CaptureInspectOptions) (time.Time, error) {
-	src, err := opts.open()
-	if err != nil {
-		return time.Time{}, err
-	}
-	defer src.Close()
+// newestPacket reads a source to its end to find the newest packet's time.
+func newestPacket(src inspect.Source) time.Time {
 	var newest time.Time
 	for {
 		p, err := src.Next()
 		if errors.Is(err, io.EOF) {
-			return newest, nil
+			return newest
 		}
 		if err == nil && p.Time.After(newest) {
 			newest = p.Time
