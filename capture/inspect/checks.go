@@ -155,7 +155,7 @@ func (r *Result) connectCheck() report.Check {
 			if conn := r.connection(first.Stream); conn != nil && conn.Version == "5" {
 				version = mqtt.V5
 			}
-			if h := mqtt.ReasonHint(version, mqtt.PacketConnack, byte(*first.Code)); h != "" {
+			if h := connectHint(version, byte(*first.Code)); h != "" {
 				c.Hint = "the broker refused " + clientWords(first) + ": " + h
 			}
 		} else if strings.HasPrefix(first.What, "no CONNACK") {
@@ -172,6 +172,24 @@ func (r *Result) connectCheck() report.Check {
 		c.Hint = "a CONNECT was still unanswered when the capture ended: capture longer to see the broker's answer"
 	}
 	return c
+}
+
+// connectHint is the next step for a refused CONNECT seen in a capture:
+// about the device's settings, where probe/mqtt's hints (written for
+// ectool's own connections) name ectool's flags.
+func connectHint(v mqtt.Version, code byte) string {
+	v5 := v == mqtt.V5
+	switch {
+	case (!v5 && code == 4) || (v5 && code == 0x86):
+		return "the device's user name or password is wrong: check them against the broker's account (inspect never shows the password)"
+	case (!v5 && code == 5) || (v5 && code == 0x87):
+		return "the broker does not let this client in: often wrong credentials (mosquitto answers those with not authorized), else the account or the client certificate is not allowed: check the device's credentials and the broker's ACL"
+	case (!v5 && code == 2) || (v5 && code == 0x85):
+		return "the broker rejects this client id (too long, odd characters, or empty): give the device a client id the broker accepts"
+	case (!v5 && code == 1) || (v5 && code == 0x84):
+		return "the broker does not speak the device's MQTT version: set the device to MQTT 3.1.1, or upgrade the broker"
+	}
+	return mqtt.ReasonHint(v, mqtt.PacketConnack, code)
 }
 
 func clientWords(in Instance) string {
@@ -236,7 +254,8 @@ func (r *Result) tlsCheck() report.Check {
 func tlsHint(what string) string {
 	const tail = " (the TLS payload stays encrypted here: to see the MQTT inside, capture with the client's key log, SSLKEYLOGFILE, and open it in Wireshark)"
 	switch {
-	case strings.Contains(what, "unknown_ca"), strings.Contains(what, "bad_certificate") && strings.HasPrefix(what, "client"):
+	case strings.Contains(what, "unknown_ca"), strings.Contains(what, "rejected the broker"),
+		strings.Contains(what, "bad_certificate") && strings.HasPrefix(what, "client"):
 		return "the client does not trust the broker's certificate: install the CA that signed it on the device, and check the name it was issued for" + tail
 	case strings.Contains(what, "certificate_required"), strings.Contains(what, "bad_certificate"):
 		return "the broker wants a client certificate it trusts: configure the device's certificate and key (mutual TLS)" + tail

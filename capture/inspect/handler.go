@@ -13,6 +13,15 @@ type sniffer struct {
 	c     *conn
 	hint  Protocol
 	inner streamHandler
+	// closes seen before the first byte, replayed once the protocol is
+	// known (a client may close before the broker speaks).
+	closes []closeEvent
+}
+
+type closeEvent struct {
+	dir int
+	ts  time.Time
+	rst bool
 }
 
 func (s *sniffer) pick(dir int, b []byte) {
@@ -38,6 +47,10 @@ func (s *sniffer) pick(dir int, b []byte) {
 	default:
 		s.inner = &mqttHandler{s: newSession(s.c, ProtoMQTT)}
 	}
+	for _, e := range s.closes {
+		s.inner.closed(e.dir, e.ts, e.rst)
+	}
+	s.closes = nil
 }
 
 // looksLikeTLS is a TLS record header: handshake, alert, change cipher
@@ -61,9 +74,8 @@ func (s *sniffer) gap(dir int, ts time.Time, n int) {
 
 func (s *sniffer) closed(dir int, ts time.Time, rst bool) {
 	if s.inner == nil {
-		// Closed before a byte: a refused or aborted connection. Reported
-		// as an MQTT connection of its port's protocol.
-		s.pick(dir, nil)
+		s.closes = append(s.closes, closeEvent{dir, ts, rst})
+		return
 	}
 	s.inner.closed(dir, ts, rst)
 }
@@ -75,9 +87,12 @@ func (s *sniffer) release() {
 }
 
 func (s *sniffer) finish(end time.Time) {
-	if s.inner != nil {
-		s.inner.finish(end)
+	if s.inner == nil {
+		// Not a byte either way: an aborted or probing connection, reported
+		// as its port's protocol.
+		s.pick(toBroker, nil)
 	}
+	s.inner.finish(end)
 }
 
 // mqttHandler reads MQTT in clear.

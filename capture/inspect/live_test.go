@@ -133,12 +133,33 @@ type tcpdump struct {
 }
 
 func startTcpdump(t *testing.T, port int) *tcpdump {
+	return startTcpdumpPorts(t, port)
+}
+
+// startTcpdumpPorts records several TCP ports; the end-of-capture marker
+// goes to the first.
+func startTcpdumpPorts(t *testing.T, ports ...int) *tcpdump {
 	t.Helper()
 	bin := testenv.Require(t, "tcpdump")
 	file := filepath.Join(t.TempDir(), "lo.pcap")
-	p := start(t, bin, "-i", "lo", "-B", "16384", "-U", "-s", "0", "-w", file, "tcp", "port", strconv.Itoa(port))
+	filter := []string{"tcp", "and", "("}
+	for i, p := range ports {
+		if i > 0 {
+			filter = append(filter, "or")
+		}
+		filter = append(filter, "port", strconv.Itoa(p))
+	}
+	filter = append(filter, ")")
+	p := start(t, bin, append([]string{"-i", "lo", "-B", "16384", "-U", "-s", "0", "-w", file}, filter...)...)
 	p.waitFor("listening on lo", 1, 10*time.Second)
-	return &tcpdump{p: p, file: file, addr: "127.0.0.1:" + strconv.Itoa(port)}
+	return &tcpdump{p: p, file: file, addr: "127.0.0.1:" + strconv.Itoa(ports[0])}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // stop ends the capture once tcpdump has written everything sent so far:

@@ -225,6 +225,12 @@ func (d *packetDecoder) slow(level byte, raw *rawPDU, m *Message) {
 	if m.Malformed == "" {
 		m.Malformed = validate(pk, typ, level, m)
 	}
+	if m.Malformed == "" && level != level5 && raw.remaining() != 2 {
+		switch typ {
+		case typeConnack, typePuback, typePubrec, typePubrel, typePubcomp, typeUnsuback:
+			m.Malformed = fmt.Sprintf("%s of %d bytes after its fixed header (MQTT %s has exactly 2)", PacketType(typ).Upper(), raw.remaining(), levelString(level))
+		}
+	}
 }
 
 // decodeBody runs mochi's decoder for the type, turning a panic into an

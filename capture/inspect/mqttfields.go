@@ -1,8 +1,8 @@
 package inspect
 
 import (
-	"bytes"
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -149,7 +149,7 @@ func validate(pk *packets.Packet, typ byte, level byte, m *Message) string {
 // the packet.
 func knownReason(code byte, packet string) bool {
 	txt := mqtt.ReasonText(mqtt.V5, packet, code)
-	return !bytes.HasPrefix([]byte(txt), []byte("unknown reason code")) && !bytes.Contains([]byte(txt), []byte("(not a valid code in"))
+	return !strings.HasPrefix(txt, "unknown reason code") && !strings.Contains(txt, "(not a valid code in")
 }
 
 func validateConnect(pk *packets.Packet) string {

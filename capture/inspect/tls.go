@@ -43,8 +43,11 @@ type tlsConn struct {
 	hello time.Time
 	v13   bool
 	done  bool
-	// closedBeforeDone: the connection ended before the handshake did.
+	// closedBy: who closed the connection before the handshake completed.
 	closedBy string
+	// rejected: a TLS 1.3 client sent an encrypted alert instead of its
+	// Finished.
+	rejected bool
 }
 
 type tlsDir struct {
@@ -52,6 +55,7 @@ type tlsDir struct {
 	hdr       [5]byte
 	hdrN      int
 	typ       byte
+	recLen    int
 	left      int
 	body      []byte // record body being kept (handshake, alert, CCS)
 	keep      bool
@@ -92,6 +96,7 @@ func (t *tlsConn) data(dir int, ts time.Time, b []byte) {
 			}
 			st.typ = st.hdr[0]
 			st.left = int(binary.BigEndian.Uint16(st.hdr[3:]))
+			st.recLen = st.left
 			if st.typ < 20 || st.typ > 24 || st.hdr[1] != 3 || st.left > maxTLSRecord {
 				// Not TLS (or lost): stop reading this direction.
 				st.synced, st.hdrN, st.left = false, 0, 0
@@ -138,7 +143,15 @@ func (t *tlsConn) record(dir int, st *tlsDir, ts time.Time) {
 	case 23:
 		if t.v13 && dir == toBroker && !t.done && !t.hello.IsZero() {
 			// TLS 1.3: the client's first encrypted record after the
-			// ServerHello carries its Finished.
+			// ServerHello carries its Finished, or an alert when it
+			// rejects the broker: an alert is 2 bytes, its record 19 with
+			// the content type and the AEAD tag; a Finished is longer.
+			if st.recLen <= 24 {
+				t.addAlert(TLSAlert{Time: Stamp(ts), From: byName(dir), Level: "encrypted",
+					Description: "encrypted alert during the handshake (the client rejected the broker: its certificate, most often)"})
+				t.rejected = true
+				return
+			}
 			t.handshakeDone(ts)
 		}
 	}
@@ -167,11 +180,15 @@ func (t *tlsConn) alert(dir int, st *tlsDir, ts time.Time) {
 		}
 		a.Description = alertText(st.body[1])
 	}
-	if len(t.tls.Alerts) < 16 {
-		t.tls.Alerts = append(t.tls.Alerts, a)
-	}
+	t.addAlert(a)
 	if a.Level == "fatal" || (a.Level == "warning" && a.Description != "close_notify" && a.Description != "user_canceled") {
 		t.an.tlsProblem(t, ts, fmt.Sprintf("%s sent a %s alert: %s", a.From, a.Level, a.Description))
+	}
+}
+
+func (t *tlsConn) addAlert(a TLSAlert) {
+	if len(t.tls.Alerts) < 16 {
+		t.tls.Alerts = append(t.tls.Alerts, a)
 	}
 }
 
@@ -373,7 +390,11 @@ func (t *tlsConn) closed(dir int, ts time.Time, rst bool) {
 				stage = "after the ServerHello"
 			}
 		}
-		t.an.tlsProblem(t, ts, fmt.Sprintf("the handshake did not complete: the %s %s the connection %s", t.closedBy, what, stage))
+		why := ""
+		if t.rejected {
+			why = " (after an encrypted alert from the client: it rejected the broker, most often its certificate)"
+		}
+		t.an.tlsProblem(t, ts, fmt.Sprintf("the handshake did not complete: the %s %s the connection %s%s", t.closedBy, what, stage, why))
 	}
 }
 

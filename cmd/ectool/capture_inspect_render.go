@@ -220,6 +220,9 @@ func writeConnectionTable(w io.Writer, res *inspect.Result) {
 		id := "-"
 		if c.ClientID != nil {
 			id = truncate(*c.ClientID, 32)
+			if id == "" {
+				id = "(empty)"
+			}
 		}
 		ver := c.Version
 		if ver == "" {
@@ -234,18 +237,31 @@ func writeConnectionTable(w io.Writer, res *inspect.Result) {
 		}
 		p99 := "-"
 		if c.QoS.AckP99MS != nil {
-			p99 = fmt.Sprintf("%.1f ms", *c.QoS.AckP99MS)
+			p99 = fmtMS(*c.QoS.AckP99MS)
 		}
 		proto := c.Protocol
 		if c.TLS != nil && c.TLS.Version != "" {
 			proto += " " + c.TLS.Version
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d/%d/%d\t%s\t%s\n", c.Stream, id, c.Client, proto, ver, ka,
-			c.Start.T().UTC().Format("15:04:05.000"), (time.Duration(c.DurationMS) * time.Millisecond).Round(time.Millisecond),
+			c.Start.T().UTC().Format("15:04:05.000"), fmtMS(c.DurationMS),
 			c.PacketsToBroker+c.PacketsToClient, c.QoS.Completed, c.QoS.OpenAtEnd, c.QoS.Incomplete+c.QoS.Refused, p99, endWords(c.End))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+}
+
+// fmtMS shows milliseconds readably: 0.42 ms, 12.3 ms, 4.2 s, 3m20s.
+func fmtMS(ms float64) string {
+	switch {
+	case ms < 10:
+		return fmt.Sprintf("%.2f ms", ms)
+	case ms < 1000:
+		return fmt.Sprintf("%.1f ms", ms)
+	case ms < 60000:
+		return fmt.Sprintf("%.1f s", ms/1000)
+	}
+	return (time.Duration(ms) * time.Millisecond).Round(time.Second).String()
 }
 
 func endWords(e inspect.End) string {
