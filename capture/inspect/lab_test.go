@@ -1,8 +1,10 @@
 package inspect_test
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/ecdata/ectool/capture/inspect"
 	"github.com/ecdata/ectool/diag/report"
+	"github.com/ecdata/ectool/internal/pcapsynth"
 	"github.com/ecdata/ectool/internal/testenv"
 )
 
@@ -112,6 +115,32 @@ func TestLabRecordingDecodesWithItsListenerComment(t *testing.T) {
 	if wsPublishes < 4 {
 		t.Errorf("%d PUBLISH delivered over WebSocket decoded, want at least the 4 the subscriber counted", wsPublishes)
 	}
+	// tshark on the mqtt listener (the gateway was connected before the
+	// capture: MQTT 5 told), and on the ws listener through tshark's own
+	// WebSocket unmasking (tshark 4.0 does not hand WebSocket payloads to
+	// its MQTT dissector: the payloads it extracts are replayed as plain
+	// TCP for it).
+	onPort := func(port int) []record {
+		var out []record
+		for _, r := range recs {
+			if int(r.Src.Port()) == port || int(r.Dst.Port()) == port {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	et, eq, etop := ectoolCounts(onPort(ports["mqtt"]))
+	tt, tq, ttop := tsharkCounts(t, file, ports["mqtt"], "MQTT v5.0")
+	sameCounts(t, "mqtt listener packet type", et, tt)
+	sameCounts(t, "mqtt listener publish QoS", eq, tq)
+	sameCounts(t, "mqtt listener topic", etop, ttop)
+	replay := wsPayloadsAsTCP(t, file, ports["ws"])
+	et, eq, etop = ectoolCounts(onPort(ports["ws"]))
+	tt, tq, ttop = tsharkCounts(t, replay, 1883, "")
+	sameCounts(t, "ws listener packet type", et, tt)
+	sameCounts(t, "ws listener publish QoS", eq, tq)
+	sameCounts(t, "ws listener topic", etop, ttop)
+
 	rep := report.New("capture inspect", file, nil)
 	res.Report(rep, nil)
 	rep.Finish()
@@ -119,4 +148,35 @@ func TestLabRecordingDecodesWithItsListenerComment(t *testing.T) {
 		res.Refused.First[0].ClientID != "tour-wrong-pw" || res.Refused.First[0].Code == nil || *res.Refused.First[0].Code != 0x86 {
 		t.Errorf("first failure %+v, refusals %+v: want inspect.connect naming tour-wrong-pw and 0x86", rep.FirstFailure, res.Refused)
 	}
+}
+
+// wsPayloadsAsTCP extracts, with tshark, the unmasked payloads of the
+// WebSocket frames on port and writes them as one plain TCP connection
+// to port 1883, each frame's payload a segment in its direction.
+func wsPayloadsAsTCP(t *testing.T, file string, port int) string {
+	t.Helper()
+	tshark := testenv.Require(t, "tshark")
+	out := run(t, tshark, "-r", file, "-d", fmt.Sprintf("tcp.port==%d,http", port), "-Y", fmt.Sprintf("tcp.port==%d && websocket", port),
+		"-T", "fields", "-e", "tcp.dstport", "-e", "data.data", "-E", "occurrence=a")
+	return synth(t, pcapsynth.Options{}, func(w *pcapsynth.Writer) {
+		c := w.NewConn(netip.MustParseAddrPort("10.9.0.2:40000"), netip.MustParseAddrPort("10.9.0.1:1883"))
+		c.Open(t0)
+		for _, l := range strings.Split(out, "\n") {
+			cols := strings.Split(l, "\t")
+			if len(cols) < 2 || cols[1] == "" {
+				continue
+			}
+			dir := pcapsynth.ToClient
+			if cols[0] == strconv.Itoa(port) {
+				dir = pcapsynth.ToServer
+			}
+			for _, h := range strings.Split(cols[1], ",") {
+				b, err := hex.DecodeString(strings.ReplaceAll(h, ":", ""))
+				if err != nil {
+					t.Fatalf("tshark payload %q: %v", h, err)
+				}
+				c.Send(dir, t0, b)
+			}
+		}
+	})
 }
