@@ -51,6 +51,7 @@ const (
 type halfConn struct {
 	started bool
 	syn     bool
+	isn     uint32 // the SYN's sequence number
 	// aligned: the stream was read from a packet boundary (its SYN was
 	// seen, or a recognised CONNECT starts it), so no resynchronisation.
 	aligned  bool
@@ -135,7 +136,7 @@ func (c *conn) dirOf(fromA bool) int {
 func (d *Decoder) segment(s *segment) {
 	k, fromA := keyOf(s)
 	c := d.conns[k]
-	if c != nil && c.done && s.syn && !s.ackFlag {
+	if c != nil && s.syn && !s.ackFlag && c.reusedBy(fromA, s) {
 		// The 4-tuple is reused: a new connection, as Wireshark counts them.
 		c.finish()
 		c = nil
@@ -157,6 +158,17 @@ func (d *Decoder) segment(s *segment) {
 		}
 	}
 	c.tcp(c.dirOf(fromA), s)
+}
+
+// reusedBy reports whether a SYN starts a new connection on this
+// 4-tuple: the old one ended, or it had started otherwise (another
+// initial sequence number, or no SYN at all: it was joined mid-way).
+func (c *conn) reusedBy(fromA bool, s *segment) bool {
+	if c.done {
+		return true
+	}
+	h := &c.half[c.dirOf(fromA)]
+	return h.started && (!h.syn || h.isn != s.seq)
 }
 
 func (d *Decoder) newConn(k connKey, fromA bool, s *segment) *conn {
@@ -253,7 +265,7 @@ func (c *conn) tcp(dir int, s *segment) {
 		}
 		if !h.started {
 			h.started, h.syn, h.aligned = true, true, true
-			h.nextSeq, h.maxEnd = s.seq+1, s.seq+1
+			h.isn, h.nextSeq, h.maxEnd = s.seq, s.seq+1, s.seq+1
 		}
 	}
 	if n > 0 && h.started {

@@ -96,6 +96,10 @@ func validate(pk *packets.Packet, typ byte, level byte, m *Message) string {
 		switch {
 		case pk.FixedHeader.Qos > 0 && pk.PacketID == 0:
 			return fmt.Sprintf("PUBLISH at QoS %d without a packet identifier", pk.FixedHeader.Qos)
+		case strings.ContainsAny(pk.TopicName, "+#"):
+			return fmt.Sprintf("PUBLISH topic %q contains wildcards (+ and # are for subscriptions)", pk.TopicName)
+		case strings.ContainsRune(pk.TopicName, 0):
+			return "PUBLISH topic contains a NUL character"
 		case pk.TopicName == "" && (level != level5 || pk.Properties.TopicAlias == 0):
 			return "PUBLISH with an empty topic and no topic alias"
 		case pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias == 0:
