@@ -53,7 +53,8 @@ phase() { # phase NAME FUNCTION
 }
 
 # Debian packages the tests start as real peers.
-PEER_PACKAGES=(mosquitto mosquitto-clients iproute2 socat python3-pymodbus python3-serial-asyncio mbpoll file)
+# tcpdump, tshark (with wireshark-common's editcap) and openssl: capture inspect's oracles.
+PEER_PACKAGES=(mosquitto mosquitto-clients iproute2 socat python3-pymodbus python3-serial-asyncio mbpoll file tcpdump tshark wireshark-common openssl)
 
 phase_peers() {
 	local missing=()
