@@ -291,15 +291,28 @@ func (c *conn) tcp(dir int, s *segment) {
 	}
 	if s.rst {
 		h.rst = true
-		c.done = true
 		c.handler.closed(dir, s.ts, true)
+		c.ended()
 	}
 	if s.fin && !h.fin {
 		h.fin = true
 		c.handler.closed(dir, s.ts, false)
 	}
 	if c.half[0].fin && c.half[1].fin {
-		c.done = true
+		c.ended()
+	}
+}
+
+// ended marks the connection over (FIN both ways, or RST): its buffers go
+// back now, not at the capture's end. What the diagnosis still needs
+// (open flows, figures) stays with it.
+func (c *conn) ended() {
+	if c.done {
+		return
+	}
+	c.done = true
+	if !c.asmMode && c.handler != nil {
+		c.handler.release()
 	}
 }
 

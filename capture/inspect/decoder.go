@@ -132,7 +132,7 @@ func (d *Decoder) Packet(p *Packet) {
 	if d.asm != nil && d.asm.active {
 		d.asm.maintain(p.Time)
 	}
-	if p.Time.Sub(d.lastFlush) > time.Second {
+	if p.Time.Sub(d.lastFlush) > d.opts.IdleTimeout/2 {
 		d.lastFlush = p.Time
 		d.idle(p.Time)
 	}
@@ -142,7 +142,7 @@ func (d *Decoder) Packet(p *Packet) {
 func (d *Decoder) idle(now time.Time) {
 	limit := now.Add(-d.opts.IdleTimeout)
 	for _, c := range d.conns {
-		if c.handler != nil && !c.idled && c.lastSeen.Before(limit) {
+		if c.handler != nil && !c.idled && !c.done && c.lastSeen.Before(limit) {
 			c.idled = true
 			c.handler.release()
 		}

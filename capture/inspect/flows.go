@@ -176,11 +176,29 @@ type latencies struct {
 	samples []float32
 	seen    int
 	rng     uint64
+	// frozen: the samples were reduced to the quantiles the diagnosis
+	// needs (the connection ended; its memory goes back).
+	frozen        bool
+	p50, p99      float64
+	frozenHasData bool
+}
+
+// freeze keeps p50 and p99 and drops the samples.
+func (l *latencies) freeze() {
+	if l.frozen {
+		return
+	}
+	l.p50, l.frozenHasData = l.quantile(0.5)
+	l.p99, _ = l.quantile(0.99)
+	l.samples, l.frozen = nil, true
 }
 
 const maxSamples = 4096
 
 func (l *latencies) add(ms float64) {
+	if l.frozen {
+		return
+	}
 	l.seen++
 	if len(l.samples) < maxSamples {
 		l.samples = append(l.samples, float32(ms))
@@ -198,6 +216,12 @@ func (l *latencies) add(ms float64) {
 }
 
 func (l *latencies) quantile(q float64) (float64, bool) {
+	if l.frozen {
+		if q >= 0.99 {
+			return l.p99, l.frozenHasData
+		}
+		return l.p50, l.frozenHasData
+	}
 	if len(l.samples) == 0 {
 		return 0, false
 	}

@@ -103,7 +103,10 @@ func (h *mqttHandler) gap(dir int, ts time.Time, n int)     { h.s.gap(dir, ts, n
 func (h *mqttHandler) closed(dir int, ts time.Time, rst bool) {
 	h.s.closed(dir, ts, rst)
 }
-func (h *mqttHandler) release()             { h.s.release() }
+func (h *mqttHandler) release() {
+	h.s.release()
+	h.s.lat.freeze()
+}
 func (h *mqttHandler) finish(end time.Time) { h.s.finish(end) }
 
 // finish closes the session at the end of the capture (or when its

@@ -256,5 +256,11 @@ func (w *wsConn) gap(dir int, ts time.Time, n int) {
 }
 
 func (w *wsConn) closed(dir int, ts time.Time, rst bool) { w.s.closed(dir, ts, rst) }
-func (w *wsConn) release()                               { w.s.release() }
+func (w *wsConn) release() {
+	w.s.release()
+	w.s.lat.freeze()
+	for i := range w.dir {
+		w.dir[i].http, w.dir[i].scratch = nil, nil
+	}
+}
 func (w *wsConn) finish(end time.Time)                   { w.s.finish(end) }
