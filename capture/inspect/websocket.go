@@ -263,4 +263,4 @@ func (w *wsConn) release() {
 		w.dir[i].http, w.dir[i].scratch = nil, nil
 	}
 }
-func (w *wsConn) finish(end time.Time)                   { w.s.finish(end) }
+func (w *wsConn) finish(end time.Time) { w.s.finish(end) }
