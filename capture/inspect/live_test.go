@@ -224,29 +224,47 @@ func run(t *testing.T, name string, args ...string) string {
 // QoS, and topic occurrences (PUBLISH topics and SUBSCRIBE/UNSUBSCRIBE
 // filters, as mqtt.topic holds both).
 func tsharkCounts(t *testing.T, file string, port int, version string) (types, qos, topics map[string]int) {
+	types, qos, topics, _ = tsharkCountsByStream(t, file, port, version)
+	return types, qos, topics
+}
+
+// tsharkCountsByStream adds the packet types per TCP stream ("3/publish"):
+// ectool numbers streams as tcp.stream does.
+func tsharkCountsByStream(t *testing.T, file string, port int, version string) (types, qos, topics, streams map[string]int) {
 	t.Helper()
 	bin := testenv.Require(t, "tshark")
 	args := []string{"-r", file, "-d", fmt.Sprintf("tcp.port==%d,mqtt", port), "-T", "fields",
-		"-e", "mqtt.msgtype", "-e", "mqtt.qos", "-e", "mqtt.topic", "-E", "occurrence=a", "-E", "separator=/t", "-E", "aggregator=,"}
+		"-e", "mqtt.msgtype", "-e", "mqtt.qos", "-e", "mqtt.topic", "-e", "tcp.stream", "-E", "occurrence=a", "-E", "separator=/t", "-E", "aggregator=,"}
 	if version != "" {
 		args = append(args, "-o", "mqtt.default_version:"+version)
 	}
 	out := run(t, bin, args...)
-	types, qos, topics = map[string]int{}, map[string]int{}, map[string]int{}
+	types, qos, topics, streams = map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	for _, line := range strings.Split(out, "\n") {
 		cols := strings.Split(line, "\t")
-		if len(cols) < 3 {
+		if len(cols) < 4 {
 			continue
 		}
 		for i, m := range []map[string]int{types, qos, topics} {
 			for _, v := range strings.Split(cols[i], ",") {
 				if v != "" {
 					m[v]++
+					if i == 0 {
+						streams[cols[3]+"/"+v]++
+					}
 				}
 			}
 		}
 	}
-	return types, qos, topics
+	return types, qos, topics, streams
+}
+
+func ectoolStreams(recs []record) map[string]int {
+	m := map[string]int{}
+	for _, r := range recs {
+		m[fmt.Sprintf("%d/%d", r.Stream, int(r.Type))]++
+	}
+	return m
 }
 
 // ectoolCounts are the same counts from ectool's decode.

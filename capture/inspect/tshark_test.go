@@ -46,8 +46,9 @@ func TestCountsEqualTsharksOnMosquittoTraffic(t *testing.T) {
 
 	recs, res := decodeFile(t, file, inspect.Options{Ports: []uint16{uint16(b.Port)}})
 	et, eq, etop := ectoolCounts(recs)
-	tt, tq, ttop := tsharkCounts(t, file, b.Port, "")
+	tt, tq, ttop, tstreams := tsharkCountsByStream(t, file, b.Port, "")
 	sameCounts(t, "packet type", et, tt)
+	sameCounts(t, "stream/type", ectoolStreams(recs), tstreams)
 	sameCounts(t, "publish QoS", eq, tq)
 	sameCounts(t, "topic", etop, ttop)
 	if et["3"] < 2*delivered {
