@@ -108,7 +108,7 @@ func (an *analysis) countPacket(s *session, dir int, m *Message) {
 	} else {
 		in.PacketsToClient++
 	}
-	in.Types[m.Type.String()]++
+	in.typeCount[m.Type&0x0f]++
 	if m.Malformed != "" && in.included {
 		in.Malformed++
 		an.res.Decode.add(an.instance(s, m.Time, m.Malformed))
@@ -319,6 +319,11 @@ func (an *analysis) sessionDone(s *session) {
 func (an *analysis) connDone(c *conn, in *Connection) {
 	if !in.included {
 		return
+	}
+	for typ, n := range in.typeCount {
+		if n > 0 {
+			in.Types[PacketType(typ).String()] = n
+		}
 	}
 	in.TCP = ConnTCP{BytesToBroker: c.half[toBroker].bytes, BytesToClient: c.half[toClient].bytes,
 		Retransmissions: c.half[0].retrans + c.half[1].retrans, ZeroWindows: c.half[0].zeroWin + c.half[1].zeroWin}

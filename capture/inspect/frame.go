@@ -57,38 +57,51 @@ type frameDecoder struct {
 	ip4     layers.IPv4
 	ip6     layers.IPv6
 	tcp     layers.TCP
-	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
+	parsers [numFirst]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
 }
 
+// The layers a frame can start with, as indexes of frameDecoder.parsers.
+const (
+	firstEthernet = iota
+	firstSLL
+	firstSLL2
+	firstLoopback
+	firstIPv4
+	firstIPv6
+	numFirst
+)
+
+var firstLayers = [numFirst]gopacket.LayerType{layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL, layers.LayerTypeLinuxSLL2,
+	layers.LayerTypeLoopback, layers.LayerTypeIPv4, layers.LayerTypeIPv6}
+
 func newFrameDecoder() *frameDecoder {
-	d := &frameDecoder{parsers: map[gopacket.LayerType]*gopacket.DecodingLayerParser{}, decoded: make([]gopacket.LayerType, 0, 8)}
-	for _, first := range []gopacket.LayerType{layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL, layers.LayerTypeLinuxSLL2,
-		layers.LayerTypeLoopback, layers.LayerTypeIPv4, layers.LayerTypeIPv6} {
+	d := &frameDecoder{decoded: make([]gopacket.LayerType, 0, 8)}
+	for i, first := range firstLayers {
 		p := gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.tcp)
 		p.IgnoreUnsupported = true
-		d.parsers[first] = p
+		d.parsers[i] = p
 	}
 	return d
 }
 
 // firstLayer is the layer a link type's frames start with (raw IP is
 // told apart by its version nibble).
-func firstLayer(lt layers.LinkType, data []byte) (gopacket.LayerType, bool) {
+func firstLayer(lt layers.LinkType, data []byte) (int, bool) {
 	switch lt {
 	case layers.LinkTypeEthernet:
-		return layers.LayerTypeEthernet, true
+		return firstEthernet, true
 	case layers.LinkTypeLinuxSLL:
-		return layers.LayerTypeLinuxSLL, true
+		return firstSLL, true
 	case layers.LinkTypeLinuxSLL2:
-		return layers.LayerTypeLinuxSLL2, true
+		return firstSLL2, true
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
-		return layers.LayerTypeLoopback, true
+		return firstLoopback, true
 	case layers.LinkTypeRaw, 12, 14, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
 		if len(data) > 0 && data[0]>>4 == 6 {
-			return layers.LayerTypeIPv6, true
+			return firstIPv6, true
 		}
-		return layers.LayerTypeIPv4, true
+		return firstIPv4, true
 	}
 	return 0, false
 }

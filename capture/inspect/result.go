@@ -159,7 +159,8 @@ type Connection struct {
 	TLS         *TLSInfo   `json:"tls,omitempty"`
 	WebSocket   *WebSocket `json:"websocket,omitempty"`
 
-	included bool
+	included  bool
+	typeCount [16]int
 }
 
 // Will is the Last Will registered at CONNECT (never its payload).
