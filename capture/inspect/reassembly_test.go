@@ -67,10 +67,15 @@ func summary(recs []record) string {
 
 // bothPaths decodes a capture with the fast path and the general one and
 // wants the same packets from both.
-func bothPaths(t *testing.T, path string) ([]record, *inspect.Result) {
+func bothPaths(t *testing.T, path string, opts ...inspect.Options) ([]record, *inspect.Result) {
 	t.Helper()
-	fast, res := decodeFile(t, path, inspect.Options{})
-	full, _ := decodeFile(t, path, inspect.Options{Reassembly: inspect.ReassemblyFull})
+	var o inspect.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	fast, res := decodeFile(t, path, o)
+	o.Reassembly = inspect.ReassemblyFull
+	full, _ := decodeFile(t, path, o)
 	if a, b := summary(fast), summary(full); a != b {
 		t.Errorf("fast path and gopacket reassembly differ:\nfast:\n%s\nfull:\n%s", a, b)
 	}

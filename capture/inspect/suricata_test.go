@@ -105,7 +105,7 @@ func checkSuricataFixture(t *testing.T, dir, name string) {
 	if len(pcaps) != 1 {
 		t.Fatalf("want one pcap in %s, found %v", dir, pcaps)
 	}
-	recs, res := decodeFile(t, pcaps[0], inspect.Options{})
+	recs, res := bothPaths(t, pcaps[0])
 	rep := report.New("capture inspect", name, nil)
 	res.Report(rep, []uint16{1883, 8883})
 	compared := 0

@@ -44,7 +44,7 @@ func TestCountsEqualTsharksOnMosquittoTraffic(t *testing.T) {
 	subA.wait(20 * time.Second)
 	file := dump.stop()
 
-	recs, res := decodeFile(t, file, inspect.Options{Ports: []uint16{uint16(b.Port)}})
+	recs, res := bothPaths(t, file, inspect.Options{Ports: []uint16{uint16(b.Port)}})
 	et, eq, etop := ectoolCounts(recs)
 	tt, tq, ttop, tstreams := tsharkCountsByStream(t, file, b.Port, "")
 	sameCounts(t, "packet type", et, tt)
@@ -103,7 +103,7 @@ func TestCountsEqualTsharksOnACaptureJoinedMidSession(t *testing.T) {
 	pubber.wait(20 * time.Second)
 	file := dump.stop()
 
-	recs, res := decodeFile(t, file, inspect.Options{Ports: []uint16{uint16(b.Port)}})
+	recs, res := bothPaths(t, file, inspect.Options{Ports: []uint16{uint16(b.Port)}})
 	et, eq, etop := ectoolCounts(recs)
 	tt, tq, ttop := tsharkCounts(t, file, b.Port, "MQTT v5.0")
 	sameCounts(t, "packet type", et, tt)

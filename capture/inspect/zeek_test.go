@@ -46,7 +46,7 @@ func zeekLog(t *testing.T, path string) []map[string]string {
 // subscribe logs Zeek's test suite keeps beside it.
 func TestZeekMQTT31LogsMatchEctool(t *testing.T) {
 	dir := filepath.Join(testenv.SharedDir(t), "fixtures", "pcap", "zeek")
-	recs, res := decodeFile(t, filepath.Join(dir, "mqtt.pcap"), inspect.Options{})
+	recs, res := bothPaths(t, filepath.Join(dir, "mqtt.pcap"))
 
 	connects := zeekLog(t, filepath.Join(dir, "mqtt_connect.log"))
 	if len(connects) == 0 {
