@@ -99,6 +99,14 @@ type conn struct {
 	idled    bool
 	done     bool // FIN both ways or RST: a SYN on the same key starts a new connection
 	sawSYN   bool
+	// probe gathers a watched connection's first client bytes (from
+	// probeSeq, sent by the side probeFromA says).
+	probe      []byte
+	probeFromA bool
+	probeSeq   uint32
+	// synSeq: the SYNs a watched connection's endpoints sent (a, b).
+	synSeq  [2]uint32
+	synSeen [2]bool
 }
 
 func (c *conn) client() netip.AddrPort {
@@ -146,8 +154,13 @@ func (d *Decoder) segment(s *segment) {
 	}
 	c.lastSeen = s.ts
 	c.idled = false
-	if s.syn {
+	if s.syn && c.kind == kindUnknown {
 		c.sawSYN = true
+		i := 0
+		if !fromA {
+			i = 1
+		}
+		c.synSeq[i], c.synSeen[i] = s.seq, true
 	}
 	switch c.kind {
 	case kindIgnored:
@@ -201,35 +214,97 @@ func (d *Decoder) newConn(k connKey, fromA bool, s *segment) *conn {
 }
 
 // recognise watches a connection on a port that is not decoded for a
-// CONNECT (or a WebSocket upgrade asking for MQTT) at the start of a
-// segment; when one shows, its port is decoded from then on.
+// CONNECT (or a WebSocket upgrade asking for MQTT); when one shows, its
+// port is decoded from then on. A connection whose start was seen is
+// judged on its client's first bytes, gathered over segments (up to 4
+// KiB: an HTTP upgrade may take several); one joined mid-way, on each
+// segment's start.
 func (d *Decoder) recognise(c *conn, fromA bool, s *segment) bool {
 	if len(s.payload) == 0 {
 		return false
 	}
-	proto := Protocol("")
-	switch {
-	case looksLikeConnect(s.payload):
-		proto = ProtoMQTT
-	case looksLikeWSUpgrade(s.payload):
-		proto = ProtoWS
-	default:
-		if c.sawSYN {
-			// Its start was seen and it is not MQTT.
-			c.kind = kindIgnored
+	if !c.sawSYN {
+		proto, _ := firstBytes(s.payload)
+		if proto == "" {
+			return false
 		}
+		d.learn(c, fromA, s, proto, nil)
+		return true
+	}
+	if c.probe == nil {
+		c.probeFromA, c.probeSeq = fromA, s.seq
+	} else if fromA != c.probeFromA || s.seq != c.probeSeq+uint32(len(c.probe)) {
+		// The other side spoke too, or the bytes came out of order: MQTT
+		// and WebSocket clients speak first, in order.
+		c.kind, c.probe = kindIgnored, nil
 		return false
 	}
+	c.probe = append(c.probe, s.payload...)
+	proto, decided := firstBytes(c.probe)
+	switch {
+	case proto != "":
+		prior := c.probe[:len(c.probe)-len(s.payload)]
+		d.learn(c, fromA, s, proto, prior)
+		c.probe = nil
+		return true
+	case decided || len(c.probe) >= 4096:
+		c.kind, c.probe = kindIgnored, nil
+	}
+	return false
+}
+
+// firstBytes judges a client's first bytes: MQTT (a CONNECT), WebSocket
+// (an upgrade asking for mqtt), or neither; decided is false while more
+// bytes could still tell.
+func firstBytes(b []byte) (Protocol, bool) {
+	switch {
+	case len(b) > 0 && b[0] == 0x10:
+		if looksLikeConnect(b) {
+			return ProtoMQTT, true
+		}
+		return "", len(b) >= 16
+	case bytes.HasPrefix(b, []byte("GET ")) || bytes.HasPrefix([]byte("GET "), b):
+		if looksLikeWSUpgrade(b) {
+			return ProtoWS, true
+		}
+		return "", bytes.Contains(b, []byte("\r\n\r\n"))
+	}
+	return "", true
+}
+
+// learn decodes the connection and its port from now on. prior are the
+// client's bytes before this segment, gathered while judging.
+func (d *Decoder) learn(c *conn, fromA bool, s *segment, proto Protocol, prior []byte) {
 	// The sender of the CONNECT is the client.
 	c.clientIsA = fromA
 	port := c.brokerPort()
 	d.ports[port] = proto
 	d.learned[port] = proto
 	c.kind, c.proto = kindDecoded, proto
-	// The stream is read from this segment on, which starts a packet.
+	// The broker's side starts after its SYN: it speaks only after the
+	// client, so its stream starts at a packet too.
+	for i, fromEndA := range []bool{true, false} {
+		if c.synSeen[i] && fromEndA != fromA {
+			b := &c.half[toClient]
+			b.started, b.syn, b.aligned = true, true, true
+			b.isn, b.nextSeq, b.maxEnd = c.synSeq[i], c.synSeq[i]+1, c.synSeq[i]+1
+		}
+	}
 	h := &c.half[toBroker]
-	h.started, h.aligned, h.nextSeq, h.maxEnd = true, true, s.seq, s.seq
-	return true
+	start := s.seq - uint32(len(prior))
+	h.started, h.aligned, h.nextSeq, h.maxEnd = true, true, start, start
+	for i, fromEndA := range []bool{true, false} {
+		if c.synSeen[i] && fromEndA == fromA {
+			h.syn, h.isn = true, c.synSeq[i]
+		}
+	}
+	if len(prior) > 0 {
+		c.handler = c.newHandler()
+		c.handler.data(toBroker, s.ts, prior)
+		h.nextSeq += uint32(len(prior))
+		h.maxEnd = h.nextSeq
+		h.bytes += int64(len(prior))
+	}
 }
 
 // looksLikeConnect is a CONNECT's start: type 1, a remaining length, then
