@@ -1,9 +1,12 @@
 package inspect
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -53,7 +56,9 @@ func (an *analysis) inputProblem(e *InputError) {
 	if e.Err != nil {
 		msg = e.Err.Error()
 	}
-	an.res.Input.Problems = append(an.res.Input.Problems, InputProblem{Input: e.Name, Packets: e.Packets, Truncated: e.Truncated, Error: msg})
+	var pe *fs.PathError
+	ioErr := errors.As(e.Err, &pe) || errors.Is(e.Err, syscall.EIO)
+	an.res.Input.Problems = append(an.res.Input.Problems, InputProblem{Input: e.Name, Packets: e.Packets, Truncated: e.Truncated, IOError: ioErr, Error: msg})
 }
 
 func (an *analysis) linkUnknown(lt layers.LinkType) {

@@ -82,7 +82,10 @@ type InputProblem struct {
 	Input     string `json:"input"`
 	Packets   int    `json:"packets_read"`
 	Truncated bool   `json:"truncated_record"`
-	Error     string `json:"error"`
+	// IOError: the system failed to read (permission, a disk error), not
+	// the file's content.
+	IOError bool   `json:"io_error,omitempty"`
+	Error   string `json:"error"`
 }
 
 // Findings count one kind of problem and keep its first instances.

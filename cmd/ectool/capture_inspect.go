@@ -255,6 +255,13 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 	if errors.Is(err, context.Canceled) {
 		app.Warnf("interrupted: the diagnosis covers the packets read so far")
 	}
+	for _, p := range res.Input.Problems {
+		if p.IOError {
+			// The report is out; the exit code says part could not be read.
+			app.Warnf("%s could not be read: %s", p.Input, p.Error)
+			return reported(ExitCannotRun)
+		}
+	}
 	return reported(rep.ExitCode(false))
 }
 

@@ -235,6 +235,16 @@ func TestInspectUnreadableCaptureCannotRun(t *testing.T) {
 	if code != ExitCannotRun || !strings.Contains(errOut, "permission denied") {
 		t.Errorf("as nobody: exit %d, stderr %q; want exit 3 naming the permission", code, errOut)
 	}
+	// A ring whose one file cannot be read: the rest is inspected and
+	// reported, and the exit code says part could not be read.
+	ring := testenv.PrivateDir(t)
+	data, _ := os.ReadFile(gatewayNight(t))
+	os.WriteFile(filepath.Join(ring, "ring_00001_20261201T030000Z.pcap"), data, 0o644)
+	os.WriteFile(filepath.Join(ring, "ring_00002_20261201T040000Z.pcap"), data, 0o600)
+	code, out, errOut := runAs(t, asUser{"nobody", 65534}, time.Minute, "capture", "inspect", ring, "-o", "json")
+	if code != ExitCannotRun || !strings.Contains(out, `"io_error":true`) || !strings.Contains(out, `"inspect.connect"`) {
+		t.Errorf("ring with an unreadable file: exit %d, stdout %q, stderr %q; want the report and exit 3", code, out, errOut)
+	}
 }
 
 func TestInspectReadsStandardInputAndWindows(t *testing.T) {
