@@ -127,6 +127,7 @@ func (s *asmStream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Ass
 		}
 	}
 	if skip > 0 {
+		c.d.an.res.Input.Holes++
 		c.handler.gap(dir, ts, skip)
 	}
 	if n == 0 {

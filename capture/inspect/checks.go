@@ -110,6 +110,10 @@ func (r *Result) inputCheck(ports []uint16) report.Check {
 		ev["snaplen_cut"] = in.SnapCut
 		warn = append(warn, fmt.Sprintf("%d segment(s) were cut by the capture's snap length", in.SnapCut))
 	}
+	if in.Holes > 0 {
+		ev["stream_holes"] = in.Holes
+		warn = append(warn, fmt.Sprintf("%d hole(s) in MQTT streams: segments the capture lost (the packets around them were decoded)", in.Holes))
+	}
 	if in.BufferDrops > 0 {
 		ev["buffer_drops"] = in.BufferDrops
 		warn = append(warn, fmt.Sprintf("%d packet(s) split over segments could not be buffered (memory bound)", in.BufferDrops))
@@ -132,7 +136,7 @@ func (r *Result) inputCheck(ports []uint16) report.Check {
 		c.Status = report.Warning
 		ev["problem"] = strings.Join(warn, "; ")
 		if c.Hint == "" {
-			c.Hint = "the packets around the damaged parts are analysed; a capture stopped mid-write (power cut, kill -9) loses its last record, and a snap length below 262144 cuts payloads: capture with -s 0"
+			c.Hint = "the packets around the damaged parts are analysed; a capture stopped mid-write (power cut, kill -9) loses its last record, a snap length below 262144 cuts payloads (capture with -s 0), and a capture that cannot keep up loses segments (tcpdump's 'dropped by kernel': raise its buffer, -B)"
 		}
 	}
 	return c

@@ -416,6 +416,7 @@ func (c *conn) fast(dir int, s *segment) {
 		if peer := &c.half[other(dir)]; peer.ackSeen && seqDiff(peer.ack, s.seq) >= 0 {
 			// The peer acknowledged the hole: its bytes arrived but the
 			// capture lost them, and they will never come.
+			c.d.an.res.Input.Holes++
 			c.handler.gap(dir, s.ts, diff)
 			h.nextSeq = s.seq
 			break

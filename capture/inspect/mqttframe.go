@@ -252,9 +252,8 @@ func (f *framer) gap(ts time.Time, n int) {
 		f.emitBig(ts)
 		return
 	}
-	if f.synced && (len(f.buf) > 0 || f.skip > 0) {
-		f.sink.framingLost(f.dir, ts, "bytes missing from the capture inside a packet")
-	}
+	// Bytes the capture lost are an input problem (counted as a hole),
+	// not the peer's: the packet they cut is dropped without a word.
 	f.clearBuf()
 	f.skip = 0
 	f.synced = false

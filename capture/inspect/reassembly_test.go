@@ -215,6 +215,9 @@ func TestLostSegmentIsSkippedAndTheStreamResynchronises(t *testing.T) {
 			if res.Decode.Count != 0 {
 				t.Errorf("a hole between packets is not a decode error: %+v", res.Decode)
 			}
+			if res.Input.Holes != 1 {
+				t.Errorf("%d stream holes reported, want 1", res.Input.Holes)
+			}
 		})
 	}
 }

@@ -72,6 +72,9 @@ type InputStats struct {
 	Problems []InputProblem `json:"problems,omitempty"`
 	// SnapCut counts TCP segments whose payload the snap length cut.
 	SnapCut int `json:"snaplen_cut,omitempty"`
+	// Holes counts bytes of decoded streams the capture lost (segments
+	// never captured): each hole drops at most the packets it cuts.
+	Holes int `json:"stream_holes,omitempty"`
 	// BufferDrops counts packets split over segments that could not be
 	// buffered because MaxBufferTotal was used up.
 	BufferDrops int `json:"buffer_drops,omitempty"`
