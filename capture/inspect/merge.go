@@ -18,10 +18,9 @@ func Merge(sources ...Source) Source {
 }
 
 type mergeItem struct {
-	src   Source
-	idx   int
-	pkt   Packet
-	valid bool
+	src Source
+	idx int
+	pkt Packet
 }
 
 type mergeSource struct {
@@ -73,7 +72,7 @@ func (m *mergeSource) fill(it *mergeItem) {
 	for {
 		p, err := it.src.Next()
 		if err == nil {
-			it.pkt, it.valid = p, true
+			it.pkt = p
 			heap.Push(&m.items, it)
 			return
 		}
