@@ -60,6 +60,8 @@ PEER_PACKAGES=(mosquitto mosquitto-clients iproute2 socat python3-pymodbus pytho
 # ectool capture's peers: the reference capturers and readers, setcap, the
 # unit checker, the replayer of the benchmark and qemu-user for the arch phase.
 PEER_PACKAGES+=(tcpdump tshark wireshark-common libcap2-bin systemd tcpreplay qemu-user-static iputils-ping)
+# capture inspect's oracles: tshark (with wireshark-common's editcap) and openssl's TLS client.
+PEER_PACKAGES+=(openssl)
 
 phase_peers() {
 	local missing=()

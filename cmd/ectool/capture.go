@@ -115,10 +115,7 @@ another capture writes, or on an OS other than Linux.`,
 	fs.Var(byteSize{&opts.Buffer}, "buffer", "kernel receive buffer per interface (KiB, MiB)")
 	fs.StringVar(&opts.RunAs, "run-as", "", "started as root: switch to this user, keeping only CAP_NET_RAW")
 	fs.BoolVar(&opts.WaitIface, "wait-iface", false, "wait for a missing interface instead of failing (modems appear after boot)")
-	cmd.AddCommand(NewCmdCaptureLs(app), NewCmdCaptureStatus(app), NewCmdCaptureExport(app))
-	// INSPECT (issue 10): `capture inspect` joins the group here once
-	// cmd/ectool/capture_inspect.go is merged:
-	//	cmd.AddCommand(NewCmdCaptureInspect(app))
+	cmd.AddCommand(NewCmdCaptureLs(app), NewCmdCaptureStatus(app), NewCmdCaptureExport(app), NewCmdCaptureInspect(app))
 	return cmd
 }
 
