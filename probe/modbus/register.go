@@ -172,8 +172,8 @@ func ParseRegister(s string, table Table) (Register, error) {
 				ErrBadRegister, s, len(in), in[0], len(in)-1, 1, in[0], len(in)-1, limit, in[0], len(in)-1, 1, t.Noun())
 		}
 		if table != TableUnset && table != t {
-			return Register{}, fmt.Errorf("%w %q: that Modicon reference is a %s, not a %s: drop --table, or give the wire address (%d) with --table %s",
-				ErrBadRegister, s, t.Noun(), table.Noun(), n-1, table)
+			return Register{}, fmt.Errorf("%w %q: that Modicon reference is %s, not %s: drop --table, or give the wire address (%d) with --table %s",
+				ErrBadRegister, s, withArticle(t.Noun()), withArticle(table.Noun()), n-1, table)
 		}
 		return Register{Table: t, Address: uint16(n - 1)}, nil
 	}
@@ -182,6 +182,13 @@ func ParseRegister(s string, table Table) (Register, error) {
 		return Register{}, fmt.Errorf("%w %q: neither a Modicon reference (40001-49999, 400001-465536, ...) nor a wire address 0-65535", ErrBadRegister, s)
 	}
 	return Register{Table: table.or(TableHolding), Address: uint16(v)}, nil
+}
+
+func withArticle(noun string) string {
+	if strings.IndexByte("aeiou", noun[0]) >= 0 {
+		return "an " + noun
+	}
+	return "a " + noun
 }
 
 // modiconTable is the table a Modicon reference's first digit names.

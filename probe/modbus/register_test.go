@@ -54,7 +54,7 @@ var registerErrors = []struct {
 	{"30000", "count from 1", TableUnset},
 	{"400000", "count from 1", TableUnset},
 	{"465537", "run from 400001 to 465536", TableUnset},
-	{"30001", "input register, not a holding register", TableHolding},
+	{"30001", "an input register, not a holding register", TableHolding},
 	{"40001", "holding register, not a coil", TableCoil},
 	{"65536", "nor a wire address 0-65535", TableUnset},
 	{"200001", "nor a wire address 0-65535", TableUnset},
