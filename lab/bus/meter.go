@@ -21,6 +21,10 @@ type meter struct {
 	seen      int
 	idx, size int
 	jitter    *rand.Rand
+	// profile is what the meter serves from its profile (nil: none).
+	profile *profileMap
+	// corrupt decides which answers leave with a bit flipped (Corrupt).
+	corrupt *rand.Rand
 }
 
 func newMeter(b *Bus, cfg *MeterConfig, i int) {
@@ -40,6 +44,8 @@ func newMeter(b *Bus, cfg *MeterConfig, i int) {
 		}
 	}
 	m.jitter = rand.New(rand.NewPCG(b.cfg.Seed, uint64(i)+1))
+	m.corrupt = rand.New(rand.NewPCG(b.cfg.Seed^0xc0bb0b, uint64(i)+1))
+	m.profile = newProfileMap(cfg)
 	m.port.device = m
 	b.addPort(m.port)
 }
@@ -75,7 +81,20 @@ func (m *meter) frame(raw []byte, cleanFrom int, last time.Duration) {
 	if m.cfg.Jitter > 0 {
 		delay += time.Duration(m.jitter.Int64N(int64(m.cfg.Jitter)))
 	}
-	m.b.transmit(m.port, modbus.EncodeRTU(m.cfg.Unit, reply), m.b.cfg.Settings, last+delay)
+	m.b.transmit(m.port, m.damage(modbus.EncodeRTU(m.cfg.Unit, reply)), m.b.cfg.Settings, last+delay)
+}
+
+// damage flips one bit after the address byte in a Corrupt fraction of the
+// meter's answers, so the master sees a CRC error from this address now
+// and then. The draws come from a generator of their own, so the faults
+// replay with the scenario's seed and leave the other randomness alone.
+func (m *meter) damage(frame []byte) []byte {
+	if m.cfg.Corrupt <= 0 || m.corrupt.Float64() >= m.cfg.Corrupt {
+		return frame
+	}
+	i := 1 + m.corrupt.IntN(len(frame)-1)
+	frame[i] ^= 1 << m.corrupt.IntN(8)
+	return frame
 }
 
 // request is this meter's request in a frame: the whole frame when it is
@@ -111,18 +130,7 @@ func (m *meter) answer(p modbus.PDU, at time.Duration) modbus.PDU {
 	}
 	switch p.Function {
 	case modbus.FuncReadHoldingRegisters, modbus.FuncReadInputRegisters:
-		r, err := modbus.ParseReadRequest(p)
-		if err != nil {
-			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
-		}
-		if int(r.Address)+int(r.Quantity) > m.cfg.Registers {
-			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataAddress)
-		}
-		regs := make([]uint16, r.Quantity)
-		for i := range regs {
-			regs[i] = m.register(p.Function, r.Address+uint16(i), at)
-		}
-		return modbus.RegistersResponse(p.Function, regs)
+		return m.readRegisters(p, at)
 	case modbus.FuncReportServerID:
 		if m.cfg.NoIdentity {
 			break
@@ -136,6 +144,40 @@ func (m *meter) answer(p modbus.PDU, at time.Duration) modbus.PDU {
 		return m.deviceID(p)
 	}
 	return modbus.ExceptionResponse(p.Function, modbus.ExIllegalFunction)
+}
+
+// readRegisters answers FC 03 and 04: each register from the profile
+// where it maps one on that table, else from the lab's own map (addresses
+// below Registers, both tables alike), else 0 between the profile's first
+// and last register on that table, else the read fails with 0x02 as a
+// meter's does for an address it lacks.
+func (m *meter) readRegisters(p modbus.PDU, at time.Duration) modbus.PDU {
+	r, err := modbus.ParseReadRequest(p)
+	if err != nil {
+		return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
+	}
+	if int(r.Address)+int(r.Quantity) > 0x10000 {
+		return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataAddress)
+	}
+	table := modbus.TableOfFunction(p.Function)
+	cache := map[int][]uint16{}
+	regs := make([]uint16, r.Quantity)
+	for i := range regs {
+		a := r.Address + uint16(i)
+		if v, ok := m.profileWord(table, a, at, cache); ok {
+			regs[i] = v
+			continue
+		}
+		switch {
+		case int(a) < m.cfg.Registers:
+			regs[i] = m.register(p.Function, a, at)
+		case m.profile.inEnvelope(table, a):
+			regs[i] = 0
+		default:
+			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataAddress)
+		}
+	}
+	return modbus.RegistersResponse(p.Function, regs)
 }
 
 // deviceID answers Read Device Identification with conformity level 0x83
@@ -179,7 +221,8 @@ func (m *meter) deviceID(p modbus.PDU) modbus.PDU {
 	return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
 }
 
-// register is the value of a register at line time at. The map is the same
+// register is the value of a register of the lab's own map at line time
+// at, served where the meter's profile maps nothing. The map is the same
 // for holding and input registers and looks like a three-phase meter's:
 //
 //	0-2   voltage L1-L3, 0.1 V (around 230 V, wandering each second)

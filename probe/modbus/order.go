@@ -194,3 +194,110 @@ func agree(reads [][]uint16, t Type, scale float64, cands []Candidate) bool {
 }
 
 func trimFloat(f float64) string { return strings.TrimSuffix(fmt.Sprintf("%.6g", f), ".000000") }
+
+// Swapped is o with its words and/or its bytes in the other order: ABCD
+// with words swapped is CDAB, with bytes swapped BADC, with both DCBA.
+func (o Order) Swapped(words, bytes bool) Order {
+	w, b := o.swapsWords() != words, o.swapsBytes() != bytes
+	switch {
+	case w && b:
+		return DCBA
+	case w:
+		return CDAB
+	case b:
+		return BADC
+	}
+	return ABCD
+}
+
+// Deviation is how a meter's byte order departs from its manual: firmware
+// that swaps the words of one value swaps them in all.
+type Deviation struct {
+	Words bool `json:"words_swapped"`
+	Bytes bool `json:"bytes_swapped"`
+}
+
+// Deviations in the order a tie is settled: the manual first.
+var deviations = []Deviation{{}, {Words: true}, {Bytes: true}, {Words: true, Bytes: true}}
+
+func (d Deviation) String() string {
+	switch {
+	case d.Words && d.Bytes:
+		return "words and bytes swapped"
+	case d.Words:
+		return "words swapped"
+	case d.Bytes:
+		return "bytes swapped"
+	}
+	return "as documented"
+}
+
+// MeterOrder is the byte order one meter sends, decided from all its
+// multi-register quantities read with its profile.
+type MeterOrder struct {
+	Verdict   OrderVerdict `json:"verdict"`
+	Deviation Deviation    `json:"deviation"`
+	// Orders is the order to decode each quantity with (by id).
+	Orders map[string]Order `json:"orders"`
+	// Ruled out says, per deviation dropped, a quantity that rules it out.
+	RuledOut map[string]string `json:"ruled_out,omitempty"`
+	Note     string            `json:"note"`
+}
+
+// ChooseMeterOrder decides how a meter's byte order departs from its
+// profile, from reads of its quantities (by id, oldest first). A
+// deviation survives when every multi-register quantity read is plausible
+// under it, so one clear quantity (a voltage, whose swapped words are
+// 1e-23) settles what a small current alone could not. The manual's order
+// wins a tie; a single surviving other deviation is "differs"; several
+// without the manual's are "cannot tell".
+func ChooseMeterOrder(p *Profile, reads map[string][][]uint16) MeterOrder {
+	mo := MeterOrder{Orders: map[string]Order{}, RuledOut: map[string]string{}}
+	var alive []Deviation
+	for _, d := range deviations {
+		ok := true
+		for _, q := range p.Quantities {
+			r := reads[q.ID]
+			if len(r) == 0 || !q.Type.Wide() {
+				continue
+			}
+			e := q.Expect()
+			e.Documented = ""
+			if c := judgeOrder(r, q.Type, q.Order.Swapped(d.Words, d.Bytes), q.Scale, e); !c.Plausible {
+				mo.RuledOut[d.String()] = fmt.Sprintf("%s reads %s %s: %s", q.ID, c.Value, q.Unit, c.Reason)
+				ok = false
+				break
+			}
+		}
+		if ok {
+			alive = append(alive, d)
+		}
+	}
+	switch {
+	case len(alive) == 0:
+		mo.Verdict = OrderNone
+		mo.Note = "no byte order gives plausible values for every quantity: check the profile, the unit id and the wiring"
+	case alive[0] == Deviation{}:
+		mo.Verdict = OrderDocumented
+		mo.Note = "byte order as the manual says"
+	case len(alive) == 1:
+		mo.Verdict, mo.Deviation = OrderDiffers, alive[0]
+		mo.Note = fmt.Sprintf("the meter sends its values with %s against its manual (%s)", alive[0], mo.RuledOut[Deviation{}.String()])
+	default:
+		mo.Verdict = OrderCannotTell
+		var names []string
+		for _, d := range alive {
+			names = append(names, d.String())
+		}
+		mo.Note = "cannot tell how the meter departs from its manual: " + strings.Join(names, ", ") + " all give plausible values"
+	}
+	if mo.Verdict == OrderDocumented || mo.Verdict == OrderDiffers {
+		for _, q := range p.Quantities {
+			mo.Orders[q.ID] = q.Order
+			if q.Type.Wide() {
+				mo.Orders[q.ID] = q.Order.Swapped(mo.Deviation.Words, mo.Deviation.Bytes)
+			}
+		}
+	}
+	return mo
+}

@@ -1,6 +1,7 @@
 package modbus
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -76,5 +77,72 @@ func TestOrderAutoGolden(t *testing.T) {
 				t.Fatalf("note %q", ch.Note)
 			}
 		})
+	}
+}
+
+func TestOrderSwapped(t *testing.T) {
+	want := map[Order][4]Order{ // none, words, bytes, both
+		ABCD: {ABCD, CDAB, BADC, DCBA},
+		CDAB: {CDAB, ABCD, DCBA, BADC},
+		BADC: {BADC, DCBA, ABCD, CDAB},
+		DCBA: {DCBA, BADC, CDAB, ABCD},
+	}
+	for o, w := range want {
+		for i, d := range deviations {
+			if got := o.Swapped(d.Words, d.Bytes); got != w[i] {
+				t.Errorf("%s with %s = %s, want %s", o, d, got, w[i])
+			}
+		}
+	}
+}
+
+// One meter's quantities decide its order together: a voltage rules out
+// what a small current alone cannot.
+func TestMeterOrderFromAllQuantities(t *testing.T) {
+	p, err := ProfileByName("sdm630")
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]float64{"voltage_l1": 230.1, "current_l1": 4.2, "energy_import": 12345.6, "power_factor": 0.93}
+	reads := func(d Deviation) map[string][][]uint16 {
+		r := map[string][][]uint16{}
+		for id, v := range values {
+			q := p.Quantity(id)
+			regs, err := EncodeNumber(v, q.Type, q.Order.Swapped(d.Words, d.Bytes), q.Scale)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r[id] = [][]uint16{regs}
+		}
+		return r
+	}
+	for _, d := range deviations {
+		mo := ChooseMeterOrder(p, reads(d))
+		want := OrderDiffers
+		if d == (Deviation{}) {
+			want = OrderDocumented
+		}
+		if mo.Verdict != want || mo.Deviation != d {
+			t.Errorf("sent with %s: %s %s (%s)", d, mo.Verdict, mo.Deviation, mo.Note)
+			continue
+		}
+		for id, v := range values {
+			q := p.Quantity(id)
+			dec, _ := Decode(reads(d)[id][0], q.Type, mo.Orders[id], q.Scale)
+			if math.Abs(dec.Number-v) > 1e-3*math.Abs(v) {
+				t.Errorf("sent with %s: %s decodes to %s, want %g", d, id, dec.Text, v)
+			}
+		}
+	}
+	// A current of 4.2 A alone: words swapped it reads 6.7e-4 A, which the
+	// range allows, so the meter's order cannot be told from it...
+	only := map[string][][]uint16{"current_l1": {{0x3A2F, 0x4082}}}
+	if mo := ChooseMeterOrder(p, only); mo.Verdict != OrderDocumented || !strings.Contains(mo.Note, "manual") {
+		t.Errorf("a lone small current: %s (%s); the manual's order wins a tie", mo.Verdict, mo.Note)
+	}
+	// ...and nothing plausible at all is said so.
+	junk := map[string][][]uint16{"voltage_l1": {{0x7FC0, 0}}}
+	if mo := ChooseMeterOrder(p, junk); mo.Verdict != OrderNone || len(mo.Orders) != 0 {
+		t.Errorf("NaN voltage: %+v", mo)
 	}
 }

@@ -220,3 +220,47 @@ func ParseCoils(text string) ([]bool, error) {
 	}
 	return out, nil
 }
+
+// EncodeNumber is the registers that carry v, a value in the scaled unit,
+// as type t in order o: v divided by scale (0 means 1), rounded to the
+// nearest integer for integer types. A value the type cannot hold is an
+// error. The lab's meters serve their profiles' quantities with it.
+func EncodeNumber(v float64, t Type, o Order, scale float64) ([]uint16, error) {
+	if scale == 0 {
+		scale = 1
+	}
+	if o == OrderAuto || o == "" {
+		o = ABCD
+	}
+	raw := v / scale
+	b := make([]byte, 2*t.Registers())
+	switch {
+	case !t.Numeric():
+		return nil, fmt.Errorf("%w: %s is not a number type", ErrValue, t)
+	case math.IsNaN(raw) || math.IsInf(raw, 0):
+		return nil, fmt.Errorf("%w: %g is not a finite number", ErrValue, v)
+	case t == F32:
+		if math.Abs(raw) > math.MaxFloat32 {
+			return nil, fmt.Errorf("%w: %g is beyond a 32-bit float", ErrValue, v)
+		}
+		binary.BigEndian.PutUint32(b, math.Float32bits(float32(raw)))
+	case t == F64:
+		binary.BigEndian.PutUint64(b, math.Float64bits(raw))
+	default:
+		bits := 8 * len(b)
+		r := math.Round(raw)
+		lo, hi := 0.0, math.Ldexp(1, bits) // [lo, hi)
+		if t.signed() {
+			lo, hi = -math.Ldexp(1, bits-1), math.Ldexp(1, bits-1)
+		}
+		if r < lo || r >= hi {
+			return nil, fmt.Errorf("%w: %g at scale %g does not fit %s", ErrValue, v, scale, t)
+		}
+		if r < 0 {
+			putUint(b, uint64(int64(r)))
+		} else {
+			putUint(b, uint64(r))
+		}
+	}
+	return o.registers(b), nil
+}
