@@ -29,9 +29,9 @@ type Config struct {
 	// GatewayTimeout is how long the simulated Modbus TCP gateway waits for
 	// a meter before answering exception 0x0B (default 250ms).
 	GatewayTimeout time.Duration `json:"-"`
-	// StillValues holds every profile quantity at its value at line time 0,
-	// so two readers polling one after the other read the same words (peer
-	// tests). Energy then does not rise.
+	// StillValues serves every register (the profiles' and the lab map's)
+	// as at line time 0, so two readers polling one after the other read
+	// the same words (peer tests). Energy then does not rise.
 	StillValues bool `json:"still_values,omitempty"`
 }
 

@@ -159,6 +159,9 @@ func (m *meter) readRegisters(p modbus.PDU, at time.Duration) modbus.PDU {
 	if int(r.Address)+int(r.Quantity) > 0x10000 {
 		return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataAddress)
 	}
+	if m.b.cfg.StillValues {
+		at = 0
+	}
 	table := modbus.TableOfFunction(p.Function)
 	cache := map[int][]uint16{}
 	regs := make([]uint16, r.Quantity)

@@ -128,12 +128,10 @@ func (m *meter) serialWords(f servedField) ([]uint16, error) {
 // 50 Hz, each wandering slowly on periods of its own, and energy counters
 // that only rise, at the rate of the mean power. Everything depends on the
 // line time and the meter's serial number only, so a scenario replays the
-// same values at the same line times.
+// same values at the same line times (and StillValues, which reads every
+// register at line time 0, holds them).
 func (m *meter) quantity(id, unit string, at time.Duration) float64 {
 	t := at.Seconds()
-	if m.b.cfg.StillValues {
-		t = 0
-	}
 	seed := float64(m.cfg.Serial % 97)
 	wave := func(period, phase float64) float64 { return math.Sin(2*math.Pi*t/period + phase + seed) }
 	kind, phase := id, 0
