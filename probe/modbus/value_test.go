@@ -211,3 +211,40 @@ func FuzzParseValue(f *testing.F) {
 		}
 	})
 }
+
+// EncodeNumber (what the lab's meters serve) decodes back to the value,
+// rounded to the type's resolution at the scale.
+func TestEncodeNumberRoundTrips(t *testing.T) {
+	for _, c := range []struct {
+		v     float64
+		typ   Type
+		scale float64
+		back  string
+	}{
+		{230.04, S32, 0.1, "230"},
+		{230.06, S32, 0.1, "230.1"},
+		{-0.95, S16, 0.001, "-0.95"},
+		{12345.678, U32, 0.01, "12345.68"},
+		{1873001, S64, 1, "1873001"},
+		{230.1, F32, 1, "230.1"},
+		{12345.6, F64, 0.001, "12345.6"},
+	} {
+		for _, o := range Orders {
+			regs, err := EncodeNumber(c.v, c.typ, o, c.scale)
+			if err != nil {
+				t.Fatalf("%g as %s %s: %v", c.v, c.typ, o, err)
+			}
+			if d, _ := Decode(regs, c.typ, o, c.scale); d.Text != c.back {
+				t.Errorf("%g as %s %s x%g: %s, want %s", c.v, c.typ, o, c.scale, d.Text, c.back)
+			}
+		}
+	}
+	for _, c := range []struct {
+		v   float64
+		typ Type
+	}{{70000, U16}, {-1, U32}, {math.NaN(), F32}, {1e39, F32}, {1, String}} {
+		if _, err := EncodeNumber(c.v, c.typ, ABCD, 1); !errors.Is(err, ErrValue) {
+			t.Errorf("%g as %s: %v, want ErrValue", c.v, c.typ, err)
+		}
+	}
+}
