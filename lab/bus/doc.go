@@ -67,14 +67,18 @@
 // object 0x80) tell the identity; exceptions answer the rest: 0x01 for
 // functions it lacks, 0x02 beyond its maps (a block read between a
 // profile's first and last register reads 0 in the gaps), 0x03 for a bad
-// quantity. It drops frames with UART errors or a bad CRC silently (but
+// quantity. Holding registers 20-29 (40021-40030) are settings a master
+// may write (FC 06 and 16; the Eastron meters take FC 16 only and answer
+// FC 06 with 0x01, as their manuals say); a write elsewhere answers 0x02,
+// and a broadcast write (unit 0) takes effect on every meter without an
+// answer. It drops frames with UART errors or a bad CRC silently (but
 // finds a whole request to its address at the tail of a frame, as when a
 // master polls straight after another meter's answer), answers only its
-// own address, and never broadcasts (unit 0). Options make a meter answer
-// only with exceptions, answer late, lack identity, jitter, take turns
-// with a twin at the same address, send its words swapped against its
-// manual (the iEM3255 in every scenario), or flip a bit in a seeded
-// fraction of its answers (meter 2 in scenario "flaky").
+// own address, and never answers a broadcast (unit 0). Options make a
+// meter answer only with exceptions, answer late, lack identity, jitter,
+// take turns with a twin at the same address, send its words swapped
+// against its manual (the iEM3255 in every scenario), or flip a bit in a
+// seeded fraction of its answers (meter 2 in scenario "flaky").
 //
 // # Faults
 //

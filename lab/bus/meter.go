@@ -25,6 +25,55 @@ type meter struct {
 	profile *profileMap
 	// corrupt decides which answers leave with a bit flipped (Corrupt).
 	corrupt *rand.Rand
+	// settings are the writable holding registers (settingsFrom up to
+	// settingsTo), once written.
+	settings map[uint16]uint16
+}
+
+// The lab map's writable holding registers: 20-29 (40021-40030), settings
+// a technician may set; every other register is read-only.
+const (
+	settingsFrom = 20
+	settingsTo   = 29
+)
+
+// write answers FC 06 and 16 (and takes a broadcast's): the settings
+// registers take any value; elsewhere the meter answers 0x02. The Eastron
+// meters take only FC 16, as their manuals say, and answer FC 06 with
+// 0x01.
+func (m *meter) write(p modbus.PDU) modbus.PDU {
+	var addr uint16
+	var values []uint16
+	switch p.Function {
+	case modbus.FuncWriteSingleRegister:
+		if m.cfg.Vendor == "Eastron" {
+			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalFunction)
+		}
+		w, err := modbus.ParseWriteSingleRegister(p)
+		if err != nil {
+			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
+		}
+		addr, values = w.Address, []uint16{w.Value}
+	default:
+		w, err := modbus.ParseWriteMultipleRegisters(p)
+		if err != nil {
+			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
+		}
+		addr, values = w.Address, w.Values
+	}
+	if int(addr) < settingsFrom || int(addr)+len(values)-1 > settingsTo {
+		return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataAddress)
+	}
+	if m.settings == nil {
+		m.settings = map[uint16]uint16{}
+	}
+	for i, v := range values {
+		m.settings[addr+uint16(i)] = v
+	}
+	if p.Function == modbus.FuncWriteSingleRegister {
+		return p // the echo
+	}
+	return modbus.WriteAck{Function: p.Function, Address: addr, Quantity: uint16(len(values))}.PDU()
 }
 
 func newMeter(b *Bus, cfg *MeterConfig, i int) {
@@ -66,6 +115,12 @@ func (m *meter) frame(raw []byte, cleanFrom int, last time.Duration) {
 		reply = modbus.ExceptionResponse(req[1], modbus.ExIllegalFunction)
 	case err != nil:
 		return // not a request (another device's answer, a cut frame)
+	case f.Unit == 0:
+		// a broadcast: a write takes effect, nothing is ever answered
+		if !m.cfg.ExceptionsOnly && (f.PDU.Function == modbus.FuncWriteSingleRegister || f.PDU.Function == modbus.FuncWriteMultipleRegisters) {
+			m.write(f.PDU)
+		}
+		return
 	default:
 		reply = m.answer(f.PDU, last)
 	}
@@ -110,7 +165,7 @@ func (m *meter) damage(frame []byte) []byte {
 func (m *meter) request(raw []byte, cleanFrom int) ([]byte, bool) {
 	for i := cleanFrom; i+4 <= len(raw); i++ {
 		tail := raw[i:]
-		if tail[0] != m.cfg.Unit || !modbus.CRCValid(tail) {
+		if (tail[0] != m.cfg.Unit && (tail[0] != 0 || i > 0)) || !modbus.CRCValid(tail) {
 			continue
 		}
 		if i == 0 {
@@ -131,6 +186,8 @@ func (m *meter) answer(p modbus.PDU, at time.Duration) modbus.PDU {
 	switch p.Function {
 	case modbus.FuncReadHoldingRegisters, modbus.FuncReadInputRegisters:
 		return m.readRegisters(p, at)
+	case modbus.FuncWriteSingleRegister, modbus.FuncWriteMultipleRegisters:
+		return m.write(p)
 	case modbus.FuncReportServerID:
 		if m.cfg.NoIdentity {
 			break
@@ -171,7 +228,10 @@ func (m *meter) readRegisters(p modbus.PDU, at time.Duration) modbus.PDU {
 			regs[i] = v
 			continue
 		}
+		set, written := m.settings[a]
 		switch {
+		case written && table == modbus.TableHolding:
+			regs[i] = set
 		case int(a) < m.cfg.Registers:
 			regs[i] = m.register(p.Function, a, at)
 		case m.profile.inEnvelope(table, a):

@@ -128,6 +128,17 @@ func (p *Profile) Quantity(id string) *Quantity {
 	return nil
 }
 
+// QuantityAt returns the quantity whose first register is r (nil when
+// none).
+func (p *Profile) QuantityAt(r Register) *Quantity {
+	for i := range p.Quantities {
+		if p.Quantities[i].Reg() == r {
+			return &p.Quantities[i]
+		}
+	}
+	return nil
+}
+
 // ErrNoProfile is returned for a --meter name no profile has.
 var ErrNoProfile = errors.New("no meter profile")
 
