@@ -106,6 +106,17 @@ type block struct {
 // (ABCD).
 func compareWithMbpoll(t *testing.T, addr string, b block) {
 	words := readMBAP(t, addr, b.unit, b.fc, b.start, b.count)
+	// The same words through Read, the engine of `ectool modbus read`.
+	r := modbus.Register{Table: modbus.TableOfFunction(b.fc), Address: b.start}
+	res, err := modbus.Read(context.Background(), modbus.ReadOptions{Client: clientOpts("tcp://" + addr), Unit: b.unit, Reg: &r, Count: int(b.count), Type: modbus.U16})
+	if err != nil || len(res.Values) != int(b.count) {
+		t.Fatalf("%s: Read: %v, %+v", b.name, err, res.Failure)
+	}
+	for i, v := range res.Values {
+		if v.RawHex != fmt.Sprintf("%04X", words[i]) {
+			t.Fatalf("%s: register %s: Read says %s, the codec %04X", b.name, v.Reference, v.RawHex, words[i])
+		}
+	}
 	table := map[byte]string{3: "4", 4: "3"}[b.fc]
 	ref := int(b.start) + 1
 	raw := mbpollRead(t, addr, b.unit, table+":hex", ref, int(b.count), false)
