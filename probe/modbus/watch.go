@@ -3,6 +3,7 @@ package modbus
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -215,10 +216,10 @@ func (st *watchState) observe(u byte, it WatchItem, regs []uint16, at time.Time,
 			order = "" // undecided: show the raw words until it is
 		}
 	}
-	val := "raw " + HexWords(regs)
+	val, unit := "raw "+HexWords(regs), ""
 	if order != "" || !it.Type.Wide() {
 		if d, err := Decode(regs, it.Type, order, it.Scale); err == nil {
-			val = d.Text
+			val, unit = d.Text, it.Unit
 		}
 	}
 	if st.last != nil && *st.last == val {
@@ -228,7 +229,7 @@ func (st *watchState) observe(u byte, it WatchItem, regs []uint16, at time.Time,
 	st.last = &val
 	if onChange != nil {
 		onChange(Change{Time: report.FormatTime(at), UnitID: int(u), Reference: it.Reg.Reference(), ID: it.ID, Name: it.Name,
-			Value: val, Previous: prev, Unit: it.Unit, RawHex: HexWords(regs)})
+			Value: val, Previous: prev, Unit: unit, RawHex: HexWords(regs)})
 	}
 }
 
@@ -254,7 +255,7 @@ func finishStats(units []byte, stats map[byte]*UnitStats) []UnitStats {
 	for _, u := range units {
 		s := stats[u]
 		if s.Polls > 0 {
-			s.ErrorRate = 100 * float64(s.Timeouts+s.CRCErrors+s.Exceptions) / float64(s.Polls)
+			s.ErrorRate = math.Round(10000*float64(s.Timeouts+s.CRCErrors+s.Exceptions)/float64(s.Polls)) / 100
 		}
 		if len(s.latencies) > 0 {
 			l := slices.Clone(s.latencies)

@@ -109,7 +109,9 @@ func bitsHex(bits []bool) string {
 func Write(ctx context.Context, o WriteOptions) (*WriteResult, error) {
 	o.Client.TalkOverMaster = false
 	req := o.request()
-	res := &WriteResult{Target: o.Client.Target.String(), UnitID: int(o.Unit), Reference: o.Reg.Reference(), Register: o.Reg.String(),
+	// Both forms, without the read function String adds: this is a write.
+	where := fmt.Sprintf("%s = %s %d (0x%04X)", o.Reg.Reference(), o.Reg.Table.Noun(), o.Reg.Address, o.Reg.Address)
+	res := &WriteResult{Target: o.Client.Target.String(), UnitID: int(o.Unit), Reference: o.Reg.Reference(), Register: where,
 		Function: int(req.Function), Value: o.Value, SentHex: o.sentHex()}
 	if o.Unit == 0 && !o.Broadcast {
 		return res, fmt.Errorf("unit 0 is broadcast: every device on the bus would take the write; pass --broadcast to mean it")
