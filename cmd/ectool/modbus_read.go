@@ -46,8 +46,9 @@ The output says both forms back, so nobody guesses the off-by-one.
 --order auto (the default for 32- and 64-bit types) decodes in all four byte orders
 and keeps those whose values are finite, not denormal and within the quantity's
 range (the profile's, else 1e9); one survivor is used, several are "cannot tell"
-(a warning, all shown), never a guess. With a profile every quantity is read and
-one order decided for the meter, which says when it contradicts its manual.
+(a warning, all shown), never a guess; -v shows every order weighed and why each
+was dropped. With a profile every quantity is read and one order decided for the
+meter, which says when it contradicts its manual.
 
 It listens --listen first and stops if another master polls the bus, unless
 --talk-over-master. Checks: bus.open, bus.listen, modbus.identify, modbus.read,
@@ -121,7 +122,7 @@ func modbusReadRun(ctx context.Context, opts *ModbusReadOptions) error {
 	res.Report(rep, o.Client.Target, err)
 	rep.Finish()
 	if !app.JSON() && len(res.Values) > 0 {
-		writeValues(app.IO.Out, res)
+		writeValues(app.IO.Out, res, app.Verbose)
 	}
 	if rerr := app.renderReport(rep); rerr != nil {
 		return rerr
@@ -130,8 +131,9 @@ func modbusReadRun(ctx context.Context, opts *ModbusReadOptions) error {
 }
 
 // writeValues prints the values as a table: by name with a profile, by
-// register otherwise, both register forms and the raw words beside each.
-func writeValues(w io.Writer, res *modbus.ReadResult) {
+// register otherwise, both register forms and the raw words beside each;
+// with -v every byte order --order auto weighed, under its value.
+func writeValues(w io.Writer, res *modbus.ReadResult, verbose bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if res.Profile != "" {
 		fmt.Fprintf(tw, "QUANTITY\tVALUE\tREGISTER\tRAW\tORDER\n")
@@ -151,6 +153,15 @@ func writeValues(w io.Writer, res *modbus.ReadResult) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, val, v.Register, v.RawHex, order)
 		} else {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Reference, v.Register, v.RawHex, val, order)
+		}
+		if verbose && v.OrderAuto != nil {
+			for _, c := range v.OrderAuto.Candidates {
+				why := "plausible"
+				if !c.Plausible {
+					why = c.Reason
+				}
+				fmt.Fprintf(tw, "\t  %s %s\t\t%s\t\n", c.Order, c.Value, why)
+			}
 		}
 	}
 	tw.Flush()

@@ -100,6 +100,18 @@ func TestModbusReadsTheLabSDM630ByItsProfile(t *testing.T) {
 	}
 }
 
+// With -v the text shows every order --order auto weighed, and why each
+// was dropped.
+func TestModbusReadShowsTheOtherOrdersOnRequest(t *testing.T) {
+	_, pty := labBusPTY(t, "clean")
+	code, out, _ := runMain(t, "modbus", "read", pty.Path(), "--unit", "2", "--reg", "30001", "--type", "f32", "--meter", "sdm630", "--listen", "0", "-v")
+	for _, want := range []string{"ABCD", "CDAB", "BADC", "DCBA", "plausible", "outside the quantity's range"} {
+		if code != ExitOK || !strings.Contains(out, want) {
+			t.Fatalf("exit %d, no %q:\n%s", code, want, out)
+		}
+	}
+}
+
 // The lab's iEM3255 sends its words swapped: the read says so and still
 // gives the right values (a warning, exit 0).
 func TestModbusReadFindsTheSwappedOrder(t *testing.T) {
