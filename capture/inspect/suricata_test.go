@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/ecdata/ectool/capture/inspect"
 	"github.com/ecdata/ectool/diag/report"

@@ -28,9 +28,11 @@ type Streams struct {
 	In     io.Reader
 	Out    io.Writer
 	ErrOut io.Writer
-	// OutTTY and ErrTTY say whether stdout / stderr are terminals.
+	// OutTTY and ErrTTY say whether stdout / stderr are terminals; InTTY
+	// whether stdin is one (a person who can answer a question).
 	OutTTY bool
 	ErrTTY bool
+	InTTY  bool
 }
 
 // DefaultStreams are os.Stdin/Stdout/Stderr.
@@ -39,6 +41,7 @@ func DefaultStreams() *Streams {
 		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 		OutTTY: isatty.IsTerminal(os.Stdout.Fd()),
 		ErrTTY: isatty.IsTerminal(os.Stderr.Fd()),
+		InTTY:  isatty.IsTerminal(os.Stdin.Fd()),
 	}
 }
 

@@ -21,9 +21,12 @@ func TestMbpollReadsMetersThroughThePTY(t *testing.T) {
 	if !ok || serialOf(regs) != 11930231 {
 		t.Fatalf("unit 1 over the PTY: serial %d, want 11930231\n%s", serialOf(regs), out)
 	}
-	regs, out, ok = mbpoll(t, "-m", "rtu", "-b", "9600", "-P", "none", "-a", "2", "-t", "3", "-r", "1", "-c", "3", x.Path())
-	if !ok || len(regs) != 3 || regs[1] < 2200 || regs[1] > 2400 {
-		t.Fatalf("unit 2 voltages over the PTY: %v\n%s", regs, out)
+	// The SDM630's phase voltages, IEEE floats in input registers
+	// 30001-30006, high word first (mbpoll -B).
+	_, out, ok = mbpoll(t, "-m", "rtu", "-b", "9600", "-P", "none", "-a", "2", "-t", "3:float", "-B", "-r", "1", "-c", "3", x.Path())
+	volts := mbpollFloats(out)
+	if !ok || len(volts) != 3 || volts[1] < 220 || volts[1] > 240 || volts[5] < 220 || volts[5] > 240 {
+		t.Fatalf("unit 2 voltages over the PTY: %v\n%s", volts, out)
 	}
 }
 

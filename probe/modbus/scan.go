@@ -32,10 +32,13 @@ type ScanOptions struct {
 	// Confirm is how many polls each found address gets to look for a
 	// collision (default 5; negative: none).
 	Confirm int
-	// IDRegister, when >= 0, is a holding register holding a serial number:
-	// confirm polls read it (two registers) so two devices show as two
-	// serial numbers.
+	// IDRegister, when >= 0, is the address of a register holding a serial
+	// number: confirm polls read it (two registers) so two devices show as
+	// two serial numbers.
 	IDRegister int
+	// IDTable is IDRegister's table: holding (the default, TableUnset) or
+	// input.
+	IDTable Table
 	// Force opens a port another process holds (it breaks that process's
 	// traffic). It never switches off another safety.
 	Force bool
@@ -146,6 +149,7 @@ func (o *ScanOptions) settings() Settings {
 	if o.IDRegister >= 0 {
 		r := o.IDRegister
 		st.IDRegister = &r
+		st.IDRegisterTable = o.IDTable.or(TableHolding).String()
 	}
 	return st
 }
@@ -791,7 +795,7 @@ func (s *rtuScanner) timeoutFor(u *unitState) time.Duration {
 // --thorough), or the probe.
 func confirmPDU(o ScanOptions, u *unitState) PDU {
 	if o.IDRegister >= 0 {
-		return ReadRequest{Function: FuncReadHoldingRegisters, Address: uint16(o.IDRegister), Quantity: 2}.PDU()
+		return ReadRequest{Function: o.IDTable.or(TableHolding).ReadFunction(), Address: uint16(o.IDRegister), Quantity: 2}.PDU()
 	}
 	if u.found != nil {
 		return *u.found
