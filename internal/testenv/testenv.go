@@ -115,6 +115,40 @@ func Missing(t testing.TB, format string, args ...any) {
 	t.Skip(msg)
 }
 
+// NotApplicable skips a test that does not apply here: another OS, no PTY
+// support, not root. Unlike Missing it skips under CI too, so reason must
+// say why the case cannot apply (never a peer or tool that could be
+// installed: that is Missing).
+func NotApplicable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	t.Skip("does not apply here: " + fmt.Sprintf(format, args...))
+}
+
+// RequireRoot skips (NotApplicable) a test that needs root, such as one
+// that runs ectool as another uid to see the unprivileged path. CI runs as
+// root, so there it always runs.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		NotApplicable(t, "needs root (uid %d)", os.Geteuid())
+	}
+}
+
+// RequireNetns returns the network namespace the package's tests run in
+// (see Main), for a test that changes routes or links: they must not reach
+// the host's namespace. Another OS is NotApplicable; on Linux a missing
+// namespace (not root, no iproute2) is Missing, a failure under CI.
+func RequireNetns(t testing.TB) string {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		NotApplicable(t, "network namespaces are Linux-only (%s)", runtime.GOOS)
+	}
+	if Netns() == "" {
+		Missing(t, "needs the test package's own network namespace (testenv.Main: root and iproute2)")
+	}
+	return Netns()
+}
+
 var (
 	binOnce sync.Once
 	binPath string
