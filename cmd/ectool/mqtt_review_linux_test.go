@@ -19,9 +19,7 @@ import (
 // G5: an input file this user may not read is exit 3 ("could not run:
 // permission"); a missing one stays a usage error (exit 2).
 func TestUnreadableInputFilesExitThree(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run ectool as another user")
-	}
+	testenv.RequireRoot(t) // to run ectool as another user
 	dir, err := os.MkdirTemp("", "ectool-perm-")
 	if err != nil {
 		t.Fatal(err)
