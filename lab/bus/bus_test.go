@@ -110,6 +110,9 @@ func hear(t *testing.T, p *Port, window time.Duration) []byte {
 	}
 }
 
+// answerLen is the length of an RTU answer to a read of n registers.
+func answerLen(n int) int { return 5 + 2*n }
+
 func readHolding(unit byte, addr, n uint16) []byte {
 	return modbus.EncodeRTU(unit, modbus.ReadRequest{Function: modbus.FuncReadHoldingRegisters, Address: addr, Quantity: n}.PDU())
 }

@@ -154,9 +154,6 @@ func waitSlaveOpen(t *testing.T, x *PTY) {
 	}
 }
 
-// answerLen is the length of an RTU answer to a read of n registers.
-func answerLen(n int) int { return 5 + 2*n }
-
 func TestEchoingAdapterEchoesTheRequestOnThePTY(t *testing.T) {
 	b := startBus(t, "echo")
 	x := openPTY(t, b, "")
