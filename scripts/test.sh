@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it (./scripts/test.sh). Phases, each timed:
 #   peers      install the real peers the tests start (apt-get, only what is missing)
 #   build      build ectool once with CGO_ENABLED=0; tests get it as ECTOOL_BIN
-#   vet        go vet ./...
+#   vet        go vet ./..., and no direct t.Skip outside internal/testenv
 #   test       go test -race ./... (each network test package runs in its own netns)
 #   fuzz       every fuzz target for $FUZZTIME (seed corpora also run in plain go test)
 #   cross      cross-compile ./... for windows/amd64, darwin/arm64, linux/arm (GOARM=6), linux/386, linux/mipsle
@@ -91,7 +91,13 @@ phase_build() {
 }
 
 phase_vet() {
-	go vet ./...
+	local rc=0
+	go vet ./... || rc=1
+	# Every skip goes through internal/testenv (Missing fails under CI,
+	# NotApplicable says why a case cannot apply): a direct t.Skip, t.Skipf
+	# or t.SkipNow anywhere else fails here, whatever the variable is named.
+	go test -count=1 -run '^(TestNoDirectSkips|TestDirectSkipsAreFoundUnderAnyName)$' ./internal/testenv || rc=1
+	return $rc
 }
 
 phase_test() {

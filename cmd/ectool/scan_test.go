@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +262,9 @@ func labBusPTY(t *testing.T, scenario string, tweak ...func(*bus.Config)) (*bus.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		testenv.NotApplicable(t, "the lab bus has PTYs on Linux and macOS only (%s)", runtime.GOOS)
+	}
 	pty, err := b.OpenPTY("")
 	if err != nil {
 		testenv.Missing(t, "no PTY: %v", err)

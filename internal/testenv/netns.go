@@ -9,9 +9,10 @@ import (
 // Nobody is the uid (and gid) of the unprivileged user tests run ectool as.
 const Nobody = 65534
 
-// NotApplicable skips a test that does not apply here (another OS, a kernel
-// feature missing): unlike Missing, it stays a skip under CI=true, because
-// installing something would not make it apply.
+// NotApplicable skips a test that does not apply here: another OS, no PTY
+// support, a kernel feature missing. Unlike Missing it skips under CI too,
+// so the reason must say why the case cannot apply (never a peer or tool
+// that could be installed: that is Missing).
 func NotApplicable(t testing.TB, format string, args ...any) {
 	t.Helper()
 	t.Skip("does not apply: " + fmt.Sprintf(format, args...))

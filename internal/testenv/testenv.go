@@ -115,6 +115,21 @@ func Missing(t testing.TB, format string, args ...any) {
 	t.Skip(msg)
 }
 
+// RequireNetns returns the network namespace the package's tests run in
+// (see Main), for a test that changes routes or links: they must not reach
+// the host's namespace. Another OS is NotApplicable; on Linux a missing
+// namespace (not root, no iproute2) is Missing, a failure under CI.
+func RequireNetns(t testing.TB) string {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		NotApplicable(t, "network namespaces are Linux-only (%s)", runtime.GOOS)
+	}
+	if Netns() == "" {
+		Missing(t, "needs the test package's own network namespace (testenv.Main: root and iproute2)")
+	}
+	return Netns()
+}
+
 var (
 	binOnce sync.Once
 	binPath string

@@ -780,14 +780,19 @@ func (s *rtuScanner) sweep(ctx context.Context) error {
 	return nil
 }
 
-// timeoutFor is the per-request timeout for confirm polls: a device found
-// by its late reply gets twice its observed latency.
-func (s *rtuScanner) timeoutFor(u *unitState) time.Duration {
-	t := s.o.Timeout
+// timeoutFor is the per-request timeout for confirm polls: a device that
+// answered late gets twice its slowest observed latency.
+func (s *rtuScanner) timeoutFor(u *unitState) time.Duration { return confirmTimeout(s.o.Timeout, u) }
+
+// confirmTimeout is --timeout, or twice u's slowest late answer so far when
+// that is longer (up to 5 s: an answer later than that is lost anyway), for
+// RTU and TCP alike.
+func confirmTimeout(timeout time.Duration, u *unitState) time.Duration {
+	t := timeout
 	for _, l := range u.late {
 		t = max(t, 2*l+20*time.Millisecond)
 	}
-	return min(t, 5*time.Second)
+	return max(timeout, min(t, 5*time.Second))
 }
 
 // confirmPDU is what confirm polls ask an address: the --id-register, or
@@ -808,9 +813,11 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 	ids := s.sortedUnits()
 	for i, id := range ids {
 		u := s.units[id]
-		t := s.timeoutFor(u)
 		poll := func(p PDU, confirm bool) (*Frame, error) {
-			rec, f, err := s.transact(id, p, t)
+			// Each poll's timeout follows the late answers seen so far,
+			// this phase's included: the sweep may have missed the one
+			// that shows how slow the device is (lost in a collision).
+			rec, f, err := s.transact(id, p, s.timeoutFor(u))
 			if err != nil {
 				return nil, err
 			}
