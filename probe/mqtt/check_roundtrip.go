@@ -568,15 +568,6 @@ func (c *checker) lostWords() (string, string) {
 	return msg, hint
 }
 
-func isDone(cl Client) bool {
-	select {
-	case <-cl.Done():
-		return true
-	default:
-		return false
-	}
-}
-
 // lossHint says where the loss likely comes from. A broker that drops
 // messages at its per-client queue limit loses the tail of a burst.
 func (c *checker) lossHint(seen []int, q byte) string {
