@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +8,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/ecdata/ectool/diag/exitcode"
 )
 
 // ExportResult says what an export wrote.
@@ -31,7 +32,7 @@ type ExportResult struct {
 
 // ErrEmptyWindow: the window holds no packet (the result names the span the
 // ring holds).
-var ErrEmptyWindow = errors.New("no packet in the window")
+var ErrEmptyWindow error = exitcode.New(exitcode.KindProblem, "no packet in the window", "")
 
 // Export merges the ring's files by timestamp, keeps the packets inside w
 // (durations count back from the newest packet in the ring) and writes them

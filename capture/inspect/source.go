@@ -16,6 +16,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/ecdata/ectool/diag/exitcode"
 )
 
 // Packet is one captured frame. Data belongs to the Source and is valid
@@ -66,8 +68,9 @@ func (e *InputError) Error() string {
 func (e *InputError) Unwrap() error { return e.Err }
 
 // ErrNotCapture is returned (wrapped) by Open* for input that is neither
-// pcap nor pcapng.
-var ErrNotCapture = errors.New("not a pcap or pcapng capture")
+// pcap nor pcapng: an input file that cannot be parsed, a usage error.
+var ErrNotCapture error = exitcode.New(exitcode.KindUsage, "not a pcap or pcapng capture",
+	"give a pcap or pcapng file (tcpdump -w, dumpcap, ectool capture) or a directory of them")
 
 const readBuffer = 1 << 20
 

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecdata/ectool/capture/inspect"
+	"github.com/ecdata/ectool/diag/exitcode"
 	"github.com/ecdata/ectool/diag/report"
 	"github.com/ecdata/ectool/probe/mqtt"
 )
@@ -90,7 +88,7 @@ missing or neither pcap nor pcapng, 3 when an input cannot be read (permission, 
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.complete(args); err != nil {
-				return inspectError(app, err)
+				return err
 			}
 			return runF(cmd.Context(), opts)
 		},
@@ -182,28 +180,14 @@ func openInputs(app *App, args []string) (inspect.Source, error) {
 	return inspect.Merge(srcs...), nil
 }
 
-// inputError says what is wrong with an input in a technician's words.
+// inputError says what is wrong with an input in a technician's words:
+// the input-file rule of every command, and the inspect package's own
+// verdict on a file that is not a capture (a usage error).
 func inputError(name string, err error) error {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return usageError("%s: no such file or directory", name)
-	case errors.Is(err, fs.ErrPermission):
-		return cannotRun("run as a user who may read it (sudo), or copy it somewhere readable", "%s: permission denied", name)
-	case errors.Is(err, inspect.ErrNotCapture):
-		return &ExitError{Code: ExitUsage, Message: fmt.Sprintf("%v", err),
-			Hint: "give a pcap or pcapng file (tcpdump -w, dumpcap, ectool capture) or a directory of them"}
+	if _, kinded := exitcode.KindOf(err); kinded {
+		return exitErrorOf(err)
 	}
-	return cannotRun("check the disk and the file", "%s: %v", name, err)
-}
-
-// inspectError writes a usage or cannot-run error as one JSON document on
-// stdout under -o json (the person still reads it on stderr).
-func inspectError(app *App, err error) error {
-	var ee *ExitError
-	if app.JSON() && errors.As(err, &ee) {
-		_ = writeJSON(app.IO.Out, map[string]any{"error": map[string]any{"message": ee.Error(), "hint": ee.Hint, "exit_code": ee.Code}})
-	}
-	return err
+	return inputFileError("", name, err)
 }
 
 func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
@@ -216,7 +200,7 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 	if src == nil {
 		var err error
 		if src, err = opts.open(); err != nil {
-			return inspectError(app, err)
+			return err
 		}
 	}
 	if opts.Window.relative() {
@@ -225,15 +209,15 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 		src.Close()
 		var err error
 		if src, err = opts.open(); err != nil {
-			return inspectError(app, err)
+			return err
 		}
 		o.Since, o.Until = opts.Window.resolve(newest)
 	} else {
 		o.Since, o.Until = opts.Window.resolve(time.Time{})
 	}
 	defer src.Close()
-	out := bufio.NewWriterSize(app.IO.Out, 64<<10)
-	defer out.Flush()
+	out := app.newStream()
+	defer out.Close()
 	if opts.Messages {
 		w := messageWriter{app: app, w: out, payload: opts.Payload}
 		o.OnMessage = w.write
@@ -243,8 +227,7 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 	}
 	res, err := inspect.Inspect(ctx, src, o)
 	if err != nil && !errors.Is(err, context.Canceled) {
-		out.Flush()
-		return inspectError(app, cannotRun("", "writing the packet list: %v", err))
+		return cannotRun("", "writing the packet list: %v", err)
 	}
 	rep := report.New("capture inspect", strings.Join(opts.Inputs, " "), app.Now)
 	res.Report(rep, opts.Ports)

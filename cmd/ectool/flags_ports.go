@@ -7,12 +7,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // portList is a comma-separated list of TCP ports (--ports 1883,8883).
-//
-// NOTE for the merge: issue 9's `capture --ports` takes the same list; one
-// of the two constructors should remain.
 type portList struct{ ports *[]uint16 }
 
 func (p portList) String() string {
@@ -62,8 +60,10 @@ func parsePorts(v string) ([]uint16, error) {
 	return out, nil
 }
 
-// addPortsFlag adds --ports with a default list.
+// addPortsFlag adds --ports with the command's default list and words.
 func addPortsFlag(cmd *cobra.Command, ports *[]uint16, def []uint16, meaning string) {
 	*ports = append([]uint16(nil), def...)
-	cmd.Flags().Var(portList{ports}, "ports", meaning)
+	addGroup(cmd, "ports", func(fs *pflag.FlagSet) {
+		fs.Var(portList{ports}, "ports", meaning)
+	}, perCommandUsage, perCommandDefault)
 }

@@ -7,15 +7,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // timeWindowFlags: --since and --until, a window over captured packets.
 // Each takes an RFC 3339 time or a duration counted back from the newest
 // packet in the data, never from the wall clock: a copied ring is
 // analysed days later.
-//
-// NOTE for the merge: issue 9 (capture export) adds the same constructor;
-// this file holds inspect's copy so the two can be reconciled into one.
 type timeWindowFlags struct {
 	Since string
 	Until string
@@ -33,9 +31,10 @@ type windowBound struct {
 
 // addTimeWindowFlags adds --since and --until.
 func addTimeWindowFlags(cmd *cobra.Command, f *timeWindowFlags) {
-	fs := cmd.Flags()
-	fs.StringVar(&f.Since, "since", "", "start of the window: an RFC 3339 time, or a duration (30s, 15m, 2h, 1d) before the newest packet in the data")
-	fs.StringVar(&f.Until, "until", "", "end of the window: an RFC 3339 time, or a duration before the newest packet in the data")
+	addGroup(cmd, "time-window", func(fs *pflag.FlagSet) {
+		fs.StringVar(&f.Since, "since", "", "start of the window: an RFC 3339 time, or a duration (30s, 15m, 2h, 1d) before the newest packet in the data")
+		fs.StringVar(&f.Until, "until", "", "end of the window: an RFC 3339 time, or a duration before the newest packet in the data")
+	})
 }
 
 // parse checks both bounds (a usage error names the flag).

@@ -154,24 +154,30 @@ func modbusWatchRun(ctx context.Context, opts *ModbusWatchOptions) error {
 		ctx = context.Background()
 	}
 	o := opts.Watch
+	out := app.newStream()
+	defer out.Close()
 	o.OnChange = func(c modbus.Change) {
 		if app.JSON() {
-			_ = writeJSON(app.IO.Out, c)
+			_ = out.Record(c)
 			return
 		}
-		fmt.Fprintln(app.IO.Out, changeLine(c))
+		_ = out.Line(changeLine(c))
 	}
 	rep := report.New("modbus watch", o.Client.Target.String(), app.Now)
 	res, err := modbus.Watch(ctx, o)
 	res.Report(rep, o.Client.Target, err)
 	rep.Finish()
+	// The report is the stream's last line (JSON), or follows the changes.
+	if werr := out.Close(); werr != nil {
+		return writeErr(werr)
+	}
 	if !app.JSON() && len(res.Units) > 0 {
 		writeWatchTable(app.IO.Out, res.Units)
 	}
 	if rerr := app.renderReport(rep); rerr != nil {
 		return rerr
 	}
-	return modbusExit(rep, err)
+	return reportExit(rep, err, false)
 }
 
 // changeLine is one change for a person: time, unit, register, value.

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -73,23 +75,34 @@ func TestCompletionForEveryShell(t *testing.T) {
 	}
 }
 
-// sharedGroupFlags returns the flags every group constructor defines, so the
-// walk below can insist they read the same everywhere.
-func sharedGroupFlags() map[string]*pflag.Flag {
-	c := &cobra.Command{Use: "x"}
-	addBrokerFlags(c, &brokerFlags{})
-	addTLSFlags(c, &tlsFlags{})
-	addCredentialFlags(c, &credentialFlags{})
-	addWillFlags(c, &willFlags{})
-	addSerialFlags(c, &serialFlags{})
+// groupFlags are the flags the group constructors added anywhere in the
+// tree (addGroup marks each with its group), by name: the first seen of
+// each is the one every other flag of that name must read like.
+func groupFlags(root *cobra.Command) map[string]*pflag.Flag {
 	m := map[string]*pflag.Flag{}
-	c.Flags().VisitAll(func(f *pflag.Flag) { m[f.Name] = f })
+	walkCommands(root, func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if _, ok := f.Annotations[flagGroup]; ok && m[f.Name] == nil {
+				m[f.Name] = f
+			}
+		})
+	})
 	return m
+}
+
+func walkCommands(c *cobra.Command, fn func(*cobra.Command)) {
+	fn(c)
+	for _, sub := range c.Commands() {
+		walkCommands(sub, fn)
+	}
 }
 
 func TestFlagsMeanOneThing(t *testing.T) {
 	root := NewRootCmd(&App{IO: &Streams{}, Output: "text", Getenv: os.Getenv})
-	shared := sharedGroupFlags()
+	shared := groupFlags(root)
+	if len(shared) < 20 {
+		t.Fatalf("only %d flags come from group constructors: addGroup no longer marks them?", len(shared))
+	}
 	type seen struct {
 		shorthand, typ, usage, where string
 	}
@@ -98,8 +111,7 @@ func TestFlagsMeanOneThing(t *testing.T) {
 	global := map[string]bool{}
 	root.PersistentFlags().VisitAll(func(f *pflag.Flag) { global[f.Name] = true })
 
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
+	walkCommands(root, func(c *cobra.Command) {
 		where := c.CommandPath()
 		if c != root && c.PersistentFlags().HasFlags() {
 			c.PersistentFlags().VisitAll(func(f *pflag.Flag) {
@@ -121,9 +133,10 @@ func TestFlagsMeanOneThing(t *testing.T) {
 			} else {
 				byName[f.Name] = s
 			}
-			_, ownDefault := f.Annotations[perCommandDefault]
-			if g, ok := shared[f.Name]; ok && (g.Usage != f.Usage || g.DefValue != f.DefValue && !ownDefault) {
-				t.Errorf("%s: --%s is a shared group flag but reads differently (%q, default %q); add it with its group constructor", where, f.Name, f.Usage, f.DefValue)
+			if g, ok := shared[f.Name]; ok {
+				if problem := groupFlagProblem(where, g, f); problem != "" {
+					t.Error(problem)
+				}
 			}
 			if f.Shorthand != "" {
 				if other, ok := byShort[f.Shorthand]; ok && other != f.Name {
@@ -132,11 +145,46 @@ func TestFlagsMeanOneThing(t *testing.T) {
 				byShort[f.Shorthand] = f.Name
 			}
 		})
-		for _, sub := range c.Commands() {
-			walk(sub)
-		}
+	})
+}
+
+// groupFlagProblem holds f to the group flag g of the same name: added by
+// the same constructor, with its help text and default unless the group
+// leaves those to each command. It returns what is wrong, or "".
+func groupFlagProblem(where string, g, f *pflag.Flag) string {
+	group := g.Annotations[flagGroup][0]
+	if got := f.Annotations[flagGroup]; len(got) == 0 || got[0] != group {
+		return fmt.Sprintf("%s: --%s is the %s group's flag but was added by hand; add it with its group constructor", where, f.Name, group)
 	}
-	walk(root)
+	_, ownUsage := g.Annotations[perCommandUsage]
+	_, ownDefault := g.Annotations[perCommandDefault]
+	if !ownUsage && g.Usage != f.Usage || !ownDefault && g.DefValue != f.DefValue {
+		return fmt.Sprintf("%s: --%s is a %s group flag but reads differently (%q, default %q); add it with its group constructor", where, f.Name, group, f.Usage, f.DefValue)
+	}
+	return ""
+}
+
+// A group constructor's flags are marked, so TestFlagsMeanOneThing finds
+// a new group without a list; a flag added by hand under a group's name
+// is caught.
+func TestHandMadeGroupFlagIsCaught(t *testing.T) {
+	root := &cobra.Command{Use: "x"}
+	a := &cobra.Command{Use: "a", Run: func(*cobra.Command, []string) {}}
+	b := &cobra.Command{Use: "b", Run: func(*cobra.Command, []string) {}}
+	root.AddCommand(a, b)
+	var d time.Duration
+	addTimeoutFlag(a, &d, time.Second, "per request")
+	b.Flags().DurationVar(&d, "timeout", time.Second, "per request")
+	shared := groupFlags(root)
+	if shared["timeout"] == nil || shared["timeout"].Annotations[flagGroup][0] != "timeout" {
+		t.Fatalf("addTimeoutFlag's flag is not marked: %v", shared["timeout"])
+	}
+	if groupFlagProblem("x b", shared["timeout"], b.Flags().Lookup("timeout")) == "" {
+		t.Fatal("a --timeout added by hand passed as the timeout group's")
+	}
+	if p := groupFlagProblem("x a", shared["timeout"], a.Flags().Lookup("timeout")); p != "" {
+		t.Fatalf("the constructor's own flag: %s", p)
+	}
 }
 
 func TestEveryCommandTakesJSONOutput(t *testing.T) {

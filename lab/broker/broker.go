@@ -40,6 +40,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/ecdata/ectool/diag/exitcode"
 )
 
 // DeniedFilter is the topic tree no user may publish or subscribe to: the
@@ -295,6 +297,14 @@ func (e *ListenError) Error() string {
 }
 
 func (e *ListenError) Unwrap() error { return e.Err }
+
+// ExitKind is exitcode.KindCannotRun: the lab cannot start.
+func (e *ListenError) ExitKind() exitcode.Kind { return exitcode.KindCannotRun }
+
+// NextStep says how to get a free port.
+func (e *ListenError) NextStep() string {
+	return "another program uses that port: choose another --port-base, or leave it out to use free ports"
+}
 
 // User returns the account called name (the zero User when there is none).
 func (b *Broker) User(name string) User {
