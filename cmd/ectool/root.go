@@ -109,6 +109,10 @@ through it.`,
 	return root
 }
 
+// groupOnly marks a group that runs nothing of its own (mqtt, probe,
+// modbus): called alone it prints its help.
+const groupOnly = "ectool_group_only"
+
 // rejectUnknownSubcommands makes 'ectool mqtt typo' a usage error (exit 2)
 // instead of cobra's help with exit 0, which would let a mistyped command
 // pass in CI. A group called alone still prints its help.
@@ -126,6 +130,10 @@ func rejectUnknownSubcommands(c *cobra.Command) {
 		return
 	}
 	c.Args = cobra.ArbitraryArgs
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[groupOnly] = "true"
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
 			return &ExitError{Code: ExitUsage,
