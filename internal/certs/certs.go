@@ -58,19 +58,11 @@ func NewAuthorityFor(commonName, organization string, validFor time.Duration) (*
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	p, err := sign(tmpl, tmpl, key, key)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	keyPEM, err := encodeKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return &Authority{Cert: cert, Key: key, CertPEM: encodeCert(der), KeyPEM: keyPEM}, nil
+	return &Authority{Cert: p.Cert, Key: key, CertPEM: p.CertPEM, KeyPEM: p.KeyPEM}, nil
 }
 
 // Pool is a certificate pool holding only this CA.
@@ -134,7 +126,13 @@ func (a *Authority) issueWithKey(s Spec, key *ecdsa.PrivateKey) (*Pair, error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, &key.PublicKey, a.Key)
+	return sign(tmpl, a.Cert, key, a.Key)
+}
+
+// sign makes the certificate tmpl for key, signed by signer as parent
+// (tmpl and key themselves for a self-signed one), and encodes both.
+func sign(tmpl, parent *x509.Certificate, key *ecdsa.PrivateKey, signer crypto.Signer) (*Pair, error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
 		return nil, err
 	}
