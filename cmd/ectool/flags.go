@@ -93,3 +93,9 @@ func addTimeoutFlag(cmd *cobra.Command, d *time.Duration, def time.Duration, mea
 func addWriteFlag(cmd *cobra.Command, path *string, meaning string) {
 	cmd.Flags().StringVarP(path, "write", "w", "", meaning)
 }
+
+// addPinFlag adds --pin (repeatable): SPKI pins the server's chain must
+// hold one of (probe net, mqtt check).
+func addPinFlag(cmd *cobra.Command, pins *[]string) {
+	cmd.Flags().StringArrayVar(pins, "pin", nil, "sha256//BASE64 SPKI pin (curl's --pinnedpubkey form): fail TLS unless a certificate of the chain has it (repeat for several; the evidence lists the chain's pins)")
+}

@@ -22,21 +22,21 @@ func redactURL(broker string) string {
 	return u.String()
 }
 
-// checkDNS resolves the broker host (netpath.CheckSystemDNS). An IP
+// checkDNS resolves the broker host (netpath.StepSystemDNS). An IP
 // literal needs no lookup.
 func (c *checker) checkDNS(ctx context.Context) ([]string, bool) {
 	ch, start := c.begin(CheckDNS)
 	defer c.add(ch, start)
-	return netpath.CheckSystemDNS(ctx, c.target.Host, "broker", c.o.Timeout, ch)
+	return netpath.StepSystemDNS(ctx, c.target.Host, "broker", c.o.Timeout, ch)
 }
 
 // checkTCP connects to the resolved addresses in turn and returns the first
-// connection (netpath.CheckTCP: the step's timeout is shared between the
+// connection (netpath.StepTCP: the step's timeout is shared between the
 // addresses).
 func (c *checker) checkTCP(ctx context.Context, addrs []string) (net.Conn, bool) {
 	ch, start := c.begin(CheckTCP)
 	defer c.add(ch, start)
-	return netpath.CheckTCP(ctx, netpath.DialFunc(c.o.Dial), addrs, c.target.endpoint(), c.o.Timeout, ch)
+	return netpath.StepTCP(ctx, netpath.DialFunc(c.o.Dial), addrs, c.target.endpoint(), c.o.Timeout, ch)
 }
 
 // endpoint is the broker as the netpath words name it.
@@ -45,7 +45,7 @@ func (b Broker) endpoint() netpath.Endpoint {
 }
 
 // checkTLS runs a TLS handshake on conn to measure what the broker offers
-// (netpath.CheckTLS: the chain is verified by hand, so the evidence holds
+// (netpath.StepTLS: the chain is verified by hand, so the evidence holds
 // it even when it is not trusted) and closes conn. The check is returned,
 // not recorded: checkConnect may still learn that the broker rejected the
 // client certificate.
@@ -67,7 +67,7 @@ func (c *checker) checkTLS(ctx context.Context, raw net.Conn) (*report.Check, ti
 		fail(ch, msg, hint)
 		return ch, start
 	}
-	c.tls, _ = netpath.CheckTLS(ctx, raw, netpath.TLSCheckOptions{
+	c.tls, _ = netpath.StepTLS(ctx, raw, netpath.TLSCheckOptions{
 		Config: cfg, ServerName: serverName, CAFile: o.CAFile, ServerNameGiven: o.ServerName != "",
 		Insecure: o.Insecure, Pins: c.o.Pins, Timeout: c.o.Timeout, Now: c.o.Now(), Endpoint: c.target.endpoint(),
 	}, ch)

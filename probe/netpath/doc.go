@@ -6,8 +6,8 @@
 // Start with Probe, which runs the ladder of `ectool probe net` for one or
 // more targets and returns a Result that fills a report (diag/report). The
 // single steps are exported too, because `mqtt check` runs the same DNS,
-// TCP and TLS steps under its own check IDs: CheckSystemDNS, CheckTCP and
-// CheckTLS, with the words they share (DNSWords, DialFailure/DialWords,
+// TCP and TLS steps under its own check IDs: StepSystemDNS, StepTCP and
+// StepTLS, with the words they share (DNSWords, DialFailure/DialWords,
 // TCPHint, VerifyWords, HandshakeWords, AlertWords).
 //
 // The package is named netpath, not net, so it does not shadow the standard

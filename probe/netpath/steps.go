@@ -13,11 +13,11 @@ import (
 // DialFunc opens a connection, as net.Dialer.DialContext does.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
-// CheckSystemDNS resolves host with the system's resolver (the hosts file,
+// StepSystemDNS resolves host with the system's resolver (the hosts file,
 // then the configured DNS servers, as every program on this machine does)
 // within timeout, fills ch and returns the addresses. An IP literal needs
 // no lookup. role names the host in the words ("broker", "server").
-func CheckSystemDNS(ctx context.Context, host, role string, timeout time.Duration, ch *report.Check) ([]string, bool) {
+func StepSystemDNS(ctx context.Context, host, role string, timeout time.Duration, ch *report.Check) ([]string, bool) {
 	if ch.Evidence == nil {
 		ch.Evidence = map[string]any{}
 	}
@@ -48,11 +48,11 @@ func CheckSystemDNS(ctx context.Context, host, role string, timeout time.Duratio
 	return addrs, true
 }
 
-// CheckTCP connects to the addresses in turn (port e.Port) through dial
+// StepTCP connects to the addresses in turn (port e.Port) through dial
 // (nil: a plain net.Dialer), fills ch and returns the first connection.
 // The step's timeout is shared between the addresses: refused, timed out
 // (silent drop) and no route are told apart.
-func CheckTCP(ctx context.Context, dial DialFunc, addrs []string, e Endpoint, timeout time.Duration, ch *report.Check) (net.Conn, bool) {
+func StepTCP(ctx context.Context, dial DialFunc, addrs []string, e Endpoint, timeout time.Duration, ch *report.Check) (net.Conn, bool) {
 	if ch.Evidence == nil {
 		ch.Evidence = map[string]any{}
 	}

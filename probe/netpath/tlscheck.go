@@ -13,10 +13,10 @@ import (
 	"github.com/ecdata/ectool/diag/report"
 )
 
-// TLSCheckOptions configure CheckTLS.
+// TLSCheckOptions configure StepTLS.
 type TLSCheckOptions struct {
 	// Config is the client configuration (roots, client certificate, ALPN,
-	// minimum version); CheckTLS works on a clone.
+	// minimum version); StepTLS works on a clone.
 	Config *tls.Config
 	// ServerName is the name sent (SNI) and verified.
 	ServerName string
@@ -38,14 +38,14 @@ type TLSCheckOptions struct {
 	Endpoint Endpoint
 }
 
-// CheckTLS runs a TLS handshake on raw to measure what the server offers,
+// StepTLS runs a TLS handshake on raw to measure what the server offers,
 // verifies the chain itself (so the evidence holds the chain even when it
 // is not trusted), compares pins, fills ch (status, evidence, hint) and
 // returns the handshake's client-certificate exchange. It does not close
 // raw; the returned connection (nil when the handshake failed) is the TLS
 // one, for a caller that reads on (a TLS 1.3 server refuses a client
 // certificate after the handshake).
-func CheckTLS(ctx context.Context, raw net.Conn, o TLSCheckOptions, ch *report.Check) (*HandshakeState, *tls.Conn) {
+func StepTLS(ctx context.Context, raw net.Conn, o TLSCheckOptions, ch *report.Check) (*HandshakeState, *tls.Conn) {
 	if ch.Evidence == nil {
 		ch.Evidence = map[string]any{}
 	}
@@ -87,7 +87,8 @@ func CheckTLS(ctx context.Context, raw net.Conn, o TLSCheckOptions, ch *report.C
 	conn := tls.Client(counted, cfg)
 	t0 := time.Now()
 	err := MarkNoServerHello(conn.HandshakeContext(sctx), counted)
-	ch.Evidence["handshake_ms"] = report.Millis(time.Since(t0))
+	p.Err, p.ServerBytes, p.Took = err, counted.Received(), time.Since(t0)
+	ch.Evidence["handshake_ms"] = report.Millis(p.Took)
 	now := o.Now
 	if len(peers) > 0 {
 		chain := make([]CertSummary, 0, len(peers))

@@ -24,6 +24,11 @@ type HandshakeState struct {
 	Requested  bool // the server asked for a client certificate
 	Sent       bool // we sent one
 	ServerName string
+	// Err is the handshake's error (nil when it completed); ServerBytes
+	// what the server had sent by then (0: not a byte, a stall).
+	Err         error
+	ServerBytes int64
+	Took        time.Duration
 }
 
 // VerifyWords explains why a server's chain is not trusted. haveCA says the
