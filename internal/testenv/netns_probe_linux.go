@@ -131,7 +131,27 @@ func ProbeLink(t testing.TB, nsA, nsB string) *ProbeLinkPair {
 		ProbeRun(t, end.ns, "ip", "addr", "add", end.a6.String()+"/64", "dev", end.dev, "nodad")
 		ProbeRun(t, end.ns, "ip", "link", "set", end.dev, "up")
 	}
+	for _, end := range [][2]string{{nsA, p.A}, {nsB, p.B}} {
+		waitCarrier(t, end[0], end[1])
+	}
 	return p
+}
+
+// waitCarrier waits until dev in ns has its carrier (LOWER_UP): a veth end
+// gets it a moment after both ends are up.
+func waitCarrier(t testing.TB, ns, dev string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := ProbeCommand(ns, -1, "ip", "-o", "link", "show", "dev", dev).Output()
+		if bytes.Contains(out, []byte("LOWER_UP")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (namespace %q) has no carrier after 10s: %s", dev, ns, out)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // SetMTU sets the MTU of one end ("A" or "B") only: the other keeps its
@@ -143,6 +163,7 @@ func (p *ProbeLinkPair) SetMTU(t testing.TB, end string, mtu int) {
 		ns, dev = p.NsB, p.B
 	}
 	ProbeRun(t, ns, "ip", "link", "set", dev, "mtu", strconv.Itoa(mtu))
+	waitCarrier(t, ns, dev)
 }
 
 // ProbeNft loads an nftables ruleset into namespace ns (never the test's

@@ -30,6 +30,25 @@ type icmpConn interface {
 	Close() error
 }
 
+// ICMPError is an ICMP error a router (or the target) sent about one of our
+// packets: errors.Is(err, syscall.EHOSTUNREACH) and the like work on it.
+type ICMPError struct {
+	Errno      syscall.Errno
+	Type, Code int
+	From       netip.Addr // who sent it (invalid when unknown)
+	MTU        int        // for "fragmentation needed": the next hop's MTU
+}
+
+func (e *ICMPError) Error() string {
+	s := e.Errno.Error()
+	if e.From.IsValid() {
+		s += " (from " + e.From.String() + ")"
+	}
+	return s
+}
+
+func (e *ICMPError) Unwrap() error { return e.Errno }
+
 // icmpDeniedError: neither kind of ICMP socket may be opened.
 type icmpDeniedError struct{ Reason string }
 
@@ -130,8 +149,16 @@ func isUnreachable(err error) bool {
 	return errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
-// icmpErrWords names an ICMP error about our packets.
+// icmpErrWords names an ICMP error about our packets, and who sent it.
 func icmpErrWords(err error) string {
+	var ie *ICMPError
+	if errors.As(err, &ie) && ie.From.IsValid() {
+		return icmpErrKind(err) + " from " + ie.From.String()
+	}
+	return icmpErrKind(err)
+}
+
+func icmpErrKind(err error) string {
 	switch {
 	case errors.Is(err, syscall.EHOSTUNREACH):
 		return "host unreachable"

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/icmp"
@@ -69,6 +70,13 @@ func (c *linuxICMP) setup(dst netip.Addr, iface string) error {
 		if err := bindFD(c.fd, iface); err != nil {
 			return err
 		}
+	}
+	// Errors routers send about our packets, with their address, in the
+	// error queue.
+	if c.v6 {
+		_ = unix.SetsockoptInt(c.fd, unix.IPPROTO_IPV6, unix.IPV6_RECVERR, 1)
+	} else {
+		_ = unix.SetsockoptInt(c.fd, unix.IPPROTO_IP, unix.IP_RECVERR, 1)
 	}
 	if c.probe {
 		var err error
@@ -141,15 +149,85 @@ func (c *linuxICMP) Recv(deadline time.Time) (int, error) {
 	if err := c.f.SetReadDeadline(deadline); err != nil {
 		return 0, err
 	}
-	for {
-		n, err := c.f.Read(c.buf)
-		if err != nil {
-			return 0, err
-		}
-		if seq, ok := parseEchoReply(c.buf[:n], c.v6, c.raw, c.id); ok {
-			return seq, nil
-		}
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return 0, err
 	}
+	var seq int
+	var got error
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			if e := c.errQueue(int(fd)); e != nil {
+				got = e
+				return true
+			}
+			n, err := unix.Read(int(fd), c.buf)
+			switch {
+			case err == unix.EAGAIN:
+				return false
+			case err != nil:
+				// The socket's pending error: the error queue holds the
+				// details (who sent it, the MTU), unless it is another.
+				if e := c.errQueue(int(fd)); e != nil {
+					got = e
+				} else {
+					got = err
+				}
+				return true
+			}
+			if s, ok := parseEchoReply(c.buf[:n], c.v6, c.raw, c.id); ok {
+				seq = s
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return seq, got
+}
+
+// errQueue reads one ICMP error about our packets from the socket's error
+// queue (IP_RECVERR), or nil when it is empty. Without the queue a ping or
+// raw socket learns of "network unreachable" only for a fatal error, and an
+// unread queue would keep waking the poller.
+func (c *linuxICMP) errQueue(fd int) error {
+	oob := make([]byte, 512)
+	_, oobn, _, _, err := unix.Recvmsg(fd, c.buf[:512], oob, unix.MSG_ERRQUEUE)
+	if err != nil {
+		return nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil
+	}
+	for _, m := range msgs {
+		if !(m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_RECVERR) &&
+			!(m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_RECVERR) {
+			continue
+		}
+		return parseExtendedErr(m.Data)
+	}
+	return nil
+}
+
+// parseExtendedErr reads a struct sock_extended_err and the offender's
+// address after it.
+func parseExtendedErr(b []byte) error {
+	if len(b) < 16 {
+		return nil
+	}
+	e := &ICMPError{Errno: syscall.Errno(binary.NativeEndian.Uint32(b[0:4])), Type: int(b[5]), Code: int(b[6])}
+	if b[4] == unix.SO_EE_ORIGIN_ICMP || b[4] == unix.SO_EE_ORIGIN_ICMP6 {
+		e.MTU = int(binary.NativeEndian.Uint32(b[8:12]))
+	}
+	off := b[16:]
+	if len(off) >= 8 && binary.NativeEndian.Uint16(off[0:2]) == unix.AF_INET {
+		e.From = netip.AddrFrom4([4]byte(off[4:8]))
+	} else if len(off) >= 24 && binary.NativeEndian.Uint16(off[0:2]) == unix.AF_INET6 {
+		e.From = netip.AddrFrom16([16]byte(off[8:24]))
+	}
+	return e
 }
 
 func (c *linuxICMP) PathMTU() int {

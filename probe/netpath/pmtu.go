@@ -29,7 +29,8 @@ type pmtuOutcome struct {
 	top        int
 	passed     map[int]bool // size: answered
 	fragNeeded int          // "fragmentation needed" errors received
-	reported   int          // the path MTU the kernel learnt from them
+	reported   int          // the MTU they announce
+	fragFrom   string       // the router that sent one
 	pathMTU    int          // largest size that crossed
 	v6         bool
 	err        string
@@ -74,7 +75,7 @@ func runPMTU(ctx context.Context, dst netip.Addr, iface string, ifaceMTU int, rt
 		}
 		out.round(c, fine, minTime(deadline, time.Now().Add(wait)))
 	}
-	if out.fragNeeded > 0 {
+	if out.fragNeeded > 0 && out.reported == 0 {
 		out.reported = c.PathMTU()
 	}
 	for s, ok := range out.passed {
@@ -110,6 +111,13 @@ func (o *pmtuOutcome) round(c icmpConn, sizes []int, until time.Time) {
 			return
 		case errors.Is(err, syscall.EMSGSIZE):
 			o.fragNeeded++
+			var ie *ICMPError
+			if errors.As(err, &ie) && ie.MTU > 0 {
+				o.reported = ie.MTU
+				if ie.From.IsValid() {
+					o.fragFrom = ie.From.String()
+				}
+			}
 		case err != nil:
 		default:
 			if s, ok := seqSize[got]; ok && !o.passed[s] {
@@ -183,13 +191,16 @@ func (o pmtuOutcome) judge(ch *report.Check, iface, pathIface string) {
 			mtu = o.pathMTU
 		}
 		ch.Evidence["reported_mtu"] = mtu
+		if o.fragFrom != "" {
+			ch.Evidence["frag_needed_from"] = o.fragFrom
+		}
 		ch.Evidence["note"] = fmt.Sprintf("a router on the path has an MTU of %d and says so (ICMP 'fragmentation needed' reaches this host): TCP adapts", mtu)
+	case above:
+		warn(ch, fmt.Sprintf("probes vanished below the largest that crossed (%d bytes): loss on the path makes the path MTU uncertain; run again", o.pathMTU))
 	case !gap && o.top < o.ifaceMTU:
 		ch.Evidence["note"] = fmt.Sprintf("packets of %d bytes cross the path (the probe stops there; the interface's MTU is %d)", o.pathMTU, o.ifaceMTU)
 	case !gap:
 		ch.Evidence["note"] = fmt.Sprintf("full-size packets (%d bytes, the interface's MTU) cross the path", o.pathMTU)
-	case above:
-		warn(ch, fmt.Sprintf("probes vanished below the largest that crossed (%d bytes): loss on the path makes the path MTU uncertain; run again", o.pathMTU))
 	default:
 		mss := lo - 40
 		if o.v6 {

@@ -33,26 +33,34 @@ func (r *run) checkTLS(ctx context.Context, conn net.Conn, ch *report.Check) {
 		}
 		return
 	}
-	switch {
-	case tc != nil && st.Requested && st.Sent && tc.ConnectionState().Version == tls.VersionTLS13:
-		wait := min(max(2*st.Took, 100*time.Millisecond), r.o.Timeout, 2*time.Second)
-		_ = tc.SetReadDeadline(time.Now().Add(wait))
-		var one [1]byte
-		_, err := tc.Read(one[:])
-		var ne net.Error
-		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) && AlertText(err) != "" {
+	if tc != nil && st.Requested && tc.ConnectionState().Version == tls.VersionTLS13 {
+		if err := postHandshakeAlert(tc, st.Took, r.o.Timeout); err != nil {
 			ch.Evidence["client_cert_accepted"] = false
 			msg, hint := HandshakeWords(err, st, r.o.Timeout, r.endpoint)
-			ch.Status = report.OK
 			fail(ch, msg, hint)
 			return
 		}
-		ch.Evidence["client_cert_accepted"] = true
+	}
+	switch {
 	case st.Sent:
 		ch.Evidence["client_cert_accepted"] = true
 	case st.Requested:
 		ch.Evidence["client_cert_accepted"] = fmt.Sprintf("not sent (the %s asked for one but does not require it)", r.endpoint.role())
 	}
+}
+
+// postHandshakeAlert waits a little for the TLS alert a TLS 1.3 server sends
+// when it refuses our certificate (or its absence): about two handshake
+// times, at most 2 s. A server that says nothing took it.
+func postHandshakeAlert(tc *tls.Conn, took, timeout time.Duration) error {
+	wait := min(max(2*took, 100*time.Millisecond), timeout, 2*time.Second)
+	_ = tc.SetReadDeadline(time.Now().Add(wait))
+	var one [1]byte
+	_, err := tc.Read(one[:])
+	if AlertText(err) != "" {
+		return err
+	}
+	return nil
 }
 
 // tlsStall is a handshake that got no byte back: with a path MTU black hole
