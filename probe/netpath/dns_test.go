@@ -71,7 +71,9 @@ func TestHostsFileNamesAreFoundAsTheResolverFindsThem(t *testing.T) {
 	}
 }
 
-func ans(result string, addrs ...string) DNSAnswer { return DNSAnswer{Result: result, Addresses: addrs} }
+func ans(result string, addrs ...string) DNSAnswer {
+	return DNSAnswer{Result: result, Addresses: addrs}
+}
 
 func TestDNSVerdictNamesTheWorstOutcomeWhenNoResolverAnswers(t *testing.T) {
 	cases := []struct {

@@ -42,18 +42,18 @@ func TestTargetsParseAsATechnicianTypesThem(t *testing.T) {
 
 func TestBadTargetsAreRefusedInWords(t *testing.T) {
 	for raw, want := range map[string]string{
-		"":                     "empty target",
-		"broker.example.com":   "host:port",
-		"broker:0":             "1 to 65535",
-		"broker:99999":         "1 to 65535",
-		"broker:http":          "1 to 65535",
-		"ftp://broker":         "scheme",
-		"mqtt://u:p@broker":    "credentials",
-		"mqtts://":             "no host",
-		"mqtts://broker:":      "empty port",
-		"bro ker:1883":         "not a valid host name",
-		"[2001:db8::1:1883":    "host:port",
-		"2001:db8::1:1883":     "host:port",
+		"":                    "empty target",
+		"broker.example.com":  "host:port",
+		"broker:0":            "1 to 65535",
+		"broker:99999":        "1 to 65535",
+		"broker:http":         "1 to 65535",
+		"ftp://broker":        "scheme",
+		"mqtt://u:p@broker":   "credentials",
+		"mqtts://":            "no host",
+		"mqtts://broker:":     "empty port",
+		"bro ker:1883":        "not a valid host name",
+		"[2001:db8::1:1883":   "host:port",
+		"2001:db8::1:1883":    "host:port",
 		"mqtt://[fe80::1%25x": "not a valid URL",
 	} {
 		_, err := ParseTarget(raw, false)
