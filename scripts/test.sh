@@ -53,7 +53,7 @@ phase() { # phase NAME FUNCTION
 }
 
 # Debian packages the tests start as real peers.
-PEER_PACKAGES=(mosquitto mosquitto-clients iproute2 socat python3-pymodbus python3-serial-asyncio mbpoll file)
+PEER_PACKAGES=(mosquitto mosquitto-clients iproute2 socat python3-pymodbus python3-serial-asyncio mbpoll file nftables dnsmasq-base iputils-ping netcat-openbsd openssl)
 
 phase_peers() {
 	local missing=()
