@@ -180,3 +180,28 @@ func TestProbeNetAsAnUnprivilegedUser(t *testing.T) {
 		})
 	}
 }
+
+// mqtt check runs the same TLS step: --pin holds there too.
+func TestMQTTCheckPinFailsTLSWhenTheBrokerPresentsAnotherKey(t *testing.T) {
+	t.Parallel()
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{TLS: true})
+	r := mqttCheck(t, 0, "-b", b.URL, "--ca", b.CAFile, "--qos-levels", "1")
+	var pins []any
+	for _, c := range r.Checks {
+		if c.ID == "mqtt.tls" {
+			pins, _ = c.Evidence["pins"].([]any)
+		}
+	}
+	if len(pins) == 0 {
+		t.Fatal("mqtt.tls lists no pins")
+	}
+	own := pins[0].(map[string]any)["pin"].(string)
+	if r := mqttCheck(t, 0, "-b", b.URL, "--ca", b.CAFile, "--qos-levels", "1", "--pin", own); r.status(t, "mqtt.tls") != "ok" {
+		t.Errorf("--pin %s (the broker's own): %s", own, r.text("mqtt.tls"))
+	}
+	wrong := "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMjE="
+	r = mqttCheck(t, 1, "-b", b.URL, "--ca", b.CAFile, "--qos-levels", "1", "--pin", wrong)
+	if r.status(t, "mqtt.tls") != "failed" || !strings.Contains(r.text("mqtt.tls"), strings.ToLower(own)) || r.status(t, "mqtt.connect") != "skipped" {
+		t.Errorf("--pin %s: %s", wrong, r.text("mqtt.tls"))
+	}
+}
