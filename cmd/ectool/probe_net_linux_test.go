@@ -153,16 +153,20 @@ func TestProbeNetAsAnUnprivilegedUser(t *testing.T) {
 			t.Parallel()
 			client, server := testenv.ProbeNetns(t), testenv.ProbeNetns(t)
 			link := testenv.ProbeLink(t, client, server)
-			set, err := certs.WriteSet(testenv.PrivateDir(t), link.AddrB.String())
+			set, err := certs.WriteSet(testenv.PrivateDir(t), "broker.test")
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := testenv.StartProbeBroker(t, testenv.ProbeBrokerConfig{Netns: server, Host: link.AddrB, CertFile: set.ServerCert, KeyFile: set.ServerKey})
+			testenv.StartProbeDnsmasq(t, server, link.AddrB, map[string][]string{"broker.test": {link.AddrB.String()}})
+			testenv.StartProbeBroker(t, testenv.ProbeBrokerConfig{Netns: server, Host: link.AddrB, CertFile: set.ServerCert, KeyFile: set.ServerKey})
 			testenv.ProbeSysctl(t, client, "net.ipv4.ping_group_range", c.groups)
-			r := probeNet(t, client, 65534, 0, b.URL, "--iface", link.A, "--ca", set.CAFile)
+			r := probeNet(t, client, 65534, 0, "mqtts://broker.test:8883", "--iface", link.A, "--dns", link.AddrB.String(), "--ca", set.CAFile)
 			s, text := r.check("net.icmp")
 			if s != c.icmp || !strings.Contains(text, c.words) {
 				t.Errorf("net.icmp %s, want %s with %q: %s", s, c.icmp, c.words, text)
+			}
+			if s, text := r.check("net.dns"); s != "ok" || !strings.Contains(text, `"through":"`+link.A+`"`) {
+				t.Errorf("net.dns, bound: %s", text)
 			}
 			for _, id := range []string{"net.iface", "net.tcp", "net.tls"} {
 				if s, text := r.check(id); s != "ok" {
