@@ -33,6 +33,9 @@ func (r *run) checkTLS(ctx context.Context, conn net.Conn, ch *report.Check) {
 		}
 		return
 	}
+	if _, chosen := ch.Evidence["alpn"]; len(cfg.NextProtos) > 0 && !chosen {
+		ch.Evidence["alpn"] = "none (the server chose no protocol)"
+	}
 	if tc != nil && st.Requested && tc.ConnectionState().Version == tls.VersionTLS13 {
 		if err := postHandshakeAlert(tc, st.Took, r.o.Timeout); err != nil {
 			ch.Evidence["client_cert_accepted"] = false
