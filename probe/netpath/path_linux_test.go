@@ -7,8 +7,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -275,7 +275,7 @@ func TestMissingInterfaceCannotRun(t *testing.T) {
 	tg, _ := ParseTarget("198.51.100.1:443", false)
 	res := Probe(context.Background(), Options{Targets: []Target{tg}, Iface: "wwan9"})
 	var ce *CannotRunError
-	if res.Err == nil || !asCannotRun(res.Err, &ce) {
+	if !errors.As(res.Err, &ce) {
 		t.Fatalf("err %v, want a CannotRunError", res.Err)
 	}
 	c := res.Targets[0].Checks[0]
@@ -283,11 +283,3 @@ func TestMissingInterfaceCannotRun(t *testing.T) {
 		t.Errorf("net.iface %+v", c)
 	}
 }
-
-func asCannotRun(err error, target **CannotRunError) bool {
-	ce, ok := err.(*CannotRunError)
-	*target = ce
-	return ok
-}
-
-var _ = netip.Addr{}
