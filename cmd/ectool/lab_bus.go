@@ -79,7 +79,15 @@ func writeBusEndpointsText(w io.Writer, ep *lab.Endpoints) {
 		if m.Note != "" {
 			note = "; " + m.Note
 		}
-		fmt.Fprintf(w, "  unit %3d  %s %s, S/N %d, answers after %g ms%s\n", m.UnitID, m.Vendor, m.Product, m.Serial, m.LatencyMS, note)
+		var at []string
+		for _, r := range m.SerialRegisters {
+			if r.Map == "lab" {
+				at = append(at, fmt.Sprintf("%s (%s %d, %s)", r.Reference, r.Table, r.Address, r.Type))
+			} else {
+				at = append(at, fmt.Sprintf("%s (%s %d, %s %s, the maker's register)", r.Reference, r.Table, r.Address, r.Type, r.Order))
+			}
+		}
+		fmt.Fprintf(w, "  unit %3d  %s %s, S/N %d at %s, answers after %g ms%s\n", m.UnitID, m.Vendor, m.Product, m.Serial, strings.Join(at, " and "), m.LatencyMS, note)
 	}
 	for _, f := range b.Faults {
 		fmt.Fprintf(w, "  fault: %s\n", f)

@@ -71,9 +71,7 @@ func runAs(t *testing.T, u asUser, timeout time.Duration, args ...string) (int, 
 	cmd.Dir = tmp
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "TMPDIR=" + tmp, "HOME=" + tmp}
 	if u.uid >= 0 {
-		if os.Geteuid() != 0 {
-			testenv.Missing(t, "running as uid %d needs root", u.uid)
-		}
+		testenv.RequireRoot(t) // to run as uid u.uid
 		setCredential(cmd, u.uid)
 	}
 	var out, errOut bytes.Buffer
@@ -92,16 +90,7 @@ func runAs(t *testing.T, u asUser, timeout time.Duration, args ...string) (int, 
 // unprivileged uid can read and run it from.
 func reachableBinary(t *testing.T) string {
 	t.Helper()
-	src := testenv.Binary(t)
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(testenv.PrivateDir(t), "ectool")
-	if err := os.WriteFile(dst, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dst
+	return testenv.CopyBinary(t)
 }
 
 func TestLabRunsForItsDurationAndPrintsItsEndpoints(t *testing.T) {
@@ -208,10 +197,7 @@ func TestLabTourSaysWhichStepsDidNotBehave(t *testing.T) {
 	// A binary that shows nothing and exits 1: every step must come out
 	// failed (the ones expecting exit 1 look for the failed check's name),
 	// except those the lab cannot run.
-	f, err := exec.LookPath("false")
-	if err != nil {
-		t.Skip("no false(1)")
-	}
+	f := testenv.Require(t, "false")
 	var out, errOut bytes.Buffer
 	app := &App{IO: &Streams{Out: &out, ErrOut: &errOut}, Output: "json", Now: time.Now, Getenv: func(string) string { return "" }}
 	opts := &labTourOptions{app: app, Timeout: 20 * time.Second, Executable: f,
@@ -258,10 +244,7 @@ func TestLabTourInsideATestBinaryDoesNotRunItself(t *testing.T) {
 }
 
 func TestLabTourTextEndsWithTheVerdictOfEachStep(t *testing.T) {
-	f, err := exec.LookPath("false")
-	if err != nil {
-		t.Skip("no false(1)")
-	}
+	f := testenv.Require(t, "false")
 	var out, errOut bytes.Buffer
 	app := &App{IO: &Streams{Out: &out, ErrOut: &errOut}, Output: "text", Now: time.Now, Getenv: func(string) string { return "" }}
 	opts := &labTourOptions{app: app, Timeout: 20 * time.Second, Executable: f,

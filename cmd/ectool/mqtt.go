@@ -680,16 +680,17 @@ func pubFailed(app *App, rep *report.Report, err error, details map[string]any, 
 	if app.JSON() {
 		_ = writeJSON(app.IO.Out, rep)
 	}
-	if connecting {
-		return connectFailure(err)
+	e := &ExitError{Code: ExitProblem, Message: msg, Hint: hint, Err: err}
+	switch {
+	case connecting:
+		e = connectFailure(err)
+	case errors.Is(err, context.Canceled):
+		e = &ExitError{Code: ExitProblem, Message: "interrupted before every message was published"}
+	case details != nil:
+		e.Message = fmt.Sprintf("%s (%v sent, %v refused)", msg, details["sent"], details["refused"])
 	}
-	if errors.Is(err, context.Canceled) {
-		return &ExitError{Code: ExitProblem, Message: "interrupted before every message was published"}
-	}
-	if details != nil {
-		msg = fmt.Sprintf("%s (%v sent, %v refused)", msg, details["sent"], details["refused"])
-	}
-	return &ExitError{Code: ExitProblem, Message: msg, Hint: hint, Err: err}
+	e.OnStdout = app.JSON() // the report tells it
+	return e
 }
 
 // stepTitle is the title of a pub/clear-retained check, the same whether it
@@ -759,7 +760,7 @@ number received from each publisher: what was sent before this subscriber
 joined is reported as before_first, not lost.
 
 With -o json a failure ends the stream with one {"error":{"step","message",
-"hint","received"}} line.`,
+"hint","exit_code","received"}} line.`,
 		Example: `  ectool mqtt sub -b mqtt://localhost -t 'ec-data/+/+/telemetry'
   ectool mqtt sub -b mqtt://localhost -t test/load -q 1 --count 10000 --timeout 60s --expect-seq
   ectool mqtt sub -b mqtt://localhost -t 'ec-data/#' --retained-only -o json`,
@@ -998,7 +999,8 @@ loop:
 func subError(app *App, w io.Writer, step string, e *ExitError, received int) *ExitError {
 	if app.JSON() {
 		_ = writeJSON(w, map[string]any{"error": map[string]any{
-			"step": step, "message": e.Message, "hint": e.Hint, "received": received}})
+			"step": step, "message": e.Message, "hint": e.Hint, "exit_code": e.Code, "received": received}})
+		e.OnStdout = true
 	}
 	return e
 }

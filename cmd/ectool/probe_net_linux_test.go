@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,16 +152,16 @@ func TestProbeNetAsAnUnprivilegedUser(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			client, server := testenv.ProbeNetns(t), testenv.ProbeNetns(t)
+			client, server := testenv.NewNetns(t), testenv.NewNetns(t)
 			link := testenv.ProbeLink(t, client, server)
 			set, err := certs.WriteSet(testenv.PrivateDir(t), "broker.test")
 			if err != nil {
 				t.Fatal(err)
 			}
 			testenv.StartProbeDnsmasq(t, server, link.AddrB, map[string][]string{"broker.test": {link.AddrB.String()}})
-			testenv.StartProbeBroker(t, testenv.ProbeBrokerConfig{Netns: server, Host: link.AddrB, CertFile: set.ServerCert, KeyFile: set.ServerKey})
+			b := testenv.StartMosquitto(t, testenv.MosquittoConfig{Netns: server, Host: link.AddrB.String(), TLS: true, Certs: set})
 			testenv.ProbeSysctl(t, client, "net.ipv4.ping_group_range", c.groups)
-			r := probeNet(t, client, 65534, 0, "mqtts://broker.test:8883", "--iface", link.A, "--dns", link.AddrB.String(), "--ca", set.CAFile)
+			r := probeNet(t, client, testenv.Nobody, 0, "mqtts://broker.test:"+strconv.Itoa(b.Port), "--iface", link.A, "--dns", link.AddrB.String(), "--ca", set.CAFile)
 			s, text := r.check("net.icmp")
 			if s != c.icmp || !strings.Contains(text, c.words) {
 				t.Errorf("net.icmp %s, want %s with %q: %s", s, c.icmp, c.words, text)

@@ -20,15 +20,16 @@ import (
 	"time"
 )
 
-// These helpers build the small networks probe tests need: namespaces,
-// veth links with addresses, routes, nftables rules, and peers (dnsmasq,
-// mosquitto) inside them. They need root and iproute2.
+// These helpers build the small networks probe tests need on top of
+// NewNetns and StartMosquitto's Netns: veth links whose ends may have
+// different MTUs, sysctls, routes and nftables rules in a namespace, dnsmasq
+// in one, and commands run there as another user (RunAs cannot: ip netns
+// exec needs root to enter the namespace, so setpriv drops privileges
+// after it). They need root and iproute2.
 
 func requireProbeRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		Missing(t, "needs root (network namespaces, interfaces, other users)")
-	}
+	RequireRoot(t)
 	Require(t, "ip")
 }
 
@@ -59,18 +60,6 @@ func ProbeCommand(ns string, uid int, name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd
-}
-
-// ProbeNetns creates a network namespace (ectool-p-XXXXXXXX) with its
-// loopback up, deleted with everything in it when the test ends.
-func ProbeNetns(t testing.TB) string {
-	t.Helper()
-	requireProbeRoot(t)
-	name := "ectool-p-" + randomHex(4)
-	ProbeRun(t, "", "ip", "netns", "add", name)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", name).Run() })
-	ProbeRun(t, "", "ip", "-n", name, "link", "set", "lo", "up")
-	return name
 }
 
 // ProbeSysctl sets a sysctl inside namespace ns (net.* sysctls are per
@@ -247,62 +236,4 @@ func StartProbeDnsmasq(t testing.TB, ns string, listen netip.Addr, records map[s
 		args = append(args, "--host-record="+name+","+strings.Join(addrs, ","))
 	}
 	startLogged(t, "dnsmasq", ProbeCommand(ns, -1, bin, args...), filepath.Join(dir, "dnsmasq.log"), "cleared cache")
-}
-
-// ProbeBroker is a mosquitto started by StartProbeBroker.
-type ProbeBroker struct {
-	URL  string // mqtt://HOST:PORT or mqtts://HOST:PORT
-	Port int
-	Log  func() string
-}
-
-// ProbeBrokerConfig says how StartProbeBroker's mosquitto listens.
-type ProbeBrokerConfig struct {
-	Netns string
-	Host  netip.Addr
-	Port  int // default 1883, or 8883 with TLS
-	// CertFile (which may hold the chain), KeyFile and CAFile make the
-	// listener TLS; RequireCert asks clients for a certificate signed by
-	// CAFile.
-	CertFile, KeyFile, CAFile string
-	RequireCert               bool
-}
-
-// StartProbeBroker runs mosquitto in a namespace, listening on Host (a veth
-// address), and waits until it runs.
-func StartProbeBroker(t testing.TB, cfg ProbeBrokerConfig) *ProbeBroker {
-	t.Helper()
-	bin := Require(t, "mosquitto")
-	dir := PrivateDir(t)
-	scheme := "mqtt"
-	if cfg.Port == 0 {
-		cfg.Port = 1883
-		if cfg.CertFile != "" {
-			cfg.Port = 8883
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "user root\npersistence false\nlog_dest stderr\nlog_type all\nallow_anonymous true\nlistener %d %s\n", cfg.Port, cfg.Host)
-	if cfg.CertFile != "" {
-		scheme = "mqtts"
-		fmt.Fprintf(&b, "certfile %s\nkeyfile %s\n", cfg.CertFile, cfg.KeyFile)
-		if cfg.CAFile != "" {
-			fmt.Fprintf(&b, "cafile %s\n", cfg.CAFile)
-		}
-		if cfg.RequireCert {
-			b.WriteString("require_certificate true\n")
-		}
-	}
-	conf := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logFile := filepath.Join(dir, "mosquitto.log")
-	startLogged(t, "mosquitto", ProbeCommand(cfg.Netns, -1, bin, "-c", conf), logFile, " running")
-	host := cfg.Host.String()
-	if cfg.Host.Is6() {
-		host = "[" + host + "]"
-	}
-	return &ProbeBroker{URL: fmt.Sprintf("%s://%s:%d", scheme, host, cfg.Port), Port: cfg.Port,
-		Log: func() string { b, _ := os.ReadFile(logFile); return string(b) }}
 }

@@ -27,9 +27,6 @@ func ProbeCommand(ns string, uid int, name string, args ...string) *exec.Cmd {
 	return exec.Command(name, args...)
 }
 
-// ProbeNetns needs Linux network namespaces.
-func ProbeNetns(t testing.TB) string { probeNotApplicable(t); return "" }
-
 // ProbeSysctl needs Linux network namespaces.
 func ProbeSysctl(t testing.TB, ns, key, value string) { probeNotApplicable(t) }
 
@@ -45,26 +42,4 @@ func ProbeNft(t testing.TB, ns, ruleset string) { probeNotApplicable(t) }
 // StartProbeDnsmasq needs Linux network namespaces.
 func StartProbeDnsmasq(t testing.TB, ns string, listen netip.Addr, records map[string][]string) {
 	probeNotApplicable(t)
-}
-
-// ProbeBroker is a mosquitto started by StartProbeBroker (Linux only).
-type ProbeBroker struct {
-	URL  string
-	Port int
-	Log  func() string
-}
-
-// ProbeBrokerConfig says how StartProbeBroker's mosquitto listens.
-type ProbeBrokerConfig struct {
-	Netns                     string
-	Host                      netip.Addr
-	Port                      int
-	CertFile, KeyFile, CAFile string
-	RequireCert               bool
-}
-
-// StartProbeBroker needs Linux network namespaces.
-func StartProbeBroker(t testing.TB, cfg ProbeBrokerConfig) *ProbeBroker {
-	probeNotApplicable(t)
-	return nil
 }

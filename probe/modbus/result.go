@@ -128,6 +128,8 @@ type Settings struct {
 	Confirm    int             `json:"confirm"`
 	ListenMS   float64         `json:"listen_ms"`
 	IDRegister *int            `json:"id_register,omitempty"`
+	// IDRegisterTable is the id register's table: holding or input.
+	IDRegisterTable string `json:"id_register_table,omitempty"`
 	// Forced is --force: open a port another process holds.
 	Forced bool `json:"forced"`
 	// ForcedPast are the processes that held the port when --force opened

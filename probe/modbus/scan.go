@@ -32,10 +32,13 @@ type ScanOptions struct {
 	// Confirm is how many polls each found address gets to look for a
 	// collision (default 5; negative: none).
 	Confirm int
-	// IDRegister, when >= 0, is a holding register holding a serial number:
-	// confirm polls read it (two registers) so two devices show as two
-	// serial numbers.
+	// IDRegister, when >= 0, is the address of a register holding a serial
+	// number: confirm polls read it (two registers) so two devices show as
+	// two serial numbers.
 	IDRegister int
+	// IDTable is IDRegister's table: holding (the default, TableUnset) or
+	// input.
+	IDTable Table
 	// Force opens a port another process holds (it breaks that process's
 	// traffic). It never switches off another safety.
 	Force bool
@@ -146,6 +149,7 @@ func (o *ScanOptions) settings() Settings {
 	if o.IDRegister >= 0 {
 		r := o.IDRegister
 		st.IDRegister = &r
+		st.IDRegisterTable = o.IDTable.or(TableHolding).String()
 	}
 	return st
 }
@@ -776,14 +780,19 @@ func (s *rtuScanner) sweep(ctx context.Context) error {
 	return nil
 }
 
-// timeoutFor is the per-request timeout for confirm polls: a device found
-// by its late reply gets twice its observed latency.
-func (s *rtuScanner) timeoutFor(u *unitState) time.Duration {
-	t := s.o.Timeout
+// timeoutFor is the per-request timeout for confirm polls: a device that
+// answered late gets twice its slowest observed latency.
+func (s *rtuScanner) timeoutFor(u *unitState) time.Duration { return confirmTimeout(s.o.Timeout, u) }
+
+// confirmTimeout is --timeout, or twice u's slowest late answer so far when
+// that is longer (up to 5 s: an answer later than that is lost anyway), for
+// RTU and TCP alike.
+func confirmTimeout(timeout time.Duration, u *unitState) time.Duration {
+	t := timeout
 	for _, l := range u.late {
 		t = max(t, 2*l+20*time.Millisecond)
 	}
-	return min(t, 5*time.Second)
+	return max(timeout, min(t, 5*time.Second))
 }
 
 // confirmPDU is what confirm polls ask an address: the --id-register, or
@@ -791,7 +800,7 @@ func (s *rtuScanner) timeoutFor(u *unitState) time.Duration {
 // --thorough), or the probe.
 func confirmPDU(o ScanOptions, u *unitState) PDU {
 	if o.IDRegister >= 0 {
-		return ReadRequest{Function: FuncReadHoldingRegisters, Address: uint16(o.IDRegister), Quantity: 2}.PDU()
+		return ReadRequest{Function: o.IDTable.or(TableHolding).ReadFunction(), Address: uint16(o.IDRegister), Quantity: 2}.PDU()
 	}
 	if u.found != nil {
 		return *u.found
@@ -804,9 +813,11 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 	ids := s.sortedUnits()
 	for i, id := range ids {
 		u := s.units[id]
-		t := s.timeoutFor(u)
 		poll := func(p PDU, confirm bool) (*Frame, error) {
-			rec, f, err := s.transact(id, p, t)
+			// Each poll's timeout follows the late answers seen so far,
+			// this phase's included: the sweep may have missed the one
+			// that shows how slow the device is (lost in a collision).
+			rec, f, err := s.transact(id, p, s.timeoutFor(u))
 			if err != nil {
 				return nil, err
 			}

@@ -265,12 +265,10 @@ func (s *tcpScanner) confirm(ctx context.Context) error {
 			break
 		}
 		u := s.units[id]
-		t := s.o.Timeout
-		for _, l := range u.late {
-			t = max(t, 2*l+20*time.Millisecond)
-		}
 		poll := func(p PDU, confirm bool) (*MBAPFrame, error) {
-			rec, f, err := s.transact(id, p, t)
+			// As over RTU: each poll waits as long as the late answers
+			// seen so far, this phase's included, say it must.
+			rec, f, err := s.transact(id, p, confirmTimeout(s.o.Timeout, u))
 			if err != nil {
 				return nil, err
 			}

@@ -457,19 +457,26 @@ func TestDrainedSessionHasNothingLeftToResend(t *testing.T) {
 
 // In the test's own network namespace: an "unreachable" route gives no
 // route at once; a prefix routed into lo, where nobody owns the address,
-// swallows the SYN and the step times out.
+// swallows the SYN and the step times out. The namespace is the package's,
+// shared by every test and every -count repeat: the routes go when the test
+// ends.
 func TestTCPFailuresAreToldApart(t *testing.T) {
-	if testenv.Netns() == "" {
-		t.Skip("needs the test's own network namespace (root)")
-	}
+	testenv.RequireNetns(t)
 	ip := testenv.Require(t, "ip")
-	for _, args := range [][]string{
-		{"route", "add", "unreachable", "10.98.0.0/16"},
-		{"route", "add", "10.97.0.0/16", "dev", "lo"},
+	for _, route := range [][]string{
+		{"unreachable", "10.98.0.0/16"},
+		{"10.97.0.0/16", "dev", "lo"},
 	} {
-		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
+		add := append([]string{"route", "add"}, route...)
+		if out, err := exec.Command(ip, add...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", add, err, out)
 		}
+		t.Cleanup(func() {
+			del := append([]string{"route", "del"}, route...)
+			if out, err := exec.Command(ip, del...).CombinedOutput(); err != nil {
+				t.Errorf("ip %v: %v: %s", del, err, out)
+			}
+		})
 	}
 	cases := []struct{ broker, kind string }{
 		{"mqtt://10.98.0.1", "no_route"},

@@ -15,9 +15,9 @@ import (
 // routedSite is client (the test's namespace) ⇄ router ⇄ server, with a
 // broker on the server serving a long certificate chain. clientMTU and
 // routerMTU are the two ends of the client's link.
-func routedSite(t *testing.T, set *certs.Set, clientMTU, routerMTU int) *testenv.ProbeBroker {
+func routedSite(t *testing.T, set *certs.Set, clientMTU, routerMTU int) *testenv.Mosquitto {
 	t.Helper()
-	router, server := testenv.ProbeNetns(t), testenv.ProbeNetns(t)
+	router, server := testenv.NewNetns(t), testenv.NewNetns(t)
 	front := testenv.ProbeLink(t, "", router)
 	back := testenv.ProbeLink(t, router, server)
 	testenv.ProbeSysctl(t, router, "net.ipv4.ip_forward", "1")
@@ -36,9 +36,7 @@ func routedSite(t *testing.T, set *certs.Set, clientMTU, routerMTU int) *testenv
 `)
 	front.SetMTU(t, "A", clientMTU)
 	front.SetMTU(t, "B", routerMTU)
-	b := testenv.StartProbeBroker(t, testenv.ProbeBrokerConfig{Netns: server, Host: back.AddrB,
-		CertFile: set.ServerCert, KeyFile: set.ServerKey, CAFile: set.CAFile})
-	return b
+	return testenv.StartMosquitto(t, testenv.MosquittoConfig{Netns: server, Host: back.AddrB.String(), TLS: true, Certs: set})
 }
 
 // TestLongCertificateChainOverARouter: a 4096-bit chain with an

@@ -8,8 +8,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,13 +98,14 @@ type site struct {
 	ns     string
 	link   *testenv.ProbeLinkPair
 	certs  *certs.Set
-	broker *testenv.ProbeBroker
+	broker *testenv.Mosquitto
 	dns    string
+	port   string // the broker's
 }
 
 func newSite(t *testing.T) *site {
 	t.Helper()
-	s := &site{ns: testenv.ProbeNetns(t)}
+	s := &site{ns: testenv.NewNetns(t)}
 	s.link = testenv.ProbeLink(t, "", s.ns)
 	var err error
 	if s.certs, err = certs.WriteSet(testenv.PrivateDir(t), "broker.test", s.link.AddrB.String()); err != nil {
@@ -110,15 +113,15 @@ func newSite(t *testing.T) *site {
 	}
 	testenv.StartProbeDnsmasq(t, s.ns, s.link.AddrB, map[string][]string{"broker.test": {s.link.AddrB.String()}})
 	s.dns = net.JoinHostPort(s.link.AddrB.String(), "53")
-	s.broker = testenv.StartProbeBroker(t, testenv.ProbeBrokerConfig{Netns: s.ns, Host: s.link.AddrB,
-		CertFile: s.certs.ServerCert, KeyFile: s.certs.ServerKey, CAFile: s.certs.CAFile})
+	s.broker = testenv.StartMosquitto(t, testenv.MosquittoConfig{Netns: s.ns, Host: s.link.AddrB.String(), TLS: true, Certs: s.certs})
+	s.port = strconv.Itoa(s.broker.Port)
 	return s
 }
 
 func TestHealthyPathToABrokerInANamespace(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	l := probeOne(t, "mqtts://broker.test:8883", Options{DNS: []string{s.dns}, TLS: trust(t, s.certs.CAFile), CAFile: s.certs.CAFile})
+	l := probeOne(t, "mqtts://broker.test:"+s.port, Options{DNS: []string{s.dns}, TLS: trust(t, s.certs.CAFile), CAFile: s.certs.CAFile})
 	l.expect(t, map[string]report.Status{CheckIface: report.OK, CheckDNS: report.OK, CheckICMP: report.OK, CheckTCP: report.OK, CheckPMTU: report.OK, CheckTLS: report.OK})
 	if l[CheckIface].Evidence["interface"] != s.link.A {
 		t.Errorf("net.iface names %v, want %s", l[CheckIface].Evidence["interface"], s.link.A)
@@ -150,11 +153,11 @@ func TestDNSOutcomesAreToldApart(t *testing.T) {
 		result       string // resolvers[0].a.result
 		words        string
 	}{
-		{"dnsmasq answers", "broker.test:8883", []string{s.dns}, report.OK, dnsAnswered, ""},
-		{"NXDOMAIN", "missing.test:8883", []string{s.dns}, report.Failed, dnsNXDomain, "does not exist (NXDOMAIN)"},
-		{"SERVFAIL", "broker.test:8883", []string{servfail}, report.Failed, dnsServFail, "SERVFAIL"},
-		{"silence", "broker.test:8883", []string{silent}, report.Failed, dnsTimeout, "no DNS answer"},
-		{"one of two silent", "broker.test:8883", []string{s.dns, silent}, report.Warning, dnsAnswered, "gave no answer within 1s"},
+		{"dnsmasq answers", "mqtts://broker.test:" + s.port, []string{s.dns}, report.OK, dnsAnswered, ""},
+		{"NXDOMAIN", "mqtts://missing.test:" + s.port, []string{s.dns}, report.Failed, dnsNXDomain, "does not exist (NXDOMAIN)"},
+		{"SERVFAIL", "mqtts://broker.test:" + s.port, []string{servfail}, report.Failed, dnsServFail, "SERVFAIL"},
+		{"silence", "mqtts://broker.test:" + s.port, []string{silent}, report.Failed, dnsTimeout, "no DNS answer"},
+		{"one of two silent", "mqtts://broker.test:" + s.port, []string{s.dns, silent}, report.Warning, dnsAnswered, "gave no answer within 1s"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -176,14 +179,14 @@ func TestDNSOutcomesAreToldApart(t *testing.T) {
 func TestBrokerPortDroppedIsATimeoutAndRejectedIsRefused(t *testing.T) {
 	t.Parallel()
 	cases := []struct{ name, rule, result string }{
-		{"dropped", "tcp dport 8883 drop", "timed_out"},
-		{"rejected", "tcp dport 8883 reject with tcp reset", "refused"},
+		{"dropped", "tcp dport %d drop", "timed_out"},
+		{"rejected", "tcp dport %d reject with tcp reset", "refused"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			s := newSite(t)
-			testenv.ProbeNft(t, s.ns, "table inet ectool_test {\n chain input {\n  type filter hook input priority 0; policy accept;\n  "+c.rule+"\n }\n}\n")
+			testenv.ProbeNft(t, s.ns, "table inet ectool_test {\n chain input {\n  type filter hook input priority 0; policy accept;\n  "+fmt.Sprintf(c.rule, s.broker.Port)+"\n }\n}\n")
 			l := probeOne(t, s.broker.URL, Options{Timeout: time.Second, TLS: trust(t, s.certs.CAFile)})
 			l.expect(t, map[string]report.Status{CheckICMP: report.OK, CheckTCP: report.Failed, CheckTLS: report.Skipped})
 			if l[CheckTCP].Evidence["result"] != c.result {
@@ -208,7 +211,7 @@ func TestNoRouteIsNamedWhereItIs(t *testing.T) {
 	t.Parallel()
 	t.Run("here", func(t *testing.T) {
 		t.Parallel()
-		testenv.ProbeNetns(t) // root and iproute2, as the others need
+		testenv.NewNetns(t) // root and iproute2, as the others need
 		l := probeOne(t, "198.51.100.1:8883", Options{})
 		l.expect(t, map[string]report.Status{CheckIface: report.Failed, CheckTCP: report.Skipped})
 		if !strings.Contains(l.text(CheckIface), "no route to 198.51.100.1") {
@@ -217,7 +220,7 @@ func TestNoRouteIsNamedWhereItIs(t *testing.T) {
 	})
 	t.Run("at a router", func(t *testing.T) {
 		t.Parallel()
-		router := testenv.ProbeNetns(t)
+		router := testenv.NewNetns(t)
 		link := testenv.ProbeLink(t, "", router)
 		testenv.ProbeSysctl(t, router, "net.ipv4.ip_forward", "1")
 		testenv.ProbeRun(t, "", "ip", "route", "add", "203.0.113.0/24", "via", link.AddrB.String())
@@ -233,7 +236,7 @@ func TestNoRouteIsNamedWhereItIs(t *testing.T) {
 func TestBoundToOneOfTwoInterfaces(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	dead := testenv.ProbeNetns(t)
+	dead := testenv.NewNetns(t)
 	other := testenv.ProbeLink(t, "", dead)
 	testenv.ProbeSysctl(t, dead, "net.ipv4.ip_forward", "1")
 	// The routing table sends the broker through the dead end.
@@ -262,7 +265,7 @@ func TestBoundToOneOfTwoInterfaces(t *testing.T) {
 func TestIfaceWithoutARouteToTheTargetFailsTheIfaceLayer(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	spare := testenv.ProbeLink(t, "", testenv.ProbeNetns(t))
+	spare := testenv.ProbeLink(t, "", testenv.NewNetns(t))
 	l := probeOne(t, s.broker.URL, Options{Iface: spare.A, Timeout: time.Second})
 	l.expect(t, map[string]report.Status{CheckIface: report.Failed, CheckTCP: report.Skipped})
 	if !strings.Contains(l.text(CheckIface), "no route through "+spare.A+" covers "+s.link.AddrB.String()) || !strings.Contains(l.text(CheckIface), "the routing table sends it through "+s.link.A) {
