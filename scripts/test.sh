@@ -62,6 +62,8 @@ PEER_PACKAGES=(mosquitto mosquitto-clients iproute2 socat python3-pymodbus pytho
 PEER_PACKAGES+=(tcpdump tshark wireshark-common libcap2-bin systemd tcpreplay qemu-user-static iputils-ping)
 # capture inspect's oracles: tshark (with wireshark-common's editcap) and openssl's TLS client.
 PEER_PACKAGES+=(openssl)
+# probe net's peers: a firewall and a resolver in test namespaces, and netcat for its benchmark.
+PEER_PACKAGES+=(nftables dnsmasq-base netcat-openbsd)
 
 phase_peers() {
 	local missing=()

@@ -82,6 +82,7 @@ func sharedGroupFlags() map[string]*pflag.Flag {
 	addCredentialFlags(c, &credentialFlags{})
 	addWillFlags(c, &willFlags{})
 	addSerialFlags(c, &serialFlags{})
+	addPinFlag(c, new([]string))
 	m := map[string]*pflag.Flag{}
 	c.Flags().VisitAll(func(f *pflag.Flag) { m[f.Name] = f })
 	return m
