@@ -11,7 +11,23 @@ import (
 
 // Flag groups that several commands share. Each group has one constructor
 // that adds it to a command's own flags (never persistent), so a flag means
-// the same thing everywhere. TestFlagsMeanOneThing walks the tree to keep it so.
+// the same thing everywhere. TestFlagsMeanOneThing walks the tree to keep it
+// so: a group flag reads the same on every command (sharedGroupFlags), or,
+// where the constructor takes the command's own words, still has the
+// constructor's type (perCommandFlags). The groups:
+//
+//	addBrokerFlags      -b/--broker, --mqtt-version, --client-id, --keepalive   mqtt *, mqtt check (addMQTTConnFlags)
+//	addTLSFlags         --ca, --cert, --key, --insecure, --servername, --alpn,  mqtt *, mqtt check
+//	                    --tls-min
+//	addCredentialFlags  -u/--username, --password-file, --password              mqtt *, mqtt check
+//	addWillFlags        --will-topic, --will-message, --will-qos, --will-retain mqtt *, mqtt check
+//	addSerialFlags      --baud, --parity, --data-bits, --stop-bits, --force     scan, probe modem (flags_serial.go)
+//	addTimeWindowFlags  --since, --until: an RFC 3339 time or a duration back   capture export, capture inspect
+//	                    from the newest packet in the data                      (flags_window.go)
+//	addPortsFlag        --ports: a port list; each command says what it does    capture (keeps them), capture
+//	                    with them                                               inspect (decodes them) (flags_ports.go)
+//	addTimeoutFlag      --timeout: each command says what it bounds
+//	addWriteFlag        -w/--write FILE (tcpdump's convention)                  capture export
 
 // brokerFlags: where the broker is and how to talk to it.
 type brokerFlags struct {

@@ -9,10 +9,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// portList is a comma-separated list of TCP ports (--ports 1883,8883).
-//
-// NOTE for the merge: issue 9's `capture --ports` takes the same list; one
-// of the two constructors should remain.
+// portList is a comma-separated list of ports (--ports 1883,8883): the
+// ports `capture` keeps and `capture inspect` decodes.
 type portList struct{ ports *[]uint16 }
 
 func (p portList) String() string {
@@ -62,7 +60,8 @@ func parsePorts(v string) ([]uint16, error) {
 	return out, nil
 }
 
-// addPortsFlag adds --ports with a default list.
+// addPortsFlag adds --ports with a default list and the command's meaning
+// (the value is the same everywhere: a port list).
 func addPortsFlag(cmd *cobra.Command, ports *[]uint16, def []uint16, meaning string) {
 	*ports = append([]uint16(nil), def...)
 	cmd.Flags().Var(portList{ports}, "ports", meaning)

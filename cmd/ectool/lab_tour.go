@@ -39,7 +39,8 @@ func NewCmdLabTour(app *App) *cobra.Command {
 it one by one, show each command line and its output, and explain in a few
 words what it shows: retained telemetry, a publish/subscribe round trip with
 sequence numbers, the broker check ladder, TLS trust, a wrong password, the
-ACL refusing a topic, and the gateway's Last Will.
+ACL refusing a topic, the gateway's Last Will, the RS-485 bus, and the lab's
+recording of its broker read back with 'capture status', 'export' and 'inspect'.
 
 Some steps are meant to fail (a wrong password, an untrusted CA): a step
 behaves as expected when the command shows what it should. The tour ends
