@@ -62,9 +62,8 @@ var labUsers = []asUser{{"root", -1}, {"nobody", 65534}}
 
 // runAs runs the ectool binary with args as user u, from a directory every
 // uid can reach, and returns exit code, stdout and stderr.
-func runAs(t *testing.T, u asUser, timeout time.Duration, args ...string) (int, string, string) {
+func runAs(t *testing.T, bin string, u asUser, timeout time.Duration, args ...string) (int, string, string) {
 	t.Helper()
-	bin := reachableBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -89,17 +88,21 @@ func runAs(t *testing.T, u asUser, timeout time.Duration, args ...string) (int, 
 }
 
 // reachableBinary copies the ectool binary into a directory an
-// unprivileged uid can read and run it from.
+// unprivileged uid can read and run it from. Parallel subtests share one
+// copy made by their parent: a copy written while a sibling forks leaks its
+// open descriptor into that child, and running it fails with "text file
+// busy" (golang/go#22315).
 func reachableBinary(t *testing.T) string {
 	t.Helper()
 	return testenv.CopyBinary(t)
 }
 
 func TestLabRunsForItsDurationAndPrintsItsEndpoints(t *testing.T) {
+	bin := reachableBinary(t)
 	for _, u := range labUsers {
 		t.Run(u.name, func(t *testing.T) {
 			t.Parallel()
-			code, out, errOut := runAs(t, u, 30*time.Second, "lab", "--duration", "2s", "--interval", "200ms", "-o", "json")
+			code, out, errOut := runAs(t, bin, u, 30*time.Second, "lab", "--duration", "2s", "--interval", "200ms", "-o", "json")
 			if code != 0 {
 				t.Fatalf("exit %d\n%s", code, errOut)
 			}
@@ -145,10 +148,11 @@ func TestLabRunsForItsDurationAndPrintsItsEndpoints(t *testing.T) {
 }
 
 func TestLabTourShowsEveryStepAsExpected(t *testing.T) {
+	bin := reachableBinary(t)
 	for _, u := range labUsers {
 		t.Run(u.name, func(t *testing.T) {
 			t.Parallel()
-			code, out, errOut := runAs(t, u, 4*time.Minute, "lab", "tour", "-o", "json")
+			code, out, errOut := runAs(t, bin, u, 4*time.Minute, "lab", "tour", "-o", "json")
 			var r struct {
 				Schema string `json:"schema"`
 				Checks []struct {
