@@ -94,7 +94,7 @@ missing or neither pcap nor pcapng, 3 when an input cannot be read (permission, 
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.complete(args); err != nil {
-				return inspectError(app, err)
+				return err
 			}
 			return runF(cmd.Context(), opts)
 		},
@@ -209,16 +209,6 @@ func inputError(name string, err error) error {
 	return cannotRun("check the disk and the file", "%s: %v", name, err)
 }
 
-// inspectError writes a usage or cannot-run error as one JSON document on
-// stdout under -o json (the person still reads it on stderr).
-func inspectError(app *App, err error) error {
-	var ee *ExitError
-	if app.JSON() && errors.As(err, &ee) {
-		_ = writeJSON(app.IO.Out, map[string]any{"error": map[string]any{"message": ee.Error(), "hint": ee.Hint, "exit_code": ee.Code}})
-	}
-	return err
-}
-
 func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 	app := opts.App
 	if ctx == nil {
@@ -229,7 +219,7 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 	if src == nil {
 		var err error
 		if src, err = opts.open(); err != nil {
-			return inspectError(app, err)
+			return err
 		}
 	}
 	var newest time.Time
@@ -241,7 +231,7 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 		src.Close()
 		var err error
 		if src, err = opts.open(); err != nil {
-			return inspectError(app, err)
+			return err
 		}
 	}
 	o.Window = opts.Window.window().Resolve(newest)
@@ -258,7 +248,7 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 	res, err := inspect.Inspect(ctx, src, o)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		out.Flush()
-		return inspectError(app, cannotRun("", "writing the packet list: %v", err))
+		return cannotRun("", "writing the packet list: %v", err)
 	}
 	rep := report.New("capture inspect", strings.Join(opts.Inputs, " "), app.Now)
 	res.Report(rep, opts.Ports)
