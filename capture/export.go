@@ -41,7 +41,12 @@ var ErrEmptyWindow error = exitcode.New(exitcode.KindProblem, "no packet in the 
 func Export(r *Ring, w Window, path, format string) (*ExportResult, error) {
 	res := &ExportResult{Path: path, Format: format, Files: len(r.Files)}
 	// First pass: the newest packet (durations count back from it).
-	newest, err := newestPacket(r)
+	first, err := r.Packets()
+	if err != nil {
+		return res, err
+	}
+	newest, err := Newest(first)
+	first.Close()
 	if err != nil {
 		return res, err
 	}
@@ -97,27 +102,6 @@ func Export(r *Ring, w Window, path, format string) (*ExportResult, error) {
 	err = out.close()
 	out = nil
 	return res, err
-}
-
-func newestPacket(r *Ring) (time.Time, error) {
-	var newest time.Time
-	for _, f := range r.Files {
-		rd, err := OpenFile(f.Path)
-		if err != nil {
-			return newest, err
-		}
-		for {
-			p, err := rd.Next()
-			if err != nil {
-				break
-			}
-			if p.Timestamp.After(newest) {
-				newest = p.Timestamp
-			}
-		}
-		rd.Close()
-	}
-	return newest, nil
 }
 
 // exportWriter writes the merged packets, adding each interface to the

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bufio"
+	"compress/gzip"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -64,8 +65,11 @@ func (t *Torn) String() string {
 	return fmt.Sprintf("torn record at byte %d (%d bytes: %s)", t.Offset, t.Bytes, t.Reason)
 }
 
-// Reader reads the packets of one pcap or pcapng file in order.
+// Reader reads the packets of one pcap or pcapng file in order. It is the
+// one reader of capture files in ectool: ls, status, export, the lab's tests
+// and capture inspect all read through it.
 type Reader struct {
+	name       string
 	r          *bufio.Reader
 	closer     io.Closer
 	off        int64
@@ -83,24 +87,40 @@ type Reader struct {
 }
 
 // OpenFile opens a capture file for reading. A file that is neither pcap
-// nor pcapng is ErrNotCapture (wrapped with the path).
+// nor pcapng (nor either compressed with gzip) is ErrNotCapture (wrapped
+// with the path); so is a directory.
 func OpenFile(path string) (*Reader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: a directory", path, ErrNotCapture)
 	}
 	r, err := NewReader(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	r.name = path
 	r.closer = f
 	return r, nil
 }
 
-// NewReader reads a capture from r (a file, stdin).
+// NewReader reads a capture from in (a file, standard input). A capture
+// compressed with gzip (tcpdump -w - | gzip, editcap's .gz) is read as it
+// is; a torn record's Offset then counts uncompressed bytes.
 func NewReader(in io.Reader) (*Reader, error) {
-	r := &Reader{r: bufio.NewReaderSize(in, 64<<10), buf: make([]byte, 0, 64<<10)}
+	br := bufio.NewReaderSize(in, readBuffer)
+	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%w: gzip: %v", ErrNotCapture, err)
+		}
+		br = bufio.NewReaderSize(gz, readBuffer)
+	}
+	r := &Reader{r: br, buf: make([]byte, 0, readBuffer)}
 	head, err := r.r.Peek(4)
 	if err != nil {
 		if len(head) == 0 {
@@ -111,10 +131,11 @@ func NewReader(in io.Reader) (*Reader, error) {
 	switch {
 	case binary.LittleEndian.Uint32(head) == blockSHB:
 		r.format = FormatPcapng
-		if _, _, err := r.read(8); err != nil {
+		h, _, err := r.read(8)
+		if err != nil {
 			return nil, fmt.Errorf("%w: section header cut short", ErrNotCapture)
 		}
-		if err := r.readSHB(0); err != nil {
+		if err := r.readSHB(0, [2]uint32{binary.LittleEndian.Uint32(h[4:]), binary.BigEndian.Uint32(h[4:])}); err != nil {
 			return nil, err
 		}
 		if err := r.readLeadingInterfaces(); err != nil {
@@ -127,6 +148,12 @@ func NewReader(in io.Reader) (*Reader, error) {
 	}
 	return r, nil
 }
+
+// readBuffer is the read-ahead of a Reader (and its first record buffer).
+const readBuffer = 64 << 10
+
+// Name is the file's path (empty for a Reader made by NewReader).
+func (r *Reader) Name() string { return r.name }
 
 // Close closes the underlying file (if OpenFile opened it).
 func (r *Reader) Close() error {
@@ -158,20 +185,26 @@ func (r *Reader) Offset() int64 { return r.off }
 // Next returns the next packet, or io.EOF at the end of the file, torn or
 // not. Other errors are I/O errors.
 func (r *Reader) Next() (Packet, error) {
-	if r.done {
-		return Packet{}, io.EOF
-	}
 	var p Packet
+	err := r.next(&p)
+	return p, err
+}
+
+// next is Next filling p in place (the Merger's hot path copies less).
+func (r *Reader) next(p *Packet) error {
+	if r.done {
+		return io.EOF
+	}
 	var err error
 	if r.format == FormatPcap {
-		p, err = r.nextPcap()
+		err = r.nextPcap(p)
 	} else {
-		p, err = r.nextPcapng()
+		err = r.nextPcapng(p)
 	}
 	if err != nil {
 		r.done = true
 	}
-	return p, err
+	return err
 }
 
 // tear records a torn tail starting at off and consumes the rest.
@@ -185,8 +218,23 @@ func (r *Reader) tear(off int64, reason string) error {
 	return io.EOF
 }
 
-// read fills n bytes into r.buf (reused) or reports how many were there.
+// read returns the next n bytes, or reports how many were there (consumed,
+// as io.ReadFull would). The bytes are valid until the next read: a record
+// that fits the read-ahead is not copied (the hot path), a larger one is
+// copied into r.buf.
 func (r *Reader) read(n int) ([]byte, int, error) {
+	if n <= r.r.Size() {
+		b, err := r.r.Peek(n)
+		got, _ := r.r.Discard(len(b))
+		r.off += int64(got)
+		switch {
+		case err == nil:
+			return b, got, nil
+		case err == io.EOF && got > 0:
+			err = io.ErrUnexpectedEOF
+		}
+		return b, got, err
+	}
 	if cap(r.buf) < n {
 		r.buf = make([]byte, n)
 	}
@@ -225,22 +273,22 @@ func (r *Reader) readPcapHeader() error {
 	return nil
 }
 
-func (r *Reader) nextPcap() (Packet, error) {
+func (r *Reader) nextPcap(p *Packet) error {
 	start := r.off
 	h, got, err := r.read(16)
 	if err == io.EOF {
-		return Packet{}, io.EOF
+		return io.EOF
 	}
 	if err != nil {
 		if got > 0 {
-			return Packet{}, r.tear(start, "record header cut short")
+			return r.tear(start, "record header cut short")
 		}
-		return Packet{}, err
+		return err
 	}
 	sec, frac := r.order.Uint32(h), r.order.Uint32(h[4:])
 	incl, orig := r.order.Uint32(h[8:]), r.order.Uint32(h[12:])
 	if incl > maxPcapRec || (r.snaplen > 0 && incl > r.snaplen && incl > 262144) {
-		return Packet{}, r.tear(start, fmt.Sprintf("implausible record length %d", incl))
+		return r.tear(start, fmt.Sprintf("implausible record length %d", incl))
 	}
 	ns := int64(frac) * 1000
 	if r.nanos {
@@ -249,12 +297,13 @@ func (r *Reader) nextPcap() (Packet, error) {
 	d, _, err := r.read(int(incl))
 	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return Packet{}, r.tear(start, "packet data cut short")
+			return r.tear(start, "packet data cut short")
 		}
-		return Packet{}, err
+		return err
 	}
 	if orig < incl {
 		orig = incl
 	}
-	return Packet{Timestamp: time.Unix(int64(sec), ns).UTC(), LinkType: r.ifaces[0].LinkType, Data: d, OrigLen: int(orig)}, nil
+	*p = Packet{Timestamp: time.Unix(int64(sec), ns).UTC(), LinkType: r.ifaces[0].LinkType, Data: d, OrigLen: int(orig)}
+	return nil
 }

@@ -22,11 +22,11 @@ const (
 )
 
 // nextPcapng reads blocks until a packet, the end or a torn block.
-func (r *Reader) nextPcapng() (Packet, error) {
+func (r *Reader) nextPcapng(p *Packet) error {
 	for {
-		p, ok, err := r.nextBlock()
+		ok, err := r.nextBlock(p)
 		if err != nil || ok {
-			return p, err
+			return err
 		}
 	}
 }
@@ -39,60 +39,61 @@ func (r *Reader) readLeadingInterfaces() error {
 		if err != nil || r.order.Uint32(h) != blockIDB {
 			return nil
 		}
-		if _, _, err := r.nextBlock(); err != nil {
+		var p Packet
+		if _, err := r.nextBlock(&p); err != nil {
 			r.done = true
 			return nil
 		}
 	}
 }
 
-// nextBlock reads one block; ok says it was a packet.
-func (r *Reader) nextBlock() (Packet, bool, error) {
+// nextBlock reads one block; ok says it was a packet (filled into p).
+func (r *Reader) nextBlock(p *Packet) (bool, error) {
 	start := r.off
 	h, got, err := r.read(8)
 	if err == io.EOF {
-		return Packet{}, false, io.EOF
+		return false, io.EOF
 	}
 	if err != nil {
 		if got > 0 {
-			return Packet{}, false, r.tear(start, "block header cut short")
+			return false, r.tear(start, "block header cut short")
 		}
-		return Packet{}, false, err
+		return false, err
 	}
 	typ := binary.LittleEndian.Uint32(h)
 	if typ == blockSHB {
-		return Packet{}, false, r.readSHB(start)
+		return false, r.readSHB(start, [2]uint32{binary.LittleEndian.Uint32(h[4:]), binary.BigEndian.Uint32(h[4:])})
 	}
 	if r.order == nil {
-		return Packet{}, false, fmt.Errorf("%w: no section header", ErrNotCapture)
+		return false, fmt.Errorf("%w: no section header", ErrNotCapture)
 	}
 	typ = r.order.Uint32(h)
 	length := r.order.Uint32(h[4:])
 	if length < 12 || length%4 != 0 || length > maxBlock {
-		return Packet{}, false, r.tear(start, fmt.Sprintf("invalid block length %d", length))
+		return false, r.tear(start, fmt.Sprintf("invalid block length %d", length))
 	}
 	body, _, err := r.read(int(length) - 8)
 	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return Packet{}, false, r.tear(start, fmt.Sprintf("block of %d bytes cut short", length))
+			return false, r.tear(start, fmt.Sprintf("block of %d bytes cut short", length))
 		}
-		return Packet{}, false, err
+		return false, err
 	}
 	if r.order.Uint32(body[len(body)-4:]) != length {
-		return Packet{}, false, r.tear(start, "block trailer does not repeat its length")
+		return false, r.tear(start, "block trailer does not repeat its length")
 	}
 	body = body[:len(body)-4]
-	p, ok, reason := r.block(typ, body)
+	ok, reason := r.block(typ, body, p)
 	if reason != "" {
-		return Packet{}, false, r.tear(start, reason)
+		return false, r.tear(start, reason)
 	}
-	return p, ok, nil
+	return ok, nil
 }
 
-func (r *Reader) readSHB(start int64) error {
-	// The first 8 bytes (type, length) are read; the byte-order magic
-	// decides how to read the length.
-	head := append([]byte(nil), r.buf[:8]...)
+// readSHB reads a section header block whose first 8 bytes (type, length)
+// are read: lengths holds the length read little- and big-endian, since
+// the byte-order magic that follows says which it is.
+func (r *Reader) readSHB(start int64, lengths [2]uint32) error {
 	m, got, err := r.read(4)
 	if err != nil {
 		if got > 0 || err == io.ErrUnexpectedEOF || err == io.EOF {
@@ -114,7 +115,10 @@ func (r *Reader) readSHB(start int64) error {
 		}
 		return r.tear(start, "bad byte-order magic")
 	}
-	length := r.order.Uint32(head[4:])
+	length := lengths[0]
+	if r.order == binary.BigEndian {
+		length = lengths[1]
+	}
 	if length < 28 || length%4 != 0 || length > maxBlock {
 		if start == 0 {
 			return fmt.Errorf("%w: section header length %d", ErrNotCapture, length)
@@ -156,14 +160,15 @@ func forOptions(order binary.ByteOrder, b []byte, fn func(code uint16, v []byte)
 	}
 }
 
-// block decodes one block. ok says it was a packet; reason, when not
-// empty, says why the block makes no sense (the file is torn there).
-func (r *Reader) block(typ uint32, b []byte) (p Packet, ok bool, reason string) {
+// block decodes one block. ok says it was a packet (filled into p);
+// reason, when not empty, says why the block makes no sense (the file is
+// torn there).
+func (r *Reader) block(typ uint32, b []byte, p *Packet) (ok bool, reason string) {
 	o := r.order
 	switch typ {
 	case blockIDB:
 		if len(b) < 8 {
-			return p, false, "interface block too short"
+			return false, "interface block too short"
 		}
 		in := Interface{LinkType: layers.LinkType(o.Uint16(b)), Snaplen: o.Uint32(b[4:]), ticksPerSec: 1_000_000}
 		forOptions(o, b[8:], func(code uint16, v []byte) {
@@ -187,7 +192,7 @@ func (r *Reader) block(typ uint32, b []byte) (p Packet, ok bool, reason string) 
 		r.ifaces = append(r.ifaces, in)
 	case blockEPB, blockPB:
 		if len(b) < 20 {
-			return p, false, "packet block too short"
+			return false, "packet block too short"
 		}
 		var id int
 		if typ == blockEPB {
@@ -197,21 +202,22 @@ func (r *Reader) block(typ uint32, b []byte) (p Packet, ok bool, reason string) 
 		}
 		idx := r.sectionIdx + id
 		if id < 0 || idx >= len(r.ifaces) {
-			return p, false, fmt.Sprintf("packet for undeclared interface %d", id)
+			return false, fmt.Sprintf("packet for undeclared interface %d", id)
 		}
 		caplen, orig := o.Uint32(b[12:]), o.Uint32(b[16:])
 		if int64(caplen) > int64(len(b)-20) {
-			return p, false, "packet longer than its block"
+			return false, "packet longer than its block"
 		}
 		ts := uint64(o.Uint32(b[4:]))<<32 | uint64(o.Uint32(b[8:]))
 		if orig < caplen {
 			orig = caplen
 		}
-		return Packet{Timestamp: r.ifaces[idx].time(ts), Interface: idx, LinkType: r.ifaces[idx].LinkType,
-			Data: b[20 : 20+caplen], OrigLen: int(orig)}, true, ""
+		*p = Packet{Timestamp: r.ifaces[idx].time(ts), Interface: idx, LinkType: r.ifaces[idx].LinkType,
+			Data: b[20 : 20+caplen], OrigLen: int(orig)}
+		return true, ""
 	case blockSPB:
 		if len(b) < 4 || r.sectionIdx >= len(r.ifaces) {
-			return p, false, "simple packet block without interface"
+			return false, "simple packet block without interface"
 		}
 		orig := o.Uint32(b)
 		caplen := uint32(len(b) - 4)
@@ -221,14 +227,15 @@ func (r *Reader) block(typ uint32, b []byte) (p Packet, ok bool, reason string) 
 		if orig < caplen {
 			caplen = orig
 		}
-		return Packet{Interface: r.sectionIdx, LinkType: r.ifaces[r.sectionIdx].LinkType, Data: b[4 : 4+caplen], OrigLen: int(orig)}, true, ""
+		*p = Packet{Interface: r.sectionIdx, LinkType: r.ifaces[r.sectionIdx].LinkType, Data: b[4 : 4+caplen], OrigLen: int(orig)}
+		return true, ""
 	case blockISB:
 		if len(b) < 12 {
-			return p, false, "statistics block too short"
+			return false, "statistics block too short"
 		}
 		idx := r.sectionIdx + int(o.Uint32(b))
 		if idx >= len(r.ifaces) {
-			return p, false, "statistics for undeclared interface"
+			return false, "statistics for undeclared interface"
 		}
 		in := &r.ifaces[idx]
 		st := &IfaceStats{Time: in.time(uint64(o.Uint32(b[4:]))<<32 | uint64(o.Uint32(b[8:])))}
@@ -249,7 +256,7 @@ func (r *Reader) block(typ uint32, b []byte) (p Packet, ok bool, reason string) 
 		}
 		in.Last = st
 	}
-	return p, false, ""
+	return false, ""
 }
 
 // tsResolution turns if_tsresol into ticks per second.

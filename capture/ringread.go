@@ -4,7 +4,12 @@ import (
 	"container/heap"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,10 +25,28 @@ type Ring struct {
 
 // OpenRing lists a ring directory. A missing or unreadable directory is a
 // *DirError; an empty one is a Ring without files.
+//
+// Two other directories open as rings, so every command reads what a
+// technician points it at: a lab directory (its ring is <dir>/capture), and
+// a directory of captures not written by a RingWriter (copied off a
+// gateway, dumpcap's or tcpdump's rings): its .pcap, .pcapng and .cap files,
+// gzip-compressed or not, those with a dumpcap-style _<seq>_ in their name
+// by that number, the others by name after them.
 func OpenRing(dir string) (*Ring, error) {
 	files, err := ListRing(dir, "")
 	if err != nil {
 		return nil, &DirError{Dir: dir, Op: "reading", Err: err}
+	}
+	if len(files) == 0 {
+		sub := filepath.Join(dir, "capture")
+		if sf, err := ListRing(sub, ""); err == nil && (len(sf) > 0 || fileExists(filepath.Join(sub, StatusFile))) {
+			dir, files = sub, sf
+		}
+	}
+	if len(files) == 0 {
+		if files, err = listCaptureFiles(dir); err != nil {
+			return nil, &DirError{Dir: dir, Op: "reading", Err: err}
+		}
 	}
 	r := &Ring{Dir: dir, Files: files}
 	r.Status, r.StatusErr = ReadStatus(dir)
@@ -31,6 +54,69 @@ func OpenRing(dir string) (*Ring, error) {
 		r.StatusErr = errNoStatus
 	}
 	return r, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// captureExt are the names of capture files a directory may hold.
+var captureExt = []string{".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz"}
+
+// listCaptureFiles lists the capture files of a directory that no
+// RingWriter named: by a dumpcap-style sequence number where the name has
+// one, then by name.
+func listCaptureFiles(dir string) ([]RingFile, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []RingFile
+	hasSeq := map[string]bool{}
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || !hasCaptureExt(name) {
+			continue
+		}
+		f := RingFile{Path: filepath.Join(dir, name), Name: name}
+		f.Seq, hasSeq[name] = dumpcapSeq(name)
+		if fi, err := e.Info(); err == nil {
+			f.Size = fi.Size()
+		}
+		out = append(out, f)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		switch {
+		case hasSeq[a.Name] != hasSeq[b.Name]:
+			return hasSeq[a.Name]
+		case hasSeq[a.Name] && a.Seq != b.Seq:
+			return a.Seq < b.Seq
+		}
+		return a.Name < b.Name
+	})
+	return out, nil
+}
+
+func hasCaptureExt(name string) bool {
+	for _, ext := range captureExt {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// dumpcapSeq reads the sequence number of <prefix>_<seq>_<time>.<ext>.
+func dumpcapSeq(name string) (uint64, bool) {
+	base, _, _ := strings.Cut(name, ".")
+	parts := strings.Split(base, "_")
+	if len(parts) < 3 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(parts[len(parts)-2], 10, 64)
+	return seq, err == nil
 }
 
 // FileSummary is what reading one ring file found (the rows of `capture ls`).
@@ -176,23 +262,30 @@ func Span(sums []FileSummary) (first, last time.Time, packets int) {
 	return first, last, packets
 }
 
-// RingPacket is a packet from a merged ring: Interface indexes
+// RingPacket is a packet from a Merger: Interface indexes
 // Merger.Interfaces (interfaces of all files, the same one counted once).
 type RingPacket struct {
 	Packet
-	// File is the ring file it came from (an index into Ring.Files).
+	// File counts the files in the order they were added, those skipped
+	// included: for Ring.Packets, an index into Ring.Files.
 	File int
 }
 
-// Merger yields the packets of several files merged by timestamp (ties in
-// file order), like mergecap. Each file is read in its own order.
+// Merger yields the packets of several captures merged by timestamp (ties
+// in the order they were added), like mergecap. Each is read in its own
+// order. Build one with Ring.Packets or MergeFiles, or NewMerger and its
+// Add methods (capture inspect merges files, rings and standard input).
 type Merger struct {
-	curs    []*cursor
-	h       cursorHeap
-	last    *cursor
-	ifaces  []Interface
-	ifKey   map[ifaceKey]int
-	skipped []TornFile
+	curs       []*cursor
+	h          cursorHeap
+	last       *cursor
+	ifaces     []Interface
+	ifKey      map[ifaceKey]int
+	skipped    []TornFile
+	unreadable []FileError
+	pending    []error
+	inputs     []string
+	files      int
 }
 
 type ifaceKey struct {
@@ -202,60 +295,123 @@ type ifaceKey struct {
 }
 
 type cursor struct {
-	file  int
 	name  string
 	rd    *Reader
-	p     Packet
+	p     RingPacket
 	ifMap []int
-	err   error
 }
 
-// Packets merges every file of the ring by timestamp.
-func (r *Ring) Packets() (*Merger, error) {
-	paths := make([]string, len(r.Files))
-	for i, f := range r.Files {
-		paths[i] = f.Path
+// FileError is a file of the input that could not be opened or read
+// (permission, a disk error); the other files are read.
+type FileError struct {
+	File string `json:"file"`
+	Err  error  `json:"-"`
+}
+
+func (e *FileError) Error() string { return e.File + ": " + e.Err.Error() }
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// fileError names path once (an *fs.PathError names it already).
+func fileError(path string, err error) *FileError {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
 	}
-	return mergeFiles(paths, true)
+	return &FileError{File: path, Err: err}
+}
+
+// NewMerger is an empty Merger: add its inputs before the first Next.
+func NewMerger() *Merger { return &Merger{ifKey: map[ifaceKey]int{}} }
+
+// Packets merges every file of the ring by timestamp. A file whose header
+// is not written yet is skipped and reported by Torn, one rotated away
+// since the listing is skipped; one that cannot be opened is an error.
+func (r *Ring) Packets() (*Merger, error) {
+	m := NewMerger()
+	m.AddRing(r)
+	if u := m.Unreadable(); len(u) > 0 {
+		m.Close()
+		return nil, &u[0]
+	}
+	return m, nil
 }
 
 // MergeFiles opens capture files and merges them by timestamp. A file that
 // is not a capture is ErrNotCapture (wrapped with its path).
-func MergeFiles(paths []string) (*Merger, error) { return mergeFiles(paths, false) }
-
-// mergeFiles opens paths; lenient (a ring being written) skips a file whose
-// header is not complete yet and reports it as torn at 0.
-func mergeFiles(paths []string, lenient bool) (*Merger, error) {
-	m := &Merger{ifKey: map[ifaceKey]int{}}
-	for i, p := range paths {
-		rd, err := OpenFile(p)
-		if err != nil && lenient && errors.Is(err, ErrNotCapture) {
-			size := int64(0)
-			if fi, serr := os.Stat(p); serr == nil {
-				size = fi.Size()
-			}
-			m.skipped = append(m.skipped, TornFile{File: p, Torn: Torn{Offset: 0, Bytes: size, Reason: err.Error()}})
-			continue
-		}
-		if err != nil {
+func MergeFiles(paths []string) (*Merger, error) {
+	m := NewMerger()
+	for _, p := range paths {
+		if err := m.AddFile(p); err != nil {
 			m.Close()
 			return nil, err
-		}
-		c := &cursor{file: i, name: p, rd: rd}
-		m.curs = append(m.curs, c)
-		if m.advance(c) {
-			heap.Push(&m.h, c)
 		}
 	}
 	return m, nil
 }
 
-// advance reads c's next packet; false at its end.
-func (m *Merger) advance(c *cursor) bool {
-	p, err := c.rd.Next()
+// AddFile opens a capture file and adds it. A file that is not a capture is
+// ErrNotCapture (wrapped with its path); a missing or unreadable one is the
+// open error. Nothing is added on error.
+func (m *Merger) AddFile(path string) error {
+	rd, err := OpenFile(path)
 	if err != nil {
+		return err
+	}
+	m.inputs = append(m.inputs, path)
+	m.add(path, rd)
+	return nil
+}
+
+// AddReader adds a capture opened by the caller (standard input); name
+// says where it comes from in Torn and errors. Close closes it.
+func (m *Merger) AddReader(name string, rd *Reader) {
+	m.inputs = append(m.inputs, name)
+	m.add(name, rd)
+}
+
+// AddRing adds every file of a ring, which may be being written: a file
+// whose header is not complete yet is reported by Torn (torn at 0), one
+// rotated away since the listing is skipped, and one that cannot be opened
+// (permission, I/O) is reported by Unreadable; the others are read.
+func (m *Merger) AddRing(r *Ring) {
+	m.inputs = append(m.inputs, r.Dir)
+	for _, f := range r.Files {
+		rd, err := OpenFile(f.Path)
+		switch {
+		case err == nil:
+			m.add(f.Path, rd)
+			continue
+		case errors.Is(err, fs.ErrNotExist):
+			// The writer deleted its oldest file after the listing.
+		case errors.Is(err, ErrNotCapture):
+			size := int64(0)
+			if fi, serr := os.Stat(f.Path); serr == nil {
+				size = fi.Size()
+			}
+			m.skipped = append(m.skipped, TornFile{File: f.Path, Torn: Torn{Offset: 0, Bytes: size, Reason: err.Error()}})
+		default:
+			m.unreadable = append(m.unreadable, *fileError(f.Path, err))
+		}
+		m.files++
+	}
+}
+
+func (m *Merger) add(name string, rd *Reader) {
+	c := &cursor{name: name, rd: rd, p: RingPacket{File: m.files}}
+	m.files++
+	m.curs = append(m.curs, c)
+	if m.advance(c) {
+		heap.Push(&m.h, c)
+	}
+}
+
+// advance reads c's next packet; false at its end or on a read error,
+// which the next call to Next returns.
+func (m *Merger) advance(c *cursor) bool {
+	if err := c.rd.next(&c.p.Packet); err != nil {
 		if err != io.EOF {
-			c.err = err
+			m.pending = append(m.pending, fileError(c.name, err))
 		}
 		return false
 	}
@@ -270,33 +426,49 @@ func (m *Merger) advance(c *cursor) bool {
 		}
 		c.ifMap = append(c.ifMap, idx)
 	}
-	p.Interface = c.ifMap[p.Interface]
-	c.p = p
+	c.p.Interface = c.ifMap[c.p.Interface]
 	return true
 }
 
 // Next returns the earliest remaining packet, or io.EOF. Its Data is valid
-// until the next call.
+// until the next call. A read error is a *FileError: that file ends there,
+// and Next may be called again for the others.
 func (m *Merger) Next() (RingPacket, error) {
-	if m.last != nil {
-		if m.advance(m.last) {
-			heap.Push(&m.h, m.last)
-		} else if m.last.err != nil {
-			return RingPacket{}, m.last.err
-		}
+	if c := m.last; c != nil {
 		m.last = nil
+		if m.advance(c) {
+			// Most packets follow one from the same file (one input, or a
+			// ring whose files follow each other): no heap work for them.
+			if len(m.pending) == 0 && (m.h.Len() == 0 || !m.h.less(m.h[0], c)) {
+				m.last = c
+				return c.p, nil
+			}
+			heap.Push(&m.h, c)
+		}
+	}
+	if len(m.pending) > 0 {
+		err := m.pending[0]
+		m.pending = m.pending[1:]
+		return RingPacket{}, err
 	}
 	if m.h.Len() == 0 {
 		return RingPacket{}, io.EOF
 	}
 	c := heap.Pop(&m.h).(*cursor)
 	m.last = c
-	return RingPacket{Packet: c.p, File: c.file}, nil
+	return c.p, nil
 }
 
 // Interfaces are the distinct interfaces seen so far, indexed by
 // RingPacket.Interface.
 func (m *Merger) Interfaces() []Interface { return m.ifaces }
+
+// Inputs name what was added, in order: file paths, ring directories, the
+// names given to AddReader.
+func (m *Merger) Inputs() []string { return m.inputs }
+
+// Unreadable lists the ring files that could not be opened.
+func (m *Merger) Unreadable() []FileError { return m.unreadable }
 
 // TornFile names a file and its torn tail.
 type TornFile struct {
@@ -339,12 +511,15 @@ func (m *Merger) Close() {
 
 type cursorHeap []*cursor
 
-func (h cursorHeap) Len() int { return len(h) }
-func (h cursorHeap) Less(i, j int) bool {
-	if !h[i].p.Timestamp.Equal(h[j].p.Timestamp) {
-		return h[i].p.Timestamp.Before(h[j].p.Timestamp)
+func (h cursorHeap) Len() int           { return len(h) }
+func (h cursorHeap) Less(i, j int) bool { return h.less(h[i], h[j]) }
+
+// less orders cursors by their packet's time, then by the order added.
+func (cursorHeap) less(a, b *cursor) bool {
+	if !a.p.Timestamp.Equal(b.p.Timestamp) {
+		return a.p.Timestamp.Before(b.p.Timestamp)
 	}
-	return h[i].file < h[j].file
+	return a.p.File < b.p.File
 }
 func (h cursorHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *cursorHeap) Push(x any)   { *h = append(*h, x.(*cursor)) }

@@ -2,6 +2,8 @@ package capture
 
 import (
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,7 +20,7 @@ type Bound struct {
 }
 
 // ParseBound reads an RFC 3339 time (2026-12-02T03:00:00Z) or a duration
-// (30s, 10m, 2h).
+// (30s, 10m, 2h, or whole days: 1d).
 func ParseBound(s string) (Bound, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -27,14 +29,26 @@ func ParseBound(s string) (Bound, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return Bound{At: t, Set: true, Text: s}, nil
 	}
-	d, err := time.ParseDuration(s)
+	d, err := parseBack(s)
 	if err != nil {
-		return Bound{}, fmt.Errorf("%q: want an RFC 3339 time (2026-12-02T03:00:00Z) or a duration back from the newest packet (30s, 10m, 2h)", s)
+		return Bound{}, fmt.Errorf("%q: want an RFC 3339 time (2026-12-02T03:00:00Z) or a duration back from the newest packet (30s, 15m, 2h, 1d)", s)
 	}
 	if d < 0 {
 		return Bound{}, fmt.Errorf("%q: a duration counts back from the newest packet and must not be negative", s)
 	}
 	return Bound{Back: d, Set: true, Text: s}, nil
+}
+
+// parseBack is time.ParseDuration plus whole days ("2d").
+func parseBack(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 365*100 {
+			return 0, fmt.Errorf("bad day count %q", days)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // Resolve is the bound's time given the newest packet's.
@@ -51,6 +65,12 @@ func (b Bound) Resolve(newest time.Time) time.Time {
 // Window keeps packets with Since ≤ time < Until (editcap's -A/-B).
 type Window struct {
 	Since, Until Bound
+}
+
+// Relative reports whether an end counts back from the newest packet (the
+// data must be read once to find it).
+func (w Window) Relative() bool {
+	return w.Since.Set && w.Since.At.IsZero() || w.Until.Set && w.Until.At.IsZero()
 }
 
 // Open reports whether neither end is set.
@@ -86,4 +106,26 @@ func (r Resolved) Contains(t time.Time) bool {
 		return false
 	}
 	return true
+}
+
+// Newest reads m to its end and returns its newest packet's time (zero
+// when it holds none): the time a window's durations count back from, for
+// export and inspect alike. A read error does not stop it; the first one
+// is returned with the newest time of what could be read.
+func Newest(m *Merger) (time.Time, error) {
+	var newest time.Time
+	var first error
+	for {
+		p, err := m.Next()
+		switch {
+		case err == io.EOF:
+			return newest, first
+		case err != nil:
+			if first == nil {
+				first = err
+			}
+		case p.Timestamp.After(newest):
+			newest = p.Timestamp
+		}
+	}
 }

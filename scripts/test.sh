@@ -64,6 +64,8 @@ PEER_PACKAGES=(mosquitto mosquitto-clients iproute2 socat python3-pymodbus pytho
 PEER_PACKAGES+=(tcpdump tshark wireshark-common libcap2-bin systemd tcpreplay qemu-user-static iputils-ping)
 # capture inspect's oracles: tshark (with wireshark-common's editcap) and openssl's TLS client.
 PEER_PACKAGES+=(openssl)
+# probe net's peers: a firewall and a resolver in test namespaces, and netcat for its benchmark.
+PEER_PACKAGES+=(nftables dnsmasq-base netcat-openbsd)
 
 phase_peers() {
 	local missing=()
@@ -116,17 +118,39 @@ phase_test() {
 }
 
 phase_fuzz() {
-	local pkgs rc=0
+	local pkgs rc=0 log="$WORK/fuzz.log"
 	pkgs=$(go list ./...)
 	for pkg in $pkgs; do
 		local targets
 		targets=$(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true)
 		for t in $targets; do
 			echo "fuzz $pkg $t for $FUZZTIME"
-			go test -run='^$' -fuzz="^${t}\$" -fuzztime="$FUZZTIME" "$pkg" || rc=1
+			go test -run='^$' -fuzz="^${t}\$" -fuzztime="$FUZZTIME" "$pkg" 2>&1 | tee "$log"
+			if [[ ${PIPESTATUS[0]} -ne 0 ]]; then
+				if fuzz_deadline_race "$log" "$t"; then
+					echo "fuzz $t: Go's fuzz coordinator failed the run at the end of -fuzztime with a bare 'context deadline exceeded' and no failing input: golang/go#75804 (fixed in Go 1.27), not a finding"
+				else
+					rc=1
+				fi
+			fi
 		done
 	done
 	return $rc
+}
+
+# fuzz_deadline_race LOG TARGET: the fuzz run failed only because of a race
+# in Go's fuzz coordinator before Go 1.27 (golang/go#75804): when -fuzztime
+# expires, it may report the deadline of its own context as the target's
+# failure. Its signature: one "--- FAIL: TARGET" whose only line is
+# "context deadline exceeded", and no failing input written. A crash, a
+# hang or a failed check always writes its input (or says why not).
+fuzz_deadline_race() {
+	local log=$1 t=$2 minor
+	minor=$(go env GOVERSION | sed -nE 's/^go1\.([0-9]+).*/\1/p')
+	[[ -n $minor && $minor -lt 27 ]] || return 1
+	! grep -q 'Failing input written to\|panic:\|hung or terminated' "$log" &&
+		[[ $(grep -c -- '--- FAIL' "$log") -eq 1 ]] &&
+		[[ $(grep -A2 -- "--- FAIL: $t " "$log" | sed -n 2,3p) == "$(printf '    context deadline exceeded\nFAIL')" ]]
 }
 
 CROSS_TARGETS=("windows amd64 " "darwin arm64 " "linux arm 6" "linux 386 " "linux mipsle ")

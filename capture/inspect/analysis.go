@@ -1,12 +1,9 @@
 package inspect
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -49,16 +46,6 @@ func (an *analysis) seen(ts time.Time) {
 	if ts.After(an.end) {
 		an.end = ts
 	}
-}
-
-func (an *analysis) inputProblem(e *InputError) {
-	msg := "could not be read"
-	if e.Err != nil {
-		msg = e.Err.Error()
-	}
-	var pe *fs.PathError
-	ioErr := errors.As(e.Err, &pe) || errors.Is(e.Err, syscall.EIO)
-	an.res.Input.Problems = append(an.res.Input.Problems, InputProblem{Input: e.Name, Packets: e.Packets, Truncated: e.Truncated, IOError: ioErr, Error: msg})
 }
 
 func (an *analysis) linkUnknown(lt layers.LinkType) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/ecdata/ectool/capture"
 	"github.com/ecdata/ectool/internal/pcapsynth"
 )
 
@@ -31,11 +32,13 @@ func BenchmarkInspect(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				src, err := OpenReader("bench", bytes.NewReader(data))
+				rd, err := capture.NewReader(bytes.NewReader(data))
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := Inspect(context.Background(), src, Options{Reassembly: mode.r}); err != nil {
+				m := capture.NewMerger()
+				m.AddReader("bench", rd)
+				if _, err := Inspect(context.Background(), m, Options{Reassembly: mode.r}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -292,6 +292,11 @@ func (r *Result) summary() map[string]any {
 		"connections": len(r.Connections), "topics": len(r.Topics),
 		"start": Stamp(r.Start), "end": Stamp(r.End), "duration_ms": msSince(r.Start, r.End),
 	}
+	if w := r.Window; !w.From.IsZero() || !w.To.IsZero() {
+		// The window as capture export clips it: [from, to).
+		s["window"] = map[string]any{"from": Stamp(w.From), "to": Stamp(w.To)}
+		s["packets_in_window"] = r.Input.Packets - r.Input.OutsideWindow
+	}
 	if len(r.LearnedPorts) > 0 {
 		ports := make([]int, 0, len(r.LearnedPorts))
 		for p := range r.LearnedPorts {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/ecdata/ectool/capture"
 )
 
 // Decoder turns packets into a diagnosis. Feed it with Packet in capture
@@ -28,8 +30,8 @@ type Decoder struct {
 
 	stopErr   error
 	lastFlush time.Time
-	// lastTS is the newest packet time seen (captures are not always in
-	// order: merged files, several interfaces).
+	// lastTS is the newest packet time seen in the window (captures are
+	// not always in order: merged files, several interfaces).
 	lastTS time.Time
 }
 
@@ -52,67 +54,65 @@ func NewDecoder(o Options) (*Decoder, error) {
 		d.ports[p] = proto
 	}
 	d.an = newAnalysis(&d.opts)
+	d.an.res.Window = opts.Window
 	if opts.Reassembly == ReassemblyFull {
 		d.asm = newAssembly(d)
 	}
 	return d, nil
 }
 
-// Inspect reads src to its end and returns the diagnosis. Parts of the
-// input that cannot be read are reported in the result, not returned as
-// errors; an error means the inspection could not go on (the context
-// ended, OnMessage failed).
-func Inspect(ctx context.Context, src Source, o Options) (*Result, error) {
+// Inspect reads m (capture files, ring directories, standard input, merged
+// by time: see package capture) to its end and returns the diagnosis. The
+// listeners the captures name (the lab ring's comment) say what their
+// ports carry unless o.PortProtocols does. Parts of the input that cannot
+// be read are reported in the result, not returned as errors; an error
+// means the inspection could not go on (the context ended, OnMessage
+// failed).
+func Inspect(ctx context.Context, m *capture.Merger, o Options) (*Result, error) {
 	if len(o.PortProtocols) == 0 {
-		o.PortProtocols = ParsePortProtocols(src.Comments())
+		o.PortProtocols = PortProtocols(m.Listeners())
 	}
 	d, err := NewDecoder(o)
 	if err != nil {
 		return nil, err
 	}
-	d.an.res.Inputs = append(d.an.res.Inputs, src.Name())
+	d.an.res.Inputs = append(d.an.res.Inputs, m.Inputs()...)
 	for n := 0; ; n++ {
 		if n&0xfff == 0 && ctx.Err() != nil {
 			return d.Finish(), ctx.Err()
 		}
-		p, err := src.Next()
+		p, err := m.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			d.InputProblem(err)
+			d.an.readError(err)
 			continue
 		}
-		d.Packet(&p)
+		d.Packet(&p.Packet)
 		if d.stopErr != nil {
 			return d.Finish(), d.stopErr
 		}
 	}
+	d.an.inputEnd(m)
 	return d.Finish(), nil
 }
 
-// InputProblem records a part of the input that could not be read.
-func (d *Decoder) InputProblem(err error) {
-	var ie *InputError
-	if errors.As(err, &ie) {
-		d.an.inputProblem(ie)
-		return
-	}
-	d.an.inputProblem(&InputError{Name: "input", Err: err})
-}
-
-// Packet decodes one captured frame.
-func (d *Decoder) Packet(p *Packet) {
+// Packet decodes one captured frame. Its Data is not kept: what the
+// decoder needs later is copied.
+func (d *Decoder) Packet(p *capture.Packet) {
 	an := d.an
 	an.res.Input.Packets++
-	if p.Time.After(d.lastTS) {
-		d.lastTS = p.Time
-	}
-	if !d.opts.Since.IsZero() && p.Time.Before(d.opts.Since) || !d.opts.Until.IsZero() && p.Time.After(d.opts.Until) {
+	if !d.opts.Window.Contains(p.Timestamp) {
 		an.res.Input.OutsideWindow++
 		return
 	}
-	an.seen(p.Time)
+	// After the window: a connection still open ends with the window, as
+	// it ends with the file capture export writes of it.
+	if p.Timestamp.After(d.lastTS) {
+		d.lastTS = p.Timestamp
+	}
+	an.seen(p.Timestamp)
 	switch d.frames.decode(p, &d.seg) {
 	case frameTCP:
 	case frameFragment:
@@ -130,11 +130,11 @@ func (d *Decoder) Packet(p *Packet) {
 	}
 	d.segment(&d.seg)
 	if d.asm != nil && d.asm.active {
-		d.asm.maintain(p.Time)
+		d.asm.maintain(p.Timestamp)
 	}
-	if p.Time.Sub(d.lastFlush) > d.opts.IdleTimeout/2 {
-		d.lastFlush = p.Time
-		d.idle(p.Time)
+	if p.Timestamp.Sub(d.lastFlush) > d.opts.IdleTimeout/2 {
+		d.lastFlush = p.Timestamp
+		d.idle(p.Timestamp)
 	}
 }
 

@@ -4,17 +4,18 @@
 // the transport's troubles, and the problems behind the inspect.* checks
 // of `ectool capture inspect`.
 //
-// Start with Inspect: give it a Source (OpenFile, OpenDir for a ring
-// directory, OpenReader for standard input, Merge for several) and
+// Start with Inspect: give it a capture.Merger (package capture reads
+// every input: capture.MergeFiles, or capture.NewMerger with AddFile,
+// AddRing for a ring or lab directory, AddReader for standard input) and
 // Options; it returns a Result whose Report method adds the checks and
 // details to a diag/report.Report. Options.OnMessage streams every
 // decoded control packet (--messages).
 //
 // How a packet travels, and where to look:
 //
-//   - source.go, merge.go: pcap and pcapng readers (pcapgo), ring
-//     directories in sequence order, a time-ordered merge. A torn final
-//     record is an InputError, reported and skipped.
+//   - input.go: what the reader reports (torn records, unreadable files)
+//     becomes inspect.input's evidence; the listeners a capture names
+//     (capture.ParseListeners) say what their ports carry.
 //   - frame.go: link, IP and TCP headers with gopacket's
 //     DecodingLayerParser (no allocation per packet).
 //   - conn.go, asm.go: TCP connections. Segments that continue their

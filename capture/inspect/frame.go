@@ -6,6 +6,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/ecdata/ectool/capture"
 )
 
 // segment is one TCP segment taken out of a frame. payload aliases the
@@ -107,7 +109,7 @@ func firstLayer(lt layers.LinkType, data []byte) (int, bool) {
 }
 
 // decode fills seg from one frame.
-func (d *frameDecoder) decode(p *Packet, seg *segment) frameResult {
+func (d *frameDecoder) decode(p *capture.Packet, seg *segment) frameResult {
 	first, ok := firstLayer(p.LinkType, p.Data)
 	if !ok {
 		return frameLinkUnknown
@@ -139,7 +141,7 @@ func (d *frameDecoder) decode(p *Packet, seg *segment) frameResult {
 		return frameOther
 	}
 	t := &d.tcp
-	*seg = segment{ts: p.Time, v6: v6, sport: uint16(t.SrcPort), dport: uint16(t.DstPort), seq: t.Seq, ack: t.Ack,
+	*seg = segment{ts: p.Timestamp, v6: v6, sport: uint16(t.SrcPort), dport: uint16(t.DstPort), seq: t.Seq, ack: t.Ack,
 		syn: t.SYN, fin: t.FIN, rst: t.RST, ackFlag: t.ACK, window: t.Window, payload: t.Payload}
 	var ipPayload int
 	if v6 {

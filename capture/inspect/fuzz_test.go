@@ -12,6 +12,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/ecdata/ectool/capture"
 	"github.com/ecdata/ectool/internal/pcapsynth"
 	"github.com/ecdata/ectool/internal/testenv"
 )
@@ -74,7 +75,7 @@ func ownCapture(f *testing.F) string {
 }
 
 func seedFromCapture(path string) []byte {
-	src, err := OpenFile(path)
+	src, err := capture.OpenFile(path)
 	if err != nil {
 		return nil
 	}
@@ -136,7 +137,7 @@ func runFuzzStream(t *testing.T, data []byte) {
 		send := func(dir int, s uint32, flags byte, win uint16, payload []byte) {
 			frame = pcapsynth.AppendFrame(frame[:0], layers.LinkTypeEthernet, pcapsynth.Segment{Time: ts, Src: ends[dir][0], Dst: ends[dir][1],
 				Seq: s, Ack: seq[1-dir], Flags: flags, Window: win, Payload: payload})
-			d.Packet(&Packet{Time: ts, LinkType: layers.LinkTypeEthernet, Data: frame, Length: len(frame)})
+			d.Packet(&capture.Packet{Timestamp: ts, LinkType: layers.LinkTypeEthernet, Data: frame, OrigLen: len(frame)})
 			if got, bound := d.BufferedBytes(), d.BufferBound(); got > bound {
 				t.Fatalf("buffered %d bytes, bound %d", got, bound)
 			}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ecdata/ectool/capture"
 	"github.com/ecdata/ectool/capture/inspect"
 )
 
@@ -65,7 +66,7 @@ func copyProps(p *inspect.Props) *inspect.Props {
 // result.
 func decodeFile(t testing.TB, path string, o inspect.Options) ([]record, *inspect.Result) {
 	t.Helper()
-	src, err := inspect.OpenFile(path)
+	src, err := capture.MergeFiles([]string{path})
 	if err != nil {
 		t.Fatalf("opening %s: %v", path, err)
 	}

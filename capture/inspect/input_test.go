@@ -1,15 +1,19 @@
 package inspect_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/ecdata/ectool/capture"
 	"github.com/ecdata/ectool/capture/inspect"
 	"github.com/ecdata/ectool/internal/pcapsynth"
 )
@@ -43,10 +47,31 @@ func TestTruncatedFinalRecordIsReportedAndSkipped(t *testing.T) {
 	}
 }
 
-func TestRingDirectoryIsReadInSequenceOrderNotByClock(t *testing.T) {
+// inspectRing inspects a directory the way `capture inspect DIR` does:
+// through the capture package's ring reader.
+func inspectRing(t *testing.T, dir string) *inspect.Result {
+	t.Helper()
+	r, err := capture.OpenRing(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := capture.NewMerger()
+	m.AddRing(r)
+	defer m.Close()
+	res, err := inspect.Inspect(context.Background(), m, inspect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestRingDirectoryIsReadThroughTheCaptureReader: a ring directory (a
+// clock stepped back between its files, the last one torn), the same ring
+// inside a lab directory, and a directory of captures no ring writer named
+// are all read by package capture's reader; the torn record is reported
+// once, as capture reports it.
+func TestRingDirectoryIsReadThroughTheCaptureReader(t *testing.T) {
 	dir := t.TempDir()
-	// seq 2 holds the later packets but an earlier clock in its name (the
-	// clock stepped back); seq 10 sorts after 9 numerically, not as text.
 	files := []struct {
 		name  string
 		start time.Time
@@ -57,35 +82,39 @@ func TestRingDirectoryIsReadInSequenceOrderNotByClock(t *testing.T) {
 		{"ring_00011_20261201T010000Z.pcapng", t0.Add(2 * time.Minute), "third"},
 	}
 	for i, f := range files {
-		src := synth(t, pcapsynth.Options{PcapNG: true}, func(w *pcapsynth.Writer) { pingSession(w, uint16(50000+i), f.start, f.id, 1) })
+		src := synth(t, pcapsynth.Options{PcapNG: true}, func(w *pcapsynth.Writer) { pingSession(w, uint16(50000+i), f.start, f.id, 3) })
 		data, _ := os.ReadFile(src)
+		if i == len(files)-1 {
+			data = data[:len(data)-7] // a writer killed mid-record
+		}
 		os.WriteFile(filepath.Join(dir, f.name), data, 0o600)
 	}
 	os.WriteFile(filepath.Join(dir, "status.json"), []byte("{}"), 0o600)
-	got, err := inspect.ListDir(dir)
-	if err != nil {
-		t.Fatal(err)
+	check := func(t *testing.T, res *inspect.Result) {
+		t.Helper()
+		if len(res.Connections) != 3 {
+			t.Errorf("%d connections, want 3", len(res.Connections))
+		}
+		if len(res.Input.Problems) != 1 || !res.Input.Problems[0].Truncated || filepath.Base(res.Input.Problems[0].Input) != files[2].name ||
+			res.Input.Problems[0].Offset == 0 {
+			t.Errorf("input problems %+v, want the torn record of %s, once", res.Input.Problems, files[2].name)
+		}
 	}
-	var names []string
-	for _, p := range got {
-		names = append(names, filepath.Base(p))
-	}
-	if want := []string{files[0].name, files[1].name, files[2].name}; !reflect.DeepEqual(names, want) {
-		t.Errorf("order %v, want %v", names, want)
-	}
-	src, err := inspect.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := inspect.Inspect(context.Background(), src, inspect.Options{})
-	if err != nil || len(res.Connections) != 3 {
-		t.Fatalf("%v: %d connections", err, len(res.Connections))
-	}
-	// A lab directory is read through its capture subdirectory.
+	t.Run("ring", func(t *testing.T) { check(t, inspectRing(t, dir)) })
 	lab := t.TempDir()
-	os.Rename(dir, filepath.Join(lab, "capture"))
-	if got, err := inspect.ListDir(lab); err != nil || len(got) != 3 {
-		t.Errorf("lab dir: %v %v", got, err)
+	if err := os.Rename(dir, filepath.Join(lab, "capture")); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("lab directory", func(t *testing.T) { check(t, inspectRing(t, lab)) })
+	// Captures copied off a gateway under names no ring writer gives.
+	loose := t.TempDir()
+	for i, name := range []string{"night.pcap", "morning.pcapng", "notes.txt"} {
+		src := synth(t, pcapsynth.Options{PcapNG: i == 1}, func(w *pcapsynth.Writer) { pingSession(w, uint16(50010+i), t0, name, 2) })
+		data, _ := os.ReadFile(src)
+		os.WriteFile(filepath.Join(loose, name), data, 0o600)
+	}
+	if res := inspectRing(t, loose); len(res.Connections) != 2 || len(res.Input.Problems) != 0 {
+		t.Errorf("a directory of captures: %d connections, problems %+v; want 2 and none", len(res.Connections), res.Input.Problems)
 	}
 }
 
@@ -94,10 +123,13 @@ func TestSeveralFilesMergeByTime(t *testing.T) {
 	b := synth(t, pcapsynth.Options{PcapNG: true}, func(w *pcapsynth.Writer) {
 		pingSession(w, 50001, t0.Add(1500*time.Millisecond), "b", 4)
 	})
-	sa, _ := inspect.OpenFile(a)
-	sb, _ := inspect.OpenFile(b)
+	m, err := capture.MergeFiles([]string{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
 	var order []string
-	_, err := inspect.Inspect(context.Background(), inspect.Merge(sa, sb), inspect.Options{OnMessage: func(m *inspect.Message) error {
+	_, err = inspect.Inspect(context.Background(), m, inspect.Options{OnMessage: func(m *inspect.Message) error {
 		if m.Type == inspect.Pingreq {
 			order = append(order, m.ClientID)
 		}
@@ -111,31 +143,69 @@ func TestSeveralFilesMergeByTime(t *testing.T) {
 	}
 }
 
+// TestGzipAndStandardInputAreRead: a gzip-compressed capture, and one
+// read from a stream (standard input), decode like the file itself.
+func TestGzipAndStandardInputAreRead(t *testing.T) {
+	path := synth(t, pcapsynth.Options{PcapNG: true}, func(w *pcapsynth.Writer) { pingSession(w, 50000, t0, "gz", 3) })
+	data, _ := os.ReadFile(path)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(data)
+	zw.Close()
+	gzPath := filepath.Join(t.TempDir(), "night.pcapng.gz")
+	os.WriteFile(gzPath, gz.Bytes(), 0o600)
+	_, want := decodeFile(t, path, inspect.Options{})
+	_, got := decodeFile(t, gzPath, inspect.Options{})
+	rd, err := capture.NewReader(bytes.NewReader(gz.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := capture.NewMerger()
+	m.AddReader("standard input", rd)
+	stdin, err := inspect.Inspect(context.Background(), m, inspect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]*inspect.Result{"gzip file": got, "stream": stdin} {
+		if r.Input.Packets != want.Input.Packets || r.Messages != want.Messages || len(r.Connections) != 1 {
+			t.Errorf("%s: %d packets, %d messages; the file: %d and %d", name, r.Input.Packets, r.Messages, want.Input.Packets, want.Messages)
+		}
+	}
+	if !reflect.DeepEqual(stdin.Inputs, []string{"standard input"}) {
+		t.Errorf("inputs %v", stdin.Inputs)
+	}
+}
+
 func TestNotACaptureIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.pcap")
 	os.WriteFile(path, []byte("GET / HTTP/1.1\r\n"), 0o600)
-	if _, err := inspect.OpenFile(path); !errors.Is(err, inspect.ErrNotCapture) {
+	if _, err := capture.MergeFiles([]string{path}); !errors.Is(err, capture.ErrNotCapture) {
 		t.Errorf("text file: %v, want ErrNotCapture", err)
 	}
 	os.WriteFile(path, nil, 0o600)
-	if _, err := inspect.OpenFile(path); !errors.Is(err, inspect.ErrNotCapture) {
+	if _, err := capture.MergeFiles([]string{path}); !errors.Is(err, capture.ErrNotCapture) {
 		t.Errorf("empty file: %v, want ErrNotCapture", err)
 	}
 }
 
-func TestListenerCommentGivesPortProtocols(t *testing.T) {
-	for _, tc := range []struct {
-		comment string
-		want    map[uint16]inspect.Protocol
-	}{
-		{"ectool lab listeners: mqtt=41883 mqtts=41884 ws=41885 mtls=41886",
-			map[uint16]inspect.Protocol{41883: "mqtt", 41884: "tls", 41885: "ws", 41886: "tls"}},
-		{"broker mqtt://127.0.0.1:1884, wss://127.0.0.1:8443/mqtt", map[uint16]inspect.Protocol{1884: "mqtt", 8443: "tls"}},
-		{"recorded by ectool capture on eth0", nil},
-	} {
-		if got := inspect.ParsePortProtocols([]string{tc.comment}); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%q: %v, want %v", tc.comment, got, tc.want)
-		}
+// TestListenerLinesGivePortProtocols reads the lab's own listener lines
+// (capture.FormatListeners, the format capture/doc.go documents) through
+// capture.ParseListeners.
+func TestListenerLinesGivePortProtocols(t *testing.T) {
+	ls := []capture.Listener{
+		{Name: "mqtt", URL: "mqtt://127.0.0.1:41883", Addr: netip.MustParseAddrPort("127.0.0.1:41883"), Protocol: capture.ProtoMQTT},
+		{Name: "mqtts", URL: "mqtts://127.0.0.1:41884", Addr: netip.MustParseAddrPort("127.0.0.1:41884"), Protocol: capture.ProtoMQTTTLS},
+		{Name: "ws", URL: "ws://127.0.0.1:41885/mqtt", Addr: netip.MustParseAddrPort("127.0.0.1:41885"), Protocol: capture.ProtoMQTTWS},
+		{Name: "mtls", URL: "mqtts://127.0.0.1:41886", Addr: netip.MustParseAddrPort("127.0.0.1:41886"), Protocol: capture.ProtoMQTTTLS},
+	}
+	comment := "ectool lab: the broker's own traffic, synthesised IP/TCP\n" + capture.FormatListeners(ls) +
+		"ectool-listener name=coap url=coap://127.0.0.1:5683 protocol=coap\n"
+	want := map[uint16]inspect.Protocol{41883: "mqtt", 41884: "tls", 41885: "ws", 41886: "tls"}
+	if got := inspect.PortProtocols(capture.ParseListeners(comment)); !reflect.DeepEqual(got, want) {
+		t.Errorf("%v, want %v", got, want)
+	}
+	if got := inspect.PortProtocols(capture.ParseListeners("recorded by ectool capture on eth0")); got != nil {
+		t.Errorf("a comment without listeners: %v", got)
 	}
 }
 

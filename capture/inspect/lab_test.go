@@ -30,6 +30,9 @@ type labInfo struct {
 			PasswordFile string `json:"password_file"`
 		}
 	}
+	Capture struct {
+		Dir string
+	}
 }
 
 func portOf(t *testing.T, raw string) int {
@@ -41,16 +44,15 @@ func portOf(t *testing.T, raw string) int {
 	return p
 }
 
-// TestLabRecordingDecodesWithItsListenerComment records the lab's broker
-// (its gateway publishing over plain MQTT 5, a subscriber over WebSocket,
-// publishes over TLS and mutual TLS, a wrong password), puts the lab's
-// listeners in the pcapng comment as the lab's own recording does, and
-// inspects it without --ports: the comment says which ephemeral port
-// carries what.
-func TestLabRecordingDecodesWithItsListenerComment(t *testing.T) {
+// TestLabRingDecodesWithoutPorts drives the lab's broker (its gateway
+// publishing over plain MQTT 5, a subscriber over WebSocket, publishes over
+// TLS and mutual TLS, a wrong password) and inspects the lab's own
+// recording without --ports: the listener lines of its pcapng comment
+// (capture.FormatListeners), carried into `capture export`'s file, say
+// which ephemeral port carries what. tshark, told the ports, is the oracle.
+func TestLabRingDecodesWithoutPorts(t *testing.T) {
 	ectool := testenv.Binary(t)
-	editcap := testenv.Require(t, "editcap")
-	testenv.Require(t, "tcpdump")
+	testenv.Require(t, "tshark")
 	lab := start(t, ectool, "lab", "--duration", "2m", "--interval", "500ms", "-o", "json")
 	lab.waitFor(`"schema":"ectool.lab/v1"`, 1, 60*time.Second)
 	var info labInfo
@@ -60,8 +62,8 @@ func TestLabRecordingDecodesWithItsListenerComment(t *testing.T) {
 			line = l
 		}
 	}
-	if err := json.Unmarshal([]byte(line), &info); err != nil {
-		t.Fatalf("lab output: %v\n%s", err, lab.output())
+	if err := json.Unmarshal([]byte(line), &info); err != nil || info.Capture.Dir == "" {
+		t.Fatalf("lab output (%v): want its endpoints with the capture ring\n%s", err, lab.output())
 	}
 	b := info.Broker
 	tech := ""
@@ -71,7 +73,6 @@ func TestLabRecordingDecodesWithItsListenerComment(t *testing.T) {
 		}
 	}
 	ports := map[string]int{"mqtt": portOf(t, b.MQTT), "mqtts": portOf(t, b.MQTTS), "ws": portOf(t, b.WS), "mtls": portOf(t, b.MTLS)}
-	dump := startTcpdumpPorts(t, ports["mqtt"], ports["mqtts"], ports["ws"], ports["mtls"])
 
 	sub := start(t, ectool, "mqtt", "sub", "-b", b.WS, "-u", "tech", "--password-file", tech, "-t", "ec-data/lab/#", "--count", "4", "--timeout", "30s")
 	run(t, ectool, "mqtt", "pub", "-b", b.MQTTS, "--ca", b.CAFile, "-u", "tech", "--password-file", tech, "-t", "ectool/inspect/tls", "-m", "x", "-q", "1")
@@ -84,12 +85,11 @@ func TestLabRecordingDecodesWithItsListenerComment(t *testing.T) {
 		t.Fatalf("a wrong password was accepted: %s", out)
 	}
 	sub.wait(40 * time.Second)
-	raw := dump.stop()
+	testenv.WaitRingFlushed(t, info.Capture.Dir, time.Now(), 30*time.Second)
+	// One snapshot for both tools: the ring goes on recording the gateway.
 	file := filepath.Join(t.TempDir(), "lab.pcapng")
-	comment := fmt.Sprintf("ectool lab listeners: mqtt=%d mqtts=%d ws=%d mtls=%d", ports["mqtt"], ports["mqtts"], ports["ws"], ports["mtls"])
-	run(t, editcap, "-F", "pcapng", "--capture-comment", comment, raw, file)
+	run(t, ectool, "capture", "export", "--dir", info.Capture.Dir, "-w", file)
 
-	exec.Command("cp", file, "/tmp/lab.pcapng").Run()
 	// No --ports: the default 1883 and 8883 are not the lab's.
 	recs, res := decodeFile(t, file, inspect.Options{})
 	byProto := map[string]int{}
@@ -115,11 +115,11 @@ func TestLabRecordingDecodesWithItsListenerComment(t *testing.T) {
 	if wsPublishes < 4 {
 		t.Errorf("%d PUBLISH delivered over WebSocket decoded, want at least the 4 the subscriber counted", wsPublishes)
 	}
-	// tshark on the mqtt listener (the gateway was connected before the
-	// capture: MQTT 5 told), and on the ws listener through tshark's own
-	// WebSocket unmasking (tshark 4.0 does not hand WebSocket payloads to
-	// its MQTT dissector: the payloads it extracts are replayed as plain
-	// TCP for it).
+	// tshark on the mqtt listener (the ring holds every CONNECT: the lab
+	// records from before its broker starts), and on the ws listener
+	// through tshark's own WebSocket unmasking (tshark 4.0 does not hand
+	// WebSocket payloads to its MQTT dissector: the payloads it extracts are
+	// replayed as plain TCP for it).
 	onPort := func(port int) []record {
 		var out []record
 		for _, r := range recs {
@@ -130,7 +130,7 @@ func TestLabRecordingDecodesWithItsListenerComment(t *testing.T) {
 		return out
 	}
 	et, eq, etop := ectoolCounts(onPort(ports["mqtt"]))
-	tt, tq, ttop := tsharkCounts(t, file, ports["mqtt"], "MQTT v5.0")
+	tt, tq, ttop := tsharkCounts(t, file, ports["mqtt"], "")
 	sameCounts(t, "mqtt listener packet type", et, tt)
 	sameCounts(t, "mqtt listener publish QoS", eq, tq)
 	sameCounts(t, "mqtt listener topic", etop, ttop)

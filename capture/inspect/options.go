@@ -3,6 +3,8 @@ package inspect
 import (
 	"fmt"
 	"time"
+
+	"github.com/ecdata/ectool/capture"
 )
 
 // Protocol is what a TCP port carries.
@@ -38,7 +40,8 @@ type Options struct {
 	Ports []uint16
 	// PortProtocols says what a port carries when the bytes cannot tell
 	// (TLS and WebSocket on ephemeral ports, connections joined mid-way).
-	// ParsePortProtocols fills it from the lab ring's pcapng comment.
+	// Inspect fills it, when empty, from the listeners the captures name
+	// (PortProtocols of the lab ring's pcapng comment).
 	PortProtocols map[uint16]Protocol
 	// AssumeVersion is the MQTT version ("3.1", "3.1.1" or "5") of
 	// connections whose CONNECT is not in the capture; empty: inferred.
@@ -50,8 +53,10 @@ type Options struct {
 	// topic matches one of these MQTT topic filters, and their
 	// acknowledgements (empty: all).
 	Topics []string
-	// Since and Until keep packets in [Since, Until] (zero: open).
-	Since, Until time.Time
+	// Window keeps packets in [From, To) (zero: open), as capture export
+	// clips: resolve a capture.Window against capture.Newest of the same
+	// input.
+	Window capture.Resolved
 
 	// OnMessage, when set, is called for every control packet that passes
 	// the filters, in capture order. The Message is valid only during the

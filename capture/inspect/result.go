@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/ecdata/ectool/capture"
 	"github.com/ecdata/ectool/diag/report"
 )
 
@@ -28,6 +29,8 @@ type Result struct {
 	Inputs []string
 	// Start and End are the first and last packet times inspected.
 	Start, End time.Time
+	// Window is Options.Window: packets outside it are counted only.
+	Window capture.Resolved
 
 	Input       InputStats
 	Connections []*Connection
@@ -82,9 +85,13 @@ type InputStats struct {
 
 // InputProblem is one unreadable part of the input.
 type InputProblem struct {
-	Input     string `json:"input"`
-	Packets   int    `json:"packets_read"`
-	Truncated bool   `json:"truncated_record"`
+	Input string `json:"input"`
+	// Truncated: the input ends inside a record, or garbage follows the
+	// last whole one (a capture stopped mid-write, a file being written):
+	// the records before Offset were used, Bytes from there were skipped.
+	Truncated bool  `json:"truncated_record"`
+	Offset    int64 `json:"offset,omitempty"`
+	Bytes     int64 `json:"bytes_skipped,omitempty"`
 	// IOError: the system failed to read (permission, a disk error), not
 	// the file's content.
 	IOError bool   `json:"io_error,omitempty"`

@@ -171,7 +171,11 @@ func (t *tlsConn) handshakeDone(ts time.Time) {
 
 func (t *tlsConn) alert(dir int, st *tlsDir, ts time.Time) {
 	a := TLSAlert{Time: Stamp(ts), From: byName(dir)}
-	if st.encrypted || len(st.body) < 2 {
+	// An alert in clear is 2 bytes (level, description); an encrypted one
+	// carries a MAC or an AEAD tag besides. So a 2-byte alert record is in
+	// clear even after the keys changed or on a connection joined mid-way
+	// (a broker answering a half-open probe), as tshark reads it.
+	if len(st.body) != 2 && (st.encrypted || len(st.body) < 2) {
 		a.Level, a.Description = "encrypted", "encrypted"
 	} else {
 		a.Level = "warning"

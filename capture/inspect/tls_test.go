@@ -1,13 +1,17 @@
 package inspect_test
 
 import (
+	"bytes"
+	"net/netip"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecdata/ectool/capture/inspect"
 	"github.com/ecdata/ectool/diag/report"
+	"github.com/ecdata/ectool/internal/pcapsynth"
 	"github.com/ecdata/ectool/internal/testenv"
 )
 
@@ -107,5 +111,51 @@ func TestTLSMetadataMatchesTshark(t *testing.T) {
 	}
 	if fatal != alerts {
 		t.Errorf("ectool reads %d fatal alerts in clear, tshark %d", fatal, alerts)
+	}
+}
+
+// TestAlertsInClearOnAConnectionJoinedMidWay: a 2-byte alert record is in
+// clear whatever came before it (a broker answering a half-open probe that
+// began before the capture did); a longer one, after the keys changed, is
+// encrypted. tshark reads them the same way.
+func TestAlertsInClearOnAConnectionJoinedMidWay(t *testing.T) {
+	file := synth(t, pcapsynth.Options{}, func(w *pcapsynth.Writer) {
+		broker := netip.MustParseAddrPort("10.0.0.1:8883")
+		c := w.NewConn(netip.MustParseAddrPort("10.0.0.2:40000"), broker)
+		c.Send(pcapsynth.ToClient, t0, []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32}) // fatal decode_error
+		c.Reset(pcapsynth.ToClient, t0)
+		c = w.NewConn(netip.MustParseAddrPort("10.0.0.2:40001"), broker)
+		enc := append([]byte{0x15, 0x03, 0x03, 0x00, 0x1a}, bytes.Repeat([]byte{0xa5}, 26)...)
+		c.Send(pcapsynth.ToServer, t0.Add(time.Second), []byte{0x17, 0x03, 0x03, 0x00, 0x03, 1, 2, 3})
+		c.Send(pcapsynth.ToServer, t0.Add(time.Second), enc)
+		c.Close(t0.Add(time.Second))
+	})
+	_, res := decodeFile(t, file, inspect.Options{})
+	var got []string
+	for _, c := range res.Connections {
+		if c.TLS == nil {
+			t.Fatalf("stream %d on 8883 read as %s", c.Stream, c.Protocol)
+		}
+		for _, a := range c.TLS.Alerts {
+			got = append(got, a.From+" "+a.Level+" "+a.Description)
+		}
+	}
+	if want := []string{"broker fatal decode_error", "client encrypted encrypted"}; strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("alerts %q, want %q", got, want)
+	}
+	if res.TLS.Count != 1 {
+		t.Errorf("%d TLS findings, want the fatal alert: %+v", res.TLS.Count, res.TLS.First)
+	}
+	tshark := testenv.Require(t, "tshark")
+	out := run(t, tshark, "-r", file, "-d", "tcp.port==8883,tls", "-Y", "tls.record.content_type == 21", "-T", "fields",
+		"-e", "tcp.stream", "-e", "tls.alert_message.level", "-e", "tls.alert_message.desc")
+	var alerts []string
+	for _, l := range testenv.Lines(out) {
+		if strings.Count(l, "\t") == 2 {
+			alerts = append(alerts, l)
+		}
+	}
+	if want := []string{"0\t2\t50", "1\t\t"}; strings.Join(alerts, "|") != strings.Join(want, "|") {
+		t.Errorf("tshark reads the alerts as %q, want %q: the fatal decode_error (2, 50) in clear, the other encrypted", alerts, want)
 	}
 }

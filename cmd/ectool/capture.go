@@ -71,8 +71,10 @@ Capturing needs CAP_NET_RAW: run as root, give the binary the capability
 (setcap cap_net_raw+ep), or start as root with --run-as USER, which keeps only
 CAP_NET_RAW. scripts/systemd/ectool-capture.service runs it as a service.
 
-'capture status' checks a running ring, 'capture ls' lists its files and
-'capture export' cuts a window out of it.
+'capture status' checks a running ring, 'capture ls' lists its files,
+'capture export' cuts a window out of it and 'capture inspect' explains the
+MQTT in it. Their DIR may also be a lab directory (its ring, DIR/capture) or
+a directory of captures copied off a gateway.
 
 Exit 0 at the normal end; 2 on bad flags or a filter ectool cannot compile;
 3 without CAP_NET_RAW, with a missing interface, an unwritable DIR, a ring

@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
+	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ecdata/ectool/capture"
 	"github.com/ecdata/ectool/capture/inspect"
 	"github.com/ecdata/ectool/diag/exitcode"
 	"github.com/ecdata/ectool/diag/report"
@@ -34,8 +35,8 @@ type CaptureInspectOptions struct {
 	// open opens the inputs afresh; src is the first opening (complete
 	// opens them to check them before any work; standard input can only
 	// be opened once).
-	open func() (inspect.Source, error)
-	src  inspect.Source
+	open func() (*capture.Merger, error)
+	src  *capture.Merger
 }
 
 // NewCmdCaptureInspect builds `ectool capture inspect`.
@@ -48,9 +49,10 @@ func newCmdCaptureInspect(app *App, runF func(context.Context, *CaptureInspectOp
 	cmd := &cobra.Command{
 		Use:   "inspect (FILE | DIR | -)...",
 		Short: "Explain the MQTT conversation in a capture: connections, topics, QoS, and what went wrong",
-		Long: `Inspect reads pcap and pcapng captures (Ethernet, Linux cooked SLL and SLL2, raw IP,
-loopback), a ring directory written by 'ectool capture' or the lab (<lab dir>/capture;
-files read in sequence order), or standard input (-). Several inputs are merged by time.
+		Long: `Inspect reads pcap and pcapng captures, gzip-compressed or not (Ethernet, Linux cooked
+SLL and SLL2, raw IP, loopback), a ring directory written by 'ectool capture', a lab
+directory (its ring, <lab dir>/capture), a directory of captures, or standard input (-).
+Everything is read as 'capture ls' and 'capture export' read it, and merged by time.
 A truncated final record (a capture stopped mid-write) is reported and skipped;
 checksums are never checked (offloaded).
 
@@ -62,8 +64,10 @@ scope: to see the MQTT inside, capture with the client's key log (SSLKEYLOGFILE)
 open it in Wireshark.
 
 Ports 1883 and 8883 (--ports) are decoded, plus any port where a CONNECT or a WebSocket
-upgrade to MQTT is recognised; the lab ring's comment names its listeners. Without a
-CONNECT in the capture, the version is inferred (or --assume-version).
+upgrade to MQTT is recognised. A capture that names its listeners (the lab's ring does,
+in its pcapng comment) needs no --ports: its MQTT, WebSocket and TLS listeners are
+decoded as what they are. Without a CONNECT in the capture, the version is inferred
+(or --assume-version).
 
 The diagnosis: per connection (client id, version, keep-alive, clean session, Will,
 how it ended), per topic (publishes, QoS, retained, bytes, rate), QoS 1/2 flows
@@ -76,7 +80,8 @@ inspect.tcp (see docs/checks.md). --messages lists every control packet (JSON Li
 with -o json, ending with {"report": ...}).
 
 --since/--until take an RFC 3339 time or a duration counted back from the newest
-packet in the data (not from the clock: a copied ring is read days later).
+packet in the data (not from the clock: a copied ring is read days later), and keep
+[since, until): the packets 'capture export' would write for the same window.
 
 Exit 0 when nothing failed, 1 when a check failed, 2 on bad flags or an input that is
 missing or neither pcap nor pcapng, 3 when an input cannot be read (permission, I/O).`,
@@ -140,7 +145,7 @@ func (opts *CaptureInspectOptions) complete(args []string) error {
 		return usageError("--assume-version %q: want 3.1, 3.1.1 or 5", opts.AssumeVersion)
 	}
 	opts.Inputs = args
-	opts.open = func() (inspect.Source, error) { return openInputs(opts.App, args) }
+	opts.open = func() (*capture.Merger, error) { return openInputs(opts.App, args) }
 	// Open now, so a missing or foreign file is exit 2 before any work.
 	src, err := opts.open()
 	if err != nil {
@@ -151,33 +156,42 @@ func (opts *CaptureInspectOptions) complete(args []string) error {
 	return nil
 }
 
-// openInputs opens every input and merges them by time.
-func openInputs(app *App, args []string) (inspect.Source, error) {
-	var srcs []inspect.Source
-	fail := func(err error) (inspect.Source, error) {
-		for _, s := range srcs {
-			s.Close()
-		}
+// openInputs opens every input through package capture's reader, the one
+// ls, status and export use (torn records are handled there), and merges
+// them by time: files, ring directories (a lab directory's ring too) and
+// standard input.
+func openInputs(app *App, args []string) (*capture.Merger, error) {
+	m := capture.NewMerger()
+	fail := func(err error) (*capture.Merger, error) {
+		m.Close()
 		return nil, err
 	}
 	for _, a := range args {
-		var (
-			s   inspect.Source
-			err error
-		)
 		if a == "-" {
-			s, err = inspect.OpenReader("standard input", app.IO.In)
-		} else if st, serr := os.Stat(a); serr == nil && st.IsDir() {
-			s, err = inspect.OpenDir(a)
-		} else {
-			s, err = inspect.OpenFile(a)
+			rd, err := capture.NewReader(app.IO.In)
+			if err != nil {
+				return fail(inputError("standard input", err))
+			}
+			m.AddReader("standard input", rd)
+			continue
 		}
-		if err != nil {
+		if st, err := os.Stat(a); err == nil && st.IsDir() {
+			r, err := capture.OpenRing(a)
+			if err != nil {
+				return fail(inputError(a, err))
+			}
+			if len(r.Files) == 0 {
+				return fail(&ExitError{Code: ExitUsage, Message: fmt.Sprintf("%s holds no capture file (.pcap, .pcapng, .cap, or a ring written by ectool capture or the lab)", a),
+					Hint: "give the ring directory (ectool capture --dir), a lab directory, or capture files"})
+			}
+			m.AddRing(r)
+			continue
+		}
+		if err := m.AddFile(a); err != nil {
 			return fail(inputError(a, err))
 		}
-		srcs = append(srcs, s)
 	}
-	return inspect.Merge(srcs...), nil
+	return m, nil
 }
 
 // inputError says what is wrong with an input in a technician's words:
@@ -203,18 +217,19 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 			return err
 		}
 	}
+	var newest time.Time
 	if opts.Window.relative() {
-		// Durations count back from the newest packet: a first pass finds it.
-		newest := newestPacket(src)
+		// Durations count back from the newest packet, found as capture
+		// export finds it: a first pass over the same merge. Read errors
+		// show in the second pass.
+		newest, _ = capture.Newest(src)
 		src.Close()
 		var err error
 		if src, err = opts.open(); err != nil {
 			return err
 		}
-		o.Since, o.Until = opts.Window.resolve(newest)
-	} else {
-		o.Since, o.Until = opts.Window.resolve(time.Time{})
 	}
+	o.Window = opts.Window.window().Resolve(newest)
 	defer src.Close()
 	out := app.newStream()
 	defer out.Close()
@@ -246,18 +261,4 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 		}
 	}
 	return reported(rep.ExitCode(false))
-}
-
-// newestPacket reads a source to its end to find the newest packet's time.
-func newestPacket(src inspect.Source) time.Time {
-	var newest time.Time
-	for {
-		p, err := src.Next()
-		if errors.Is(err, io.EOF) {
-			return newest
-		}
-		if err == nil && p.Time.After(newest) {
-			newest = p.Time
-		}
-	}
 }

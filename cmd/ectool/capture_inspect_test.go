@@ -231,7 +231,7 @@ func TestInspectUnreadableCaptureCannotRun(t *testing.T) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errOut := runAs(t, asUser{"nobody", 65534}, time.Minute, "capture", "inspect", path)
+	code, _, errOut := runAs(t, testenv.CopyBinary(t), asUser{"nobody", 65534}, time.Minute, "capture", "inspect", path)
 	if code != ExitCannotRun || !strings.Contains(errOut, "permission denied") {
 		t.Errorf("as nobody: exit %d, stderr %q; want exit 3 naming the permission", code, errOut)
 	}
@@ -241,7 +241,7 @@ func TestInspectUnreadableCaptureCannotRun(t *testing.T) {
 	data, _ := os.ReadFile(gatewayNight(t))
 	os.WriteFile(filepath.Join(ring, "ring_00001_20261201T030000Z.pcap"), data, 0o644)
 	os.WriteFile(filepath.Join(ring, "ring_00002_20261201T040000Z.pcap"), data, 0o600)
-	code, out, errOut := runAs(t, asUser{"nobody", 65534}, time.Minute, "capture", "inspect", ring, "-o", "json")
+	code, out, errOut := runAs(t, testenv.CopyBinary(t), asUser{"nobody", 65534}, time.Minute, "capture", "inspect", ring, "-o", "json")
 	if code != ExitCannotRun || !strings.Contains(out, `"io_error":true`) || !strings.Contains(out, `"inspect.connect"`) {
 		t.Errorf("ring with an unreadable file: exit %d, stdout %q, stderr %q; want the report and exit 3", code, out, errOut)
 	}

@@ -200,14 +200,6 @@ holds); 2 on a bad window or a missing DIR; 3 when FILE cannot be written.`,
 	return cmd
 }
 
-// captureWindow turns the parsed flags into the capture package's window.
-func captureWindow(f *timeWindowFlags) capture.Window {
-	bound := func(b windowBound, text string) capture.Bound {
-		return capture.Bound{At: b.at, Back: b.back, Set: b.set, Text: text}
-	}
-	return capture.Window{Since: bound(f.since, f.Since), Until: bound(f.until, f.Until)}
-}
-
 func captureExportRun(opts *CaptureExportOptions) error {
 	app := opts.App
 	r, err := openRingDir(opts.Dir)
@@ -218,7 +210,7 @@ func captureExportRun(opts *CaptureExportOptions) error {
 	if strings.HasSuffix(strings.ToLower(opts.Write), ".pcap") {
 		format = capture.FormatPcap
 	}
-	res, err := capture.Export(r, captureWindow(&opts.Window), opts.Write, format)
+	res, err := capture.Export(r, opts.Window.window(), opts.Write, format)
 	switch {
 	case errors.Is(err, capture.ErrEmptyWindow):
 		span := "no packets at all"

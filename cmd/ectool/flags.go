@@ -175,6 +175,14 @@ func addWriteFlag(cmd *cobra.Command, path *string, meaning string) {
 	}, perCommandUsage)
 }
 
+// addPinFlag adds --pin (repeatable): SPKI pins the server's chain must
+// hold one of (probe net, mqtt check).
+func addPinFlag(cmd *cobra.Command, pins *[]string) {
+	addGroup(cmd, "pin", func(fs *pflag.FlagSet) {
+		fs.StringArrayVar(pins, "pin", nil, "sha256//BASE64 SPKI pin (curl's --pinnedpubkey form): fail TLS unless a certificate of the chain has it (repeat for several; the evidence lists the chain's pins)")
+	})
+}
+
 // byteSize is a size flag taking KiB, MiB and GiB (powers of 1024), KB, MB
 // and GB (powers of 1000) or a bare number of bytes.
 type byteSize struct{ p *int64 }

@@ -10,7 +10,8 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// portList is a comma-separated list of TCP ports (--ports 1883,8883).
+// portList is a comma-separated list of ports (--ports 1883,8883): the
+// ports `capture` keeps and `capture inspect` decodes.
 type portList struct{ ports *[]uint16 }
 
 func (p portList) String() string {
@@ -60,7 +61,8 @@ func parsePorts(v string) ([]uint16, error) {
 	return out, nil
 }
 
-// addPortsFlag adds --ports with the command's default list and words.
+// addPortsFlag adds --ports with a default list and the command's meaning
+// (the value is the same everywhere: a port list).
 func addPortsFlag(cmd *cobra.Command, ports *[]uint16, def []uint16, meaning string) {
 	*ports = append([]uint16(nil), def...)
 	addGroup(cmd, "ports", func(fs *pflag.FlagSet) {

@@ -199,7 +199,8 @@ func TestHintCommandScannerReadsCommandsNotProse(t *testing.T) {
 		s    string
 		want string // commands found, ";"-separated, each "ok" or "bad"
 	}{
-		{"check that the gateway is reachable ('ectool probe net')", "probe net:bad"},
+		{"check that the gateway is reachable ('ectool probe wifi')", "probe wifi:bad"},
+		{"check the path ('ectool probe net 10.0.0.7:502')", "probe net:ok"},
 		{"remove it with 'ectool mqtt clear-retained -t " + hole + "'", "mqtt clear-retained:ok"},
 		{"  ectool scan /dev/ttyUSB0\n  ectool scan sniff rtu:///dev/ttyUSB1 --baud 19200", "scan:ok;scan sniff:ok"},
 		{"    ectool scan " + hole + " --baud 9600", "scan:ok"},

@@ -29,7 +29,17 @@ func (a *App) renderReport(r *report.Report) error {
 		head = st.title.Render(head)
 	}
 	fmt.Fprintln(w, head)
+	multi := targetCount(r) > 1
+	prev := ""
 	for _, c := range r.Checks {
+		if multi && c.Target != prev {
+			t := "target " + c.Target
+			if st != nil {
+				t = st.title.Render(t)
+			}
+			fmt.Fprintln(w, t)
+			prev = c.Target
+		}
 		fmt.Fprintln(w, checkLine(c, st))
 		if ev := evidenceLine(c.Evidence); ev != "" {
 			if st != nil {
@@ -43,6 +53,18 @@ func (a *App) renderReport(r *report.Report) error {
 	}
 	fmt.Fprintln(w, summaryLine(r, st))
 	return nil
+}
+
+// targetCount is the number of targets a report's checks name (probe net
+// runs its ladder once per target).
+func targetCount(r *report.Report) int {
+	seen := map[string]bool{}
+	for _, c := range r.Checks {
+		if c.Target != "" {
+			seen[c.Target] = true
+		}
+	}
+	return len(seen)
 }
 
 // statusGlyph is a check's status: a coloured glyph with styles, a
@@ -122,6 +144,9 @@ func compactValue(v any) string {
 func summaryLine(r *report.Report, st *styles) string {
 	if r.FirstFailure != nil {
 		s := fmt.Sprintf("FAILED at %s", r.FirstFailure.ID)
+		if r.FirstFailure.Target != "" && targetCount(r) > 1 {
+			s += " (" + r.FirstFailure.Target + ")"
+		}
 		if r.FirstFailure.Hint != "" {
 			s += ": next, " + r.FirstFailure.Hint
 		}

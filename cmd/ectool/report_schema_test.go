@@ -105,6 +105,7 @@ func schemaCases(t *testing.T, ep *lab.Endpoints, dir string) []schemaCase {
 		{[]string{"modbus", "watch", ep.Bus.ModbusTCP, "--unit", "1", "--reg", "40001", "--polls", "2", "--every", "0", "--listen", "0"}, "stream", found},
 		{[]string{"modbus", "profiles"}, "profiles", ok},
 		{[]string{"probe", "modem", "--port", ep.Modem.TCP, "--apn", ep.Modem.ExpectedAPN}, "", found},
+		{with("probe", "net", "--count", "1", "--timeout", "2s", "--mqtt"), "", []int{0, 1, 3}},
 		{[]string{"capture", "ls", "--dir", ring}, "", ok},
 		{[]string{"capture", "status", "--dir", ring}, "", found},
 		{[]string{"capture", "export", "--dir", ring, "-w", filepath.Join(dir, "export.pcapng")}, "", found},

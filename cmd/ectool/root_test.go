@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,10 @@ func TestFlagsMeanOneThing(t *testing.T) {
 	}
 	type seen struct {
 		shorthand, typ, usage, where string
+		// value is the flag's Go type: a group flag's must be its
+		// constructor's (--ports is a portList on capture and capture
+		// inspect alike).
+		value reflect.Type
 	}
 	byName := map[string]seen{}
 	byShort := map[string]string{}
@@ -122,7 +127,7 @@ func TestFlagsMeanOneThing(t *testing.T) {
 			if c != root && global[f.Name] {
 				t.Errorf("%s: --%s shadows the global flag", where, f.Name)
 			}
-			s := seen{f.Shorthand, f.Value.Type(), f.Usage, where}
+			s := seen{f.Shorthand, f.Value.Type(), f.Usage, where, reflect.TypeOf(f.Value)}
 			if prev, ok := byName[f.Name]; ok {
 				if prev.shorthand != s.shorthand {
 					t.Errorf("--%s has shorthand %q in %s but %q in %s", f.Name, prev.shorthand, prev.where, s.shorthand, where)
@@ -146,6 +151,29 @@ func TestFlagsMeanOneThing(t *testing.T) {
 			}
 		})
 	})
+
+	// The capture commands share their window and port flags: each from
+	// its one constructor (flags_window.go, flags_ports.go).
+	for path, names := range map[string][]string{
+		"capture":         {"ports"},
+		"capture export":  {"since", "until"},
+		"capture inspect": {"since", "until", "ports"},
+	} {
+		c, _, err := root.Find(strings.Fields(path))
+		if err != nil || c.CommandPath() != "ectool "+path {
+			t.Errorf("no command ectool %s: %v", path, err)
+			continue
+		}
+		for _, name := range names {
+			f := c.LocalFlags().Lookup(name)
+			switch {
+			case f == nil:
+				t.Errorf("ectool %s has no --%s", path, name)
+			case name == "ports" && f.Value.Type() != "ports":
+				t.Errorf("ectool %s: --ports is a %s, not addPortsFlag's port list", path, f.Value.Type())
+			}
+		}
+	}
 }
 
 // groupFlagProblem holds f to the group flag g of the same name: added by
@@ -155,6 +183,9 @@ func groupFlagProblem(where string, g, f *pflag.Flag) string {
 	group := g.Annotations[flagGroup][0]
 	if got := f.Annotations[flagGroup]; len(got) == 0 || got[0] != group {
 		return fmt.Sprintf("%s: --%s is the %s group's flag but was added by hand; add it with its group constructor", where, f.Name, group)
+	}
+	if reflect.TypeOf(g.Value) != reflect.TypeOf(f.Value) {
+		return fmt.Sprintf("%s: --%s is a %T, not what the %s group's constructor adds (%T)", where, f.Name, f.Value, group, g.Value)
 	}
 	_, ownUsage := g.Annotations[perCommandUsage]
 	_, ownDefault := g.Annotations[perCommandDefault]
@@ -199,6 +230,7 @@ func TestEveryCommandTakesJSONOutput(t *testing.T) {
 		}
 	}
 	walk(root)
+
 }
 
 func TestDocsCLIIsFresh(t *testing.T) {

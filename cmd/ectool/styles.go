@@ -52,13 +52,3 @@ func (a *App) errStyles() *styles {
 func (a *App) makeStyles() {
 	a.out, a.err = newStyles(a.IO.Out), newStyles(a.IO.ErrOut)
 }
-
-// The lab tour (lab_tour.go) still styles its narration with these, on
-// lipgloss's default renderer. It moves to its own package (issue 7's tour
-// work), whose narration then takes the App's styles (outStyles or
-// errStyles, as it writes to stdout or stderr); delete these then.
-var (
-	styleOK    = lipgloss.NewStyle().Foreground(lipgloss.Color("2")).Bold(true)
-	styleFail  = lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true)
-	styleTitle = lipgloss.NewStyle().Bold(true)
-)

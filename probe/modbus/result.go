@@ -78,6 +78,10 @@ type Device struct {
 	Exceptions []string `json:"exceptions,omitempty"`
 	Evidence   []string `json:"evidence"`
 	Hint       string   `json:"hint"`
+	// IDRegisters are the distinct values --id-register gave (hex, as
+	// Identity.IDRegister), in the order first read: two or more when
+	// devices share the address, each its own serial number.
+	IDRegisters []string `json:"id_registers,omitempty"`
 	// Warning marks an ok device with something the technician should know
 	// (a late reply: the timeout is too short for it).
 	Warning string `json:"warning,omitempty"`

@@ -800,6 +800,24 @@ func confirmTimeout(timeout time.Duration, u *unitState) time.Duration {
 	return max(timeout, min(t, 5*time.Second))
 }
 
+// latenciesAlternate reports whether u's confirm polls so far answered with
+// latencies that alternate between two groups, as twins taking turns do. A
+// loaded host or network gives five polls that pattern by chance (about one
+// in eight when its delays hit half of them), so the confirm phase then polls
+// as often again before the verdict reads them all.
+func (u *unitState) latenciesAlternate() bool {
+	var lats []time.Duration
+	for _, p := range u.polls { // the polls judge compares
+		if p.ok && p.confirm && p.exception == 0 {
+			lats = append(lats, p.latency)
+		}
+	}
+	return latencyGroups(lats) != ""
+}
+
+// extraLatencyPolls is how many more confirm polls alternating latencies get.
+func extraLatencyPolls(o ScanOptions) int { return max(6, o.Confirm) }
+
 // confirmPDU is what confirm polls ask an address: the --id-register, or
 // the request it answered in the sweep (FC 04 or 0x11 for a device found by
 // --thorough), or the probe.
@@ -862,6 +880,16 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 		if s.o.Confirm > 0 && len(u.serverIDs) > 0 && !s.stop() {
 			if err := u.readServerID(pdus); err != nil {
 				return err
+			}
+		}
+		if s.o.Confirm > 0 && u.latenciesAlternate() {
+			for range extraLatencyPolls(s.o) {
+				if s.stop() || ctx.Err() != nil {
+					break
+				}
+				if _, err := poll(confirmPDU(s.o, u), true); err != nil {
+					return err
+				}
 			}
 		}
 		// Replies that are sometimes corrupt and sometimes clean: two

@@ -311,6 +311,16 @@ func (s *tcpScanner) confirm(ctx context.Context) error {
 				return err
 			}
 		}
+		if s.o.Confirm > 0 && u.latenciesAlternate() { // chance or twins: ask again (as over RTU)
+			for range extraLatencyPolls(s.o) {
+				if ctx.Err() != nil {
+					break
+				}
+				if _, err := poll(confirmPDU(s.o, u), true); err != nil {
+					return err
+				}
+			}
+		}
 		if s.o.Progress != nil {
 			s.o.Progress(Progress{Phase: "confirm", Done: i + 1, Total: len(ids), Found: len(s.units)})
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/diag/report"
+	"github.com/ecdata/ectool/probe/netpath"
 )
 
 // The check IDs `ectool mqtt check` emits, in ladder order. They are listed
@@ -73,6 +74,9 @@ type CheckOptions struct {
 	// Now is the clock of the report (nil: time.Now). Latencies always use
 	// the monotonic clock.
 	Now func() time.Time
+	// Pins (sha256//BASE64, see netpath.Pin): when set, mqtt.tls fails
+	// unless a certificate of the broker's chain has one of them.
+	Pins []string
 }
 
 func (o CheckOptions) withDefaults() CheckOptions {
@@ -144,7 +148,7 @@ type checker struct {
 	userPrefix bool   // the prefix was given with --topic-prefix
 
 	target  Broker
-	tls     *tlsProbe // what the TLS handshake showed (TLS brokers only)
+	tls     *netpath.HandshakeState // what the TLS handshake showed (TLS brokers only)
 	netTime time.Duration
 	main    Client
 	router  *router

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ecdata/ectool/probe/netpath"
 )
 
 // DefaultConnectTimeout bounds each connection step when Options leave it 0.
@@ -100,7 +102,7 @@ func connectStepError(err error, conn *bufConn, o Options, info *DialInfo) *Step
 		se.Hint = "try --mqtt-version 3.1.1"
 		return se
 	}
-	if a := tlsAlertText(err); a != "" {
+	if a := netpath.AlertText(err); a != "" {
 		// TLS 1.3 brokers refuse a client certificate after the handshake,
 		// so the refusal arrives while we wait for CONNACK.
 		te := tlsStepError(err, info.Broker, nil, o.ConnectTimeout)

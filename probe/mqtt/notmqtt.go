@@ -6,12 +6,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/ecdata/ectool/probe/netpath"
 )
 
 // The first bytes a broker sends are a CONNACK (0x20), or an AUTH (0xF0)
@@ -136,55 +135,11 @@ func tlsPortProbe(ctx context.Context, err error, o Options, info *DialInfo) err
 	defer raw.Close()
 	tc := tls.Client(raw, &tls.Config{ServerName: info.Broker.Host, InsecureSkipVerify: true}) //nolint:gosec // only asks whether the port speaks TLS
 	herr := tc.HandshakeContext(pctx)
-	if herr != nil && tlsAlertText(herr) == "" {
+	if herr != nil && netpath.AlertText(herr) == "" {
 		return err // no TLS server there: the close stays unexplained
 	}
 	b := info.Broker
 	return &StepError{Step: StepConnect,
 		Message: fmt.Sprintf("port %d closed the connection on MQTT CONNECT, and it answers a TLS handshake: this port speaks TLS", b.Port),
 		Hint:    fmt.Sprintf("use mqtts://%s (with --ca for a private CA)", b.Addr()), Err: err}
-}
-
-// countingConn counts the bytes the server sent during a TLS handshake.
-type countingConn struct {
-	net.Conn
-	n atomic.Int64
-}
-
-func (c *countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-// noServerHello marks a TLS handshake the server ended by closing the
-// connection without sending a byte: plain ports (an MQTT listener) hang up
-// on a ClientHello like this, while a TLS server refusing something says so
-// with an alert.
-type noServerHello struct{ err error }
-
-func (e *noServerHello) Error() string { return e.err.Error() }
-func (e *noServerHello) Unwrap() error { return e.err }
-
-// markNoServerHello wraps err when the server sent nothing before closing.
-func markNoServerHello(err error, c *countingConn) error {
-	if err != nil && c.n.Load() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
-		return &noServerHello{err: err}
-	}
-	return err
-}
-
-// noServerHelloWords words that handshake.
-func noServerHelloWords(b Broker) (string, string) {
-	return fmt.Sprintf("port %d closed the connection right after the TLS ClientHello, without a byte of TLS: this port may not speak TLS (a plain MQTT port hangs up like this)", b.Port),
-		fmt.Sprintf("try mqtt://%s, or the broker's TLS port (usually 8883); a TLS proxy routing by server name also hangs up on a name it does not serve: check --servername", b.Addr())
-}
-
-// httpInsteadOfTLS words a TLS handshake answered with HTTP.
-func httpInsteadOfTLS(rec tls.RecordHeaderError, b Broker) (string, string, bool) {
-	if string(rec.RecordHeader[:]) != "HTTP/" {
-		return "", "", false
-	}
-	return fmt.Sprintf("port %d answered the TLS handshake like a plain HTTP server, not TLS", b.Port),
-		"wrong port, or a proxy in the way: a broker's mqtts:// port is usually 8883; for MQTT over WebSockets use ws:// or wss:// with its path", true
 }

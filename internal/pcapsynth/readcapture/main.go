@@ -1,6 +1,7 @@
-// Command readcapture reads a capture with capture inspect's own reader
-// and nothing else (no decoding): scripts/bench/inspect.sh times it for
-// the ceiling any inspection of the file is under.
+// Command readcapture reads a capture with the reader capture inspect uses
+// (package capture's, merged as inspect merges its inputs) and nothing else
+// (no decoding): scripts/bench/inspect.sh times it for the ceiling any
+// inspection of the file is under.
 //
 //	go run ./internal/pcapsynth/readcapture FILE
 package main
@@ -12,7 +13,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/ecdata/ectool/capture/inspect"
+	"github.com/ecdata/ectool/capture"
 )
 
 func main() {
@@ -21,14 +22,15 @@ func main() {
 		os.Exit(2)
 	}
 	start := time.Now()
-	src, err := inspect.OpenFile(os.Args[1])
+	m, err := capture.MergeFiles(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	defer m.Close()
 	n, bytes := 0, 0
 	for {
-		p, err := src.Next()
+		p, err := m.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -38,6 +40,9 @@ func main() {
 		}
 		n++
 		bytes += len(p.Data)
+	}
+	for _, t := range m.Torn() {
+		fmt.Fprintf(os.Stderr, "%s: %s\n", t.File, t.Torn.String())
 	}
 	el := time.Since(start)
 	fmt.Printf("records=%d bytes=%d seconds=%.3f records_per_s=%.0f\n", n, bytes, el.Seconds(), float64(n)/el.Seconds())
