@@ -19,6 +19,7 @@ import (
 
 	"github.com/ecdata/ectool/internal/testenv"
 	"github.com/ecdata/ectool/probe/modbus"
+	"github.com/ecdata/ectool/probe/serialport"
 )
 
 // A second program on the same PTY slave (a poller, a forgotten minicom)
@@ -27,8 +28,8 @@ func TestScanRefusesAPortAnotherProcessHolds(t *testing.T) {
 	a, _ := socatPair(t)
 	holdSlave(t, a)
 	_, err := modbus.Scan(context.Background(), scanOpts(a, []byte{1}))
-	var held *modbus.HeldError
-	if !errors.As(err, &held) || !errors.Is(err, modbus.ErrPortHeld) {
+	var held *serialport.HeldError
+	if !errors.As(err, &held) || !errors.Is(err, serialport.ErrHeld) {
 		t.Fatalf("scan of a held port: %v, want a HeldError", err)
 	}
 	if len(held.Holders) != 1 || held.Holders[0].Command != "sleep" || !strings.Contains(err.Error(), "sleep") || strings.Contains(err.Error(), "socat") {
@@ -133,7 +134,7 @@ func waitBridge(t *testing.T, link string, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if hs, err := modbus.FindHolders(link); err == nil {
+		if hs, err := serialport.FindHolders(link); err == nil {
 			for _, h := range hs {
 				if h.PID == pid && h.Bridge {
 					return

@@ -325,7 +325,7 @@ func TestScanOfATCPServerThatNeverAnswers(t *testing.T) {
 	o.Timeout = 100 * time.Millisecond
 	res := scan(t, o)
 	f := res.Finding("gateway")
-	if len(res.Devices) != 0 || f == nil || f.Status != modbus.FindingFailed || !strings.Contains(f.Hint, "--timeout") {
+	if len(res.Devices) != 0 || f == nil || f.Status != report.Failed || !strings.Contains(f.Hint, "--timeout") {
 		t.Fatalf("devices %s, gateway finding %+v: want no device and a failed gateway finding", verdicts(res), f)
 	}
 	if nd := res.Finding("no_device"); nd == nil || !strings.Contains(nd.Hint, "not even the gateway") {
@@ -342,7 +342,7 @@ func TestScanTellsAGatewayWithoutAPathToItsBus(t *testing.T) {
 	defer gw.Close()
 	res := scan(t, scanOpts(gw.URL(), []byte{1, 2, 3}))
 	f := res.Finding("gateway")
-	if len(res.Devices) != 0 || f == nil || f.Status != modbus.FindingFailed {
+	if len(res.Devices) != 0 || f == nil || f.Status != report.Failed {
 		t.Fatalf("devices %s findings %+v", verdicts(res), res.Findings)
 	}
 }
@@ -395,7 +395,7 @@ func TestScanOnANoisyLineWarnsOfNoiseAndStillFindsTheMeters(t *testing.T) {
 	o.Listen = 1500 * time.Millisecond // noise pulses every 150 ms on average
 	res := scan(t, o)
 	f := res.Finding("noise")
-	if f == nil || f.Status != modbus.FindingWarning || res.Bus.ListenNoiseBytes == 0 {
+	if f == nil || f.Status != report.Warning || res.Bus.ListenNoiseBytes == 0 {
 		t.Fatalf("noise finding %+v bus %+v", f, res.Bus)
 	}
 	for _, u := range []int{1, 2, 3} {
@@ -425,7 +425,7 @@ func TestScanWithTalkOverMasterKeepsGoingBesideAnotherMaster(t *testing.T) {
 	// Scanning over a live master breaks exchanges (that is why it needs
 	// --talk-over-master), but its polls of meter 1 are not taken for a
 	// second device.
-	if f == nil || f.Status != modbus.FindingWarning || !res.Sweep.Complete || !strings.Contains(f.Message, "--talk-over-master") {
+	if f == nil || f.Status != report.Warning || !res.Sweep.Complete || !strings.Contains(f.Message, "--talk-over-master") {
 		t.Fatalf("finding %+v sweep %+v devices %s", f, res.Sweep, verdicts(res))
 	}
 	if d := res.Device(1); d != nil && d.Verdict == modbus.VerdictCollision {
@@ -442,7 +442,7 @@ func TestForceDoesNotSwitchOffTheStopForAnotherMaster(t *testing.T) {
 	o.Force = true
 	res := scan(t, o)
 	f := res.Finding("foreign_master")
-	if f == nil || f.Status != modbus.FindingFailed || res.Stopped != "foreign_master" || res.Sweep.Probed != 0 {
+	if f == nil || f.Status != report.Failed || res.Stopped != "foreign_master" || res.Sweep.Probed != 0 {
 		t.Fatalf("finding %+v stopped %q sweep %+v: want a stop before the sweep", f, res.Stopped, res.Sweep)
 	}
 	if !strings.Contains(f.Hint, "--talk-over-master") || strings.Contains(f.Hint, "--force") {
