@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/lab/bus/bustest"
 	"github.com/ecdata/ectool/probe/modbus"
 	"github.com/ecdata/ectool/probe/serialport"
 )
@@ -46,7 +47,7 @@ func TestScanRefusesAPortAnotherProcessHolds(t *testing.T) {
 // the port without --force and names the bridge.
 func TestScanThroughASocatBridgeToASerialServerNamesTheBridge(t *testing.T) {
 	socat := testenv.Require(t, "socat")
-	b, _ := startLab(t, "default", nil)
+	b, _ := bustest.StartPTY(t, "default")
 	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func TestScanThroughASocatBridgeToASerialServerNamesTheBridge(t *testing.T) {
 // process on the slave is refused, exit 3, naming it; --force opens the
 // port past it and says so.
 func TestScanOfASimulatorsPTYNamesItAndRefusesASecondHolder(t *testing.T) {
-	_, pty := startLab(t, "clean", nil)
+	_, pty := bustest.StartPTY(t, "clean")
 	us := fmt.Sprintf("(pid %d) holds the other end", os.Getpid())
 
 	code, rep := ectoolScan(t, pty.Path(), "--ids", "1-4")
