@@ -136,7 +136,7 @@ func TestScanSeesStaggeredTwinsAsTwoValidAnswers(t *testing.T) {
 func TestScanFindsTwinsWhoseAnswersAreOnlyGarbage(t *testing.T) {
 	for _, sc := range []string{"garbled", "jittery"} {
 		t.Run(sc, func(t *testing.T) {
-			_, pty := bustest.StartPTY(t, sc, nil)
+			_, pty := bustest.StartPTY(t, sc)
 			res := scan(t, scanOpts(pty.Path(), labIDs))
 			if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
 				t.Fatalf("verdicts %q, want 1:ok 2:ok 3:ok 17:collision%s", got, explain(res))
