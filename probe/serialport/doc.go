@@ -15,7 +15,7 @@
 //   - The open's own failures come back as ErrMissing, ErrBusy,
 //     ErrPermission or ErrNotSerial, so a report can say what to do (Hint).
 //
-// Start with Open; Check and OpenChecked serve a caller that opens one
+// Start with Open; Check and OpenAfterCheck serve a caller that opens one
 // port at several settings (auto-detect). Settings are the line's
 // parameters, shared by every command's --baud, --parity, --stop-bits and
 // --data-bits.

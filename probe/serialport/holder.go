@@ -40,23 +40,23 @@ func (h Holder) OtherEnd() string {
 	return fmt.Sprintf("%s (pid %d) holds the other end", name, h.PID)
 }
 
-// Use is who else uses a serial port.
-type Use struct {
-	// Holders compete for the port: opening it beside them steals their
+// use is who else uses a serial port.
+type use struct {
+	// holders compete for the port: opening it beside them steals their
 	// bytes and garbles their requests.
-	Holders []Holder
-	// Bridges hold the master side of the pseudo-terminal the port is.
-	Bridges []Holder
+	holders []Holder
+	// bridges hold the master side of the pseudo-terminal the port is.
+	bridges []Holder
 }
 
-// Split sorts holders into competitors and bridges.
-func Split(hs []Holder) Use {
-	var u Use
+// split sorts holders into competitors and bridges.
+func split(hs []Holder) use {
+	var u use
 	for _, h := range hs {
 		if h.Bridge {
-			u.Bridges = append(u.Bridges, h)
+			u.bridges = append(u.bridges, h)
 		} else {
-			u.Holders = append(u.Holders, h)
+			u.holders = append(u.holders, h)
 		}
 	}
 	return u

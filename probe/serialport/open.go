@@ -68,13 +68,13 @@ func Check(path string, o Options) (Opened, error) {
 	}
 	var op Opened
 	if hs, err := FindHolders(path); err == nil {
-		u := Split(hs)
-		op.Bridges = u.Bridges
-		if len(u.Holders) > 0 {
+		u := split(hs)
+		op.Bridges = u.bridges
+		if len(u.holders) > 0 {
 			if !o.Force {
-				return Opened{}, &HeldError{Path: path, Holders: u.Holders}
+				return Opened{}, &HeldError{Path: path, Holders: u.holders}
 			}
-			op.ForcedPast = u.Holders
+			op.ForcedPast = u.holders
 		}
 	}
 	if o.LowLatency {
