@@ -25,7 +25,8 @@ type Config struct {
 	// Faults are the line faults injected.
 	Faults Faults `json:"faults"`
 	// GatewayTimeout is how long the simulated Modbus TCP gateway waits for
-	// a meter before answering exception 0x0B (default 250ms).
+	// a meter before answering exception 0x0B (default 250ms), in line
+	// time from the request's last byte.
 	GatewayTimeout time.Duration `json:"-"`
 }
 
