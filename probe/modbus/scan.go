@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -170,6 +171,7 @@ func Scan(ctx context.Context, o ScanOptions) (*Result, error) {
 	err = s.run(ctx)
 	res.Bus.Echo = bus.echoSeen
 	res.Bus.NoiseBytes = bus.noiseBytes
+	res.Bus.noteHost(&bus.watch)
 	return res, targetError(o.Target, err)
 }
 
@@ -228,6 +230,16 @@ type pollRec struct {
 	trailing  int  // bytes after a valid reply that are not a frame
 	second    int  // valid answers beyond the one expected
 	garbage   bool // no frame, but an answer's worth of garbage in the window
+	// hostStall: the host stalled while the answer was awaited, so its
+	// latency says more about the host than about the device.
+	hostStall bool
+	// lateInFlight: an answer from this address to an earlier request
+	// was still owed when this request went out, that request owedAge
+	// before. At a device that answers later than the timeout, ectool's own
+	// request then collides with that late answer on the line, and the
+	// garbage says nothing of the device.
+	lateInFlight bool
+	owedAge      time.Duration
 }
 
 // garbageAnswer is how many bytes that form no frame, in a window where an
@@ -387,6 +399,13 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 func (s *rtuScanner) foreignFrame(ev Event) {
 	s.foreign = true
 	s.res.Bus.ForeignMaster = true
@@ -488,17 +507,19 @@ func latePoll(p PDU, lat time.Duration) pollRec {
 	return rec
 }
 
-// lateGarbled attributes a bad frame that starts with the address of an
-// earlier request, not the one awaited, to that address: a garbled answer
-// that came after its timeout (two devices answering at once, slowly) must
-// not be blamed on the next address.
+// lateGarbled attributes a bad frame that starts with the address and
+// function code of an earlier request, not the one awaited, to that
+// address: a garbled answer that came after its timeout (two devices
+// answering at once, slowly) must not be blamed on the next address. The
+// function code must match too: the tail of another device's answer cut
+// by ectool's own request can start with any byte, an address among them.
 func (s *rtuScanner) lateGarbled(ev Event, target int) bool {
-	if int(ev.Unit) == target {
+	if int(ev.Unit) == target || len(ev.Raw) < 2 {
 		return false
 	}
 	var recent bool
 	for k, ex := range s.exch {
-		if k.unit == ev.Unit && ev.End.Sub(ex.lastEnd) <= lateHorizon && ex.answers < ex.attempts {
+		if k.unit == ev.Unit && k.fc == ev.Raw[1]&^0x80 && ev.End.Sub(ex.lastEnd) <= lateHorizon && ex.answers < ex.attempts {
 			recent = true
 		}
 	}
@@ -510,6 +531,18 @@ func (s *rtuScanner) lateGarbled(ev Event, target int) bool {
 	return true
 }
 
+// answerOwed reports whether an earlier request to unit is still
+// unanswered and recent enough for its answer to come, and how long ago
+// the latest such request went out.
+func (s *rtuScanner) answerOwed(unit byte, now time.Time) (age time.Duration, owed bool) {
+	for k, ex := range s.exch {
+		if a := now.Sub(ex.lastEnd); k.unit == unit && ex.answers < ex.attempts && a <= lateHorizon && (!owed || a < age) {
+			age, owed = a, true
+		}
+	}
+	return age, owed
+}
+
 // transact sends one request and waits for its answer, then keeps listening
 // for the answer's length and turnaround again to catch a second device.
 func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec, *Frame, error) {
@@ -518,6 +551,7 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		return rec, nil, err
 	}
 	req := EncodeRTU(unit, p)
+	rec.owedAge, rec.lateInFlight = s.answerOwed(unit, s.now())
 	sentAt, err := s.bus.send(req)
 	if err != nil {
 		return rec, nil, fmt.Errorf("%w: writing to the bus: %v", ErrBusIO, err)
@@ -545,6 +579,7 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 			f := ev.Frame
 			reply = &f
 			rec.latency = max(0, ev.End.Sub(sentAt))
+			rec.hostStall = s.bus.watch.stalledDuring(sentAt, ev.End)
 			continue
 		}
 		if (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Unit == unit {
@@ -644,11 +679,31 @@ func (s *rtuScanner) isAnswer(ev Event, unit, fc byte) bool {
 func (u *unitState) corruptPolls() int {
 	n := 0
 	for _, p := range u.polls {
-		if !p.ok && p.corrupt > 0 {
+		if u.garbled(p) {
 			n++
 		}
 	}
 	return n
+}
+
+// garbled reports whether poll p of u came back corrupt for a reason that
+// may be the device's. Not so when ectool's own request went out while an
+// answer from u to an earlier request was owed and u is seen answering
+// later than the timeout: the request and that late answer collided on the
+// line (a retry, or the next confirm poll, sent into it).
+func (u *unitState) garbled(p pollRec) bool {
+	return !p.ok && p.corrupt > 0 && !u.ownCollision(p)
+}
+
+// ownCollision reports whether poll p of u may have collided with u's own
+// late answer: u answers late, and p went out while an answer was owed
+// from a request recent enough for it to be on the line then (the slowest
+// late answer seen, and a maximal frame's wire time at 9600 baud).
+func (u *unitState) ownCollision(p pollRec) bool {
+	if p.ok || p.corrupt == 0 || !p.lateInFlight || len(u.late) == 0 {
+		return false
+	}
+	return p.owedAge <= slices.Max(u.late)+300*time.Millisecond
 }
 
 // record adds a poll to a unit's history and counters.
@@ -708,8 +763,10 @@ func (s *rtuScanner) sweep(ctx context.Context) error {
 				foundPDU = p
 				break
 			}
-			if rec.corrupt > 0 || rec.noise > 0 || s.stop() {
-				break // something answered, garbled: confirm will tell
+			// Something answered, garbled: confirm will tell. A pulse of
+			// noise (a byte or two) is no answer: the retries go on.
+			if rec.corrupt > 0 || rec.noise >= garbageAnswer || s.stop() {
+				break
 			}
 		}
 		last := recs[len(recs)-1]
@@ -776,10 +833,15 @@ func (s *rtuScanner) sweep(ctx context.Context) error {
 	return nil
 }
 
-// timeoutFor is the per-request timeout for confirm polls: a device found
-// by its late reply gets twice its observed latency.
-func (s *rtuScanner) timeoutFor(u *unitState) time.Duration {
-	t := s.o.Timeout
+// timeoutFor is the per-request timeout for the next confirm poll of u: a
+// device seen answering late gets twice its observed latency. It is asked
+// before each poll, not once per address: a slow meter's late answer often
+// shows only during its first confirm polls (the sweep's retries can
+// collide with it on the line), and every poll after it must then wait for
+// the meter rather than time out and have its answer land in the next
+// poll's window.
+func (u *unitState) timeoutFor(base time.Duration) time.Duration {
+	t := base
 	for _, l := range u.late {
 		t = max(t, 2*l+20*time.Millisecond)
 	}
@@ -804,9 +866,8 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 	ids := s.sortedUnits()
 	for i, id := range ids {
 		u := s.units[id]
-		t := s.timeoutFor(u)
 		poll := func(p PDU, confirm bool) (*Frame, error) {
-			rec, f, err := s.transact(id, p, t)
+			rec, f, err := s.transact(id, p, u.timeoutFor(s.o.Timeout))
 			if err != nil {
 				return nil, err
 			}
@@ -924,7 +985,7 @@ func (s *rtuScanner) finish() {
 			}
 			for _, p := range s.units[oid].polls {
 				others++
-				if !p.ok && p.corrupt > 0 {
+				if s.units[oid].garbled(p) {
 					otherBad++
 				}
 				if p.ok && p.trailing >= garbageAnswer {
@@ -932,13 +993,14 @@ func (s *rtuScanner) finish() {
 				}
 				c := byFC[p.fc]
 				c[0]++
-				if !p.ok && p.corrupt > 0 {
+				if s.units[oid].garbled(p) {
 					c[1]++
 				}
 				byFC[p.fc] = c
 			}
 		}
-		d := judge(u, baseline{polls: others, bad: otherBad, trailing: otherTrailing, fc: byFC, noisy: s.lineNoise > 0 || s.res.Bus.ListenNoiseBytes > 0}, settingsWrong, s.o.Timeout, true)
+		bl := baseline{polls: others, bad: otherBad, trailing: otherTrailing, fc: byFC, noisy: s.lineNoise > 0 || s.res.Bus.ListenNoiseBytes > 0, hostJitter: s.bus.watch.Longest}
+		d := judge(u, bl, settingsWrong, s.o.Timeout, true)
 		if settingsWrong && d.Verdict == VerdictError {
 			d.Hint = settingsWrongHint + settingsFix(s.o.Target.Transport)
 		}
