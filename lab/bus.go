@@ -89,7 +89,26 @@ type BusMeter struct {
 	Product   string  `json:"product"`
 	Serial    uint32  `json:"serial"`
 	LatencyMS float64 `json:"latency_ms"`
-	Note      string  `json:"note,omitempty"`
+	// SerialRegisters say where the serial number can be read (scan
+	// --id-register takes the reference).
+	SerialRegisters []BusRegister `json:"serial_registers"`
+	// Profile is the meter profile whose registers it serves (ectool
+	// modbus read --meter), "" when none.
+	Profile string `json:"profile,omitempty"`
+	Note    string `json:"note,omitempty"`
+}
+
+// BusRegister is a register a lab meter serves, in the notation of
+// --reg and --id-register.
+type BusRegister struct {
+	Reference string `json:"reference"`
+	Table     string `json:"table"`
+	Address   int    `json:"address"`
+	Type      string `json:"type"`
+	Order     string `json:"order"`
+	// Map is "lab" for the map every lab meter has, else the profile
+	// whose maker's register it is.
+	Map string `json:"map"`
 }
 
 // busComponent runs lab/bus as a site component.
@@ -147,7 +166,12 @@ func (c *busComponent) Start(ctx context.Context, s *Site) error {
 		ep.PTYUnavailable = "not supported on " + runtime.GOOS
 	}
 	for _, m := range cfg.Meters {
-		bm := BusMeter{UnitID: int(m.Unit), Label: m.Label, Vendor: m.Vendor, Product: m.Product, Serial: m.Serial, LatencyMS: float64(m.Latency.Microseconds()) / 1000}
+		bm := BusMeter{UnitID: int(m.Unit), Label: m.Label, Vendor: m.Vendor, Product: m.Product, Serial: m.Serial,
+			LatencyMS: float64(m.Latency.Microseconds()) / 1000, Profile: m.Profile}
+		for _, r := range m.SerialRegisters() {
+			bm.SerialRegisters = append(bm.SerialRegisters, BusRegister{Reference: r.Register.Reference(), Table: r.Register.Table.String(),
+				Address: int(r.Register.Address), Type: string(r.Type), Order: string(r.Order), Map: r.Map})
+		}
 		switch {
 		case m.ExceptionsOnly:
 			bm.Note = fmt.Sprintf("answers every request with exception 0x%02X", m.Exception)
@@ -155,6 +179,10 @@ func (c *busComponent) Start(ctx context.Context, s *Site) error {
 			bm.Note = "slow"
 		case m.Alternate:
 			bm.Note = "takes turns with its twin"
+		case m.SwapWords:
+			bm.Note = "sends its words swapped against its manual"
+		case m.Corrupt > 0:
+			bm.Note = fmt.Sprintf("flips a bit in %.0f%% of its answers", 100*m.Corrupt)
 		}
 		ep.Meters = append(ep.Meters, bm)
 	}
@@ -195,6 +223,12 @@ func busFaults(cfg bus.Config) []string {
 		}
 		if m.Latency >= 100*time.Millisecond {
 			f = append(f, fmt.Sprintf("meter %d answers after %s", m.Unit, m.Latency))
+		}
+		if m.SwapWords {
+			f = append(f, fmt.Sprintf("meter %d (%s %s) sends its words swapped against its manual", m.Unit, m.Vendor, m.Product))
+		}
+		if m.Corrupt > 0 {
+			f = append(f, fmt.Sprintf("meter %d flips a bit in %.0f%% of its answers (seeded)", m.Unit, 100*m.Corrupt))
 		}
 	}
 	if n := cfg.Faults.Noise; n != nil {

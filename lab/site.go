@@ -2,8 +2,9 @@
 // learning ectool and for testing it without hardware: an MQTT broker (see
 // lab/broker), a gateway publishing meter telemetry to it, an RS-485
 // Modbus bus with meters on it (see lab/bus; wired in by bus.go) and a
-// cellular modem's AT port (see lab/modem; wired in by modem.go). Later
-// traffic capture joins as a component.
+// cellular modem's AT port (see lab/modem; wired in by modem.go).
+// capture.go records the broker's own traffic into <dir>/capture (see
+// package capture).
 //
 // Start with Start: it starts every component of a Config in order and
 // returns a Site whose Endpoints say how to reach each one. Everything runs
@@ -60,6 +61,7 @@ type Config struct {
 	Gateway GatewayConfig
 	Bus     BusConfig
 	Modem   ModemConfig
+	Capture CaptureConfig
 	// COMPONENTS: settings of components added later go here (Bus ...).
 }
 
@@ -103,14 +105,15 @@ type Site struct {
 // Endpoints say how to reach every part of a running lab. They are the
 // document `ectool lab -o json` prints.
 type Endpoints struct {
-	Schema    string           `json:"schema"`
-	Site      string           `json:"site"`
-	Dir       string           `json:"dir"`
-	StartedAt string           `json:"started_at"`
-	Broker    *BrokerEndpoints `json:"broker,omitempty"`
-	Gateway   *GatewayInfo     `json:"gateway,omitempty"`
-	Bus       *BusEndpoints    `json:"bus,omitempty"`
-	Modem     *ModemEndpoints  `json:"modem,omitempty"`
+	Schema    string            `json:"schema"`
+	Site      string            `json:"site"`
+	Dir       string            `json:"dir"`
+	StartedAt string            `json:"started_at"`
+	Broker    *BrokerEndpoints  `json:"broker,omitempty"`
+	Gateway   *GatewayInfo      `json:"gateway,omitempty"`
+	Bus       *BusEndpoints     `json:"bus,omitempty"`
+	Modem     *ModemEndpoints   `json:"modem,omitempty"`
+	Capture   *CaptureEndpoints `json:"capture,omitempty"`
 	// COMPONENTS: endpoints of components added later go here (Bus ...).
 }
 
@@ -145,7 +148,12 @@ func (b *BrokerEndpoints) User(name string) broker.User {
 
 // components lists the site's components in start order.
 func (s *Site) components() []Component {
-	cs := []Component{&brokerComponent{}}
+	var cs []Component
+	if !s.Config.Capture.Disabled {
+		// Before the broker: it sets the broker's listener hook.
+		cs = append(cs, &captureComponent{})
+	}
+	cs = append(cs, &brokerComponent{})
 	if !s.Config.Gateway.Disabled {
 		cs = append(cs, &Gateway{})
 	}

@@ -28,9 +28,11 @@ type Streams struct {
 	In     io.Reader
 	Out    io.Writer
 	ErrOut io.Writer
-	// OutTTY and ErrTTY say whether stdout / stderr are terminals.
+	// OutTTY and ErrTTY say whether stdout / stderr are terminals; InTTY
+	// whether stdin is one (a person who can answer a question).
 	OutTTY bool
 	ErrTTY bool
+	InTTY  bool
 }
 
 // DefaultStreams are os.Stdin/Stdout/Stderr.
@@ -39,6 +41,7 @@ func DefaultStreams() *Streams {
 		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 		OutTTY: isatty.IsTerminal(os.Stdout.Fd()),
 		ErrTTY: isatty.IsTerminal(os.Stderr.Fd()),
+		InTTY:  isatty.IsTerminal(os.Stdin.Fd()),
 	}
 }
 
@@ -104,6 +107,10 @@ type ExitError struct {
 	// Reported is set when the result was already rendered (a report with a
 	// failed check): only the exit code is left to apply.
 	Reported bool
+	// OnStdout is set when, under -o json, stdout already tells this error
+	// (a report with the failed step, a stream's closing error line): the
+	// words still go to stderr, but no second JSON document to stdout.
+	OnStdout bool
 }
 
 func (e *ExitError) Error() string {
@@ -147,6 +154,11 @@ func Main(ctx context.Context, args []string, io *Streams) int {
 	root := NewRootCmd(app)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if err != nil && !app.JSON() && jsonAsked(root, args) {
+		// A flag error stops parsing before a later -o json is read, and a
+		// bad -o value never sets it: the caller still parses stdout.
+		app.Output = "json"
+	}
 	return app.handleError(err)
 }
 
@@ -162,6 +174,9 @@ func (a *App) handleError(err error) int {
 	}
 	if ee.Reported {
 		return ee.Code
+	}
+	if a.JSON() && !ee.OnStdout {
+		writeErrorJSON(a.IO.Out, ee)
 	}
 	glyph := "error: "
 	if a.errColor() {
@@ -182,7 +197,9 @@ func NewRootCmd(app *App) *cobra.Command {
 		Long: `ectool finds what breaks between a meter and the cloud: Modbus devices on an
 RS-485 bus, the gateway's network path and the MQTT broker it publishes to.
 
-Stdout is data, stderr is talk. Every command takes -o json.
+Stdout is data, stderr is talk. Every command takes -o json; with it, a
+failure without a report of its own (a usage error included) is one
+{"error":{"message","hint","exit_code"}} document on stdout.
 Exit codes: 0 nothing wrong found, 1 a problem found, 2 usage error,
 3 could not run (permission, busy port, I/O).
 

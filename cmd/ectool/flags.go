@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -8,7 +11,23 @@ import (
 
 // Flag groups that several commands share. Each group has one constructor
 // that adds it to a command's own flags (never persistent), so a flag means
-// the same thing everywhere. TestFlagsMeanOneThing walks the tree to keep it so.
+// the same thing everywhere. TestFlagsMeanOneThing walks the tree to keep it
+// so: a group flag reads the same on every command (sharedGroupFlags), or,
+// where the constructor takes the command's own words, still has the
+// constructor's type (perCommandFlags). The groups:
+//
+//	addBrokerFlags      -b/--broker, --mqtt-version, --client-id, --keepalive   mqtt *, mqtt check (addMQTTConnFlags)
+//	addTLSFlags         --ca, --cert, --key, --insecure, --servername, --alpn,  mqtt *, mqtt check
+//	                    --tls-min
+//	addCredentialFlags  -u/--username, --password-file, --password              mqtt *, mqtt check
+//	addWillFlags        --will-topic, --will-message, --will-qos, --will-retain mqtt *, mqtt check
+//	addSerialFlags      --baud, --parity, --data-bits, --stop-bits, --force     scan, probe modem (flags_serial.go)
+//	addTimeWindowFlags  --since, --until: an RFC 3339 time or a duration back   capture export, capture inspect
+//	                    from the newest packet in the data                      (flags_window.go)
+//	addPortsFlag        --ports: a port list; each command says what it does    capture (keeps them), capture
+//	                    with them                                               inspect (decodes them) (flags_ports.go)
+//	addTimeoutFlag      --timeout: each command says what it bounds
+//	addWriteFlag        -w/--write FILE (tcpdump's convention)                  capture export
 
 // brokerFlags: where the broker is and how to talk to it.
 type brokerFlags struct {
@@ -92,4 +111,66 @@ func addTimeoutFlag(cmd *cobra.Command, d *time.Duration, def time.Duration, mea
 // addWriteFlag adds -w/--write FILE (tcpdump's convention).
 func addWriteFlag(cmd *cobra.Command, path *string, meaning string) {
 	cmd.Flags().StringVarP(path, "write", "w", "", meaning)
+}
+
+// addPinFlag adds --pin (repeatable): SPKI pins the server's chain must
+// hold one of (probe net, mqtt check).
+func addPinFlag(cmd *cobra.Command, pins *[]string) {
+	cmd.Flags().StringArrayVar(pins, "pin", nil, "sha256//BASE64 SPKI pin (curl's --pinnedpubkey form): fail TLS unless a certificate of the chain has it (repeat for several; the evidence lists the chain's pins)")
+}
+
+// byteSize is a size flag taking KiB, MiB and GiB (powers of 1024), KB, MB
+// and GB (powers of 1000) or a bare number of bytes.
+type byteSize struct{ p *int64 }
+
+func (b byteSize) String() string {
+	if b.p == nil {
+		return "0"
+	}
+	return formatSize(*b.p)
+}
+
+func (b byteSize) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	*b.p = n
+	return nil
+}
+
+func (b byteSize) Type() string { return "size" }
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
+
+func parseSize(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<50)/mult {
+		return 0, fmt.Errorf("want a size such as 8MiB, 512KiB or 1GiB")
+	}
+	return n * mult, nil
+}
+
+// formatSize writes n with the largest binary unit that divides it.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }

@@ -21,14 +21,15 @@ func init() { registerGroup(NewCmdLab) }
 // labFlags are the settings of the simulated site shared by `lab` and
 // `lab tour`.
 type labFlags struct {
-	Site     string
-	Dir      string
-	PortBase int
-	Interval time.Duration
-	Meters   []string
-	NoWS     bool
-	Bus      labBusFlags
-	Modem    labModemFlags
+	Site      string
+	Dir       string
+	PortBase  int
+	Interval  time.Duration
+	Meters    []string
+	NoWS      bool
+	Bus       labBusFlags
+	Modem     labModemFlags
+	NoCapture bool
 }
 
 func addLabFlags(cmd *cobra.Command, f *labFlags) {
@@ -39,6 +40,7 @@ func addLabFlags(cmd *cobra.Command, f *labFlags) {
 	fs.DurationVar(&f.Interval, "interval", 2*time.Second, "how often the simulated gateway publishes every meter")
 	fs.StringSliceVar(&f.Meters, "meters", []string{"main", "pv", "hvac"}, "meter names, comma separated")
 	fs.BoolVar(&f.NoWS, "no-websocket", false, "do not start the broker's ws:// listener")
+	fs.BoolVar(&f.NoCapture, "no-capture", false, "do not record the broker's traffic into DIR/capture")
 	addLabBusFlags(cmd, &f.Bus)
 	addLabModemFlags(cmd, &f.Modem)
 }
@@ -54,6 +56,7 @@ func (f *labFlags) config() (lab.Config, error) {
 		Gateway:  lab.GatewayConfig{Interval: f.Interval, Meters: f.Meters},
 		Bus:      f.Bus.config(),
 		Modem:    f.Modem.config(),
+		Capture:  lab.CaptureConfig{Disabled: f.NoCapture},
 	}
 	if err := lab.Validate(cfg); err != nil {
 		var fe *lab.FieldError
@@ -210,6 +213,12 @@ func writeEndpointsText(w io.Writer, ep *lab.Endpoints) {
 	}
 	writeBusEndpointsText(w, ep)
 	writeModemEndpointsText(w, ep)
+	if c := ep.Capture; c != nil {
+		fmt.Fprintf(w, "\ncapture\n  %s\n", c)
+		if c.Error == "" {
+			fmt.Fprintf(w, "  ectool capture status --dir %s   (and ls, export --since 5m -w lab.pcapng)\n", c.Dir)
+		}
+	}
 	// COMPONENTS: print the endpoints of components added later here.
 	if b := ep.Broker; b != nil {
 		tech := b.User("tech")

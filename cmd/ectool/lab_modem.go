@@ -12,8 +12,8 @@ import (
 )
 
 // The lab's simulated cellular modem in `ectool lab` and `ectool lab tour`:
-// its flags and its endpoints in the text output. (Its tour steps come
-// with the tour's own package.)
+// its flags and its endpoints in the text output. (Its tour step is in
+// package lab/tour.)
 
 // labModemFlags choose the modem scenario.
 type labModemFlags struct {

@@ -106,8 +106,17 @@ func newCmdMQTTPub(app *App, runF func(context.Context, *MQTTPubOptions) error) 
 
 QoS 1 and 2 publishes are pipelined up to the broker's receive window, and
 every acknowledgement is checked: a publish the broker refuses (an MQTT 5
-reason code such as 0x87 not authorized, or a 3.1.1 broker closing the
-connection) ends the command with exit 1 and the reason.
+reason code such as 0x87 not authorized, or the broker closing the
+connection) ends the command with exit 1 and the reason. An MQTT 3.1.1
+acknowledgement cannot carry a refusal: mosquitto acknowledges a publish its
+ACL refuses and drops it, the lab broker closes the connection.
+
+QoS 0 has no acknowledgement, so nothing shows the broker took a message:
+mosquitto and the lab broker drop a QoS 0 publish their ACL refuses without
+a word, on MQTT 5 and 3.1.1. The command then exits 0 (nothing was proven
+wrong) with a note on stderr; use -q 1 to have each message confirmed or
+refused. On MQTT 3.1.1 a PINGREQ round trip after the last QoS 0 message
+catches a broker that closes the connection instead (exit 1).
 
 --seq replaces the payload with a small JSON object carrying a sequence
 number and the send time ({"seq":N,"ts":unix_nanos,"src":CLIENT_ID,"data":MSG}),
@@ -115,9 +124,7 @@ so 'ectool mqtt sub --expect-seq' can count lost, duplicated and reordered
 messages and show latency.
 
 --timeout bounds each step: DNS, TCP, TLS, CONNECT, and waiting for
-acknowledgements (no progress for that long is a failure). At QoS 0 on
-MQTT 3.1.1 a PINGREQ round trip after the last message shows the broker took
-them all (a 3.1.1 broker refuses a publish by closing the connection).
+acknowledgements (no progress for that long is a failure).
 
 --stdin-lines stops reading at Ctrl-C or SIGTERM, even while stdin stays
 open (tail -f): the lines already read are still published and
@@ -502,7 +509,7 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	// A broker that stopped answering or is gone is not waited for; one
 	// that refused a publish is still there and gets its DISCONNECT (no
 	// Will).
-	closeClient(c, gone(c, sendErr), opts.Timeout)
+	closeClient(app, c, opts.Conn.Will, gone(c, sendErr), opts.Timeout)
 
 	counts.mu.Lock()
 	defer counts.mu.Unlock()
@@ -523,13 +530,25 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	if n := c.NoSubscribers(); n > 0 {
 		app.Infof("note: the broker acknowledged %d of them with \"no matching subscribers\" (PUBACK 0x10): nobody subscribes to %s right now", n, opts.Topic)
 	}
+	ev := map[string]any{"sent": counts.sent, "qos": opts.qos}
+	// Exit 0 all the same: nothing was proven wrong.
+	note := mqtt.UnprovenPublish(c.ConnAck().Version, opts.qos)
+	if counts.sent == 0 {
+		note = ""
+	}
+	if note != "" {
+		ev["note"] = note
+	}
 	rep.Add(report.Check{ID: "mqtt.publish", Title: "messages published", Status: report.OK,
-		Evidence: map[string]any{"sent": counts.sent, "qos": opts.qos}, DurationMS: report.Millis(elapsed)})
+		Evidence: ev, DurationMS: report.Millis(elapsed)})
 	for k, v := range details {
 		rep.SetDetail(k, v)
 	}
 	rep.Finish()
 	if app.JSON() {
+		if note != "" {
+			app.Infof("note: %s", note)
+		}
 		return writeJSON(app.IO.Out, rep)
 	}
 	acked := ""
@@ -546,6 +565,9 @@ func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	}
 	fmt.Fprintf(app.IO.Out, "published %d message(s) to %s at QoS %d%s in %s%s\n",
 		counts.sent, opts.Topic, opts.qos, acked, roundDuration(elapsed), pace)
+	if note != "" {
+		app.Infof("note: %s", note)
+	}
 	return nil
 }
 
@@ -658,16 +680,17 @@ func pubFailed(app *App, rep *report.Report, err error, details map[string]any, 
 	if app.JSON() {
 		_ = writeJSON(app.IO.Out, rep)
 	}
-	if connecting {
-		return connectFailure(err)
+	e := &ExitError{Code: ExitProblem, Message: msg, Hint: hint, Err: err}
+	switch {
+	case connecting:
+		e = connectFailure(err)
+	case errors.Is(err, context.Canceled):
+		e = &ExitError{Code: ExitProblem, Message: "interrupted before every message was published"}
+	case details != nil:
+		e.Message = fmt.Sprintf("%s (%v sent, %v refused)", msg, details["sent"], details["refused"])
 	}
-	if errors.Is(err, context.Canceled) {
-		return &ExitError{Code: ExitProblem, Message: "interrupted before every message was published"}
-	}
-	if details != nil {
-		msg = fmt.Sprintf("%s (%v sent, %v refused)", msg, details["sent"], details["refused"])
-	}
-	return &ExitError{Code: ExitProblem, Message: msg, Hint: hint, Err: err}
+	e.OnStdout = app.JSON() // the report tells it
+	return e
 }
 
 // stepTitle is the title of a pub/clear-retained check, the same whether it
@@ -737,7 +760,7 @@ number received from each publisher: what was sent before this subscriber
 joined is reported as before_first, not lost.
 
 With -o json a failure ends the stream with one {"error":{"step","message",
-"hint","received"}} line.`,
+"hint","exit_code","received"}} line.`,
 		Example: `  ectool mqtt sub -b mqtt://localhost -t 'ec-data/+/+/telemetry'
   ectool mqtt sub -b mqtt://localhost -t test/load -q 1 --count 10000 --timeout 60s --expect-seq
   ectool mqtt sub -b mqtt://localhost -t 'ec-data/#' --retained-only -o json`,
@@ -830,7 +853,7 @@ func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 		return subError(app, app.IO.Out, stepName(err, mqtt.StepConnect), e, 0)
 	}
 	failed := false
-	defer func() { closeClient(c, failed, 2*time.Second) }()
+	defer func() { closeClient(app, c, opts.Conn.Will, failed, 2*time.Second) }()
 	subs := make([]mqtt.Subscription, len(opts.Topics))
 	for i, f := range opts.Topics {
 		subs[i] = mqtt.Subscription{Filter: f, QoS: opts.qos}
@@ -976,7 +999,8 @@ loop:
 func subError(app *App, w io.Writer, step string, e *ExitError, received int) *ExitError {
 	if app.JSON() {
 		_ = writeJSON(w, map[string]any{"error": map[string]any{
-			"step": step, "message": e.Message, "hint": e.Hint, "received": received}})
+			"step": step, "message": e.Message, "hint": e.Hint, "exit_code": e.Code, "received": received}})
+		e.OnStdout = true
 	}
 	return e
 }
@@ -991,14 +1015,19 @@ func stepName(err error, def mqtt.Step) string {
 
 // closeClient ends a connection: gracefully after a success, at once after
 // a failure (the broker has shown it does not answer, or is gone, so a
-// graceful close would only add its wait to the error).
-func closeClient(c mqtt.Client, failed bool, limit time.Duration) {
+// graceful close would only add its wait to the error). With a Will, a
+// DISCONNECT that could not be sent is said: the broker publishes the Will.
+func closeClient(app *App, c mqtt.Client, will *mqtt.Will, failed bool, limit time.Duration) {
 	if failed {
 		_ = c.Abort()
 		return
 	}
+	live := !connEnded(c)
 	dctx, cancel := context.WithTimeout(context.Background(), limit)
-	_ = c.Disconnect(dctx)
+	if err := c.Disconnect(dctx); err != nil && live && will != nil {
+		msg, _ := mqtt.Explain(err)
+		app.Warnf("%s: the broker takes this for a lost connection and publishes the Will on %s", msg, will.Topic)
+	}
 	cancel()
 }
 
@@ -1160,7 +1189,7 @@ func mqttClearRun(ctx context.Context, opts *MQTTClearOptions) error {
 		return pubFailed(app, rep, err, nil, true)
 	}
 	failed := false
-	defer func() { closeClient(c, failed, 2*time.Second) }()
+	defer func() { closeClient(app, c, opts.Conn.Will, failed, 2*time.Second) }()
 	rep.Add(report.Check{ID: "mqtt.connect", Title: "CONNECT accepted", Status: report.OK})
 	subs := make([]mqtt.Subscription, len(opts.Topics))
 	for i, f := range opts.Topics {

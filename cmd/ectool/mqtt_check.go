@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecdata/ectool/probe/mqtt"
+	"github.com/ecdata/ectool/probe/netpath"
 )
 
 // MQTTCheckOptions are the inputs of `ectool mqtt check`.
@@ -22,6 +23,7 @@ type MQTTCheckOptions struct {
 	DenyTopic   string
 	QoS         []int
 	Strict      bool
+	Pins        []string
 
 	// Check is what the flags say, filled in by the command before run.
 	Check mqtt.CheckOptions
@@ -42,7 +44,8 @@ func newCmdMQTTCheck(app *App, runF func(context.Context, *MQTTCheckOptions) err
 
   mqtt.dns        the broker host resolves
   mqtt.tcp        a TCP connection opens (refused, timed out and no route told apart)
-  mqtt.tls        TLS version, cipher, chain, days to expiry, hostname, client certificate
+  mqtt.tls        TLS version, cipher, chain, days to expiry, hostname, client certificate,
+                  each certificate's SPKI pin (--pin fails it when none matches)
   mqtt.connect    CONNECT accepted (a refusal in words; MQTT 5 server limits)
   mqtt.subscribe  the test topics can be subscribed (granted QoS)
   mqtt.acl_test_prefix  the credentials may use the test prefix (a warning for the
@@ -88,6 +91,7 @@ every warning as a failure), 1 when a step failed.`,
 	fs.IntSliceVar(&opts.QoS, "qos-levels", []int{0, 1, 2}, "QoS levels to round-trip, comma separated")
 	completeValues(cmd, "qos-levels", "0", "1", "2")
 	fs.BoolVar(&opts.Strict, "strict", false, "report warnings as failures (exit 1)")
+	addPinFlag(cmd, &opts.Pins)
 	return cmd
 }
 
@@ -134,7 +138,17 @@ func (opts *MQTTCheckOptions) complete() error {
 			return usageError("--deny-topic %s lies under --topic-prefix %s, which the check must be allowed to use", d, opts.TopicPrefix)
 		}
 	}
+	pins, err := netpath.ParsePins(opts.Pins)
+	if err != nil {
+		return usageError("--pin: %v", err)
+	}
+	if len(pins) > 0 {
+		if b, _ := mqtt.ParseBroker(o.Broker); !b.TLS() {
+			opts.App.Warnf("--pin is ignored: %s is not a TLS URL (use mqtts:// or wss://)", o.Broker)
+		}
+	}
 	opts.Check = mqtt.CheckOptions{
+		Pins:        pins,
 		Options:     o,
 		Count:       opts.Count,
 		TopicPrefix: opts.TopicPrefix,

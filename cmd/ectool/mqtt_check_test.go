@@ -232,7 +232,21 @@ func TestMQTTCheckPasswordsAndACL(t *testing.T) {
 	}
 	mqttCheck(t, 1, "-b", b.URL, "-u", "meter", "--password-file", good, "--strict")
 
+	// This broker (max_queued_messages 0) closes the connection after each
+	// refused publish (mosquitto issue 3244): the ACL holds, with a warning.
 	r = mqttCheck(t, 0, "-b", b.URL, "-u", "meter", "--password-file", good,
+		"--topic-prefix", "devices/meter/check", "--deny-topic", "devices/other/telemetry")
+	r.expect(t, ladderOK)
+	r.expect(t, map[string]string{"mqtt.acl_deny": "warning"})
+	if !strings.Contains(r.text("mqtt.acl_deny"), "max_queued_messages") {
+		t.Errorf("mqtt.acl_deny: %s", r.text("mqtt.acl_deny"))
+	}
+
+	queued := testenv.StartMosquitto(t, testenv.MosquittoConfig{
+		Users: map[string]string{"meter": "s3cret"},
+		ACL:   "user meter\ntopic readwrite devices/meter/#\n",
+	})
+	r = mqttCheck(t, 0, "-b", queued.URL, "-u", "meter", "--password-file", good,
 		"--topic-prefix", "devices/meter/check", "--deny-topic", "devices/other/telemetry")
 	r.expect(t, ladderOK)
 	r.expect(t, map[string]string{"mqtt.acl_deny": "ok"})

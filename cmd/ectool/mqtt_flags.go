@@ -78,6 +78,13 @@ func (f *mqttConnFlags) options(app *App) (mqtt.Options, error) {
 	if err != nil {
 		return o, usageError("%s: %v", from, err)
 	}
+	return f.optionsFor(app, b)
+}
+
+// optionsFor is options for broker b, given by the caller (probe net
+// --mqtt takes its brokers from its targets).
+func (f *mqttConnFlags) optionsFor(app *App, b mqtt.Broker) (mqtt.Options, error) {
+	var o mqtt.Options
 	o.Broker = b.String()
 
 	switch strings.TrimSpace(f.broker.Version) {

@@ -5,12 +5,10 @@ package main
 import (
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/ecdata/ectool/internal/testenv"
@@ -19,29 +17,8 @@ import (
 // G5: an input file this user may not read is exit 3 ("could not run:
 // permission"); a missing one stays a usage error (exit 2).
 func TestUnreadableInputFilesExitThree(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run ectool as another user")
-	}
-	dir, err := os.MkdirTemp("", "ectool-perm-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	_ = os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "ectool")
-	src, err := os.Open(testenv.Binary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = io.Copy(dst, src)
-	_ = src.Close()
-	if cerr := dst.Close(); err != nil || cerr != nil {
-		t.Fatal(err, cerr)
-	}
+	bin := testenv.CopyBinary(t)
+	dir := filepath.Dir(bin)
 	secret := filepath.Join(dir, "secret")
 	if err := os.WriteFile(secret, []byte("s3cret\nBEGIN"), 0o600); err != nil {
 		t.Fatal(err)
@@ -58,7 +35,7 @@ func TestUnreadableInputFilesExitThree(t *testing.T) {
 	} {
 		cmd := exec.Command(bin, tc.args...)
 		cmd.Env = []string{"PATH=/usr/bin:/bin", "NO_COLOR=1"}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		testenv.RunAs(t, cmd, testenv.Nobody)
 		var errOut bytes.Buffer
 		cmd.Stderr = &errOut
 		err := cmd.Run()

@@ -59,12 +59,62 @@ func decodeLines(t *testing.T, out string) []subJSONLine {
 // has subscribed (it says so on stderr); the returned function waits for it.
 func startSub(t *testing.T, args ...string) func() (string, string, int) {
 	t.Helper()
+	wait, _ := startSubWatching(t, args...)
+	return wait
+}
+
+// watchedBuffer is a process's stdout that a test can wait on.
+type watchedBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced at each write
+}
+
+func newWatchedBuffer() *watchedBuffer { return &watchedBuffer{changed: make(chan struct{})} }
+
+func (w *watchedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	close(w.changed)
+	w.changed = make(chan struct{})
+	return w.buf.Write(p)
+}
+
+func (w *watchedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// waitFor waits until the output contains s.
+func (w *watchedBuffer) waitFor(t *testing.T, s string, timeout time.Duration) {
+	t.Helper()
+	limit := time.After(timeout)
+	for {
+		w.mu.Lock()
+		found, changed := strings.Contains(w.buf.String(), s), w.changed
+		w.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-changed:
+		case <-limit:
+			t.Fatalf("stdout lacks %q after %s: %q", s, timeout, w.String())
+		}
+	}
+}
+
+// startSubWatching is startSub that also returns the subscriber's stdout,
+// to wait for a message to arrive while it runs.
+func startSubWatching(t *testing.T, args ...string) (func() (string, string, int), *watchedBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, testenv.Binary(t), append([]string{"mqtt", "sub", "-v"}, args...)...)
 	cmd.Env = append(os.Environ(), "ECTOOL_MQTT_BROKER=", "ECTOOL_MQTT_PASSWORD=", "NO_COLOR=1")
-	var out bytes.Buffer
-	cmd.Stdout = &out
+	out := newWatchedBuffer()
+	cmd.Stdout = out
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +157,7 @@ func startSub(t *testing.T, args ...string) func() (string, string, int) {
 			t.Fatal(err)
 		}
 		return out.String(), errOut.String(), code
-	}
+	}, out
 }
 
 func TestSubReceivesFromMosquittoPubOnBothVersions(t *testing.T) {
@@ -220,9 +270,9 @@ func TestSubWithTooFewMessagesSaysHowManyArrived(t *testing.T) {
 func TestSubEndsWhenTheBrokerGoesAway(t *testing.T) {
 	for _, v := range mqttVersions {
 		b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
-		wait := startSub(t, "-b", b.URL, "--mqtt-version", v.ectool, "-t", "gone/#", "--count", "5")
+		wait, stdout := startSubWatching(t, "-b", b.URL, "--mqtt-version", v.ectool, "-t", "gone/#", "--count", "5")
 		mosquittoPub(t, b, "-t", "gone/1", "-m", "one")
-		time.Sleep(200 * time.Millisecond)
+		stdout.waitFor(t, "gone/1 one\n", 20*time.Second)
 		b.Stop()
 		out, errOut, code := wait()
 		if code != 1 || out != "gone/1 one\n" || !strings.Contains(errOut, "after 1 message(s)") {

@@ -5,7 +5,8 @@ import "github.com/spf13/cobra"
 func init() { registerGroup(NewCmdProbe) }
 
 // NewCmdProbe is the `ectool probe` group: prove the data path layer by
-// layer. `probe modem` lives in probe_modem.go; `probe net` joins later.
+// layer. `probe modem` lives in probe_modem.go, `probe net` in
+// probe_net.go.
 func NewCmdProbe(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "probe",
@@ -14,8 +15,10 @@ func NewCmdProbe(app *App) *cobra.Command {
 The probe commands check every layer in order and name the first that breaks.
 
   probe modem   the cellular modem: AT port, SIM, signal, registration,
-                operator, and whether a data context (APN) has an IP address`,
+                operator, and whether a data context (APN) has an IP address
+  probe net     the network path to a broker or server: interface, DNS, ICMP,
+                TCP, path MTU, TLS and MQTT, through the interface that matters`,
 	}
-	cmd.AddCommand(NewCmdProbeModem(app))
+	cmd.AddCommand(NewCmdProbeModem(app), NewCmdProbeNet(app))
 	return cmd
 }

@@ -45,7 +45,17 @@ func (a *App) renderReport(r *report.Report) error {
 		head = styleTitle.Render(head)
 	}
 	fmt.Fprintln(w, head)
+	multi := targetCount(r) > 1
+	prev := ""
 	for _, c := range r.Checks {
+		if multi && c.Target != prev {
+			t := "target " + c.Target
+			if color {
+				t = styleTitle.Render(t)
+			}
+			fmt.Fprintln(w, t)
+			prev = c.Target
+		}
 		fmt.Fprintln(w, checkLine(c, color))
 		if ev := evidenceLine(c.Evidence); ev != "" {
 			if color {
@@ -59,6 +69,18 @@ func (a *App) renderReport(r *report.Report) error {
 	}
 	fmt.Fprintln(w, summaryLine(r, color))
 	return nil
+}
+
+// targetCount is the number of targets a report's checks name (probe net
+// runs its ladder once per target).
+func targetCount(r *report.Report) int {
+	seen := map[string]bool{}
+	for _, c := range r.Checks {
+		if c.Target != "" {
+			seen[c.Target] = true
+		}
+	}
+	return len(seen)
 }
 
 func statusGlyph(s report.Status, color bool) string {
@@ -136,6 +158,9 @@ func compactValue(v any) string {
 func summaryLine(r *report.Report, color bool) string {
 	if r.FirstFailure != nil {
 		s := fmt.Sprintf("FAILED at %s", r.FirstFailure.ID)
+		if r.FirstFailure.Target != "" && targetCount(r) > 1 {
+			s += " (" + r.FirstFailure.Target + ")"
+		}
 		if r.FirstFailure.Hint != "" {
 			s += ": next, " + r.FirstFailure.Hint
 		}

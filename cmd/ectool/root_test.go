@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -82,6 +84,20 @@ func sharedGroupFlags() map[string]*pflag.Flag {
 	addCredentialFlags(c, &credentialFlags{})
 	addWillFlags(c, &willFlags{})
 	addSerialFlags(c, &serialFlags{})
+	addPinFlag(c, new([]string))
+	addTimeWindowFlags(c, &timeWindowFlags{})
+	m := map[string]*pflag.Flag{}
+	c.Flags().VisitAll(func(f *pflag.Flag) { m[f.Name] = f })
+	return m
+}
+
+// perCommandFlags returns the flags whose constructor takes each command's
+// own words (and default): their value must still come from it everywhere.
+func perCommandFlags() map[string]*pflag.Flag {
+	c := &cobra.Command{Use: "x"}
+	addPortsFlag(c, new([]uint16), nil, "")
+	addTimeoutFlag(c, new(time.Duration), 0, "")
+	addWriteFlag(c, new(string), "")
 	m := map[string]*pflag.Flag{}
 	c.Flags().VisitAll(func(f *pflag.Flag) { m[f.Name] = f })
 	return m
@@ -90,8 +106,13 @@ func sharedGroupFlags() map[string]*pflag.Flag {
 func TestFlagsMeanOneThing(t *testing.T) {
 	root := NewRootCmd(&App{IO: &Streams{}, Output: "text", Getenv: os.Getenv})
 	shared := sharedGroupFlags()
+	perCommand := perCommandFlags()
 	type seen struct {
 		shorthand, typ, usage, where string
+		// value is the flag's Go type: a group flag's must be its
+		// constructor's (--ports is a portList on capture and capture
+		// inspect alike).
+		value reflect.Type
 	}
 	byName := map[string]seen{}
 	byShort := map[string]string{}
@@ -110,7 +131,7 @@ func TestFlagsMeanOneThing(t *testing.T) {
 			if c != root && global[f.Name] {
 				t.Errorf("%s: --%s shadows the global flag", where, f.Name)
 			}
-			s := seen{f.Shorthand, f.Value.Type(), f.Usage, where}
+			s := seen{f.Shorthand, f.Value.Type(), f.Usage, where, reflect.TypeOf(f.Value)}
 			if prev, ok := byName[f.Name]; ok {
 				if prev.shorthand != s.shorthand {
 					t.Errorf("--%s has shorthand %q in %s but %q in %s", f.Name, prev.shorthand, prev.where, s.shorthand, where)
@@ -120,6 +141,11 @@ func TestFlagsMeanOneThing(t *testing.T) {
 				}
 			} else {
 				byName[f.Name] = s
+			}
+			for _, g := range []map[string]*pflag.Flag{shared, perCommand} {
+				if gf, ok := g[f.Name]; ok && reflect.TypeOf(gf.Value) != s.value {
+					t.Errorf("%s: --%s is a %T, not what its group constructor adds (%T)", where, f.Name, f.Value, gf.Value)
+				}
 			}
 			_, ownDefault := f.Annotations[perCommandDefault]
 			if g, ok := shared[f.Name]; ok && (g.Usage != f.Usage || g.DefValue != f.DefValue && !ownDefault) {
@@ -137,6 +163,29 @@ func TestFlagsMeanOneThing(t *testing.T) {
 		}
 	}
 	walk(root)
+
+	// The capture commands share their window and port flags: each from
+	// its one constructor (flags_window.go, flags_ports.go).
+	for path, names := range map[string][]string{
+		"capture":         {"ports"},
+		"capture export":  {"since", "until"},
+		"capture inspect": {"since", "until", "ports"},
+	} {
+		c, _, err := root.Find(strings.Fields(path))
+		if err != nil || c.CommandPath() != "ectool "+path {
+			t.Errorf("no command ectool %s: %v", path, err)
+			continue
+		}
+		for _, name := range names {
+			f := c.LocalFlags().Lookup(name)
+			switch {
+			case f == nil:
+				t.Errorf("ectool %s has no --%s", path, name)
+			case name == "ports" && f.Value.Type() != "ports":
+				t.Errorf("ectool %s: --ports is a %s, not addPortsFlag's port list", path, f.Value.Type())
+			}
+		}
+	}
 }
 
 func TestEveryCommandTakesJSONOutput(t *testing.T) {
@@ -151,6 +200,29 @@ func TestEveryCommandTakesJSONOutput(t *testing.T) {
 		}
 	}
 	walk(root)
+
+	// The capture commands share their window and port flags: each from
+	// its one constructor (flags_window.go, flags_ports.go).
+	for path, names := range map[string][]string{
+		"capture":         {"ports"},
+		"capture export":  {"since", "until"},
+		"capture inspect": {"since", "until", "ports"},
+	} {
+		c, _, err := root.Find(strings.Fields(path))
+		if err != nil || c.CommandPath() != "ectool "+path {
+			t.Errorf("no command ectool %s: %v", path, err)
+			continue
+		}
+		for _, name := range names {
+			f := c.LocalFlags().Lookup(name)
+			switch {
+			case f == nil:
+				t.Errorf("ectool %s has no --%s", path, name)
+			case name == "ports" && f.Value.Type() != "ports":
+				t.Errorf("ectool %s: --ports is a %s, not addPortsFlag's port list", path, f.Value.Type())
+			}
+		}
+	}
 }
 
 func TestDocsCLIIsFresh(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -95,13 +94,13 @@ port is missing, busy or held.`,
 	addTimeoutFlag(cmd, &opts.Timeout, 0, "time to wait for each reply (default 100ms on serial, 1s on tcp)")
 	fs := cmd.Flags()
 	fs.StringVar(&opts.IDs, "ids", "1-247", "unit ids to probe: lists and ranges (1-10,17); never 0, never 248-255")
-	fs.StringVar(&opts.Probe, "probe", "fc03", "request that asks each address: fc03, fc04, fc01, fc02 or fc11, optionally with a register (fc03:4000)")
+	fs.StringVar(&opts.Probe, "probe", "fc03", "request that asks each address: fc03, fc04, fc01, fc02 or fc11, optionally with a register: a wire address (fc03:4000) or a Modicon reference of the same table (fc04:30001)")
 	fs.BoolVar(&opts.Thorough, "thorough", false, "re-probe silent addresses with FC 04 and FC 0x11")
 	fs.Var(wholeNumber{&opts.Retries, "a number of retries from 0 to 10"}, "retries", "re-send a probe that got no answer this many times")
 	opts.Listen, opts.Confirm = 3*time.Second, 5
 	fs.Var(wordedDuration{&opts.Listen, "3s (0 for none)"}, "listen", "listen this long before the first request (0: do not)")
 	fs.Var(wholeNumber{&opts.Confirm, "a number of polls from 0 to 1000"}, "confirm", "polls of each found address to look for a collision (0: none)")
-	fs.StringVar(&opts.IDRegister, "id-register", "", "holding register with a serial number (decimal or 0x hex): confirm polls read it, so two meters show as two serial numbers")
+	fs.StringVar(&opts.IDRegister, "id-register", "", "register with a serial number: a wire address in holding registers (16, 0x10) or a Modicon reference (40017, 30017, 464513); confirm polls read two registers there, so two meters show as two serial numbers")
 	fs.BoolVar(&opts.AutoDetect, "auto-detect", false, "find the baud rate and parity first: listen at each candidate, then probe a few addresses")
 	fs.BoolVar(&opts.TalkOverMaster, "talk-over-master", false, "keep scanning when another master is heard on the bus (a warning, not a stop); its polls and ectool's then collide now and then")
 	cmd.AddCommand(NewCmdScanSniff(app))
@@ -138,13 +137,16 @@ func (opts *ScanOptions) complete(cmd *cobra.Command, target string) error {
 	if opts.Confirm < 0 || opts.Confirm > 1000 {
 		return usageError("--confirm %d: want 0 to 1000 polls", opts.Confirm)
 	}
-	idReg := -1
+	idReg, idTable := -1, modbus.TableUnset
 	if opts.IDRegister != "" {
-		v, err := strconv.ParseUint(opts.IDRegister, 0, 16)
+		r, err := modbus.ParseRegister(opts.IDRegister, modbus.TableUnset)
 		if err != nil {
-			return usageError("--id-register %q: want a register number 0-65535 (decimal or 0x hex)", opts.IDRegister)
+			return usageError("--id-register: %v", err)
 		}
-		idReg = int(v)
+		if r.Table.Bits() {
+			return usageError("--id-register %s is a %s: a serial number sits in holding or input registers (40001..., 30001..., or a wire address)", opts.IDRegister, r.Table.Noun())
+		}
+		idReg, idTable = int(r.Address), r.Table
 	}
 	if opts.AutoDetect && t.Transport != modbus.TransportRTU {
 		return usageError("--auto-detect needs a serial port (rtu:// or a device path): %s has no baud rate to find", t)
@@ -166,7 +168,7 @@ func (opts *ScanOptions) complete(cmd *cobra.Command, target string) error {
 	opts.Scan = modbus.ScanOptions{
 		Target: t, Serial: ser, IDs: ids, Probe: probe, Thorough: opts.Thorough,
 		Timeout: opts.Timeout, Retries: opts.Retries, Listen: listen, Confirm: confirm,
-		IDRegister: idReg, Force: opts.serial.Force, TalkOverMaster: opts.TalkOverMaster, Now: opts.App.Now, Open: opts.Open,
+		IDRegister: idReg, IDTable: idTable, Force: opts.serial.Force, TalkOverMaster: opts.TalkOverMaster, Now: opts.App.Now, Open: opts.Open,
 	}
 	return nil
 }

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ecdata/ectool/internal/testenv"
 	"github.com/ecdata/ectool/lab/bus"
+	"github.com/ecdata/ectool/probe/modbus"
 )
 
 func TestScanUsageErrorsExitTwoBeforeAnyIO(t *testing.T) {
@@ -259,10 +262,60 @@ func labBusPTY(t *testing.T, scenario string, tweak ...func(*bus.Config)) (*bus.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		testenv.NotApplicable(t, "the lab bus has PTYs on Linux and macOS only (%s)", runtime.GOOS)
+	}
 	pty, err := b.OpenPTY("")
 	if err != nil {
 		testenv.Missing(t, "no PTY: %v", err)
 	}
 	t.Cleanup(func() { pty.Close() })
 	return b, pty
+}
+
+// parseScan runs `scan` flag parsing only and returns its options.
+func parseScan(t *testing.T, args ...string) (*ScanOptions, int) {
+	t.Helper()
+	app := &App{IO: &Streams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}, Output: "text", Now: time.Now,
+		Getenv: func(string) string { return "" }}
+	var got *ScanOptions
+	cmd := newCmdScan(app, func(_ context.Context, o *ScanOptions) error { got = o; return nil })
+	cmd.SetArgs(args)
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	return got, app.handleError(cmd.Execute())
+}
+
+// --id-register and --probe share the register notation of the modbus
+// commands: plain numbers keep meaning the wire address, as before.
+func TestScanRegisterFlagsTakeTheSharedNotation(t *testing.T) {
+	for _, c := range []struct {
+		args  []string
+		reg   int
+		table modbus.Table
+		probe modbus.ProbeSpec
+	}{
+		{[]string{"--id-register", "16"}, 16, modbus.TableHolding, modbus.DefaultProbe},
+		{[]string{"--id-register", "0x10"}, 16, modbus.TableHolding, modbus.DefaultProbe},
+		{[]string{"--id-register", "40017"}, 16, modbus.TableHolding, modbus.DefaultProbe},
+		{[]string{"--id-register", "464513"}, 0xFC00, modbus.TableHolding, modbus.DefaultProbe},
+		{[]string{"--id-register", "30017"}, 16, modbus.TableInput, modbus.DefaultProbe},
+		{[]string{"--probe", "fc03:4000"}, -1, modbus.TableUnset, modbus.ProbeSpec{Function: 3, Address: 4000}},
+		{[]string{"--probe", "fc04:30073"}, -1, modbus.TableUnset, modbus.ProbeSpec{Function: 4, Address: 72}},
+	} {
+		o, code := parseScan(t, append([]string{"/dev/ttyUSB0"}, c.args...)...)
+		if code != 0 {
+			t.Errorf("%v: exit %d", c.args, code)
+			continue
+		}
+		if s := o.Scan; s.IDRegister != c.reg || s.IDTable != c.table || s.Probe != c.probe {
+			t.Errorf("%v: id register %d in %v, probe %v", c.args, s.IDRegister, s.IDTable, s.Probe)
+		}
+	}
+	for _, args := range [][]string{{"--id-register", "00001"}, {"--id-register", "40000"}, {"--probe", "fc03:30001"}} {
+		if _, code := parseScan(t, append([]string{"/dev/ttyUSB0"}, args...)...); code != ExitUsage {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
 }

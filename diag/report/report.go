@@ -32,8 +32,11 @@ const (
 // Check is one step of a diagnosis: what was tested, what was measured and,
 // when it did not go well, what the technician should do next.
 type Check struct {
-	ID            string         `json:"id"`
-	Title         string         `json:"title"`
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	// Target names what the check was run against when one report covers
+	// several targets (probe net host1 host2); empty otherwise.
+	Target        string         `json:"target,omitempty"`
 	Status        Status         `json:"status"`
 	Evidence      map[string]any `json:"evidence,omitempty"`
 	DurationMS    float64        `json:"duration_ms"`
@@ -41,10 +44,12 @@ type Check struct {
 	SkippedReason string         `json:"skipped_reason,omitempty"`
 }
 
-// FirstFailure names the first failed check and its hint.
+// FirstFailure names the first failed check and its hint (and, in a
+// report covering several targets, the target it failed for).
 type FirstFailure struct {
-	ID   string `json:"id"`
-	Hint string `json:"hint"`
+	ID     string `json:"id"`
+	Target string `json:"target,omitempty"`
+	Hint   string `json:"hint"`
 }
 
 // Report is the document one command run produces.
@@ -134,7 +139,7 @@ func (r *Report) Finish() {
 	r.FirstFailure = nil
 	for _, c := range r.Checks {
 		if c.Status == Failed {
-			r.FirstFailure = &FirstFailure{ID: c.ID, Hint: c.Hint}
+			r.FirstFailure = &FirstFailure{ID: c.ID, Target: c.Target, Hint: c.Hint}
 			break
 		}
 	}

@@ -76,3 +76,24 @@ func TestWarningsExitZeroUnlessStrict(t *testing.T) {
 		t.Errorf("first_failure must be null when nothing failed: %s", b)
 	}
 }
+
+func TestChecksOfSeveralTargetsNameTheirTargetAndSoDoesTheFirstFailure(t *testing.T) {
+	r := New("probe net", "a:8883 b:443", fakeClock(time.Millisecond))
+	r.Add(Check{ID: "net.tcp", Title: "tcp", Target: "a:8883", Status: OK})
+	r.Add(Check{ID: "net.tcp", Title: "tcp", Target: "b:443", Status: Failed, Hint: "open the port"})
+	r.Finish()
+	if r.FirstFailure == nil || r.FirstFailure.ID != "net.tcp" || r.FirstFailure.Target != "b:443" {
+		t.Fatalf("first failure %+v, want net.tcp for b:443", r.FirstFailure)
+	}
+	b, _ := json.Marshal(r)
+	if !strings.Contains(string(b), `"first_failure":{"id":"net.tcp","target":"b:443","hint":"open the port"}`) || !strings.Contains(string(b), `"target":"a:8883","status":"ok"`) {
+		t.Errorf("JSON: %s", b)
+	}
+	// Reports of one target leave the field out.
+	one := New("mqtt check", "x", nil)
+	one.Add(Check{ID: "mqtt.tcp", Status: Failed})
+	one.Finish()
+	if b, _ := json.Marshal(one); strings.Contains(string(b), `"target":""`) || strings.Count(string(b), `"target"`) != 1 {
+		t.Errorf("single-target JSON: %s", b)
+	}
+}

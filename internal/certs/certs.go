@@ -14,6 +14,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -47,6 +48,12 @@ func NewAuthorityFor(commonName, organization string, validFor time.Duration) (*
 	if err != nil {
 		return nil, err
 	}
+	return newAuthority(commonName, organization, validFor, key, nil, 0)
+}
+
+// newAuthority makes a CA with key, signed by parent (nil: by itself), that
+// may sign pathLen levels of CAs below it.
+func newAuthority(commonName, organization string, validFor time.Duration, key crypto.Signer, parent *Authority, pathLen int) (*Authority, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
@@ -56,9 +63,14 @@ func NewAuthorityFor(commonName, organization string, validFor time.Duration) (*
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		MaxPathLenZero:        true,
+		MaxPathLen:            pathLen,
+		MaxPathLenZero:        pathLen == 0,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	signer, signerKey := tmpl, key
+	if parent != nil {
+		signer, signerKey = parent.Cert, parent.Key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, key.Public(), signerKey)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +120,7 @@ func (a *Authority) Issue(s Spec) (*Pair, error) {
 	return a.issueWithKey(s, key)
 }
 
-func (a *Authority) issueWithKey(s Spec, key *ecdsa.PrivateKey) (*Pair, error) {
+func (a *Authority) issueWithKey(s Spec, key crypto.Signer) (*Pair, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
@@ -134,7 +146,7 @@ func (a *Authority) issueWithKey(s Spec, key *ecdsa.PrivateKey) (*Pair, error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, &key.PublicKey, a.Key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, key.Public(), a.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +210,10 @@ type Set struct {
 	// SelfSignedServerCert/Key: a server certificate signed by itself.
 	SelfSignedServerCert, SelfSignedServerKey string
 
+	// IntermediateFile (intermediate.crt) is the CA between the root and
+	// the server certificate of a LongChain set ("" otherwise).
+	IntermediateFile string
+
 	// MismatchedKey is a valid private key that belongs to no certificate:
 	// --cert client.crt --key mismatched.key must be refused.
 	MismatchedKey string
@@ -206,13 +222,34 @@ type Set struct {
 // DefaultHosts are the names a loopback server certificate is valid for.
 var DefaultHosts = []string{"127.0.0.1", "localhost", "::1"}
 
+// SetOptions change what WriteSetWith generates.
+type SetOptions struct {
+	// Hosts are the server certificate's names (default DefaultHosts).
+	Hosts []string
+	// LongChain makes the server's chain as large as a public CA's: a
+	// 4096-bit RSA root (CAFile) signs a 4096-bit intermediate, which signs
+	// a 4096-bit server certificate; ServerCert holds the server's
+	// certificate then the intermediate, so a server sends both (several
+	// kilobytes: more than one full-size packet).
+	LongChain bool
+}
+
 // WriteSet generates a CA and every certificate of a Set into dir. hosts are
 // the server certificate's names (default DefaultHosts).
 func WriteSet(dir string, hosts ...string) (*Set, error) {
+	return WriteSetWith(dir, SetOptions{Hosts: hosts})
+}
+
+// WriteSetWith is WriteSet with options.
+func WriteSetWith(dir string, o SetOptions) (*Set, error) {
+	hosts := o.Hosts
 	if len(hosts) == 0 {
 		hosts = DefaultHosts
 	}
 	ca, err := NewAuthority("ectool test CA")
+	if o.LongChain {
+		ca, err = rsaAuthority("ectool test root CA", nil, 1)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +278,12 @@ func WriteSet(dir string, hosts ...string) (*Set, error) {
 		{ca, Spec{CommonName: hosts[0], Hosts: hosts, NotBefore: now.AddDate(0, 0, 1), NotAfter: now.AddDate(1, 0, 0)}, "not-yet-valid", &s.NotYetValidServerCert, &s.NotYetValidServerKey},
 		{ca, Spec{CommonName: "wrong.example.invalid", Hosts: []string{"wrong.example.invalid"}}, "wrong-host", &s.WrongHostServerCert, &s.WrongHostServerKey},
 		{other, Spec{CommonName: "ectool-untrusted-client", Client: true}, "untrusted-client", &s.UntrustedClientCert, &s.UntrustedClientKey},
+	}
+	if o.LongChain {
+		if err := s.longChain(ca, jobs[0].spec); err != nil {
+			return nil, err
+		}
+		jobs = jobs[1:]
 	}
 	for _, j := range jobs {
 		p, err := j.by.Issue(j.spec)
@@ -271,6 +314,42 @@ func WriteSet(dir string, hosts ...string) (*Set, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// rsaAuthority is a CA with a 4096-bit RSA key.
+func rsaAuthority(commonName string, parent *Authority, pathLen int) (*Authority, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 4096)
+	if err != nil {
+		return nil, err
+	}
+	return newAuthority(commonName, "ectool test", 10*365*24*time.Hour, key, parent, pathLen)
+}
+
+// longChain writes the server certificate of a LongChain set: issued by an
+// intermediate of root, with a 4096-bit RSA key, the intermediate after it
+// in server.crt.
+func (s *Set) longChain(root *Authority, spec Spec) error {
+	inter, err := rsaAuthority("ectool test intermediate CA", root, 0)
+	if err != nil {
+		return fmt.Errorf("issuing the intermediate CA: %w", err)
+	}
+	s.IntermediateFile = filepath.Join(s.Dir, "intermediate.crt")
+	if err := os.WriteFile(s.IntermediateFile, inter.CertPEM, 0o644); err != nil {
+		return err
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 4096)
+	if err != nil {
+		return err
+	}
+	p, err := inter.issueWithKey(spec, key)
+	if err != nil {
+		return fmt.Errorf("issuing the server certificate: %w", err)
+	}
+	if s.ServerCert, s.ServerKey, err = p.Write(s.Dir, "server"); err != nil {
+		return err
+	}
+	chain := append(append([]byte{}, p.CertPEM...), inter.CertPEM...)
+	return os.WriteFile(s.ServerCert, chain, 0o644)
 }
 
 // SelfSigned makes a server certificate that signs itself (not a CA), as
@@ -306,7 +385,7 @@ func encodeCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-func encodeKey(k *ecdsa.PrivateKey) ([]byte, error) {
+func encodeKey(k crypto.Signer) ([]byte, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
 		return nil, err

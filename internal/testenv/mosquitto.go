@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,6 +52,14 @@ type MosquittoConfig struct {
 	// Certs reuses a certificate set (to share a CA between brokers); nil
 	// generates a fresh one in the broker's directory when TLS is on.
 	Certs *certs.Set
+	// Netns runs the broker in that network namespace (see NewNetns);
+	// "" is the test's own.
+	Netns string
+	// Host is the address the listeners bind, default 127.0.0.1. With
+	// Netns it is usually a veth address (VethPair.AddrB) reachable from
+	// the test's namespace. With TLS the generated server certificate names
+	// Host besides localhost, 127.0.0.1 and ::1.
+	Host string
 }
 
 // Mosquitto is a running broker started by StartMosquitto. It stops when the
@@ -58,7 +67,7 @@ type MosquittoConfig struct {
 type Mosquitto struct {
 	// URL is the main listener: mqtt://127.0.0.1:PORT or mqtts://127.0.0.1:PORT.
 	URL  string
-	Host string // "127.0.0.1"
+	Host string // "127.0.0.1", or MosquittoConfig.Host
 	Port int
 	// WSURL / WSPort: the websockets listener (ws:// or wss://, path /mqtt)
 	// when WebSockets was asked for.
@@ -75,10 +84,11 @@ type Mosquitto struct {
 	ConfigFile string
 	LogFile    string
 
-	t    testing.TB
-	cmd  *exec.Cmd
-	done chan struct{}
-	once sync.Once
+	netns string
+	t     testing.TB
+	cmd   *exec.Cmd
+	done  chan struct{}
+	once  sync.Once
 }
 
 // StartMosquitto starts Debian's mosquitto with a generated configuration in
@@ -101,11 +111,18 @@ func StartMosquitto(t testing.TB, cfg MosquittoConfig) *Mosquitto {
 	t.Helper()
 	bin := Require(t, "mosquitto")
 	dir := PrivateDir(t)
-	m := &Mosquitto{t: t, Dir: dir, Host: "127.0.0.1"}
+	m := &Mosquitto{t: t, Dir: dir, Host: "127.0.0.1", netns: cfg.Netns}
+	if cfg.Host != "" {
+		m.Host = cfg.Host
+	}
 	if cfg.TLS {
 		m.Certs = cfg.Certs
 		if m.Certs == nil {
-			s, err := certs.WriteSet(dir)
+			hosts := certs.DefaultHosts
+			if m.Host != "127.0.0.1" {
+				hosts = append([]string{m.Host}, certs.DefaultHosts...)
+			}
+			s, err := certs.WriteSet(dir, hosts...)
 			if err != nil {
 				t.Fatalf("generating certificates: %v", err)
 			}
@@ -151,9 +168,9 @@ func StartMosquitto(t testing.TB, cfg MosquittoConfig) *Mosquitto {
 	if cfg.TLS {
 		scheme, wsScheme = "mqtts", "wss"
 	}
-	m.URL = fmt.Sprintf("%s://%s:%d", scheme, m.Host, m.Port)
+	m.URL = fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(m.Host, strconv.Itoa(m.Port)))
 	if cfg.WebSockets {
-		m.WSURL = fmt.Sprintf("%s://%s:%d/mqtt", wsScheme, m.Host, m.WSPort)
+		m.WSURL = fmt.Sprintf("%s://%s/mqtt", wsScheme, net.JoinHostPort(m.Host, strconv.Itoa(m.WSPort)))
 	}
 	t.Cleanup(func() {
 		m.Stop()
@@ -252,7 +269,7 @@ func (m *Mosquitto) start(bin string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin, "-c", m.ConfigFile)
+	cmd := InNetns(m.netns, bin, "-c", m.ConfigFile)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = peerProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -270,8 +287,13 @@ func (m *Mosquitto) start(bin string) error {
 		ports = append(ports, m.WSPort)
 	}
 	deadline := time.Now().Add(10 * time.Second)
+	if m.netns != "" {
+		// Loopback of another namespace is out of our reach: mosquitto says
+		// "running" once every listener is open.
+		return m.waitRunning(cmd, done, deadline)
+	}
 	for _, p := range ports {
-		addr := fmt.Sprintf("%s:%d", m.Host, p)
+		addr := net.JoinHostPort(m.Host, strconv.Itoa(p))
 		for {
 			select {
 			case <-done:
@@ -294,6 +316,31 @@ func (m *Mosquitto) start(bin string) error {
 	}
 	m.cmd, m.done = cmd, done
 	return nil
+}
+
+func (m *Mosquitto) waitRunning(cmd *exec.Cmd, done chan struct{}, deadline time.Time) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			log := m.Log()
+			if strings.Contains(log, "Address already in use") {
+				return fmt.Errorf("port in use")
+			}
+			return fmt.Errorf("mosquitto exited at start:\n%s", log)
+		case <-tick.C:
+		}
+		if strings.Contains(m.Log(), " running") {
+			m.cmd, m.done = cmd, done
+			return nil
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-done
+			return fmt.Errorf("mosquitto in namespace %s is not running after 10s:\n%s", m.netns, m.Log())
+		}
+	}
 }
 
 // Stop terminates the broker (SIGTERM, then SIGKILL after 5 s). It is safe to
@@ -320,7 +367,7 @@ func (m *Mosquitto) Log() string {
 }
 
 // Addr is host:port of the main listener.
-func (m *Mosquitto) Addr() string { return m.Host + ":" + strconv.Itoa(m.Port) }
+func (m *Mosquitto) Addr() string { return net.JoinHostPort(m.Host, strconv.Itoa(m.Port)) }
 
 func writePasswords(t testing.TB, file string, users map[string]string) {
 	t.Helper()

@@ -147,3 +147,14 @@ func TestCertificateSetVerifies(t *testing.T) {
 		t.Error("mismatched key loaded with the client cert")
 	}
 }
+
+func caPool(t *testing.T, file string) *x509.CertPool {
+	t.Helper()
+	ca, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return pool
+}

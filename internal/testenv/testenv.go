@@ -115,6 +115,21 @@ func Missing(t testing.TB, format string, args ...any) {
 	t.Skip(msg)
 }
 
+// RequireNetns returns the network namespace the package's tests run in
+// (see Main), for a test that changes routes or links: they must not reach
+// the host's namespace. Another OS is NotApplicable; on Linux a missing
+// namespace (not root, no iproute2) is Missing, a failure under CI.
+func RequireNetns(t testing.TB) string {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		NotApplicable(t, "network namespaces are Linux-only (%s)", runtime.GOOS)
+	}
+	if Netns() == "" {
+		Missing(t, "needs the test package's own network namespace (testenv.Main: root and iproute2)")
+	}
+	return Netns()
+}
+
 var (
 	binOnce sync.Once
 	binPath string
@@ -156,6 +171,30 @@ func Binary(t testing.TB) string {
 		t.Fatalf("building ectool: %v", binErr)
 	}
 	return binPath
+}
+
+// CopyBinary copies the ectool binary under test into a directory every
+// user can traverse and returns the copy's path: for tests that run it as
+// another user or give the copy file capabilities (setcap).
+func CopyBinary(t testing.TB) string {
+	t.Helper()
+	return CopyExecutable(t, Binary(t))
+}
+
+// CopyExecutable copies the program src into a directory every user can
+// traverse. cp writes the copy, not this process: a write descriptor held
+// here would leak into a child another test forks meanwhile, and exec of
+// the copy would fail with "text file busy".
+func CopyExecutable(t testing.TB, src string) string {
+	t.Helper()
+	dst := filepath.Join(PrivateDir(t), filepath.Base(src))
+	if out, err := exec.Command("cp", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copying %s: %v: %s", src, err, out)
+	}
+	if err := os.Chmod(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
 
 // ModuleRoot is the directory holding go.mod.

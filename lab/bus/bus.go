@@ -32,6 +32,7 @@ type Bus struct {
 	bursts   []*burst
 	ports    []*Port
 	events   eventQueue
+	lineEnd  time.Duration // when the last transmission so far ends
 	seq      int
 	closed   bool
 	stats    Stats
@@ -134,6 +135,7 @@ func (b *Bus) transmit(p *Port, data []byte, s Settings, at time.Duration) time.
 		}
 	}
 	b.bursts = append(b.bursts, x)
+	b.lineEnd = max(b.lineEnd, x.end)
 	b.stats.Bursts++
 	p.txEnd = x.end
 	b.wake()
@@ -145,6 +147,7 @@ func (b *Bus) transmitLevels(p *Port, levels []byte, baud int, at time.Duration)
 	start := max(at, b.frontier)
 	x := &burst{src: p, start: start, baud: baud, levels: levels, end: start + bitOffset(baud, len(levels))}
 	b.bursts = append(b.bursts, x)
+	b.lineEnd = max(b.lineEnd, x.end)
 	b.wake()
 }
 
@@ -195,6 +198,12 @@ func (b *Bus) busy(t time.Duration) bool {
 			return true
 		}
 	}
+	return b.deciding()
+}
+
+// deciding reports whether a receiver is inside a character or a device is
+// waiting for silence to act on what it heard (a meter about to answer).
+func (b *Bus) deciding() bool {
 	for _, p := range b.ports {
 		if p.rx.inChar || p.waiting() {
 			return true

@@ -69,6 +69,13 @@ func exchange(t *testing.T, p *Port, req []byte, window time.Duration) []byte {
 	if _, err := p.Write(req); err != nil {
 		t.Fatal(err)
 	}
+	return hear(t, p, window)
+}
+
+// hear returns what p hears until the line time window after the end of
+// its last transmission, without dropping what it heard before.
+func hear(t *testing.T, p *Port, window time.Duration) []byte {
+	t.Helper()
 	b := p.bus
 	b.mu.Lock()
 	until := p.txEnd + window
@@ -102,6 +109,9 @@ func exchange(t *testing.T, p *Port, req []byte, window time.Duration) []byte {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// answerLen is the length of an RTU answer to a read of n registers.
+func answerLen(n int) int { return 5 + 2*n }
 
 func readHolding(unit byte, addr, n uint16) []byte {
 	return modbus.EncodeRTU(unit, modbus.ReadRequest{Function: modbus.FuncReadHoldingRegisters, Address: addr, Quantity: n}.PDU())
@@ -334,8 +344,12 @@ func TestSlowMeterAnswersLate(t *testing.T) {
 	if got := exchange(t, p, readHolding(9, 0, 1), 60*time.Millisecond); len(got) != 0 {
 		t.Fatalf("slow meter answered within 60ms: % X", got)
 	}
+	// The late answer (150 ms) reaches the master that asked; once it has
+	// passed, the meter answers the next request, late again.
+	if f := answer(t, hear(t, p, 400*time.Millisecond)); f.Unit != 9 {
+		t.Fatalf("late answer from %d", f.Unit)
+	}
 	p2 := master(t, b, b.Settings(), false)
-	time.Sleep(300 * time.Millisecond) // the late answer to the first request passes
 	got := exchange(t, p2, readHolding(9, 0, 1), 400*time.Millisecond)
 	if f := answer(t, got); f.Unit != 9 {
 		t.Fatalf("answer from %d", f.Unit)

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ecdata/ectool/probe/modbus"
 )
 
 // Config is a bus scenario: the line settings, the meters on the line and
@@ -28,6 +30,10 @@ type Config struct {
 	// a meter before answering exception 0x0B (default 250ms), in line
 	// time from the request's last byte.
 	GatewayTimeout time.Duration `json:"-"`
+	// StillValues serves every register (the profiles' and the lab map's)
+	// as at line time 0, so two readers polling one after the other read
+	// the same words (peer tests). Energy then does not rise.
+	StillValues bool `json:"still_values,omitempty"`
 }
 
 // MeterConfig is one simulated meter.
@@ -64,6 +70,18 @@ type MeterConfig struct {
 	// Alternate makes meters sharing a unit id take turns: only one answers
 	// each request, so only their differing values reveal them.
 	Alternate bool `json:"alternate,omitempty"`
+	// Profile names the meter profile (probe/modbus/profiles) whose
+	// registers the meter serves besides the lab's own map; by default the
+	// profile matching Vendor and Product, none when no profile does.
+	Profile string `json:"profile,omitempty"`
+	// SwapWords serves every multi-register value with its words in the
+	// other order than the profile documents (ABCD as CDAB, BADC as
+	// DCBA), as firmware that contradicts its manual does.
+	SwapWords bool `json:"swap_words,omitempty"`
+	// Corrupt is the fraction of this meter's answers (0 to 1) that leave
+	// it with one bit flipped, from a generator seeded by Config.Seed: a
+	// bad termination or a stub that hits one meter now and then.
+	Corrupt float64 `json:"corrupt,omitempty"`
 }
 
 // Faults are injected line faults. All are off by default.
@@ -135,6 +153,11 @@ func (c Config) withDefaults() Config {
 		if m.ExceptionsOnly && m.Exception == 0 {
 			m.Exception = 0x02
 		}
+		if m.Profile == "" {
+			if p := modbus.ProfileFor(m.Vendor, m.Product); p != nil {
+				m.Profile = p.Name
+			}
+		}
 		meters[i] = m
 	}
 	c.Meters = meters
@@ -159,6 +182,14 @@ func (c Config) Validate() error {
 	for _, m := range c.Meters {
 		if m.Unit < 1 || m.Unit > 247 {
 			return fmt.Errorf("bus scenario %s: meter %s has unit id %d; meters use 1-247", c.Name, m.Label, m.Unit)
+		}
+		if m.Profile != "" {
+			if _, err := modbus.ProfileByName(m.Profile); err != nil {
+				return fmt.Errorf("bus scenario %s: meter %s: %w", c.Name, m.Label, err)
+			}
+		}
+		if m.Corrupt < 0 || m.Corrupt > 1 {
+			return fmt.Errorf("bus scenario %s: meter %s corrupts %g of its answers; give a fraction from 0 to 1", c.Name, m.Label, m.Corrupt)
 		}
 	}
 	if sm := c.Faults.SecondMaster; sm != nil && (sm.Unit < 1 || sm.Unit > 247) {
@@ -191,8 +222,19 @@ func threeMeters() []MeterConfig {
 	return []MeterConfig{
 		{Unit: 1, Latency: 5 * time.Millisecond, Vendor: "Carlo Gavazzi", Product: "EM340", Model: "EM340DINAV23XS1X", Revision: "2.1", Serial: 11930231},
 		{Unit: 2, Latency: 7 * time.Millisecond, Vendor: "Eastron", Product: "SDM630", Model: "SDM630-Modbus V2", Revision: "1.7", Serial: 20214417},
-		{Unit: 3, Latency: 12 * time.Millisecond, Vendor: "Schneider Electric", Product: "iEM3255", Model: "iEM3255", Revision: "3.0.12", Serial: 31100873, Registers: 120},
+		// Its words come swapped against its manual, a common field story:
+		// --order auto and the profile check have something to find.
+		{Unit: 3, Latency: 12 * time.Millisecond, Vendor: "Schneider Electric", Product: "iEM3255", Model: "iEM3255", Revision: "3.0.12", Serial: 31100873, Registers: 120, SwapWords: true},
 	}
+}
+
+// flaky are the three meters with one bit flipped in a fifth of meter
+// 2's answers: errors that come and go, which one scan hardly sees and a
+// watch counts.
+func flaky() []MeterConfig {
+	m := threeMeters()
+	m[1].Corrupt = 0.2
+	return m
 }
 
 // twins are two meters wired to one address: A answers after latency, B
@@ -246,6 +288,7 @@ func Scenarios() []Config {
 		{Name: "faults", Description: "every fault that still lets a scan run: collision at 17, exception-only 5, slow 9, noise", Meters: ms(overlap(), exceptionOnly, slow), Faults: Faults{Noise: &Noise{Every: 400 * time.Millisecond}}},
 		{Name: "even-parity", Description: "the default meters at 19200 8E1, for auto-detection", Settings: Settings{Baud: 19200, DataBits: 8, Parity: ParityEven, StopBits: 1}, Meters: ms(overlap())},
 		{Name: "gateway-down", Description: "the default bus behind a gateway whose serial side is down (exception 0x0A)", Meters: ms(overlap()), Faults: Faults{GatewayPathUnavailable: true}},
+		{Name: "flaky", Description: "meters 1, 2, 3 with one bit flipped in a fifth of meter 2's answers (a bad termination)", Meters: flaky()},
 		{Name: "empty", Description: "no device at all"},
 	}
 }

@@ -59,18 +59,37 @@
 //
 // # Meters
 //
-// A meter (meter.go) answers FC 03 and 04 from a register map that looks
-// like a three-phase meter's (voltages wandering each second, an energy
-// counter that grows, the serial number in registers 16-17), FC 0x11 Report
-// Server ID and FC 0x2B/0x0E Read Device Identification (vendor, product,
-// revision, model, serial as object 0x80), and exceptions for the rest: 0x01
-// for functions it lacks, 0x02 beyond its map, 0x03 for a bad quantity. It
-// drops frames with UART errors or a bad CRC silently (but finds a whole
-// request to its address at the tail of a frame, as when a master polls
-// straight after another meter's answer), answers only its own
-// address, and never broadcasts (unit 0). Options make a meter answer only
-// with exceptions, answer late, lack identity, jitter, or take turns with a
-// twin at the same address.
+// A meter (meter.go) answers FC 03 and 04 from two maps. Its profile's
+// (meter_profile.go: the probe/modbus profile matching its vendor and
+// product, so the EM340 at 1, the SDM630 at 2, the iEM3255 at 3 and the
+// SDM120 twins) serves every quantity on the profile's table, encoded as
+// the profile says: voltages near 230 V, a few amps, a power factor near
+// 0.93, 50 Hz, all wandering slowly, and energy counters that only rise;
+// all a function of line time and the meter's serial number, so a scenario
+// replays the same values at the same line times (StillValues holds them
+// at line time 0). The lab's own map fills the rest of addresses below
+// Registers on both tables, as before the profiles: voltages wandering each
+// second, a growing counter, the serial number in holding registers 16-17
+// (40017, u32, high word first) on every meter, which scan --id-register
+// reads. The Eastron meters also keep the serial number where their manual
+// puts it (464513), the iEM3255 at 40130; MeterConfig.SerialRegisters and
+// the lab's endpoints say where. FC 0x11 Report Server ID and FC 0x2B/0x0E
+// Read Device Identification (vendor, product, revision, model, serial as
+// object 0x80) tell the identity; exceptions answer the rest: 0x01 for
+// functions it lacks, 0x02 beyond its maps (a block read between a
+// profile's first and last register reads 0 in the gaps), 0x03 for a bad
+// quantity. Holding registers 20-29 (40021-40030) are settings a master
+// may write (FC 06 and 16; the Eastron meters take FC 16 only and answer
+// FC 06 with 0x01, as their manuals say); a write elsewhere answers 0x02,
+// and a broadcast write (unit 0) takes effect on every meter without an
+// answer. It drops frames with UART errors or a bad CRC silently (but
+// finds a whole request to its address at the tail of a frame, as when a
+// master polls straight after another meter's answer), answers only its
+// own address, and never answers a broadcast (unit 0). Options make a
+// meter answer only with exceptions, answer late, lack identity, jitter,
+// take turns with a twin at the same address, send its words swapped
+// against its manual (the iEM3255 in every scenario), or flip a bit in a
+// seeded fraction of its answers (meter 2 in scenario "flaky").
 //
 // # Faults
 //
@@ -78,7 +97,9 @@
 // at one address (overlapping, garbled, jittery, staggered or alternating),
 // an exception-only meter, a slow meter, line noise (pulses of a few bit
 // times that receivers read as garbage characters), a second master polling
-// the bus, an echoing PTY adapter, and a gateway whose serial side is down.
+// the bus, an echoing PTY adapter, a gateway whose serial side is down, a
+// meter whose words are swapped against its manual, and a meter that
+// corrupts some of its answers.
 //
 // # Endpoints
 //

@@ -21,6 +21,59 @@ type meter struct {
 	seen      int
 	idx, size int
 	jitter    *rand.Rand
+	// profile is what the meter serves from its profile (nil: none).
+	profile *profileMap
+	// corrupt decides which answers leave with a bit flipped (Corrupt).
+	corrupt *rand.Rand
+	// settings are the writable holding registers (settingsFrom up to
+	// settingsTo), once written.
+	settings map[uint16]uint16
+}
+
+// The lab map's writable holding registers: 20-29 (40021-40030), settings
+// a technician may set; every other register is read-only.
+const (
+	settingsFrom = 20
+	settingsTo   = 29
+)
+
+// write answers FC 06 and 16 (and takes a broadcast's): the settings
+// registers take any value; elsewhere the meter answers 0x02. The Eastron
+// meters take only FC 16, as their manuals say, and answer FC 06 with
+// 0x01.
+func (m *meter) write(p modbus.PDU) modbus.PDU {
+	var addr uint16
+	var values []uint16
+	switch p.Function {
+	case modbus.FuncWriteSingleRegister:
+		if m.cfg.Vendor == "Eastron" {
+			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalFunction)
+		}
+		w, err := modbus.ParseWriteSingleRegister(p)
+		if err != nil {
+			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
+		}
+		addr, values = w.Address, []uint16{w.Value}
+	default:
+		w, err := modbus.ParseWriteMultipleRegisters(p)
+		if err != nil {
+			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
+		}
+		addr, values = w.Address, w.Values
+	}
+	if int(addr) < settingsFrom || int(addr)+len(values)-1 > settingsTo {
+		return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataAddress)
+	}
+	if m.settings == nil {
+		m.settings = map[uint16]uint16{}
+	}
+	for i, v := range values {
+		m.settings[addr+uint16(i)] = v
+	}
+	if p.Function == modbus.FuncWriteSingleRegister {
+		return p // the echo
+	}
+	return modbus.WriteAck{Function: p.Function, Address: addr, Quantity: uint16(len(values))}.PDU()
 }
 
 func newMeter(b *Bus, cfg *MeterConfig, i int) {
@@ -40,6 +93,8 @@ func newMeter(b *Bus, cfg *MeterConfig, i int) {
 		}
 	}
 	m.jitter = rand.New(rand.NewPCG(b.cfg.Seed, uint64(i)+1))
+	m.corrupt = rand.New(rand.NewPCG(b.cfg.Seed^0xc0bb0b, uint64(i)+1))
+	m.profile = newProfileMap(cfg)
 	m.port.device = m
 	b.addPort(m.port)
 }
@@ -60,6 +115,12 @@ func (m *meter) frame(raw []byte, cleanFrom int, last time.Duration) {
 		reply = modbus.ExceptionResponse(req[1], modbus.ExIllegalFunction)
 	case err != nil:
 		return // not a request (another device's answer, a cut frame)
+	case f.Unit == 0:
+		// a broadcast: a write takes effect, nothing is ever answered
+		if !m.cfg.ExceptionsOnly && (f.PDU.Function == modbus.FuncWriteSingleRegister || f.PDU.Function == modbus.FuncWriteMultipleRegisters) {
+			m.write(f.PDU)
+		}
+		return
 	default:
 		reply = m.answer(f.PDU, last)
 	}
@@ -75,7 +136,20 @@ func (m *meter) frame(raw []byte, cleanFrom int, last time.Duration) {
 	if m.cfg.Jitter > 0 {
 		delay += time.Duration(m.jitter.Int64N(int64(m.cfg.Jitter)))
 	}
-	m.b.transmit(m.port, modbus.EncodeRTU(m.cfg.Unit, reply), m.b.cfg.Settings, last+delay)
+	m.b.transmit(m.port, m.damage(modbus.EncodeRTU(m.cfg.Unit, reply)), m.b.cfg.Settings, last+delay)
+}
+
+// damage flips one bit after the address byte in a Corrupt fraction of the
+// meter's answers, so the master sees a CRC error from this address now
+// and then. The draws come from a generator of their own, so the faults
+// replay with the scenario's seed and leave the other randomness alone.
+func (m *meter) damage(frame []byte) []byte {
+	if m.cfg.Corrupt <= 0 || m.corrupt.Float64() >= m.cfg.Corrupt {
+		return frame
+	}
+	i := 1 + m.corrupt.IntN(len(frame)-1)
+	frame[i] ^= 1 << m.corrupt.IntN(8)
+	return frame
 }
 
 // request is this meter's request in a frame: the whole frame when it is
@@ -91,7 +165,7 @@ func (m *meter) frame(raw []byte, cleanFrom int, last time.Duration) {
 func (m *meter) request(raw []byte, cleanFrom int) ([]byte, bool) {
 	for i := cleanFrom; i+4 <= len(raw); i++ {
 		tail := raw[i:]
-		if tail[0] != m.cfg.Unit || !modbus.CRCValid(tail) {
+		if (tail[0] != m.cfg.Unit && (tail[0] != 0 || i > 0)) || !modbus.CRCValid(tail) {
 			continue
 		}
 		if i == 0 {
@@ -111,18 +185,9 @@ func (m *meter) answer(p modbus.PDU, at time.Duration) modbus.PDU {
 	}
 	switch p.Function {
 	case modbus.FuncReadHoldingRegisters, modbus.FuncReadInputRegisters:
-		r, err := modbus.ParseReadRequest(p)
-		if err != nil {
-			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
-		}
-		if int(r.Address)+int(r.Quantity) > m.cfg.Registers {
-			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataAddress)
-		}
-		regs := make([]uint16, r.Quantity)
-		for i := range regs {
-			regs[i] = m.register(p.Function, r.Address+uint16(i), at)
-		}
-		return modbus.RegistersResponse(p.Function, regs)
+		return m.readRegisters(p, at)
+	case modbus.FuncWriteSingleRegister, modbus.FuncWriteMultipleRegisters:
+		return m.write(p)
 	case modbus.FuncReportServerID:
 		if m.cfg.NoIdentity {
 			break
@@ -136,6 +201,46 @@ func (m *meter) answer(p modbus.PDU, at time.Duration) modbus.PDU {
 		return m.deviceID(p)
 	}
 	return modbus.ExceptionResponse(p.Function, modbus.ExIllegalFunction)
+}
+
+// readRegisters answers FC 03 and 04: each register from the profile
+// where it maps one on that table, else from the lab's own map (addresses
+// below Registers, both tables alike), else 0 between the profile's first
+// and last register on that table, else the read fails with 0x02 as a
+// meter's does for an address it lacks.
+func (m *meter) readRegisters(p modbus.PDU, at time.Duration) modbus.PDU {
+	r, err := modbus.ParseReadRequest(p)
+	if err != nil {
+		return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
+	}
+	if int(r.Address)+int(r.Quantity) > 0x10000 {
+		return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataAddress)
+	}
+	if m.b.cfg.StillValues {
+		at = 0
+	}
+	table := modbus.TableOfFunction(p.Function)
+	cache := map[int][]uint16{}
+	regs := make([]uint16, r.Quantity)
+	for i := range regs {
+		a := r.Address + uint16(i)
+		if v, ok := m.profileWord(table, a, at, cache); ok {
+			regs[i] = v
+			continue
+		}
+		set, written := m.settings[a]
+		switch {
+		case written && table == modbus.TableHolding:
+			regs[i] = set
+		case int(a) < m.cfg.Registers:
+			regs[i] = m.register(p.Function, a, at)
+		case m.profile.inEnvelope(table, a):
+			regs[i] = 0
+		default:
+			return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataAddress)
+		}
+	}
+	return modbus.RegistersResponse(p.Function, regs)
 }
 
 // deviceID answers Read Device Identification with conformity level 0x83
@@ -179,7 +284,8 @@ func (m *meter) deviceID(p modbus.PDU) modbus.PDU {
 	return modbus.ExceptionResponse(p.Function, modbus.ExIllegalDataValue)
 }
 
-// register is the value of a register at line time at. The map is the same
+// register is the value of a register of the lab's own map at line time
+// at, served where the meter's profile maps nothing. The map is the same
 // for holding and input registers and looks like a three-phase meter's:
 //
 //	0-2   voltage L1-L3, 0.1 V (around 230 V, wandering each second)

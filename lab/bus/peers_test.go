@@ -39,6 +39,20 @@ func mbpoll(t *testing.T, args ...string) (map[int]int, string, bool) {
 
 func serialOf(regs map[int]int) int { return regs[17]<<16 | regs[18] }
 
+var mbpollFloat = regexp.MustCompile(`(?m)^\[(\d+)\]:\s+(\S+)`)
+
+// mbpollFloats are the values mbpoll -t 3:float printed, by reference.
+func mbpollFloats(out string) map[int]float64 {
+	vals := map[int]float64{}
+	for _, m := range mbpollFloat.FindAllStringSubmatch(out, -1) {
+		r, _ := strconv.Atoi(m[1])
+		if v, err := strconv.ParseFloat(m[2], 64); err == nil {
+			vals[r] = v
+		}
+	}
+	return vals
+}
+
 func startGateway(t *testing.T, b *Bus) (host, port string) {
 	t.Helper()
 	g, err := b.ServeGateway("")

@@ -29,6 +29,8 @@ type Port struct {
 	inbox   []byte
 	out     chan []byte
 	overrun int // chunks dropped because the reader fell behind
+	// Frames waiting for a quiet line (writeWhenQuiet).
+	queued [][]byte
 }
 
 // Attach adds an adapter port with UART settings s (usually the bus's). An
@@ -80,6 +82,44 @@ func (p *Port) Write(data []byte) (int, error) {
 	}
 	b.transmit(p, data, p.settings, at)
 	return len(data), nil
+}
+
+// writeWhenQuiet transmits data once the line has been quiet for t3.5
+// after everything on it, answers included, and after what this port
+// queued before: the next request of a master that waits for the answer to
+// its last one (or its timeout) before asking again.
+func (p *Port) writeWhenQuiet(data []byte) error {
+	b := p.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	p.queued = append(p.queued, append([]byte(nil), data...))
+	if len(p.queued) == 1 {
+		b.after(max(b.now(), p.txEnd), p.sendQueued)
+	}
+	return nil
+}
+
+// sendQueued is the simulation's event that sends the first queued frame
+// when the line is quiet, and schedules the next. Runs with b.mu held.
+func (p *Port) sendQueued(at time.Duration) {
+	b := p.bus
+	if p.closed || len(p.queued) == 0 {
+		p.queued = nil
+		return
+	}
+	quietFrom := b.lineEnd + p.settings.Silence()
+	if at < quietFrom || b.deciding() {
+		b.after(max(quietFrom, at+step), p.sendQueued)
+		return
+	}
+	b.transmit(p, p.queued[0], p.settings, at)
+	p.queued = p.queued[1:]
+	if len(p.queued) > 0 {
+		b.after(p.txEnd, p.sendQueued)
+	}
 }
 
 // Drain returns the line time left until the port's last byte is on the
@@ -207,3 +247,10 @@ func (f *framer) flush() {
 }
 
 func (f *framer) waiting() bool { return len(f.buf) > 0 }
+
+// hasQueued reports whether frames wait for a quiet line.
+func (p *Port) hasQueued() bool {
+	p.bus.mu.Lock()
+	defer p.bus.mu.Unlock()
+	return len(p.queued) > 0
+}

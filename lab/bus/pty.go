@@ -27,6 +27,7 @@ type PTY struct {
 	fd     int
 
 	iflag     atomic.Uint64 // the slave's input flags (IGNPAR, INPCK, PARMRK)
+	stale     atomic.Int64  // queued chunks read off the line at settings the program has since changed
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -89,16 +90,30 @@ func (x *PTY) readLoop() {
 	})
 }
 
-// refresh re-reads the slave's termios.
+// refresh re-reads the slave's termios. When the program changed them, what
+// the simulator read off the line at the old settings and has not handed
+// over yet is dropped: the program's UART would have read those bytes at
+// its new settings, and the simulator notices a change only when it next
+// looks (it polls, and a loaded host delays it further), so it must not
+// deliver them as if read at the new ones (auto-detect's next candidate
+// then decoded the previous candidate's traffic).
 func (x *PTY) refresh() {
 	t, err := getTermios(x.fd)
 	if err != nil {
 		return
 	}
 	s, iflag := termiosSettings(t)
-	x.iflag.Store(iflag)
-	if s.Validate() == nil && s != x.port.Settings() {
-		x.port.SetSettings(s)
+	changed := x.iflag.Swap(iflag) != iflag
+	b, p := x.bus, x.port
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.Validate() == nil && s != p.settings {
+		p.settings = s
+		changed = true
+	}
+	if changed && !p.closed {
+		p.inbox = nil
+		x.stale.Add(int64(len(p.out)))
 	}
 }
 
@@ -107,6 +122,10 @@ func (x *PTY) refresh() {
 func (x *PTY) writeLoop() {
 	defer x.wg.Done()
 	for chunk := range x.port.Recv() {
+		if x.stale.Load() > 0 { // read at settings the program has left
+			x.stale.Add(-1)
+			continue
+		}
 		if !x.master.SlaveOpen() {
 			continue
 		}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ecdata/ectool/probe/modbus"
 )
 
 func TestMbpollReadsMetersThroughThePTY(t *testing.T) {
@@ -21,9 +23,12 @@ func TestMbpollReadsMetersThroughThePTY(t *testing.T) {
 	if !ok || serialOf(regs) != 11930231 {
 		t.Fatalf("unit 1 over the PTY: serial %d, want 11930231\n%s", serialOf(regs), out)
 	}
-	regs, out, ok = mbpoll(t, "-m", "rtu", "-b", "9600", "-P", "none", "-a", "2", "-t", "3", "-r", "1", "-c", "3", x.Path())
-	if !ok || len(regs) != 3 || regs[1] < 2200 || regs[1] > 2400 {
-		t.Fatalf("unit 2 voltages over the PTY: %v\n%s", regs, out)
+	// The SDM630's phase voltages, IEEE floats in input registers
+	// 30001-30006, high word first (mbpoll -B).
+	_, out, ok = mbpoll(t, "-m", "rtu", "-b", "9600", "-P", "none", "-a", "2", "-t", "3:float", "-B", "-r", "1", "-c", "3", x.Path())
+	volts := mbpollFloats(out)
+	if !ok || len(volts) != 3 || volts[1] < 220 || volts[1] > 240 || volts[5] < 220 || volts[5] > 240 {
+		t.Fatalf("unit 2 voltages over the PTY: %v\n%s", volts, out)
 	}
 }
 
@@ -124,27 +129,44 @@ func openSlave(t *testing.T, path string) int {
 	return fd
 }
 
-// readFor collects what the slave reads during d.
-func readFor(fd int, d time.Duration) []byte {
+// readN reads from the slave until it has n bytes (or more) or 10 s pass:
+// it waits for what it expects, however loaded the machine.
+func readN(t *testing.T, fd, n int) []byte {
+	t.Helper()
 	var got []byte
 	buf := make([]byte, 256)
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		n, _ := unix.Read(fd, buf)
-		got = append(got, buf[:max(n, 0)]...)
+	for end := time.Now().Add(10 * time.Second); len(got) < n; {
+		if time.Now().After(end) {
+			t.Fatalf("the slave read % X in 10s, want %d bytes", got, n)
+		}
+		k, _ := unix.Read(fd, buf) // VTIME: returns after 100ms of quiet
+		got = append(got, buf[:max(k, 0)]...)
 	}
 	return got
+}
+
+// waitSlaveOpen waits until the simulator has seen a program open the
+// slave: before that it drops what the line carries, as an adapter nobody
+// holds does.
+func waitSlaveOpen(t *testing.T, x *PTY) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); !x.master.SlaveOpen(); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the simulator did not see the slave open within 10s")
+		}
+	}
 }
 
 func TestEchoingAdapterEchoesTheRequestOnThePTY(t *testing.T) {
 	b := startBus(t, "echo")
 	x := openPTY(t, b, "")
 	fd := openSlave(t, x.Path())
-	time.Sleep(50 * time.Millisecond) // the simulator sees the slave open
+	waitSlaveOpen(t, x)
 	req := readHolding(2, 0, 2)
 	if _, err := unix.Write(fd, req); err != nil {
 		t.Fatal(err)
 	}
-	got := readFor(fd, 400*time.Millisecond)
+	got := readN(t, fd, len(req)+answerLen(2))
 	if !bytes.HasPrefix(got, req) {
 		t.Fatalf("echoing adapter read % X; want the request % X first", got, req)
 	}
@@ -154,7 +176,8 @@ func TestEchoingAdapterEchoesTheRequestOnThePTY(t *testing.T) {
 }
 
 // A real adapter drops what the line carries while no program has it open;
-// the PTY must not hand a program stale bytes when it opens the port.
+// the PTY must not hand a program stale bytes when it opens the port: the
+// first bytes it reads are the answer to its own first request.
 func TestPTYHandsNoStaleBytesToANewProgram(t *testing.T) {
 	b := startBus(t, "clean")
 	x := openPTY(t, b, "")
@@ -163,8 +186,13 @@ func TestPTYHandsNoStaleBytesToANewProgram(t *testing.T) {
 		exchange(t, p, readHolding(u, 0, 2), 30*time.Millisecond)
 	}
 	fd := openSlave(t, x.Path())
-	if got := readFor(fd, 250*time.Millisecond); len(got) != 0 {
-		t.Fatalf("a program opening the PTY read stale bytes % X", got)
+	waitSlaveOpen(t, x)
+	if _, err := unix.Write(fd, readHolding(2, 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	got := readN(t, fd, answerLen(1))
+	if f, err := modbus.DecodeRTU(got, modbus.Response); err != nil || f.Unit != 2 {
+		t.Fatalf("a program opening the PTY read % X before or instead of its answer from unit 2 (%v)", got, err)
 	}
 }
 

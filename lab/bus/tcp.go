@@ -135,7 +135,7 @@ func (s *RTUOverTCP) handle(c net.Conn) {
 	for {
 		n, err := c.Read(buf)
 		if n > 0 {
-			if _, werr := p.Write(buf[:n]); werr != nil {
+			if werr := forwardFrames(p, buf[:n]); werr != nil {
 				return
 			}
 		}
@@ -143,6 +143,34 @@ func (s *RTUOverTCP) handle(c net.Conn) {
 			return
 		}
 	}
+}
+
+// forwardFrames puts what one read from a client brought on the line. A
+// master sends a request, waits for the answer or its timeout, then sends
+// the next; but TCP (or a lab too busy to read at once) can hand several
+// requests over in one read. Run together they would be one frame that no
+// meter answers, so each whole request after the first waits for the line
+// to fall quiet, as the master waited. Anything else passes through as it
+// came.
+func forwardFrames(p *Port, data []byte) error {
+	first := true
+	for len(data) > 0 {
+		n := len(data)
+		if l, err := modbus.PDULen(data[1:], modbus.Request); err == nil && 1+l+2 < len(data) && modbus.CRCValid(data[:1+l+2]) {
+			n = 1 + l + 2
+		}
+		var err error
+		if first && !p.hasQueued() {
+			_, err = p.Write(data[:n])
+		} else {
+			err = p.writeWhenQuiet(data[:n])
+		}
+		if err != nil {
+			return err
+		}
+		data, first = data[n:], false
+	}
+	return nil
 }
 
 // Gateway is a Modbus TCP gateway in front of the bus, built on the lab's

@@ -192,10 +192,8 @@ func detectListen(o DetectOptions, c SerialSettings) (DetectTrial, error) {
 		return tr, fmt.Errorf("%w: %v", ErrBusIO, err)
 	}
 	evs = append(evs, bus.sp.Flush()...)
+	evs = skipFrameInFlight(evs, opened)
 	for _, ev := range evs {
-		if ev.Kind != EvFrame && tr.Frames == 0 && tr.CRCErrors == 0 && ev.Start.Sub(opened) < 50*time.Millisecond {
-			continue // opened in the middle of a frame
-		}
 		switch ev.Kind {
 		case EvFrame:
 			tr.Frames++
@@ -206,6 +204,30 @@ func detectListen(o DetectOptions, c SerialSettings) (DetectTrial, error) {
 		}
 	}
 	return tr, nil
+}
+
+// skipFrameInFlight drops what the port caught of a frame already on the
+// line when it opened: garbage that says nothing against the settings. That
+// is whatever precedes the first valid frame, when it is no more than one
+// frame's worth: a loaded host, an adapter's latency timer or a PTY that
+// applies new settings late can deliver it well after the open, so the wall
+// clock cannot tell it. Without a valid frame, only what arrived in the
+// first 50 ms is dropped: the rest is what these settings make of the line.
+func skipFrameInFlight(evs []Event, opened time.Time) []Event {
+	n := 0
+	for i, ev := range evs {
+		if ev.Kind == EvFrame {
+			if n <= MaxRTU {
+				return evs[i:]
+			}
+			break
+		}
+		n += len(ev.Raw)
+	}
+	for len(evs) > 0 && evs[0].Kind != EvFrame && evs[0].Start.Sub(opened) < 50*time.Millisecond {
+		evs = evs[1:]
+	}
+	return evs
 }
 
 func detectProbe(o DetectOptions, c SerialSettings, ids []byte, prev *DetectTrial) (DetectTrial, error) {

@@ -1,7 +1,9 @@
 package modbus_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -69,5 +71,64 @@ func TestAutoDetectOnAnEmptyBusSaysSo(t *testing.T) {
 	}
 	if d.Found || d.Confidence != "low" || len(d.Trials) != len(cands) {
 		t.Fatalf("auto-detect on an empty bus: %+v", d)
+	}
+}
+
+// scriptedLine is a port on a line whose traffic is a script: each chunk is
+// delivered at its offset from the moment the port opens.
+type scriptedLine struct {
+	r    *io.PipeReader
+	w    *io.PipeWriter
+	done chan struct{}
+}
+
+type lineChunk struct {
+	at   time.Duration
+	data []byte
+}
+
+func openScriptedLine(script []lineChunk) *scriptedLine {
+	r, w := io.Pipe()
+	l := &scriptedLine{r: r, w: w, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		start := time.Now()
+		for _, c := range script {
+			time.Sleep(time.Until(start.Add(c.at))) // the script's timing, not synchronisation
+			if _, err := w.Write(c.data); err != nil {
+				return
+			}
+		}
+	}()
+	return l
+}
+
+func (l *scriptedLine) Read(p []byte) (int, error)  { return l.r.Read(p) }
+func (l *scriptedLine) Write(p []byte) (int, error) { return len(p), nil }
+func (l *scriptedLine) Close() error {
+	_ = l.r.Close()
+	<-l.done
+	return nil
+}
+
+// Opening the port in the middle of another master's answer gives its
+// tail, which a loaded host (or an adapter's latency timer) can deliver
+// well after the open: that tail says nothing against the settings, and the
+// clean traffic after it decodes with high confidence.
+func TestAnAnswerInFlightAtOpenDoesNotLowerAutoDetectsConfidence(t *testing.T) {
+	req := modbus.EncodeRTU(2, modbus.ReadRequest{Function: modbus.FuncReadHoldingRegisters, Quantity: 10}.PDU())
+	ans := modbus.EncodeRTU(2, modbus.PDU{Function: modbus.FuncReadHoldingRegisters, Data: append([]byte{20}, bytes.Repeat([]byte{8, 0xF2}, 10)...)})
+	script := []lineChunk{{70 * time.Millisecond, ans[3:]}} // the tail, 70 ms late
+	for at := 120 * time.Millisecond; at < 400*time.Millisecond; at += 100 * time.Millisecond {
+		script = append(script, lineChunk{at, req}, lineChunk{at + 30*time.Millisecond, ans})
+	}
+	want := modbus.SerialSettings{Baud: 9600, DataBits: 8, Parity: "E", StopBits: 1}
+	d, err := modbus.AutoDetect(context.Background(), modbus.DetectOptions{Candidates: []modbus.SerialSettings{want}, Listen: 450 * time.Millisecond,
+		Open: func(modbus.SerialSettings) (modbus.Port, error) { return openScriptedLine(script), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Found || d.Settings != want || d.Method != "passive" || d.Confidence != "high" {
+		t.Fatalf("auto-detect: %+v, want %s by passive with high confidence", d, want)
 	}
 }

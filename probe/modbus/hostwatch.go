@@ -34,9 +34,9 @@ const (
 	maxStalls = 64
 )
 
-// span is an interval of wall-clock time; waited says the scanner was
+// stallSpan is an interval of wall-clock time; waited says the scanner was
 // waiting, so the host did not run it (otherwise it may have been busy).
-type span struct {
+type stallSpan struct {
 	from, to time.Time
 	waited   bool
 }
@@ -49,7 +49,7 @@ type hostWatch struct {
 	seen   time.Time // the last look at the clock
 	back   time.Time // when the host last came back from a stall
 	settle time.Duration
-	stalls []span // recent stalls, oldest first
+	stalls []stallSpan // recent stalls, oldest first
 	// Stalls counts the stalls seen; Longest is the longest.
 	Stalls  int
 	Longest time.Duration
@@ -74,7 +74,7 @@ func (w *hostWatch) look(now, expected time.Time, waited bool) {
 		if len(w.stalls) == maxStalls {
 			w.stalls = append(w.stalls[:0], w.stalls[1:]...)
 		}
-		w.stalls = append(w.stalls, span{expected, now, waited})
+		w.stalls = append(w.stalls, stallSpan{expected, now, waited})
 		if waited {
 			w.Stalls++
 			w.Longest = max(w.Longest, late)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,9 @@ func startLab(t *testing.T, scenario string, edit func(*bus.Config)) (*bus.Bus, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		testenv.NotApplicable(t, "the lab bus has PTYs on Linux and macOS only (%s)", runtime.GOOS)
+	}
 	pty, err := b.OpenPTY("")
 	if err != nil {
 		testenv.Missing(t, "no PTY for the lab bus: %v", err)

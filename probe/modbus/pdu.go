@@ -6,9 +6,10 @@ import (
 	"fmt"
 )
 
-// Function codes whose framing the codec knows. ectool itself only sends the
-// read functions, 0x11 and 0x2B/0x0E; the others are framed so the sniffer can
-// follow another master's traffic.
+// Function codes whose framing the codec knows. scan sends only the read
+// functions, 0x11 and 0x2B/0x0E; the writes 0x05, 0x06, 0x0F and 0x10 have
+// builders and parsers (pdu_write.go) for a deliberate write; the others are
+// framed so the sniffer can follow another master's traffic.
 const (
 	FuncReadCoils              byte = 0x01
 	FuncReadDiscreteInputs     byte = 0x02
@@ -38,7 +39,8 @@ const (
 // address and CRC).
 const MaxPDU = 253
 
-// IsWrite reports whether fc changes state in a device. ectool never sends one.
+// IsWrite reports whether fc changes state in a device. A scan never sends
+// one.
 func IsWrite(fc byte) bool {
 	switch fc {
 	case FuncWriteSingleCoil, FuncWriteSingleRegister, FuncWriteMultipleCoils,
@@ -330,9 +332,9 @@ func (r ReadRequest) PDU() PDU {
 // maxQuantity is the protocol's limit per read function.
 func maxQuantity(fc byte) uint16 {
 	if fc == FuncReadCoils || fc == FuncReadDiscreteInputs {
-		return 2000
+		return MaxReadBits
 	}
-	return 125
+	return MaxReadRegisters
 }
 
 // ParseReadRequest decodes a 0x01-0x04 request and checks its quantity
@@ -354,7 +356,8 @@ func ParseReadRequest(p PDU) (ReadRequest, error) {
 
 // ExpectedResponseLen is the PDU length of a successful answer to req, or 0
 // when it depends on the server (0x11, 0x2B). The scanner uses it to know how
-// long to keep listening for a second answer.
+// long to keep listening for a second answer. Writes are answered with
+// their echo or an address and quantity: 5 bytes.
 func ExpectedResponseLen(req PDU) int {
 	switch req.Function {
 	case FuncReadCoils, FuncReadDiscreteInputs:
@@ -365,6 +368,8 @@ func ExpectedResponseLen(req PDU) int {
 		if r, err := ParseReadRequest(req); err == nil {
 			return 2 + 2*int(r.Quantity)
 		}
+	case FuncWriteSingleCoil, FuncWriteSingleRegister, FuncWriteMultipleCoils, FuncWriteMultipleRegisters:
+		return 5
 	}
 	return 0
 }

@@ -18,7 +18,9 @@ type ProbeSpec struct {
 var DefaultProbe = ProbeSpec{Function: FuncReadHoldingRegisters}
 
 // ParseProbe reads "fc03" (the default), "fc04", "fc01", "fc02", "fc11", or
-// a read function with a register: "fc03:4000". Write function codes are
+// a read function with a register in ParseRegister's notation: "fc03:4000"
+// (wire address 4000), "fc04:30001" (input register 0). A Modicon
+// reference must name the function's own table. Write function codes are
 // refused: a scan never changes a device.
 func ParseProbe(s string) (ProbeSpec, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
@@ -39,11 +41,11 @@ func ParseProbe(s string) (ProbeSpec, error) {
 		return ProbeSpec{}, fmt.Errorf("probe %q: only read function codes 01-04 and 11 may probe (a scan never writes)", s)
 	}
 	if hasAddr {
-		a, err := strconv.ParseUint(addrPart, 0, 16)
+		r, err := ParseRegister(addrPart, TableOfFunction(p.Function))
 		if err != nil {
-			return ProbeSpec{}, fmt.Errorf("probe %q: register %q is not a number 0-65535", s, addrPart)
+			return ProbeSpec{}, fmt.Errorf("probe %q: %w", s, err)
 		}
-		p.Address = uint16(a)
+		p.Address = r.Address
 	}
 	return p, nil
 }

@@ -78,6 +78,10 @@ type Device struct {
 	Exceptions []string `json:"exceptions,omitempty"`
 	Evidence   []string `json:"evidence"`
 	Hint       string   `json:"hint"`
+	// IDRegisters are the distinct values --id-register gave (hex, as
+	// Identity.IDRegister), in the order first read: two or more when
+	// devices share the address, each its own serial number.
+	IDRegisters []string `json:"id_registers,omitempty"`
 	// Warning marks an ok device with something the technician should know
 	// (a late reply: the timeout is too short for it).
 	Warning string `json:"warning,omitempty"`
@@ -140,6 +144,8 @@ type Settings struct {
 	Confirm    int             `json:"confirm"`
 	ListenMS   float64         `json:"listen_ms"`
 	IDRegister *int            `json:"id_register,omitempty"`
+	// IDRegisterTable is the id register's table: holding or input.
+	IDRegisterTable string `json:"id_register_table,omitempty"`
 	// Forced is --force: open a port another process holds.
 	Forced bool `json:"forced"`
 	// ForcedPast are the processes that held the port when --force opened

@@ -10,11 +10,11 @@ import (
 	"github.com/ecdata/ectool/probe/modbus"
 )
 
-// scriptedLine is a serial line with one scripted device behind it: answer
+// scriptedMeterLine is a serial line with one scripted device behind it: answer
 // gets the n-th request (from 1) and returns what the line carries back
 // and after how long (nil: nothing). It stands for what the lab cannot
 // make happen on cue: answers lost to a collision, a pulse of noise.
-func scriptedLine(t *testing.T, answer func(n int, req modbus.Frame) ([]byte, time.Duration)) modbus.Port {
+func scriptedMeterLine(t *testing.T, answer func(n int, req modbus.Frame) ([]byte, time.Duration)) modbus.Port {
 	t.Helper()
 	near, far := net.Pipe()
 	var wg sync.WaitGroup
@@ -79,7 +79,7 @@ func scriptedScan(t *testing.T, p modbus.Port, o modbus.ScanOptions) *modbus.Res
 // retries go on (before the fix the scan stopped retrying and missed the
 // meter).
 func TestARetryWindowWithAPulseOfNoiseDoesNotEndTheRetries(t *testing.T) {
-	p := scriptedLine(t, func(n int, req modbus.Frame) ([]byte, time.Duration) {
+	p := scriptedMeterLine(t, func(n int, req modbus.Frame) ([]byte, time.Duration) {
 		switch n {
 		case 1:
 			return nil, 0
@@ -104,7 +104,7 @@ func TestARetryWindowWithAPulseOfNoiseDoesNotEndTheRetries(t *testing.T) {
 // poll timed out or caught the previous poll's answer, and on a loaded
 // machine the meter came out "silent in 5 of 9 polls", suspect.)
 func TestConfirmPollsWaitForAMeterOnceItIsSeenToAnswerLate(t *testing.T) {
-	p := scriptedLine(t, func(n int, req modbus.Frame) ([]byte, time.Duration) {
+	p := scriptedMeterLine(t, func(n int, req modbus.Frame) ([]byte, time.Duration) {
 		if n == 2 {
 			return nil, 0
 		}

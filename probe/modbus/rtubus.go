@@ -98,6 +98,15 @@ func (b *rtuBus) send(frame []byte) (time.Time, error) {
 	return at, err
 }
 
+// sendUnremembered writes a request whose answer is its exact copy (FC
+// 05, 06) on an adapter not seen echoing: remembering it would strip the
+// answer as an echo.
+func (b *rtuBus) sendUnremembered(frame []byte) (time.Time, error) {
+	at := b.now()
+	_, err := b.port.Write(frame)
+	return at, err
+}
+
 // next returns the next event from the bus, waiting until deadline. Echoes
 // of our own last request are stripped here. ok is false when the deadline
 // passed with nothing to report. Bytes still arriving at the deadline are

@@ -33,10 +33,13 @@ type ScanOptions struct {
 	// Confirm is how many polls each found address gets to look for a
 	// collision (default 5; negative: none).
 	Confirm int
-	// IDRegister, when >= 0, is a holding register holding a serial number:
-	// confirm polls read it (two registers) so two devices show as two
-	// serial numbers.
+	// IDRegister, when >= 0, is the address of a register holding a serial
+	// number: confirm polls read it (two registers) so two devices show as
+	// two serial numbers.
 	IDRegister int
+	// IDTable is IDRegister's table: holding (the default, TableUnset) or
+	// input.
+	IDTable Table
 	// Force opens a port another process holds (it breaks that process's
 	// traffic). It never switches off another safety.
 	Force bool
@@ -147,6 +150,7 @@ func (o *ScanOptions) settings() Settings {
 	if o.IDRegister >= 0 {
 		r := o.IDRegister
 		st.IDRegister = &r
+		st.IDRegisterTable = o.IDTable.or(TableHolding).String()
 	}
 	return st
 }
@@ -833,27 +837,47 @@ func (s *rtuScanner) sweep(ctx context.Context) error {
 	return nil
 }
 
-// timeoutFor is the per-request timeout for the next confirm poll of u: a
-// device seen answering late gets twice its observed latency. It is asked
-// before each poll, not once per address: a slow meter's late answer often
-// shows only during its first confirm polls (the sweep's retries can
-// collide with it on the line), and every poll after it must then wait for
-// the meter rather than time out and have its answer land in the next
-// poll's window.
-func (u *unitState) timeoutFor(base time.Duration) time.Duration {
-	t := base
+// timeoutFor is the per-request timeout for confirm polls: a device that
+// answered late gets twice its slowest observed latency.
+func (s *rtuScanner) timeoutFor(u *unitState) time.Duration { return confirmTimeout(s.o.Timeout, u) }
+
+// confirmTimeout is --timeout, or twice u's slowest late answer so far when
+// that is longer (up to 5 s: an answer later than that is lost anyway), for
+// RTU and TCP alike.
+func confirmTimeout(timeout time.Duration, u *unitState) time.Duration {
+	t := timeout
 	for _, l := range u.late {
 		t = max(t, 2*l+20*time.Millisecond)
 	}
-	return min(t, 5*time.Second)
+	return max(timeout, min(t, 5*time.Second))
 }
+
+// latenciesAlternate reports whether u's confirm polls so far answered with
+// latencies that alternate between two groups, as twins taking turns do. A
+// loaded host or network gives five polls that pattern by chance (about one
+// in eight when its delays hit half of them), so the confirm phase then polls
+// as often again before the verdict reads them all. hostJitter and the
+// polls left out are judge's: latencies measured across a stall of the host
+// are not compared.
+func (u *unitState) latenciesAlternate(hostJitter time.Duration) bool {
+	var lats []time.Duration
+	for _, p := range u.polls { // the polls judge compares
+		if p.ok && p.confirm && p.exception == 0 && !p.hostStall {
+			lats = append(lats, p.latency)
+		}
+	}
+	return latencyGroups(lats, hostJitter) != ""
+}
+
+// extraLatencyPolls is how many more confirm polls alternating latencies get.
+func extraLatencyPolls(o ScanOptions) int { return max(6, o.Confirm) }
 
 // confirmPDU is what confirm polls ask an address: the --id-register, or
 // the request it answered in the sweep (FC 04 or 0x11 for a device found by
 // --thorough), or the probe.
 func confirmPDU(o ScanOptions, u *unitState) PDU {
 	if o.IDRegister >= 0 {
-		return ReadRequest{Function: FuncReadHoldingRegisters, Address: uint16(o.IDRegister), Quantity: 2}.PDU()
+		return ReadRequest{Function: o.IDTable.or(TableHolding).ReadFunction(), Address: uint16(o.IDRegister), Quantity: 2}.PDU()
 	}
 	if u.found != nil {
 		return *u.found
@@ -867,7 +891,10 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 	for i, id := range ids {
 		u := s.units[id]
 		poll := func(p PDU, confirm bool) (*Frame, error) {
-			rec, f, err := s.transact(id, p, u.timeoutFor(s.o.Timeout))
+			// Each poll's timeout follows the late answers seen so far,
+			// this phase's included: the sweep may have missed the one
+			// that shows how slow the device is (lost in a collision).
+			rec, f, err := s.transact(id, p, s.timeoutFor(u))
 			if err != nil {
 				return nil, err
 			}
@@ -907,6 +934,16 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 		if s.o.Confirm > 0 && len(u.serverIDs) > 0 && !s.stop() {
 			if err := u.readServerID(pdus); err != nil {
 				return err
+			}
+		}
+		if s.o.Confirm > 0 && u.latenciesAlternate(s.bus.watch.Longest) {
+			for range extraLatencyPolls(s.o) {
+				if s.stop() || ctx.Err() != nil {
+					break
+				}
+				if _, err := poll(confirmPDU(s.o, u), true); err != nil {
+					return err
+				}
 			}
 		}
 		// Replies that are sometimes corrupt and sometimes clean: two

@@ -270,7 +270,9 @@ func (s *tcpScanner) confirm(ctx context.Context) error {
 		}
 		u := s.units[id]
 		poll := func(p PDU, confirm bool) (*MBAPFrame, error) {
-			rec, f, err := s.transact(id, p, u.timeoutFor(s.o.Timeout))
+			// As over RTU: each poll waits as long as the late answers
+			// seen so far, this phase's included, say it must.
+			rec, f, err := s.transact(id, p, confirmTimeout(s.o.Timeout, u))
 			if err != nil {
 				return nil, err
 			}
@@ -311,6 +313,16 @@ func (s *tcpScanner) confirm(ctx context.Context) error {
 		if s.o.Confirm > 0 && len(u.serverIDs) > 0 {
 			if err := u.readServerID(pdus); err != nil {
 				return err
+			}
+		}
+		if s.o.Confirm > 0 && u.latenciesAlternate(s.watch.Longest) { // chance or twins: ask again (as over RTU)
+			for range extraLatencyPolls(s.o) {
+				if ctx.Err() != nil {
+					break
+				}
+				if _, err := poll(confirmPDU(s.o, u), true); err != nil {
+					return err
+				}
 			}
 		}
 		if s.o.Progress != nil {

@@ -98,7 +98,8 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 	if v := distinct(u.deviceIDs); len(v) > 1 {
 		addC("device identification differs between polls: %s", strings.Join(v, " vs "))
 	}
-	if v := distinct(u.idRegs); len(v) > 1 {
+	d.IDRegisters = distinct(u.idRegs)
+	if v := d.IDRegisters; len(v) > 1 {
 		addC("id register differs between polls: %s", strings.Join(v, " vs "))
 	}
 

@@ -51,6 +51,10 @@ type bufConn struct {
 	// CONNACK when MQTT 5 was spoken.
 	peek    [8]byte
 	peekLen int
+	// sniffed: the server's first bytes were looked at (see sniffFirst);
+	// notMQTT holds them when they are not MQTT.
+	sniffed bool
+	notMQTT atomic.Pointer[[]byte]
 
 	// Packet mode (setIntercept): only the reading goroutine touches these.
 	intercept    func(header byte, body []byte) bool
@@ -61,14 +65,63 @@ type bufConn struct {
 	// connack is the body of the CONNACK as received (read it once the
 	// library has returned from CONNECT).
 	connack []byte
-	// pong gets a token for every PINGRESP read (see Sync).
+
+	// PINGREQs written and PINGRESPs read, whoever sent the PINGREQ (the
+	// libraries' keep-alive, or pingBarrier): a broker answers them in
+	// order, so the n-th PINGRESP answers the n-th PINGREQ.
+	out   outScan // under mu: follows the packets in the send buffer
+	pongs atomic.Int64
+	// pong is signalled (capacity 1) after each PINGRESP read.
 	pong chan struct{}
+}
+
+// outScan follows the packet boundaries of the bytes being sent, however
+// the libraries split their writes, to count the PINGREQs among them.
+type outScan struct {
+	inLen  bool // reading a remaining length
+	hdr    byte
+	length int
+	mult   int
+	skip   int // body bytes still to pass
+	pings  int64
+}
+
+func (s *outScan) scan(p []byte) {
+	for len(p) > 0 {
+		switch {
+		case s.skip > 0:
+			n := min(s.skip, len(p))
+			s.skip -= n
+			p = p[n:]
+		case !s.inLen:
+			s.hdr, s.inLen, s.length, s.mult = p[0], true, 0, 1
+			p = p[1:]
+		default:
+			c := p[0]
+			p = p[1:]
+			s.length += int(c&0x7f) * s.mult
+			s.mult *= 128
+			if c&0x80 == 0 || s.mult > 128*128*128*128 {
+				s.inLen, s.skip = false, s.length
+				if s.hdr == 0xC0 {
+					s.pings++
+				}
+			}
+		}
+	}
 }
 
 // maxPending bounds the unsent bytes: writers wait beyond it.
 const maxPending = 1 << 20
 
 func newBufConn(c net.Conn) *bufConn {
+	b := idleBufConn(c)
+	go b.flusher()
+	return b
+}
+
+// idleBufConn is a bufConn without its flusher: only Close sends.
+func idleBufConn(c net.Conn) *bufConn {
 	b := &bufConn{
 		Conn:      c,
 		r:         bufio.NewReaderSize(c, 64<<10),
@@ -78,7 +131,6 @@ func newBufConn(c net.Conn) *bufConn {
 		pong:      make(chan struct{}, 1),
 	}
 	b.drained = sync.NewCond(&b.mu)
-	go b.flusher()
 	return b
 }
 
@@ -120,6 +172,13 @@ func (b *bufConn) setIntercept(maxQoS byte, f func(header byte, body []byte) boo
 
 // readPackets serves the library whole packets, minus the ones intercepted.
 func (b *bufConn) readPackets(p []byte) (int, error) {
+	if !b.sniffed {
+		b.sniffed = true
+		if first := sniffFirst(b.r); first != nil {
+			b.notMQTT.Store(&first)
+			return 0, &notMQTTError{first: first}
+		}
+	}
 	for b.pendingOff == len(b.pending) {
 		b.pending, b.pendingOff = b.pending[:0], 0
 		hdr, err := b.r.ReadByte()
@@ -165,6 +224,7 @@ func (b *bufConn) readPackets(p []byte) (int, error) {
 			b.passed()
 		}
 		if hdr == 0xD0 {
+			b.pongs.Add(1)
 			select {
 			case b.pong <- struct{}{}:
 			default:
@@ -183,6 +243,15 @@ func (b *bufConn) readPackets(p []byte) (int, error) {
 // firstBytes is what the broker sent first (up to 8 bytes).
 func (b *bufConn) firstBytes() []byte { return b.peek[:b.peekLen] }
 
+// notMQTTAnswer is what the server sent first when it is not MQTT (nil
+// otherwise, or before it answered).
+func (b *bufConn) notMQTTAnswer() []byte {
+	if p := b.notMQTT.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 func (b *bufConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	for len(b.buf) >= maxPending && b.err == nil && !b.closed {
@@ -197,6 +266,7 @@ func (b *bufConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	b.buf = append(b.buf, p...)
+	b.out.scan(p)
 	b.mu.Unlock()
 	select {
 	case b.kick <- struct{}{}:
@@ -208,6 +278,13 @@ func (b *bufConn) Write(p []byte) (int, error) {
 // writePacket appends one whole packet, encoded by enc straight into the
 // send buffer, under the packet lock so it never lands inside another.
 func (b *bufConn) writePacket(enc func(dst []byte) []byte) error {
+	_, err := b.appendPacket(enc)
+	return err
+}
+
+// appendPacket is writePacket, also returning how many PINGREQs have been
+// written up to and including this packet.
+func (b *bufConn) appendPacket(enc func(dst []byte) []byte) (int64, error) {
 	b.pkt.Lock()
 	defer b.pkt.Unlock()
 	b.mu.Lock()
@@ -220,15 +297,18 @@ func (b *bufConn) writePacket(enc func(dst []byte) []byte) error {
 		if err == nil {
 			err = net.ErrClosed
 		}
-		return err
+		return 0, err
 	}
+	start := len(b.buf)
 	b.buf = enc(b.buf)
+	b.out.scan(b.buf[start:])
+	pings := b.out.pings
 	b.mu.Unlock()
 	select {
 	case b.kick <- struct{}{}:
 	default:
 	}
-	return nil
+	return pings, nil
 }
 
 func (b *bufConn) flusher() {
@@ -275,20 +355,38 @@ func (b *bufConn) flush() error {
 // connection if the broker's last bytes were still unread here, and a
 // reset makes the broker throw away what it had not read yet: the last
 // acknowledgements, so it would send those messages again next session.
+//
+// Writes are refused from the start of Close, so every Write that
+// succeeded is in the last flush. Close returns the first error sending
+// (then something buffered, perhaps the DISCONNECT, never left), else the
+// socket's close error.
 func (b *bufConn) Close() error {
 	var err error
 	b.once.Do(func() {
 		_ = b.Conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		ferr := b.flush()
-		b.shut()
-		if cw, ok := b.Conn.(interface{ CloseWrite() error }); ok && ferr == nil && !b.noLinger.Load() {
+		b.markClosed()
+		_ = b.flush()
+		close(b.stop)
+		werr := b.writeErr()
+		if cw, ok := b.Conn.(interface{ CloseWrite() error }); ok && werr == nil && !b.noLinger.Load() {
 			if cw.CloseWrite() == nil {
 				b.awaitPeerClose(time.Second)
 			}
 		}
 		err = b.Conn.Close()
+		if werr != nil {
+			err = werr
+		}
 	})
 	return err
+}
+
+// writeErr is the first error sending to the socket: whatever was buffered
+// then never left.
+func (b *bufConn) writeErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 // awaitPeerClose waits until the broker has closed its side: the library's
@@ -318,25 +416,27 @@ func (b *bufConn) awaitPeerClose(limit time.Duration) {
 }
 
 // pingBarrier sends a PINGREQ behind everything written so far and waits
-// for a PINGRESP: the broker answers it only after it has read (and not
-// refused by closing the connection) every packet before it. ended is the
-// connection's end; ping returns false when it comes first.
+// for the PINGRESP that answers it: the broker answers it only after it
+// has read (and not refused by closing the connection) every packet before
+// it. PINGRESPs owed to earlier PINGREQs (the libraries' keep-alive) do not
+// count. ended is the connection's end; ping returns false when it comes
+// first.
 func (b *bufConn) pingBarrier(ctx context.Context, ended <-chan struct{}) (bool, error) {
-	select {
-	case <-b.pong: // an answer to an earlier ping
-	default:
-	}
-	if err := b.writePacket(func(dst []byte) []byte { return append(dst, 0xC0, 0x00) }); err != nil {
+	seq, err := b.appendPacket(func(dst []byte) []byte { return append(dst, 0xC0, 0x00) })
+	if err != nil {
 		return false, nil
 	}
-	select {
-	case <-b.pong:
-		return true, nil
-	case <-ended:
-		return false, nil
-	case <-ctx.Done():
-		return false, ctx.Err()
+	for b.pongs.Load() < seq {
+		select {
+		case <-b.pong:
+		case <-ended:
+			// The answer may have been read just before the end.
+			return b.pongs.Load() >= seq, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
 	}
+	return true, nil
 }
 
 // abort closes the socket without sending what is buffered: a power cut.
@@ -350,9 +450,14 @@ func (b *bufConn) abort() error {
 }
 
 func (b *bufConn) shut() {
+	b.markClosed()
+	close(b.stop)
+}
+
+// markClosed refuses every later write.
+func (b *bufConn) markClosed() {
 	b.mu.Lock()
 	b.closed = true
 	b.drained.Broadcast()
 	b.mu.Unlock()
-	close(b.stop)
 }

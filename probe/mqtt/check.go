@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/diag/report"
+	"github.com/ecdata/ectool/probe/netpath"
 )
 
 // The check IDs `ectool mqtt check` emits, in ladder order. They are listed
@@ -73,6 +74,9 @@ type CheckOptions struct {
 	// Now is the clock of the report (nil: time.Now). Latencies always use
 	// the monotonic clock.
 	Now func() time.Time
+	// Pins (sha256//BASE64, see netpath.Pin): when set, mqtt.tls fails
+	// unless a certificate of the broker's chain has one of them.
+	Pins []string
 }
 
 func (o CheckOptions) withDefaults() CheckOptions {
@@ -116,7 +120,7 @@ func Check(ctx context.Context, o CheckOptions) *report.Report {
 	userPrefix := o.TopicPrefix != ""
 	o = o.withDefaults()
 	r := report.New("mqtt check", redactURL(o.Broker), o.Now)
-	c := &checker{ctx: ctx, o: o, r: r, userPrefix: userPrefix, run: randomHex(6)}
+	c := &checker{ctx: ctx, o: o, r: r, userPrefix: userPrefix, run: randomHex(6), connect: Connect}
 	// --client-id '' asks the broker to assign the main connection's id;
 	// the helper connections still need ids of their own.
 	c.helperBase = o.ClientID
@@ -144,7 +148,7 @@ type checker struct {
 	userPrefix bool   // the prefix was given with --topic-prefix
 
 	target  Broker
-	tls     *tlsProbe // what the TLS handshake showed (TLS brokers only)
+	tls     *netpath.HandshakeState // what the TLS handshake showed (TLS brokers only)
 	netTime time.Duration
 	main    Client
 	router  *router
@@ -154,6 +158,9 @@ type checker struct {
 	prefixOK bool
 	// cleanups run at the end, last first, each with its own time budget.
 	cleanups []func(ctx context.Context)
+	// connect opens the connections the checks add after CONNECT (Connect;
+	// tests put a fake broker behind it).
+	connect func(ctx context.Context, o Options) (Client, error)
 }
 
 func randomHex(n int) string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/diag/report"
+	"github.com/ecdata/ectool/probe/netpath"
 )
 
 // checkConnect logs in with mqtt.Connect. Connect dials again (the TLS
@@ -27,9 +28,9 @@ func (c *checker) checkConnect(ctx context.Context, tlsCheck *report.Check) (*re
 	cl, err := Connect(cctx, c.o.Options)
 	ch.Evidence["connect_ms"] = report.Millis(time.Since(t0))
 	if err != nil {
-		if tlsCheck != nil && (StepOf(err) == StepTLS || tlsAlertText(err) != "") {
-			msg, hint := tlsHandshakeWords(err, c.tls, c.o.Timeout, c.target)
-			if se := (*StepError)(nil); errors.As(err, &se) && tlsAlertText(err) == "" && se.Message != "" {
+		if tlsCheck != nil && (StepOf(err) == StepTLS || netpath.AlertText(err) != "") {
+			msg, hint := netpath.HandshakeWords(err, c.tls, c.o.Timeout, c.target.endpoint())
+			if se := (*StepError)(nil); errors.As(err, &se) && netpath.AlertText(err) == "" && se.Message != "" {
 				msg, hint = se.Message, se.Hint
 			}
 			tlsCheck.Evidence["client_cert_accepted"] = false
@@ -49,9 +50,9 @@ func (c *checker) checkConnect(ctx context.Context, tlsCheck *report.Check) (*re
 	connAckEvidence(ch.Evidence, ca, ka)
 	if tlsCheck != nil && c.tls != nil {
 		switch {
-		case c.tls.sent:
+		case c.tls.Sent:
 			tlsCheck.Evidence["client_cert_accepted"] = true
-		case c.tls.requested:
+		case c.tls.Requested:
 			tlsCheck.Evidence["client_cert_accepted"] = "not sent (the broker asked for one but does not require it)"
 		case c.o.TLS.CertFile != "":
 			tlsCheck.Evidence["client_cert_note"] = "--cert given, but the broker did not ask for a client certificate: it authenticates otherwise"

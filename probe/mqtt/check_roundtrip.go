@@ -17,9 +17,13 @@ import (
 // their topic; messages nobody waits for are dropped. It never drops a
 // routed message: it waits for the check to read it (the client queues
 // what arrives meanwhile), so every loss a check reports is the broker's.
+// When the connection has ended and every message it delivered has been
+// handed on, the router closes its inboxes: a reader that sees its inbox
+// closed has missed nothing.
 type router struct {
 	mu    sync.Mutex
 	sinks map[string]*sink
+	ended bool
 }
 
 // sink is one check's inbox for a topic; done is closed by unroute.
@@ -46,22 +50,34 @@ func newRouter(cl Client) *router {
 			case <-s.done:
 			}
 		}
+		// Only this goroutine sends on the inboxes, and it is done.
+		r.mu.Lock()
+		r.ended = true
+		for _, s := range r.sinks {
+			close(s.ch)
+		}
+		r.mu.Unlock()
 	}()
 	return r
 }
 
-// route opens an inbox for topic.
+// route opens an inbox for topic. After the connection's end it is a
+// closed one.
 func (r *router) route(topic string, size int) <-chan Message {
 	if size > 1024 {
 		size = 1024
 	}
 	s := &sink{ch: make(chan Message, size), done: make(chan struct{})}
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		close(s.ch)
+		return s.ch
+	}
 	if old := r.sinks[topic]; old != nil {
 		close(old.done)
 	}
 	r.sinks[topic] = s
-	r.mu.Unlock()
 	return s.ch
 }
 
@@ -441,12 +457,13 @@ func (c *checker) checkRoundTrip(ctx context.Context, q byte) (*report.Check, ti
 collect:
 	for have < sent {
 		select {
-		case m := <-sink:
+		case m, ok := <-sink:
+			if !ok { // the connection ended; all it delivered was read
+				connLost = true
+				break collect
+			}
 			take(m)
 		case <-wait.C:
-			break collect
-		case <-c.main.Done():
-			connLost = true
 			break collect
 		case <-ctx.Done():
 			break collect
@@ -454,7 +471,11 @@ collect:
 	}
 	for drained := false; !drained; { // duplicates already delivered
 		select {
-		case m := <-sink:
+		case m, ok := <-sink:
+			if !ok {
+				drained = true
+				break
+			}
 			take(m)
 		default:
 			drained = true
@@ -679,7 +700,7 @@ func (c *checker) checkRetained(ctx context.Context) {
 		fail(ch, "the new subscriber's SUBSCRIBE failed: "+msg, hint)
 		return
 	}
-	m, got := c.waitFor(ctx, h.Messages(), h.Done(), func(m Message) bool {
+	m, got := c.waitFor(ctx, h.Messages(), func(m Message) bool {
 		k, _, ok := c.parsePayload(m.Payload)
 		return ok && k == "retained"
 	}, c.o.Timeout)
@@ -712,7 +733,12 @@ func (c *checker) checkRetained(ctx context.Context) {
 	// seen once is looked for again before it is reported.
 	for attempt := 0; attempt < 2; attempt++ {
 		if attempt > 0 {
-			time.Sleep(200 * time.Millisecond)
+			select {
+			case <-ctx.Done(): // interrupted: the clear stays unverified
+				ch.Evidence["cleared"] = "sent, not verified"
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
 		}
 		leftover, verified := c.retainedLeftover(ctx, h, topic, q)
 		if !verified {
@@ -745,7 +771,7 @@ func (c *checker) retainedLeftover(ctx context.Context, h Client, topic string, 
 	if err := c.main.Publish(vctx, Message{Topic: topic, Payload: c.payload("marker", 0), QoS: q}); err != nil {
 		return false, false
 	}
-	_, got := c.waitFor(ctx, h.Messages(), h.Done(), func(m Message) bool {
+	_, got := c.waitFor(ctx, h.Messages(), func(m Message) bool {
 		k, _, ok := c.parsePayload(m.Payload)
 		if ok && k == "retained" {
 			leftover = true
@@ -755,9 +781,11 @@ func (c *checker) retainedLeftover(ctx context.Context, h Client, topic string, 
 	return leftover, got
 }
 
-// waitFor reads msgs until match accepts one, the timeout passes or the
-// connection ends.
-func (c *checker) waitFor(ctx context.Context, msgs <-chan Message, done <-chan struct{}, match func(Message) bool, timeout time.Duration) (Message, bool) {
+// waitFor reads msgs until match accepts one, the timeout passes or msgs
+// is closed. msgs is a router's inbox or a Client's Messages: both close
+// only once the connection has ended and everything it delivered has been
+// read, so a message that arrived just before the end is never missed.
+func (c *checker) waitFor(ctx context.Context, msgs <-chan Message, match func(Message) bool, timeout time.Duration) (Message, bool) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
@@ -774,21 +802,6 @@ func (c *checker) waitFor(ctx context.Context, msgs <-chan Message, done <-chan 
 			}
 		case <-t.C:
 			return Message{}, false
-		case <-done:
-			// drain what already arrived
-			for {
-				select {
-				case m, ok := <-msgs:
-					if !ok {
-						return Message{}, false
-					}
-					if match(m) {
-						return m, true
-					}
-				default:
-					return Message{}, false
-				}
-			}
 		case <-ctx.Done():
 			return Message{}, false
 		}
@@ -827,7 +840,7 @@ func (c *checker) checkWill(ctx context.Context) {
 	// A broker sees the connection close at once; one that does not (a
 	// silent NAT drop) must still notice after 1.5 keep-alives.
 	limit := c.o.Timeout + willKeepAlive*3/2
-	m, got := c.waitFor(ctx, sink, c.main.Done(), func(m Message) bool {
+	m, got := c.waitFor(ctx, sink, func(m Message) bool {
 		k, _, ok := c.parsePayload(m.Payload)
 		return ok && k == "will"
 	}, limit)

@@ -288,6 +288,12 @@ func (c *client311) Done() <-chan struct{}    { return c.life.done }
 func (c *client311) Err() error               { return c.life.Err() }
 
 func (c *client311) Disconnect(ctx context.Context) error {
+	live := true
+	select {
+	case <-c.life.done:
+		live = false
+	default:
+	}
 	c.life.setClosing()
 	if !c.subscribed.Load() && !c.connack.SessionPresent && c.inflight.Load() == 0 {
 		c.conn.noLinger.Store(true)
@@ -311,6 +317,9 @@ func (c *client311) Disconnect(ctx context.Context) error {
 	_ = c.conn.Close()
 	c.life.end()
 	c.q.close()
+	if werr := c.conn.writeErr(); live && werr != nil {
+		return disconnectNotSent(werr)
+	}
 	return nil
 }
 

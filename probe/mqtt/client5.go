@@ -437,6 +437,7 @@ func (c *client5) Done() <-chan struct{}    { return c.life.done }
 func (c *client5) Err() error               { return c.life.Err() }
 
 func (c *client5) Disconnect(ctx context.Context) error {
+	live := !c.isEnded()
 	c.life.setClosing()
 	if !c.subscribed.Load() && !c.connack.SessionPresent && c.sess.pendingCount() == 0 {
 		c.conn.noLinger.Store(true)
@@ -446,7 +447,20 @@ func (c *client5) Disconnect(ctx context.Context) error {
 	case <-c.life.done:
 	case <-ctx.Done():
 	}
+	// paho.golang has closed the connection: the last flush is over.
+	if werr := c.conn.writeErr(); live && werr != nil {
+		return disconnectNotSent(werr)
+	}
 	return err
+}
+
+func (c *client5) isEnded() bool {
+	select {
+	case <-c.life.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (c *client5) Abort() error {

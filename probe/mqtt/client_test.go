@@ -9,6 +9,8 @@ import (
 	"net"
 	"os/exec"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -323,6 +325,54 @@ func TestDisconnectSendsNoWill(t *testing.T) {
 	}
 }
 
+// failingConn is a socket whose writes fail once failWrites is called, as
+// when the link dies just before DISCONNECT.
+type failingConn struct {
+	net.Conn
+	failing atomic.Bool
+}
+
+func (c *failingConn) Write(p []byte) (int, error) {
+	if c.failing.Load() {
+		return 0, syscall.EPIPE
+	}
+	return c.Conn.Write(p)
+}
+
+// Issue 6: a DISCONNECT that never reached the broker is an error, not a
+// clean end: to the broker the client vanished, and it sends the Will.
+func TestDisconnectThatNeverLeftIsAnErrorAndTheBrokerSendsTheWill(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	for _, v := range versions {
+		watcher := connect(t, mqtt.Options{Broker: b.URL, Version: v})
+		topic := "will/lost/" + string(v)
+		if _, err := watcher.Subscribe(ctxT(t, 5*time.Second), mqtt.Subscription{Filter: topic, QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		var sock *failingConn
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			sock = &failingConn{Conn: c}
+			return sock, nil
+		}
+		c, err := mqtt.Connect(ctxT(t, 5*time.Second), mqtt.Options{Broker: b.URL, Version: v, Dial: dial,
+			Will: &mqtt.Will{Topic: topic, Payload: []byte("gone"), QoS: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sock.failing.Store(true)
+		if err := c.Disconnect(ctxT(t, 5*time.Second)); err == nil || !strings.Contains(err.Error(), "DISCONNECT was not sent") {
+			t.Errorf("MQTT %s: Disconnect returned %v, want an error saying DISCONNECT was not sent", v, err)
+		}
+		if m := receive(t, watcher, 1, 5*time.Second)[0]; string(m.Payload) != "gone" {
+			t.Fatalf("MQTT %s: got %q, want the Will", v, m.Payload)
+		}
+	}
+}
+
 func TestPipelinedPublishesArriveInOrder(t *testing.T) {
 	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{NoQueueLimits: true})
 	for _, v := range versions {
@@ -407,19 +457,26 @@ func TestDrainedSessionHasNothingLeftToResend(t *testing.T) {
 
 // In the test's own network namespace: an "unreachable" route gives no
 // route at once; a prefix routed into lo, where nobody owns the address,
-// swallows the SYN and the step times out.
+// swallows the SYN and the step times out. The namespace is the package's,
+// shared by every test and every -count repeat: the routes go when the test
+// ends.
 func TestTCPFailuresAreToldApart(t *testing.T) {
-	if testenv.Netns() == "" {
-		t.Skip("needs the test's own network namespace (root)")
-	}
+	testenv.RequireNetns(t)
 	ip := testenv.Require(t, "ip")
-	for _, args := range [][]string{
-		{"route", "add", "unreachable", "10.98.0.0/16"},
-		{"route", "add", "10.97.0.0/16", "dev", "lo"},
+	for _, route := range [][]string{
+		{"unreachable", "10.98.0.0/16"},
+		{"10.97.0.0/16", "dev", "lo"},
 	} {
-		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
+		add := append([]string{"route", "add"}, route...)
+		if out, err := exec.Command(ip, add...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", add, err, out)
 		}
+		t.Cleanup(func() {
+			del := append([]string{"route", "del"}, route...)
+			if out, err := exec.Command(ip, del...).CombinedOutput(); err != nil {
+				t.Errorf("ip %v: %v: %s", del, err, out)
+			}
+		})
 	}
 	cases := []struct{ broker, kind string }{
 		{"mqtt://10.98.0.1", "no_route"},

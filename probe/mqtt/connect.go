@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ecdata/ectool/probe/netpath"
 )
 
 // DefaultConnectTimeout bounds each connection step when Options leave it 0.
@@ -66,7 +68,7 @@ func Connect(ctx context.Context, o Options) (Client, error) {
 	}
 	if err != nil {
 		_ = conn.abort()
-		return nil, credentialHint(err, o)
+		return nil, tlsPortProbe(ctx, credentialHint(err, o), o, info)
 	}
 	return c, nil
 }
@@ -88,6 +90,9 @@ func credentialHint(err error, o Options) error {
 
 // connectStepError words a CONNECT that got no CONNACK.
 func connectStepError(err error, conn *bufConn, o Options, info *DialInfo) *StepError {
+	if first := conn.notMQTTAnswer(); first != nil {
+		return notMQTTStepError(first, info.Broker)
+	}
 	se := &StepError{Step: StepConnect, Err: err}
 	first := conn.firstBytes()
 	if o.Version == V5 && len(first) >= 4 && first[0] == 0x20 && first[1] == 0x02 && first[3] == 0x01 {
@@ -97,7 +102,7 @@ func connectStepError(err error, conn *bufConn, o Options, info *DialInfo) *Step
 		se.Hint = "try --mqtt-version 3.1.1"
 		return se
 	}
-	if a := tlsAlertText(err); a != "" {
+	if a := netpath.AlertText(err); a != "" {
 		// TLS 1.3 brokers refuse a client certificate after the handshake,
 		// so the refusal arrives while we wait for CONNACK.
 		te := tlsStepError(err, info.Broker, nil, o.ConnectTimeout)
@@ -110,8 +115,13 @@ func connectStepError(err error, conn *bufConn, o Options, info *DialInfo) *Step
 		se.Hint = "nothing was refused: run the command again"
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		se.Message = fmt.Sprintf("no CONNACK within %s: the port accepted the connection but did not answer CONNECT", durText(o.ConnectTimeout))
-		se.Hint = "is this an MQTT port? A TLS port waits for a handshake (use mqtts://), a WebSocket port for an HTTP upgrade (use ws://)"
+		ws := "ws"
+		if info.Broker.TLS() {
+			ws = "wss"
+		}
+		se.Hint = fmt.Sprintf("is this an MQTT port? An HTTP or WebSocket port waits for a request line (for MQTT over WebSockets use %s://%s/mqtt); a proxy or firewall may also hold the connection", ws, info.Broker.Addr())
 	case len(first) == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)):
+		se.Err = &silentClose{err: err}
 		se.Message = "the broker closed the connection after CONNECT without a CONNACK"
 		if o.Version == V5 {
 			se.Hint = "the broker may not speak MQTT 5: try --mqtt-version 3.1.1; otherwise it refused this client silently (a TLS port spoken to in plain? a banned client?): look at the broker's log"
@@ -271,6 +281,18 @@ func (l *lifecycle) end() {
 		l.mu.Unlock()
 		close(l.done)
 	})
+}
+
+// disconnectNotSent is Disconnect's error when the DISCONNECT (or what was
+// buffered before it) could not be sent: to the broker the connection was
+// lost, so it publishes the Will.
+func disconnectNotSent(err error) error {
+	why := lostWords(err)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		why = "the broker did not take it within 2s (the link stalls)"
+	}
+	return &StepError{Step: StepReceive, Message: "DISCONNECT was not sent: " + why,
+		Hint: "the broker sees a lost connection: it publishes this client's Will, if one was registered, and keeps its session as after a power cut", Err: err}
 }
 
 // lostError is the error for an operation cut short by the connection's end.

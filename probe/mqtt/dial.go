@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/ecdata/ectool/probe/netpath"
 )
 
 // DialInfo is what the network steps found on the way to the broker.
@@ -196,10 +198,11 @@ func handshake(ctx context.Context, conn net.Conn, b Broker, conf *tls.Config, t
 		}
 		return &tls.Certificate{}, nil
 	}
-	tc := tls.Client(conn, conf)
+	counted := &netpath.CountingConn{Conn: conn}
+	tc := tls.Client(counted, conf)
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	start := time.Now()
-	err := tc.HandshakeContext(hctx)
+	err := netpath.MarkNoServerHello(tc.HandshakeContext(hctx), counted)
 	took := time.Since(start)
 	cancel()
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ecdata/ectool/probe/netpath"
 )
 
 // Explain turns any error from this package (or below it) into one line
@@ -92,38 +94,15 @@ func dnsStepError(err error, host string, timeout time.Duration) *StepError {
 	default:
 		// The check's wording: a DNS server out of reach, a temporary
 		// failure, ...
-		se.Message, se.Hint = dnsWords(host, err, timeout)
+		se.Message, se.Hint = netpath.DNSWords(host, "broker", err, timeout)
 	}
 	return se
 }
 
 // DialFailure sorts a TCP connect error: "refused", "timed_out",
-// "no_route", "reset" or "error".
-func DialFailure(err error) string {
-	var ne net.Error
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "refused"
-	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH):
-		return "no_route"
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		return "timed_out"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "reset"
-	}
-	s := strings.ToLower(err.Error())
-	switch {
-	case strings.Contains(s, "refused"):
-		return "refused"
-	case strings.Contains(s, "no route") || strings.Contains(s, "unreachable"):
-		return "no_route"
-	case strings.Contains(s, "timeout") || strings.Contains(s, "timed out"):
-		return "timed_out"
-	}
-	return "error"
-}
+// "no_route", "reset" or "error" (netpath.DialFailure, which probe net
+// shares).
+func DialFailure(err error) string { return netpath.DialFailure(err) }
 
 func tcpStepError(err error, addr string, b Broker, timeout time.Duration) *StepError {
 	se := &StepError{Step: StepTCP, Err: err}
@@ -147,19 +126,6 @@ func tcpStepError(err error, addr string, b Broker, timeout time.Duration) *Step
 	return se
 }
 
-// tlsAlertText is the text of a TLS alert the broker sent ("bad certificate"),
-// or "".
-func tlsAlertText(err error) string {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "remote error" && oe.Err != nil {
-		return strings.TrimPrefix(oe.Err.Error(), "tls: ")
-	}
-	if i := strings.Index(err.Error(), "remote error: tls: "); i >= 0 {
-		return err.Error()[i+len("remote error: tls: "):]
-	}
-	return ""
-}
-
 // tlsStepError words a failed TLS handshake (or a TLS alert the broker sent
 // after it, as TLS 1.3 does when it refuses the client certificate).
 func tlsStepError(err error, b Broker, conf *tls.Config, timeout time.Duration) *StepError {
@@ -173,7 +139,10 @@ func tlsStepError(err error, b Broker, conf *tls.Config, timeout time.Duration) 
 	var invalid x509.CertificateInvalidError
 	var rec tls.RecordHeaderError
 	var verr *tls.CertificateVerificationError
+	var silent *netpath.NoServerHelloError
 	switch {
+	case errors.As(err, &silent):
+		se.Message, se.Hint = netpath.NoServerHelloWords(b.endpoint())
 	case errors.As(err, &unknown):
 		issuer := ""
 		if unknown.Cert != nil {
@@ -212,10 +181,14 @@ func tlsStepError(err error, b Broker, conf *tls.Config, timeout time.Duration) 
 		se.Message = "the broker's certificate is not acceptable: " + invalid.Error()
 		se.Hint = "check the broker's certificate chain with the broker operator"
 	case errors.As(err, &rec):
+		if msg, hint, ok := netpath.HTTPInsteadOfTLS(rec, b.endpoint()); ok {
+			se.Message, se.Hint = msg, hint
+			break
+		}
 		se.Message = "the broker did not answer with TLS: this port speaks something else (plain MQTT?)"
 		se.Hint = "use mqtt:// for a plain port, or the broker's TLS port (usually 8883) with mqtts://"
-	case tlsAlertText(err) != "":
-		se.Message, se.Hint = tlsAlertWords(tlsAlertText(err))
+	case netpath.AlertText(err) != "":
+		se.Message, se.Hint = netpath.AlertWords(netpath.AlertText(err), "broker")
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		se.Message = fmt.Sprintf("the TLS handshake got no answer within %s", durText(timeout))
 		se.Hint = "the port accepts TCP but does not speak TLS (a plain MQTT port waits for CONNECT): use mqtt://, or the broker's TLS port"
@@ -235,29 +208,15 @@ func tlsStepError(err error, b Broker, conf *tls.Config, timeout time.Duration) 
 	return se
 }
 
-func tlsAlertWords(alert string) (string, string) {
-	switch alert {
-	case "certificate required":
-		return "the broker requires a client certificate", "pass the device's certificate and key with --cert and --key"
-	// Go's crypto/tls names alerts "expired certificate", "revoked
-	// certificate", "unknown certificate"; the RFC names are accepted too.
-	case "bad certificate", "unknown certificate authority", "unknown certificate", "certificate unknown", "unsupported certificate", "decrypt error":
-		return fmt.Sprintf("the broker rejected our client certificate (TLS alert %q)", alert),
-			"the broker does not trust the CA that signed --cert, or the certificate is not a client certificate: check it with the broker operator"
-	case "expired certificate", "certificate expired":
-		return "the broker says our client certificate (--cert) has expired (or is not valid yet)",
-			"renew the device's client certificate; its dates: openssl x509 -noout -dates -in CERT; if they look right, check this machine's and the broker's clocks"
-	case "revoked certificate", "certificate revoked":
-		return "the broker says our client certificate (--cert) is revoked", "issue the device a new client certificate"
-	case "protocol version not supported":
-		return "the broker does not support the TLS version offered", "lower --tls-min to 1.2, or check the broker's tls_version setting"
-	case "handshake failure":
-		return "the broker aborted the TLS handshake (handshake failure)",
-			"often a client certificate the broker requires but did not get (pass --cert/--key), or no cipher in common"
-	case "no application protocol":
-		return "the broker accepts none of the ALPN protocols offered", "change or drop --alpn"
-	case "unrecognized name":
-		return "the broker does not know the server name (SNI) sent", "set --servername to the broker's configured name"
+// UnprovenPublish says what a publish the broker took without a refusal
+// still does not prove, or "" when its acknowledgement proves the broker
+// accepted it (QoS 1 and 2 on MQTT 5).
+func UnprovenPublish(v Version, qos byte) string {
+	switch {
+	case qos == 0:
+		return "QoS 0 has no acknowledgement, so nothing shows the broker took the message(s): a broker whose ACL refuses a QoS 0 publish drops it without a word (mosquitto and the lab broker do, on MQTT 5 and 3.1.1); publish with -q 1 to have each message confirmed or refused"
+	case v == V311:
+		return "an MQTT 3.1.1 acknowledgement cannot carry a refusal: mosquitto acknowledges a publish its ACL refuses and drops it; publish with --mqtt-version 5 to have a refusal reported"
 	}
-	return fmt.Sprintf("the broker sent TLS alert %q", alert), "check the TLS settings against the broker's"
+	return ""
 }

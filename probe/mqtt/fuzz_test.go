@@ -119,3 +119,49 @@ func FuzzValidateTopic(f *testing.F) {
 		_ = ValidateFilter(s)
 	})
 }
+
+// What a server that is not a broker sends first is worded for a
+// technician: never a panic, always valid UTF-8, never a bare byte that
+// would garble a terminal.
+func FuzzNotMQTTWords(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+	f.Add([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46})
+	f.Add([]byte("SSH-2.0-OpenSSH_9.2p1\r\n"))
+	f.Add([]byte{0x48, 0x00, 0xff})
+	f.Add([]byte("HTTP/"))
+	f.Fuzz(func(t *testing.T, first []byte) {
+		for _, tls := range []bool{false, true} {
+			b := Broker{Scheme: "mqtt", Host: "h", Port: 1883}
+			if tls {
+				b.Scheme = "mqtts"
+			}
+			msg, hint := notMQTTWords(first, b)
+			for _, s := range []string{msg, hint} {
+				if s == "" || !utf8.ValidString(s) {
+					t.Fatalf("words %q / %q for % X", msg, hint, first)
+				}
+				for _, r := range s {
+					if r < 0x20 || r == 0x7f {
+						t.Fatalf("control character in %q for % X", s, first)
+					}
+				}
+			}
+		}
+	})
+}
+
+// The PINGREQ count follows packet boundaries whatever bytes are sent.
+func FuzzOutScanNeverPanics(f *testing.F) {
+	f.Add([]byte{0xC0, 0x00, 0x30, 0x02, 0xC0, 0x00})
+	f.Add([]byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		var whole, split outScan
+		whole.scan(p)
+		for i := range p {
+			split.scan(p[i : i+1])
+		}
+		if whole.pings != split.pings {
+			t.Fatalf("% X: %d PINGREQs in one write, %d byte by byte", p, whole.pings, split.pings)
+		}
+	})
+}

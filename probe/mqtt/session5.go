@@ -40,6 +40,7 @@ type asyncSession struct {
 	mu      sync.Mutex
 	pending map[uint16]func(packets.ControlPacket)
 	resp    chan packets.ControlPacket
+	failReq chan chan struct{} // failAll's request to route
 	stop    chan struct{}
 }
 
@@ -50,8 +51,9 @@ func newAsyncSession() *asyncSession {
 		State:   state.New(discardStore{}, memory.New()),
 		pending: map[uint16]func(packets.ControlPacket){},
 		// paho sends responses while holding its session lock: never block.
-		resp: make(chan packets.ControlPacket, 65536),
-		stop: make(chan struct{}),
+		resp:    make(chan packets.ControlPacket, 65536),
+		failReq: make(chan chan struct{}),
+		stop:    make(chan struct{}),
 	}
 	go s.route()
 	return s
@@ -77,40 +79,50 @@ func (s *asyncSession) route() {
 	for {
 		select {
 		case r := <-s.resp:
-			if r.Type == 0 {
-				continue // the connection ended; failAll reports it
-			}
-			id := r.PacketID()
-			s.mu.Lock()
-			cb := s.pending[id]
-			delete(s.pending, id)
-			s.mu.Unlock()
-			if cb != nil {
-				cb(r)
-			}
+			s.dispatch(r)
+		case done := <-s.failReq:
+			s.drainAndFail()
+			close(done)
 		case <-s.stop:
 			return
 		}
 	}
 }
 
-// failAll hands every unacknowledged publish a zero packet (connection lost)
-// once the responses already received are routed.
+// dispatch hands a response to the publish it answers.
+func (s *asyncSession) dispatch(r packets.ControlPacket) {
+	if r.Type == 0 {
+		return // the connection ended; failAll reports it
+	}
+	id := r.PacketID()
+	s.mu.Lock()
+	cb := s.pending[id]
+	delete(s.pending, id)
+	s.mu.Unlock()
+	if cb != nil {
+		cb(r)
+	}
+}
+
+// failAll hands every unacknowledged publish a zero packet (connection
+// lost) once the responses already received are routed. route does it, so
+// a response it has just taken is dispatched first: a PUBACK 0x87 read
+// just before the broker closed the connection stays a refusal.
 func (s *asyncSession) failAll() {
+	done := make(chan struct{})
+	select {
+	case s.failReq <- done:
+		<-done
+	case <-s.stop:
+		s.drainAndFail()
+	}
+}
+
+func (s *asyncSession) drainAndFail() {
 	for {
 		select {
 		case r := <-s.resp:
-			if r.Type == 0 {
-				continue
-			}
-			id := r.PacketID()
-			s.mu.Lock()
-			cb := s.pending[id]
-			delete(s.pending, id)
-			s.mu.Unlock()
-			if cb != nil {
-				cb(r)
-			}
+			s.dispatch(r)
 			continue
 		default:
 		}

@@ -2,11 +2,13 @@
 """A Modbus slave on Debian's python3-pymodbus 3.0.0 (rc1 API), started by
 probe/modbus tests as an independent peer.
 
-  pymodbus_slave.py tcp PORT UNITS        Modbus TCP on 127.0.0.1:PORT
-  pymodbus_slave.py serial DEVICE UNITS   RTU on a serial device (a socat PTY)
+  pymodbus_slave.py tcp PORT UNITS [WORDS]        Modbus TCP on 127.0.0.1:PORT
+  pymodbus_slave.py serial DEVICE UNITS [WORDS]   RTU on a serial device (a socat PTY)
 
 UNITS is a comma list of unit ids; unit N holds N*100+i in holding and input
 register i and answers FC 0x11 and 0x2B/0x0E with vendor "pymodbus-N".
+WORDS, a comma list of hex words, replaces the first registers of every unit
+(holding and input alike), for tests that need chosen bit patterns.
 Unknown unit ids are ignored (no reply), as on a real bus. Prints "ready"
 once listening.
 """
@@ -25,10 +27,11 @@ for name in ("pymodbus", "pymodbus.server", "pymodbus.server.async_io"):
     logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def context(units):
+def context(units, words):
     slaves = {}
     for u in units:
         regs = [u * 100 + i for i in range(100)]
+        regs[:len(words)] = words
         slaves[u] = ModbusSlaveContext(
             di=ModbusSequentialDataBlock(0, [0] * 100),
             co=ModbusSequentialDataBlock(0, [0] * 100),
@@ -49,7 +52,8 @@ def identity(tag):
 
 async def main():
     mode, where, units = sys.argv[1], sys.argv[2], [int(u) for u in sys.argv[3].split(",")]
-    ctx = context(units)
+    words = [int(w, 16) for w in sys.argv[4].split(",")] if len(sys.argv) > 4 else []
+    ctx = context(units, words)
     ident = identity(sys.argv[3])
     if mode == "tcp":
         server = await StartAsyncTcpServer(context=ctx, identity=ident, address=("127.0.0.1", int(where)),

@@ -1,0 +1,57 @@
+package modbus
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+)
+
+// answerWithRequestHead finds an FC 04 answer of two registers from unit 2
+// whose first 8 bytes also read as a request with a valid CRC.
+func answerWithRequestHead(t *testing.T) []byte {
+	t.Helper()
+	for v := range 1 << 24 {
+		head := []byte{2, 4, 4, byte(v >> 16), byte(v >> 8), byte(v)}
+		crc := CRC16(head)
+		ans := AppendCRC(append(head, byte(crc))) // 7 bytes of data, then its CRC
+		if ans[7] == byte(crc>>8) {
+			return ans
+		}
+	}
+	t.Fatal("no such answer")
+	return nil
+}
+
+// The splitter cuts the first 8 bytes of such an answer as a request
+// before its last byte arrives; the client puts it back together instead
+// of taking it for another master.
+func TestClientMendsAnAnswerCutAsARequest(t *testing.T) {
+	ans := answerWithRequestHead(t)
+	if f, err := DecodeRTU(ans[:8], Request); err != nil || f.Unit != 2 {
+		t.Fatalf("% X is no request head: %v", ans[:8], err)
+	}
+	near, far := net.Pipe()
+	go func() {
+		buf := make([]byte, 64)
+		if _, err := far.Read(buf); err != nil {
+			return
+		}
+		_, _ = far.Write(ans[:8]) // two writes: the client reads them apart
+		_, _ = far.Write(ans[8:])
+	}()
+	tg, _ := ParseTarget("/dev/ttyTEST")
+	c, err := Dial(context.Background(), ClientOptions{Target: tg, Timeout: 2 * time.Second, Listen: -1, Open: func() (Port, error) { return near, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	x, err := c.Do(context.Background(), 2, ReadRequest{Function: 4, Quantity: 2}.PDU())
+	if err != nil || x.Outcome != OutcomeOK || c.Heard.ForeignMaster {
+		t.Fatalf("outcome %s, heard %+v, %v", x.Outcome, c.Heard, err)
+	}
+	regs, err := ParseRegisters(*x.Answer)
+	if err != nil || len(regs) != 2 || regs[0] != uint16(ans[3])<<8|uint16(ans[4]) {
+		t.Fatalf("registers %04X, %v", regs, err)
+	}
+}

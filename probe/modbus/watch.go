@@ -1,0 +1,331 @@
+package modbus
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/ecdata/ectool/diag/report"
+)
+
+// WatchItem is one value watched on every unit.
+type WatchItem struct {
+	Reg   Register
+	Count int // registers (string, bits) or 1
+	Type  Type
+	Order Order // auto: decided from the reads as they come
+	Scale float64
+	// ID, Name and Unit name a profile's quantity.
+	ID, Name, Unit string
+	expect         Expect
+}
+
+// WatchItemOf is the watch item of a profile quantity.
+func WatchItemOf(q Quantity) WatchItem {
+	return WatchItem{Reg: q.Reg(), Count: q.Count, Type: q.Type, Order: OrderAuto, Scale: q.Scale, ID: q.ID, Name: q.Name, Unit: q.Unit, expect: q.Expect()}
+}
+
+func (it WatchItem) registers() int {
+	if w := it.Type.Registers(); w > 0 {
+		return w
+	}
+	return max(1, it.Count)
+}
+
+// WatchOptions configure Watch.
+type WatchOptions struct {
+	Client ClientOptions
+	Units  []byte
+	Items  []WatchItem
+	// Every is the time from one round's start to the next (0: back to
+	// back).
+	Every time.Duration
+	// Duration and Polls bound the watch (the first reached ends it; both
+	// zero: until ctx ends). Polls counts rounds.
+	Duration time.Duration
+	Polls    int
+	// MaxErrorRate is the fraction of a device's polls that may fail
+	// before its check fails (0.01 for 1 %).
+	MaxErrorRate float64
+	// OnChange, when set, hears each value the first time and whenever it
+	// changes.
+	OnChange func(Change)
+}
+
+// Change is a value seen for the first time or changed.
+type Change struct {
+	Time      string `json:"time"`
+	UnitID    int    `json:"unit_id"`
+	Reference string `json:"reference"`
+	ID        string `json:"id,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Value     string `json:"value"`
+	// Previous is nil on the first reading.
+	Previous *string `json:"previous"`
+	Unit     string  `json:"unit,omitempty"`
+	RawHex   string  `json:"raw_hex"`
+}
+
+// UnitStats are one device's counts over the watch.
+type UnitStats struct {
+	UnitID     int        `json:"unit_id"`
+	Polls      int        `json:"polls"`
+	Answers    int        `json:"answers"`
+	Timeouts   int        `json:"timeouts"`
+	CRCErrors  int        `json:"crc_errors"`
+	Exceptions int        `json:"exceptions"`
+	ErrorRate  float64    `json:"error_rate_percent"`
+	LatencyMS  *Quantiles `json:"latency_ms"`
+	latencies  []time.Duration
+}
+
+// Quantiles are latency percentiles in ms.
+type Quantiles struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// WatchResult is what a watch counted.
+type WatchResult struct {
+	Target   string      `json:"target"`
+	Settings Settings    `json:"settings"`
+	Rounds   int         `json:"rounds"`
+	Units    []UnitStats `json:"units"`
+	// Stopped says why the watch ended early ("foreign_master").
+	Stopped string `json:"stopped,omitempty"`
+	Bus     Heard  `json:"bus"`
+	max     float64
+	listen  *listening
+}
+
+// poller sends one request and returns its exchange. *Client is one; the
+// shared poll loop of scan's confirm phase, once it exists, is meant to
+// take its place, so watch keeps no transport logic of its own.
+type poller interface {
+	Do(ctx context.Context, unit byte, req PDU) (Exchange, error)
+	Stopped() bool
+}
+
+// watchState is the last value and the reads of one item on one unit.
+type watchState struct {
+	last  *string
+	reads [][]uint16
+	order Order
+}
+
+// Watch polls every item of every unit until Duration, Polls or ctx ends
+// it, telling OnChange each new value and counting, per device, answers,
+// timeouts, CRC errors, exceptions and latency. It returns an error only
+// when it could not run or the bus failed.
+func Watch(ctx context.Context, o WatchOptions) (*WatchResult, error) {
+	o.Client.defaults()
+	res := &WatchResult{Target: o.Client.Target.String(), max: o.MaxErrorRate}
+	c, err := Dial(ctx, o.Client)
+	if err != nil {
+		return res, err
+	}
+	defer c.Close()
+	res.Settings = c.Settings()
+	if err := c.Listen(ctx); err != nil {
+		return res, targetError(o.Client.Target, err)
+	}
+	defer func() { res.Bus = c.Heard }()
+	res.listen = c.listening(true)
+	if c.Stopped() {
+		res.Stopped = "foreign_master"
+		return res, nil
+	}
+	return res, watchLoop(ctx, c, o, res, o.Client.Now)
+}
+
+// watchLoop runs the rounds over p.
+func watchLoop(ctx context.Context, p poller, o WatchOptions, res *WatchResult, now func() time.Time) error {
+	stats := map[byte]*UnitStats{}
+	for _, u := range o.Units {
+		stats[u] = &UnitStats{UnitID: int(u)}
+	}
+	defer func() { res.Units = finishStats(o.Units, stats) }()
+	state := map[[2]int]*watchState{}
+	start := now()
+	for round := 0; o.Polls == 0 || round < o.Polls; round++ {
+		if round > 0 && o.Duration > 0 && now().Sub(start) >= o.Duration {
+			break
+		}
+		next := now().Add(o.Every)
+		for _, u := range o.Units {
+			for i, it := range o.Items {
+				x, err := p.Do(ctx, u, ReadRequest{Function: it.Reg.Table.ReadFunction(), Address: it.Reg.Address, Quantity: uint16(it.registers())}.PDU())
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil // Ctrl-C: the summary so far
+					}
+					return err
+				}
+				if p.Stopped() {
+					res.Stopped = "foreign_master"
+					return nil
+				}
+				st := state[[2]int{int(u), i}]
+				if st == nil {
+					st = &watchState{order: it.Order}
+					state[[2]int{int(u), i}] = st
+				}
+				stats[u].count(x)
+				if regs := answerRegisters(x, it.registers()); regs != nil {
+					st.observe(u, it, regs, x.At, o.OnChange)
+				}
+			}
+		}
+		res.Rounds++
+		if o.Polls > 0 && round+1 >= o.Polls || o.Duration > 0 && now().Sub(start) >= o.Duration {
+			break
+		}
+		if err := sleepUntil(ctx, next, now); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+func answerRegisters(x Exchange, n int) []uint16 {
+	if x.Outcome != OutcomeOK {
+		return nil
+	}
+	regs, err := ParseRegisters(*x.Answer)
+	if err != nil || len(regs) != n {
+		return nil
+	}
+	return regs
+}
+
+// observe decodes one answer (deciding an auto order from the reads so
+// far) and reports it when it differs from the last one.
+func (st *watchState) observe(u byte, it WatchItem, regs []uint16, at time.Time, onChange func(Change)) {
+	order := st.order
+	if it.Type.Wide() && it.Type.Numeric() && (order == "" || order == OrderAuto) {
+		if len(st.reads) < 20 {
+			st.reads = append(st.reads, regs)
+		}
+		switch ch := ChooseOrder(st.reads, it.Type, it.Scale, it.expect); ch.Verdict {
+		case OrderFound, OrderDocumented, OrderDiffers:
+			st.order, order = ch.Order, ch.Order
+		default:
+			order = "" // undecided: show the raw words until it is
+		}
+	}
+	val, unit := "raw "+HexWords(regs), ""
+	if order != "" || !it.Type.Wide() {
+		if d, err := Decode(regs, it.Type, order, it.Scale); err == nil {
+			val, unit = d.Text, it.Unit
+		}
+	}
+	if st.last != nil && *st.last == val {
+		return
+	}
+	prev := st.last
+	st.last = &val
+	if onChange != nil {
+		onChange(Change{Time: report.FormatTime(at), UnitID: int(u), Reference: it.Reg.Reference(), ID: it.ID, Name: it.Name,
+			Value: val, Previous: prev, Unit: unit, RawHex: HexWords(regs)})
+	}
+}
+
+func (s *UnitStats) count(x Exchange) {
+	s.Polls++
+	switch x.Outcome {
+	case OutcomeOK:
+		s.Answers++
+		s.latencies = append(s.latencies, x.Latency)
+	case OutcomeException:
+		s.Answers++
+		s.Exceptions++
+		s.latencies = append(s.latencies, x.Latency)
+	case OutcomeTimeout:
+		s.Timeouts++
+	case OutcomeCRC:
+		s.CRCErrors++
+	}
+}
+
+func finishStats(units []byte, stats map[byte]*UnitStats) []UnitStats {
+	out := []UnitStats{}
+	for _, u := range units {
+		s := stats[u]
+		if s.Polls > 0 {
+			s.ErrorRate = math.Round(10000*float64(s.Timeouts+s.CRCErrors+s.Exceptions)/float64(s.Polls)) / 100
+		}
+		if len(s.latencies) > 0 {
+			l := slices.Clone(s.latencies)
+			slices.Sort(l)
+			at := func(q float64) float64 { return ms(l[min(len(l)-1, int(q*float64(len(l))))]) }
+			s.LatencyMS = &Quantiles{P50: at(0.5), P99: at(0.99), Max: ms(l[len(l)-1])}
+		}
+		out = append(out, *s)
+	}
+	return out
+}
+
+// sleepUntil waits for t or ctx's end.
+func sleepUntil(ctx context.Context, t time.Time, now func() time.Time) error {
+	d := t.Sub(now())
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Report builds the watch's summary: bus.open, bus.listen and a check
+// watch.unit<N> per device, failed over its error rate.
+func (r *WatchResult) Report(rep *report.Report, t Target, err error) {
+	defer rep.SetDetail("watch", r)
+	if r.listen == nil {
+		rep.Add(openCheck(t, r.Settings, err))
+		rep.Skip(CheckListen, "listen before talking", "the bus did not open")
+		return
+	}
+	rep.Add(openCheck(t, r.Settings, nil))
+	rep.Add(r.listen.check(r.Bus))
+	for _, s := range r.Units {
+		ch := report.Check{ID: WatchCheckID(s.UnitID), Title: fmt.Sprintf("unit %d over %d polls", s.UnitID, s.Polls), Status: report.OK,
+			Evidence: map[string]any{"polls": s.Polls, "answers": s.Answers, "timeouts": s.Timeouts, "crc_errors": s.CRCErrors,
+				"exceptions": s.Exceptions, "error_rate_percent": s.ErrorRate}}
+		if s.LatencyMS != nil {
+			ch.Evidence["latency_p50_ms"], ch.Evidence["latency_p99_ms"] = s.LatencyMS.P50, s.LatencyMS.P99
+		}
+		switch {
+		case s.Polls == 0:
+			ch.Status, ch.SkippedReason = report.Skipped, "never polled"
+		case s.ErrorRate > 100*r.max:
+			ch.Status = report.Failed
+			ch.Hint = watchHint(s)
+		}
+		rep.Add(ch)
+	}
+	if err != nil {
+		h, _ := OpenFailure(err)
+		rep.Add(report.Check{ID: CheckRead, Title: "poll", Status: report.Failed, Hint: h, Evidence: map[string]any{"error": err.Error()}})
+	}
+}
+
+// watchHint says what a device's errors point at.
+func watchHint(s UnitStats) string {
+	switch {
+	case s.Answers == 0 && s.Timeouts == s.Polls:
+		return fmt.Sprintf("unit %d never answered: check its unit id, power and wiring, or the line settings", s.UnitID)
+	case s.Exceptions > 0 && s.Exceptions == s.Answers:
+		return fmt.Sprintf("unit %d answers every poll with an exception: check the registers (ectool modbus read) and the table", s.UnitID)
+	case s.CRCErrors > 0:
+		return fmt.Sprintf("unit %d's answers fail their CRC now and then, which one scan hardly sees: a missing or doubled termination, a stub or star wiring, a bad ground, or a cable beside power lines; check the line where this meter hangs", s.UnitID)
+	}
+	return fmt.Sprintf("unit %d misses polls now and then: a meter slow to answer (raise --timeout), or the line dropping its answers", s.UnitID)
+}
