@@ -181,3 +181,67 @@ func TestLatencyGroupsNeedAGapBeyondTheHostsStalls(t *testing.T) {
 		t.Fatalf("40 ms apart on a host that stalled for 30 ms: groups %q", g)
 	}
 }
+
+// fakeClock is a clock that moves only when read: by step each read, and
+// by more at the reads jumps names (a stall of the host), running at[n]
+// at read n (what the reader goroutine does meanwhile).
+type fakeClock struct {
+	t     time.Time
+	step  time.Duration
+	reads int
+	jumps map[int]time.Duration
+	at    map[int]func(now time.Time)
+}
+
+func (c *fakeClock) now() time.Time {
+	c.reads++
+	c.t = c.t.Add(c.jumps[c.reads])
+	now := c.t
+	c.t = c.t.Add(c.step)
+	if f := c.at[c.reads]; f != nil {
+		f(now)
+	}
+	return now
+}
+
+// With a fake clock, watchedRx.recv judges a timeout the moment it is due
+// on a host that runs the scanner on time, but after a stall it waits for
+// the reader's turn: a value the reader hands over after the stall, past
+// the deadline by the clock, is taken, and the stall covers its latency.
+func TestHostWatchDefersJudgementAfterAStallWithAFakeClock(t *testing.T) {
+	ms := time.Millisecond
+	t0 := time.Unix(1000, 0)
+	due := t0.Add(20 * ms)
+	for _, c := range []struct {
+		name   string
+		jumps  map[int]time.Duration
+		sendAt int // the clock read at which the reader delivers
+		want   bool
+	}{
+		{"on time: the timeout stands", nil, 6, false},
+		{"a 300 ms stall while waiting: the answer is taken", map[int]time.Duration{2: 300 * ms}, 4, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ch := make(chan time.Time, 1)
+			clk := &fakeClock{t: t0, step: 5 * ms, jumps: c.jumps, at: map[int]func(time.Time){c.sendAt: func(now time.Time) { ch <- now }}}
+			w := hostWatch{now: clk.now}
+			rx := watchedRx[time.Time]{ch: ch, at: func(at time.Time) time.Time { return at }}
+			at, ok := rx.recv(&w, due)
+			if ok != c.want {
+				t.Fatalf("recv = %v, %v (clock read %d times, stalls %+v): want ok %v", at, ok, clk.reads, w.stalls, c.want)
+			}
+			if !ok {
+				if w.Stalls != 0 || w.stalledDuring(t0, due) {
+					t.Errorf("stalls %+v on a host that ran the scanner on time", w.stalls)
+				}
+				return
+			}
+			if !at.After(due) || w.Stalls != 1 || w.Longest != 300*ms {
+				t.Errorf("answer at %v (due %v), stalls %d longest %v: want one of 300 ms, answer past due", at.Sub(t0), due.Sub(t0), w.Stalls, w.Longest)
+			}
+			if !w.stalledDuring(t0, at) {
+				t.Errorf("the latency across the stall is not marked as the host's")
+			}
+		})
+	}
+}
