@@ -271,6 +271,9 @@ type unitState struct {
 	errs       ErrorCounts
 	responses  int
 	exceptions map[ExceptionCode]int
+	// masterPolls: another master was heard asking this address
+	// (--talk-over-master), so its exchanges and ectool's collide here.
+	masterPolls bool
 }
 
 type rtuScanner struct {
@@ -284,6 +287,8 @@ type rtuScanner struct {
 	sweepValid   int
 	lineNoise    int    // windows with a noise pulse (too short for an answer) and no answer
 	sweepGarbled []byte // addresses whose window held only garbage
+	// masterPolled is every address another master was heard asking.
+	masterPolled map[byte]bool
 	// foreignReq marks addresses another master has just asked: their next
 	// answer is its, not ours (with --talk-over-master).
 	foreignReq map[byte]bool
@@ -309,7 +314,7 @@ func (s *rtuScanner) progress(p Progress) {
 func (s *rtuScanner) unit(id byte, foundBy string) *unitState {
 	u := s.units[id]
 	if u == nil {
-		u = &unitState{id: id, foundBy: foundBy, exceptions: map[ExceptionCode]int{}}
+		u = &unitState{id: id, foundBy: foundBy, exceptions: map[ExceptionCode]int{}, masterPolls: s.masterPolled[id]}
 		s.units[id] = u
 	}
 	return u
@@ -464,6 +469,13 @@ func (s *rtuScanner) other(ev Event, rec *pollRec, target int) {
 				s.foreignReq = map[byte]bool{}
 			}
 			s.foreignReq[f.Unit] = true
+			if s.masterPolled == nil {
+				s.masterPolled = map[byte]bool{}
+			}
+			s.masterPolled[f.Unit] = true
+			if u := s.units[f.Unit]; u != nil {
+				u.masterPolls = true
+			}
 			return
 		}
 		if s.claimForeign(ev) {
@@ -694,9 +706,19 @@ func (u *unitState) corruptPolls() int {
 // may be the device's. Not so when ectool's own request went out while an
 // answer from u to an earlier request was owed and u is seen answering
 // later than the timeout: the request and that late answer collided on the
-// line (a retry, or the next confirm poll, sent into it).
+// line (a retry, or the next confirm poll, sent into it). Nor at an
+// address another master polls (masterCollision).
 func (u *unitState) garbled(p pollRec) bool {
-	return !p.ok && p.corrupt > 0 && !u.ownCollision(p)
+	return !p.ok && p.corrupt > 0 && !u.ownCollision(p) && !u.masterCollision(p)
+}
+
+// masterCollision reports whether poll p of u came back corrupt at an
+// address another master polls: with --talk-over-master its requests and
+// answers there collide with ectool's, at that address more than any
+// other, and the garbage says nothing of a second device. Other evidence
+// (second answers, identities or values that differ) still does.
+func (u *unitState) masterCollision(p pollRec) bool {
+	return u.masterPolls && !p.ok && p.corrupt > 0 && !u.ownCollision(p)
 }
 
 // ownCollision reports whether poll p of u may have collided with u's own

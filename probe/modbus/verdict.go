@@ -85,7 +85,15 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 	addC := func(f string, a ...any) { collision = append(collision, fmt.Sprintf(f, a...)) }
 	addS := func(f string, a ...any) { suspect = append(suspect, fmt.Sprintf(f, a...)) }
 
-	if u.extra > 0 {
+	var masterExtra int
+	switch {
+	case u.extra > 0 && u.masterPolls:
+		// Another master asks this address too: an answer ectool did not
+		// ask for is likely its (its request lost in a collision, or the
+		// same bytes as ectool's taken for an echo). Only what the answers
+		// carry tells twins apart here.
+		masterExtra = u.extra
+	case u.extra > 0:
 		if u.lateExtra > 0 {
 			addC("%d answer(s) beyond the requests sent (%d arrived after the listening window, as a 'late' second answer)", u.extra, u.lateExtra)
 		} else {
@@ -105,12 +113,14 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 
 	var values []string
 	var lats []time.Duration
-	var bad, trailing, timeouts, polls, own int
+	var bad, trailing, timeouts, polls, own, shared int
 	for _, p := range u.polls {
 		polls++
 		switch {
 		case u.ownCollision(p):
 			own++
+		case u.masterCollision(p):
+			shared++
 		case p.ok:
 			if p.confirm && p.exception == 0 {
 				values = append(values, p.value)
@@ -229,6 +239,12 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 		default:
 			d.Evidence = append(d.Evidence, fmt.Sprintf("%d consistent replies", u.responses))
 		}
+	}
+	if shared > 0 {
+		d.Evidence = append(d.Evidence, fmt.Sprintf("%d answer(s) garbled while another master polls this address: its exchanges and ectool's collide (--talk-over-master), not held against the device", shared))
+	}
+	if masterExtra > 0 {
+		d.Evidence = append(d.Evidence, fmt.Sprintf("%d answer(s) beyond ectool's requests while another master polls this address: taken for its exchanges, not a second device", masterExtra))
 	}
 	if len(u.late) > 0 {
 		worst := u.late[0]
