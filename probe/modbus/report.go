@@ -183,6 +183,12 @@ func (r *Result) sweepCheck(err error) report.Check {
 	if r.Bus.Echo {
 		sw.Evidence["echo"] = "the adapter echoes its own transmission (stripped)"
 	}
+	if r.Bus.HostStalls > 0 {
+		// This computer did not run ectool for a while: timings across
+		// those gaps were not taken as evidence.
+		sw.Evidence["host_stalls"] = r.Bus.HostStalls
+		sw.Evidence["host_stall_max_ms"] = r.Bus.HostStallMaxMS
+	}
 	switch {
 	case r.Stopped == "foreign_master":
 		sw.Status = report.Failed

@@ -121,6 +121,18 @@ type BusInfo struct {
 	// answering with another address than the one polled).
 	StrayAnswers int         `json:"stray_answers"`
 	StrayFrames  []FrameNote `json:"stray_frames,omitempty"`
+	// HostStalls counts the times the computer did not run ectool for a
+	// while during the scan (a loaded machine, a VM, a CPU quota), and
+	// HostStallMaxMS is the longest. Silence and timeouts were judged only
+	// after ectool had read what arrived meanwhile, and latencies measured
+	// across a stall were not taken as evidence.
+	HostStalls     int     `json:"host_stalls"`
+	HostStallMaxMS float64 `json:"host_stall_max_ms"`
+}
+
+// noteHost records what the host's clock did during the scan.
+func (b *BusInfo) noteHost(w *hostWatch) {
+	b.HostStalls, b.HostStallMaxMS = w.Stalls, ms(w.Longest)
 }
 
 // Settings are what the scan ran with.

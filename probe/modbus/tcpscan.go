@@ -28,6 +28,8 @@ type tcpScanner struct {
 	res   *Result
 	conn  net.Conn
 	rx    chan mbapMsg
+	rxw   watchedRx[mbapMsg]
+	watch hostWatch
 	tid   uint16
 	sent  map[uint16]tcpReq
 	units map[byte]*unitState
@@ -46,7 +48,7 @@ type tcpReq struct {
 }
 
 func scanTCP(ctx context.Context, o ScanOptions, res *Result) (*Result, error) {
-	s := &tcpScanner{o: o, res: res, sent: map[uint16]tcpReq{}, units: map[byte]*unitState{}, sameAnswer: map[string]int{}}
+	s := &tcpScanner{o: o, res: res, sent: map[uint16]tcpReq{}, units: map[byte]*unitState{}, sameAnswer: map[string]int{}, watch: hostWatch{now: o.Now}}
 	if err := s.dial(); err != nil {
 		return res, err
 	}
@@ -60,6 +62,7 @@ func scanTCP(ctx context.Context, o ScanOptions, res *Result) (*Result, error) {
 		}
 	}
 	s.finish()
+	res.Bus.noteHost(&s.watch)
 	return res, nil
 }
 
@@ -70,6 +73,7 @@ func (s *tcpScanner) dial() error {
 	}
 	s.conn = c
 	s.rx = make(chan mbapMsg, 64)
+	s.rxw = watchedRx[mbapMsg]{ch: s.rx, at: func(m mbapMsg) time.Time { return m.at }}
 	go func(c net.Conn, rx chan mbapMsg) {
 		r := bufio.NewReader(c)
 		for {
@@ -108,44 +112,44 @@ func (s *tcpScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		}
 	}
 	s.sent[tid] = tcpReq{unit: unit, fc: p.Function, at: sentAt}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
+	deadline := s.o.Now().Add(timeout)
 	for {
-		select {
-		case m := <-s.rx:
-			if m.err != nil {
-				if rerr := s.reconnect(m.err); rerr != nil {
-					return rec, nil, rerr
-				}
-				rec.timeout = true
-				return rec, nil, nil
-			}
-			req, ok := s.sent[m.f.Transaction]
-			if !ok || req.answered || m.f.PDU.BaseFunction() != req.fc {
-				continue // not an answer to anything we asked: ignore
-			}
-			req.answered = true
-			s.sent[m.f.Transaction] = req
-			s.replies++
-			if m.f.Transaction != tid {
-				s.late(req, m)
-				continue
-			}
-			if m.f.Unit != unit {
-				rec.noise++ // the gateway answered with another unit id
-			}
-			rec.ok = true
-			rec.latency = m.at.Sub(sentAt)
-			if m.f.PDU.IsException() {
-				rec.exception = m.f.PDU.Exception()
-			} else {
-				rec.value = hex.EncodeToString(m.f.PDU.Data)
-			}
-			return rec, &m.f, nil
-		case <-t.C:
+		// The timeout counts only if the scanner saw it pass (hostwatch.go).
+		m, ok := s.rxw.recv(&s.watch, deadline)
+		if !ok {
 			rec.timeout = true
 			return rec, nil, nil
 		}
+		if m.err != nil {
+			if rerr := s.reconnect(m.err); rerr != nil {
+				return rec, nil, rerr
+			}
+			rec.timeout = true
+			return rec, nil, nil
+		}
+		req, ok := s.sent[m.f.Transaction]
+		if !ok || req.answered || m.f.PDU.BaseFunction() != req.fc {
+			continue // not an answer to anything we asked: ignore
+		}
+		req.answered = true
+		s.sent[m.f.Transaction] = req
+		s.replies++
+		if m.f.Transaction != tid {
+			s.late(req, m)
+			continue
+		}
+		if m.f.Unit != unit {
+			rec.noise++ // the gateway answered with another unit id
+		}
+		rec.ok = true
+		rec.latency = m.at.Sub(sentAt)
+		rec.hostStall = s.watch.stalledDuring(sentAt, m.at)
+		if m.f.PDU.IsException() {
+			rec.exception = m.f.PDU.Exception()
+		} else {
+			rec.value = hex.EncodeToString(m.f.PDU.Data)
+		}
+		return rec, &m.f, nil
 	}
 }
 
@@ -313,7 +317,7 @@ func (s *tcpScanner) confirm(ctx context.Context) error {
 				return err
 			}
 		}
-		if s.o.Confirm > 0 && u.latenciesAlternate() { // chance or twins: ask again (as over RTU)
+		if s.o.Confirm > 0 && u.latenciesAlternate(s.watch.Longest) { // chance or twins: ask again (as over RTU)
 			for range extraLatencyPolls(s.o) {
 				if ctx.Err() != nil {
 					break
@@ -334,7 +338,7 @@ func (s *tcpScanner) confirm(ctx context.Context) error {
 func (s *tcpScanner) finish() {
 	rs := &rtuScanner{units: s.units}
 	for _, id := range rs.sortedUnits() {
-		s.res.Devices = append(s.res.Devices, judge(s.units[id], baseline{}, false, s.o.Timeout, false))
+		s.res.Devices = append(s.res.Devices, judge(s.units[id], baseline{hostJitter: s.watch.Longest}, false, s.o.Timeout, false))
 	}
 	s.res.Findings = busFindings(s.res, false, false, nil, s.o)
 	if n := len(s.pathUnavailable); n > 0 {
