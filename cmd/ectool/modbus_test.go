@@ -37,6 +37,7 @@ func TestModbusUsageErrorsExitTwoBeforeAnyIO(t *testing.T) {
 		{"modbus", "watch", "/dev/ttyNOSUCH", "--unit", "1"},
 		{"modbus", "watch", "/dev/ttyNOSUCH", "--unit", "1", "--reg", "40001,x"},
 		{"modbus", "watch", "/dev/ttyNOSUCH", "--unit", "1", "--reg", "40001", "--max-error-rate", "120"},
+		{"modbus", "watch", "/dev/ttyNOSUCH", "--unit", "1", "--reg", "40001", "--type", "f32", "--count", "63"}, // 126 registers
 		{"modbus", "profiles", "sdm999"},
 	} {
 		code, out, errOut := runMain(t, args...)

@@ -143,6 +143,13 @@ func (opts *ModbusWatchOptions) items(regs string, v resolved) ([]modbus.WatchIt
 		if it.Type == "" {
 			it.Type = modbus.U16
 		}
+		if w := it.Type.Registers(); w > 0 && it.ID == "" {
+			// --count of a numeric type is values read in one request, as in read.
+			it.Values = opts.value.Count
+			if w*it.Values > 125 {
+				return nil, usageError("--count %d of %s is %d registers: one request reads at most 125", it.Values, it.Type, w*it.Values)
+			}
+		}
 		out = append(out, it)
 	}
 	return out, nil
