@@ -217,6 +217,7 @@ func (c *Client) doRTU(unit byte, req PDU) (Exchange, error) {
 	if err := c.absorb(); err != nil {
 		return x, err
 	}
+	c.leaveInterFrameGap()
 	frame := EncodeRTU(unit, req)
 	// An FC 05/06 answer is byte for byte the request: the bus would strip
 	// it as the adapter's echo. Unless this adapter was seen echoing, the
@@ -286,6 +287,31 @@ func (c *Client) doRTU(unit byte, req PDU) (Exchange, error) {
 			c.hear(ev)
 		}
 	}
+}
+
+// leaveInterFrameGap waits until the line has been quiet for t3.5 since
+// the last byte received. Without it a back-to-back poll starts about a
+// character after the previous answer, and a device that frames by
+// silence (FreeModbus and most meter firmware) reads that answer and the
+// request as one frame with a bad CRC: the next unit of a watch over
+// several meters would never answer. Modbus over serial line V1.02,
+// 2.5.1.1.
+func (c *Client) leaveInterFrameGap() {
+	if c.rtu.lastRx.IsZero() {
+		return
+	}
+	if wait := c.rtu.lastRx.Add(interFrameGap(c.o.Serial)).Sub(c.o.Now()); wait > 0 {
+		time.Sleep(wait)
+	}
+}
+
+// interFrameGap is the protocol's t3.5: 3.5 character times, and a fixed
+// 1.75 ms above 19200 baud as the specification recommends.
+func interFrameGap(s SerialSettings) time.Duration {
+	if s.Baud > 19200 {
+		return 1750 * time.Microsecond
+	}
+	return s.WireTime(7) / 2
 }
 
 // absorb takes in what already arrived: another master's traffic between

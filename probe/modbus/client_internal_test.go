@@ -55,3 +55,49 @@ func TestClientMendsAnAnswerCutAsARequest(t *testing.T) {
 		t.Fatalf("registers %04X, %v", regs, err)
 	}
 }
+
+// A poll straight after an answer waits the protocol's t3.5 of silence:
+// a meter that frames by silence would otherwise read the answer and the
+// next request as one frame. The bound is the protocol's, a minimum that
+// load can only lengthen, so it cannot flake.
+func TestClientLeavesTheInterFrameGapAfterAnAnswer(t *testing.T) {
+	near, far := net.Pipe()
+	answer := EncodeRTU(1, RegistersResponse(FuncReadHoldingRegisters, []uint16{0x1234}))
+	type gap struct {
+		d   time.Duration
+		err error
+	}
+	got := make(chan gap, 1)
+	go func() {
+		buf := make([]byte, 64)
+		if _, err := far.Read(buf); err != nil {
+			got <- gap{err: err}
+			return
+		}
+		before := time.Now() // the client cannot hear the answer before this
+		if _, err := far.Write(answer); err != nil {
+			got <- gap{err: err}
+			return
+		}
+		_, err := far.Read(buf)
+		got <- gap{d: time.Since(before), err: err}
+	}()
+	tg, _ := ParseTarget("/dev/ttyTEST")
+	c, err := Dial(context.Background(), ClientOptions{Target: tg, Timeout: 2 * time.Second, Listen: -1, Open: func() (Port, error) { return near, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := ReadRequest{Function: FuncReadHoldingRegisters, Quantity: 1}.PDU()
+	if x, err := c.Do(context.Background(), 1, req); err != nil || x.Outcome != OutcomeOK {
+		t.Fatalf("first poll: %s, %v", x.Outcome, err)
+	}
+	go func() { _, _ = c.Do(context.Background(), 1, req) }()
+	g := <-got
+	if g.err != nil {
+		t.Fatal(g.err)
+	}
+	if want := interFrameGap(DefaultSerial); g.d < want {
+		t.Fatalf("the next request came %s after the answer began, within the line's t3.5 (%s) of its end", g.d, want)
+	}
+}
