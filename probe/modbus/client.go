@@ -63,6 +63,9 @@ const (
 	OutcomeCRC Outcome = "crc_error"
 	// OutcomeBroadcast: a request to unit 0, which nobody answers.
 	OutcomeBroadcast Outcome = "broadcast"
+	// OutcomeNotSent: another master was heard just before the request
+	// would have gone out, and the client may not talk over it.
+	OutcomeNotSent Outcome = "not_sent"
 )
 
 // Exchange is one request and what came back.
@@ -217,7 +220,18 @@ func (c *Client) doRTU(unit byte, req PDU) (Exchange, error) {
 	if err := c.absorb(); err != nil {
 		return x, err
 	}
-	c.leaveInterFrameGap()
+	if c.leaveInterFrameGap() {
+		if err := c.absorb(); err != nil { // what came during the gap
+			return x, err
+		}
+	}
+	if c.Stopped() {
+		// Another master's request arrived since the caller looked: a
+		// write must never go out over it, nor a read without
+		// --talk-over-master.
+		x.Outcome = OutcomeNotSent
+		return x, nil
+	}
 	frame := EncodeRTU(unit, req)
 	// An FC 05/06 answer is byte for byte the request: the bus would strip
 	// it as the adapter's echo. Unless this adapter was seen echoing, the
@@ -296,13 +310,17 @@ func (c *Client) doRTU(unit byte, req PDU) (Exchange, error) {
 // request as one frame with a bad CRC: the next unit of a watch over
 // several meters would never answer. Modbus over serial line V1.02,
 // 2.5.1.1.
-func (c *Client) leaveInterFrameGap() {
+// It reports whether it waited.
+func (c *Client) leaveInterFrameGap() bool {
 	if c.rtu.lastRx.IsZero() {
-		return
+		return false
 	}
-	if wait := c.rtu.lastRx.Add(interFrameGap(c.o.Serial)).Sub(c.o.Now()); wait > 0 {
-		time.Sleep(wait)
+	wait := c.rtu.lastRx.Add(interFrameGap(c.o.Serial)).Sub(c.o.Now())
+	if wait <= 0 {
+		return false
 	}
+	time.Sleep(wait)
+	return true
 }
 
 // interFrameGap is the protocol's t3.5: 3.5 character times, and a fixed

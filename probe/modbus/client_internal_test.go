@@ -3,8 +3,11 @@ package modbus
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ecdata/ectool/diag/report"
 )
 
 // answerWithRequestHead finds an FC 04 answer of two registers from unit 2
@@ -99,5 +102,44 @@ func TestClientLeavesTheInterFrameGapAfterAnAnswer(t *testing.T) {
 	}
 	if want := interFrameGap(DefaultSerial); g.d < want {
 		t.Fatalf("the next request came %s after the answer began, within the line's t3.5 (%s) of its end", g.d, want)
+	}
+}
+
+// Another master's poll that arrives after the read before the write,
+// even in the same burst as that read's answer, stops the write: it is
+// heard before the write would go out, and nothing is sent.
+func TestWriteNeverGoesOutAfterAMasterHeardAtTheLastMoment(t *testing.T) {
+	near, far := net.Pipe()
+	answer := EncodeRTU(1, RegistersResponse(FuncReadHoldingRegisters, []uint16{0x0005}))
+	foreign := EncodeRTU(5, ReadRequest{Function: FuncReadHoldingRegisters, Address: 0, Quantity: 2}.PDU())
+	sent := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, 64)
+		if _, err := far.Read(buf); err != nil { // the read before the write
+			sent <- nil
+			return
+		}
+		_, _ = far.Write(append(append([]byte(nil), answer...), foreign...))
+		n, _ := far.Read(buf) // the write, if it went out; EOF when the client closes
+		sent <- buf[:n]
+	}()
+	tg, _ := ParseTarget("/dev/ttyTEST")
+	reg := Register{Table: TableHolding, Address: 20}
+	res, err := Write(context.Background(), WriteOptions{Client: ClientOptions{Target: tg, Timeout: 2 * time.Second, Listen: -1,
+		Open: func() (Port, error) { return near, nil }}, Unit: 1, Reg: reg, Registers: []uint16{7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-sent; len(got) > 0 {
+		t.Fatalf("the write went out over the other master: % X", got)
+	}
+	rep := report.New("modbus write", tg.String(), time.Now)
+	res.Report(rep, tg, nil)
+	var got []string
+	for _, c := range rep.Checks {
+		got = append(got, c.ID+":"+string(c.Status))
+	}
+	if s := strings.Join(got, " "); s != "bus.open:ok bus.listen:failed modbus.write:skipped modbus.readback:skipped" || res.Written {
+		t.Fatalf("checks %s, written %v", s, res.Written)
 	}
 }
