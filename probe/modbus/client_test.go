@@ -331,3 +331,23 @@ func TestWatchReadsABlockOfValuesInOneRequest(t *testing.T) {
 		t.Errorf("values of %d registers, want 10: %v", len(refs), refs)
 	}
 }
+
+// A master that starts polling while watch runs stops it (the line was
+// quiet when it began: no listening first): watch never keeps talking
+// over another master unless told to.
+func TestWatchStopsWhenAnotherMasterIsHeardMidWay(t *testing.T) {
+	_, pty := startLab(t, "second-master", nil)
+	o := modbus.WatchOptions{Client: clientOpts(pty.Path()), Units: []byte{1}, Polls: 10000, MaxErrorRate: 0.01,
+		Items: []modbus.WatchItem{{Reg: *reg(t, "40001", 0), Type: modbus.U16, Scale: 1}}}
+	o.Client.Listen = -1
+	res, err := modbus.Watch(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := report.New("modbus watch", o.Client.Target.String(), time.Now)
+	res.Report(rep, o.Client.Target, nil)
+	rep.Finish()
+	if res.Stopped != "foreign_master" || res.Rounds >= o.Polls || !strings.HasPrefix(checks(rep), "bus.open:ok bus.listen:failed") || rep.ExitCode(false) != 1 {
+		t.Fatalf("stopped %q after %d rounds, checks %s", res.Stopped, res.Rounds, checks(rep))
+	}
+}
