@@ -44,7 +44,9 @@ func newCmdModbusWatch(app *App, runF func(context.Context, *ModbusWatchOptions)
 prints a line when a value changes, and keeps per device: polls, answers, timeouts,
 CRC errors, exceptions and latency p50/p99. It ends after --duration or --polls
 rounds (or Ctrl-C) with a report: a check watch.unit<N> per device, failed when more
-than --max-error-rate percent of its polls failed.
+than --max-error-rate percent of its polls failed. --count N reads N consecutive values
+of --type from each --reg in one request, as read does; each value has its own line.
+Requests follow each other after the line's t3.5 of silence (--every 0: back to back).
 
 This is the bus soak that finds a bad termination or a star topology: errors that
 come and go, which one scan cannot see. -o json writes JSON Lines: one line per
