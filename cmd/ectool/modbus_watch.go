@@ -170,6 +170,9 @@ func modbusWatchRun(ctx context.Context, opts *ModbusWatchOptions) error {
 		}
 		fmt.Fprintln(app.IO.Out, changeLine(c))
 	}
+	if !app.JSON() {
+		writeWatchItems(app.IO.ErrOut, o.Items)
+	}
 	rep := report.New("modbus watch", o.Client.Target.String(), app.Now)
 	res, err := modbus.Watch(ctx, o)
 	res.Report(rep, o.Client.Target, err)
@@ -181,6 +184,23 @@ func modbusWatchRun(ctx context.Context, opts *ModbusWatchOptions) error {
 		return rerr
 	}
 	return modbusExit(rep, err)
+}
+
+// writeWatchItems says each watched register back in both forms before
+// the change lines, which name only the reference: a --reg 16 shows as
+// 40017 there.
+func writeWatchItems(w io.Writer, items []modbus.WatchItem) {
+	for _, it := range items {
+		what := string(it.Type)
+		if it.Name != "" {
+			what = it.Name + ", " + what
+		}
+		if it.Values > 1 {
+			last, _ := it.Reg.Add(it.Values*it.Type.Registers() - 1)
+			what = fmt.Sprintf("%d × %s to %s", it.Values, what, last.Reference())
+		}
+		fmt.Fprintf(w, "watching %s: %s\n", registerWords(it.Reg), what)
+	}
 }
 
 // changeLine is one change for a person: time, unit, register, value.
