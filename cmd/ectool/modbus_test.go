@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/lab/bus/bustest"
 )
 
 func TestModbusUsageErrorsExitTwoBeforeAnyIO(t *testing.T) {
@@ -69,7 +70,7 @@ func TestModbusWriteNeverWaitsForInputOffATerminal(t *testing.T) {
 }
 
 func TestModbusReadsTheLabSDM630ByItsProfile(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	code, out, errOut := runMain(t, "modbus", "read", pty.Path(), "--unit", "2", "--meter", "sdm630", "--listen", "200ms", "-o", "json")
 	if code != ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
@@ -104,7 +105,7 @@ func TestModbusReadsTheLabSDM630ByItsProfile(t *testing.T) {
 // With -v the text shows every order --order auto weighed, and why each
 // was dropped.
 func TestModbusReadShowsTheOtherOrdersOnRequest(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	code, out, _ := runMain(t, "modbus", "read", pty.Path(), "--unit", "2", "--reg", "30001", "--type", "f32", "--meter", "sdm630", "--listen", "0", "-v")
 	for _, want := range []string{"ABCD", "CDAB", "BADC", "DCBA", "plausible", "outside the quantity's range"} {
 		if code != ExitOK || !strings.Contains(out, want) {
@@ -116,7 +117,7 @@ func TestModbusReadShowsTheOtherOrdersOnRequest(t *testing.T) {
 // The lab's iEM3255 sends its words swapped: the read says so and still
 // gives the right values (a warning, exit 0).
 func TestModbusReadFindsTheSwappedOrder(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	code, out, errOut := runMain(t, "modbus", "read", pty.Path(), "--unit", "3", "--listen", "0")
 	if code != ExitOK || !strings.Contains(out, "[warn] modbus.order") || !strings.Contains(out, "words swapped against its manual") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
@@ -124,7 +125,7 @@ func TestModbusReadFindsTheSwappedOrder(t *testing.T) {
 }
 
 func TestModbusReadWordsAMissingRegister(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	code, out, _ := runMain(t, "modbus", "read", pty.Path(), "--unit", "1", "--reg", "49000", "--listen", "0")
 	if code != ExitProblem || !strings.Contains(out, "the meter has no holding register 49000") || !strings.Contains(out, "count from 0") {
 		t.Fatalf("exit %d\n%s", code, out)
@@ -132,7 +133,7 @@ func TestModbusReadWordsAMissingRegister(t *testing.T) {
 }
 
 func TestModbusWriteWithYesReadsBack(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	code, out, errOut := runMain(t, "modbus", "write", pty.Path(), "--unit", "1", "--reg", "40021", "--value", "230.5", "--type", "s32", "--order", "CDAB", "--scale", "0.1", "--yes", "--listen", "0", "-o", "json")
 	if code != ExitOK || !strings.Contains(out, `"id":"modbus.readback","title":"read back 40021","status":"ok"`) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
@@ -151,7 +152,7 @@ func TestModbusWriteWithYesReadsBack(t *testing.T) {
 
 // On a terminal the write asks first: "y" writes, anything else does not.
 func TestModbusWriteAsksOnATerminal(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	for _, c := range []struct {
 		answer string
 		code   int
@@ -171,7 +172,7 @@ func TestModbusWriteAsksOnATerminal(t *testing.T) {
 // watch -o json: JSON Lines, one per change, then the report; the flaky
 // meter fails its check, the clean ones pass.
 func TestModbusWatchWritesJSONLinesAndFailsTheFlakyMeter(t *testing.T) {
-	_, pty := labBusPTY(t, "flaky")
+	_, pty := bustest.StartPTY(t, "flaky")
 	code, out, errOut := runMain(t, "modbus", "watch", pty.Path(), "--unit", "1,2", "--reg", "40001", "--every", "0", "--polls", "40", "--listen", "200ms", "-o", "json")
 	if code != ExitProblem {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)

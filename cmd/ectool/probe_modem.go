@@ -188,7 +188,7 @@ func probeModemRun(ctx context.Context, opts *ProbeModemOptions) error {
 	} else {
 		port, how, err := opts.open()
 		if err != nil {
-			reportOpenFailure(rep, o.Target, err)
+			modem.ReportOpenFailure(rep, o.Target, err)
 			rep.Finish()
 			if rerr := app.renderReport(rep); rerr != nil {
 				return rerr
@@ -222,5 +222,5 @@ func (opts *ProbeModemOptions) open() (io.ReadWriteCloser, map[string]any, error
 		return p, nil, err
 	}
 	ser, _ := opts.serial.settings()
-	return openModemPort(opts.Port, ser, opts.serial.Force, opts.Timeout)
+	return modem.OpenPort(opts.Port, ser, opts.serial.Force, opts.Timeout)
 }

@@ -20,9 +20,8 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// allSteps are the table's steps and those written ahead of their command
-// (steps_net.go).
-func allSteps() []Step { return append(Steps(), probeNetStep, probeRefusedStep) }
+// allSteps are the tour's steps.
+func allSteps() []Step { return Steps() }
 
 func TestEveryStepIsDocumentedOnce(t *testing.T) {
 	documented := testenv.DocumentedChecks(t)

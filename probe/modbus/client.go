@@ -102,8 +102,8 @@ type Client struct {
 	Heard Heard
 }
 
-// Dial opens the target. Its errors are scan's: *HeldError, ErrPortMissing
-// and the others OpenFailure words, ErrUnreachable in a *TargetError.
+// Dial opens the target. Its errors are scan's: serialport.Open's, which
+// OpenFailure words, ErrUnreachable in a *TargetError.
 func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 	o.defaults()
 	c := &Client{o: o, settings: Settings{Transport: string(o.Target.Transport), TimeoutMS: ms(o.Timeout), Forced: o.Force, TalkOverMaster: o.TalkOverMaster}}

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ecdata/ectool/probe/serialport"
 )
 
 // ScanOptions configure Scan. Zero values take the documented defaults.
@@ -54,7 +56,7 @@ type ScanOptions struct {
 	Open func() (Port, error)
 }
 
-// Errors of Scan (besides OpenSerial's and *HeldError): the scan could not
+// Errors of Scan (besides serialport.Open's): the scan could not
 // run at all.
 var (
 	// ErrUnreachable: a TCP target refused or did not answer the connection.
@@ -188,18 +190,12 @@ func openRTU(o *ScanOptions, res *Result) (Port, error) {
 		}
 		return p, nil
 	}
-	use, err := CheckHolders(o.Target.Path)
-	if err != nil && (!o.Force || !errors.Is(err, ErrPortHeld)) {
+	p, op, err := serialport.Open(o.Target.Path, o.Serial, serialport.Options{Force: o.Force, LowLatency: true})
+	res.Settings.Bridges, res.Settings.ForcedPast, res.Settings.LatencyTimer = op.Bridges, op.ForcedPast, op.LatencyTimer
+	if err != nil {
 		return nil, err
 	}
-	res.Settings.Bridges = use.Bridges
-	if o.Force {
-		res.Settings.ForcedPast = use.Holders
-	}
-	if lt := SetLowLatency(o.Target.Path); lt.Path != "" {
-		res.Settings.LatencyTimer = &lt
-	}
-	return OpenSerial(o.Target.Path, o.Serial)
+	return p, nil
 }
 
 // lateHorizon is how long after a request an answer is still attributed to

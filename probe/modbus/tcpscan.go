@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/ecdata/ectool/diag/report"
 )
 
 // mbapMsg is one Modbus TCP frame read from the connection.
@@ -336,12 +338,12 @@ func (s *tcpScanner) finish() {
 	}
 	s.res.Findings = busFindings(s.res, false, false, nil, s.o)
 	if n := len(s.pathUnavailable); n > 0 {
-		f := Finding{Kind: "gateway", Status: FindingWarning,
+		f := Finding{Kind: "gateway", Status: report.Warning,
 			Message:  fmt.Sprintf("the gateway answered 'path unavailable' (0x0A) for %d unit id(s): %s", n, idsString(s.pathUnavailable)),
 			Evidence: map[string]any{"path_unavailable_ids": idsString(s.pathUnavailable), "absent_0x0b": s.absent},
 			Hint:     "the gateway has no route to these unit ids: check its routing table / serial port configuration for them"}
 		if len(s.units) == 0 {
-			f.Status = FindingFailed
+			f.Status = report.Failed
 		}
 		s.res.Findings = append(s.res.Findings, f)
 	}
@@ -354,13 +356,13 @@ func (s *tcpScanner) finish() {
 				s.res.Findings[i].Hint = "nothing answered at all, not even the gateway: " + hint
 			}
 		}
-		s.res.Findings = append(s.res.Findings, Finding{Kind: "gateway", Status: FindingFailed,
+		s.res.Findings = append(s.res.Findings, Finding{Kind: "gateway", Status: report.Failed,
 			Message:  fmt.Sprintf("%s accepted the connection but answered none of %d request(s) within %s, not even with exception 0x0B", s.o.Target.Addr, s.res.Sweep.Probed, s.o.Timeout),
 			Evidence: map[string]any{"requests": s.res.Sweep.Probed, "replies": 0},
 			Hint:     hint})
 	}
 	if len(s.units) >= 3 && len(s.units) == s.res.Sweep.Probed && len(s.sameAnswer) == 1 {
-		s.res.Findings = append(s.res.Findings, Finding{Kind: "unit_id_ignored", Status: FindingWarning,
+		s.res.Findings = append(s.res.Findings, Finding{Kind: "unit_id_ignored", Status: report.Warning,
 			Message: fmt.Sprintf("all %d unit ids answered with the same bytes", len(s.units)),
 			Hint:    "the server ignores the unit id: it is one Modbus TCP device, not a gateway to a bus; scan it with --ids 1"})
 	}

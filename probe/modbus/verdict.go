@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ecdata/ectool/diag/report"
 )
 
 // baseline is how the rest of the bus behaved: polls to other addresses and
@@ -321,7 +323,7 @@ func latencyGroups(l []time.Duration) string {
 func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanOptions) []Finding {
 	var out []Finding
 	if foreign {
-		f := Finding{Kind: "foreign_master", Status: FindingFailed,
+		f := Finding{Kind: "foreign_master", Status: report.Failed,
 			Message:  fmt.Sprintf("another master is active on this bus: %d frame(s) ectool did not cause", len(r.Bus.ForeignFrames)),
 			Evidence: map[string]any{"frames": len(r.Bus.ForeignFrames)},
 			Hint:     "a gateway or PLC polls this bus; requests from ectool would collide with it. Stop it, or watch its traffic with 'ectool scan sniff' on an adapter of your own; --talk-over-master scans anyway (its polls and ectool's then collide now and then)"}
@@ -329,16 +331,16 @@ func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanO
 			f.Evidence["first"] = r.Bus.ForeignFrames[0]
 		}
 		if o.TalkOverMaster {
-			f.Status = FindingWarning
+			f.Status = report.Warning
 			f.Message += " (--talk-over-master: scanned anyway)"
 		}
 		out = append(out, f)
 	}
 	if r.Bus.ListenedMS > 0 {
-		f := Finding{Kind: "noise", Status: FindingOK, Message: fmt.Sprintf("quiet for %.1f s before the first request", r.Bus.ListenedMS/1000),
+		f := Finding{Kind: "noise", Status: report.OK, Message: fmt.Sprintf("quiet for %.1f s before the first request", r.Bus.ListenedMS/1000),
 			Evidence: map[string]any{"noise_bytes": r.Bus.ListenNoiseBytes, "listened_ms": r.Bus.ListenedMS}}
 		if r.Bus.ListenNoiseBytes > 0 && !foreign {
-			f.Status = FindingWarning
+			f.Status = report.Warning
 			f.Message = fmt.Sprintf("%d byte(s) of noise while nobody transmitted", r.Bus.ListenNoiseBytes)
 			f.Hint = "bytes on an idle line: check the termination (120 ohm at both ends only), the bias resistors, the shield and the distance from power cables; a master at another baud rate also shows as noise"
 		}
@@ -349,12 +351,12 @@ func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanO
 		if o.Target.Transport == TransportRTU || o.Target.Transport == TransportRTUOverTCP {
 			s = o.Serial.String()
 		}
-		out = append(out, Finding{Kind: "settings", Status: FindingFailed,
+		out = append(out, Finding{Kind: "settings", Status: report.Failed,
 			Message:  fmt.Sprintf("%d address(es) answered with bytes that are not valid frames and none answered cleanly at %s", len(garbled), s),
 			Evidence: map[string]any{"garbled_ids": idsString(garbled), "crc_errors": r.Bus.CRCErrors},
 			Hint:     "CRC errors on every address mean the baud rate or parity is wrong (9600 8N1 and 19200 8E1 are the usual ones): " + settingsFix(o.Target.Transport)})
 	} else if len(garbled) >= 3 && r.Bus.CRCErrors > 0 {
-		out = append(out, Finding{Kind: "settings", Status: FindingWarning,
+		out = append(out, Finding{Kind: "settings", Status: report.Warning,
 			Message:  fmt.Sprintf("garbled answers at %d addresses (%s) beside clean ones", len(garbled), idsString(garbled)),
 			Evidence: map[string]any{"garbled_ids": idsString(garbled), "crc_errors": r.Bus.CRCErrors},
 			Hint:     "some devices may use other serial settings than the rest, or the line is noisy: check the termination and each meter's settings on its display"})
@@ -368,7 +370,7 @@ func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanO
 		if o.Target.Transport == TransportTCP {
 			hint = "the gateway answered for no unit id: check its serial settings towards the meters and the RS-485 wiring behind it"
 		}
-		out = append(out, Finding{Kind: "no_device", Status: FindingFailed, Message: msg, Hint: hint})
+		out = append(out, Finding{Kind: "no_device", Status: report.Failed, Message: msg, Hint: hint})
 	}
 	return out
 }
