@@ -214,7 +214,7 @@ func TestModbusWatchWritesJSONLinesAndFailsTheFlakyMeter(t *testing.T) {
 // The text of a watch says each register back in both forms first: the
 // change lines name only the reference.
 func TestModbusWatchSaysTheRegistersBackInBothForms(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	code, out, errOut := runMain(t, "modbus", "watch", pty.Path(), "--unit", "1", "--reg", "16", "--count", "2", "--every", "0", "--polls", "2", "--listen", "0")
 	if code != ExitOK || !strings.Contains(errOut, "watching 40017 (holding register 16, FC 03): 2 × u16 to 40018") || !strings.Contains(out, "unit 1  40018") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)

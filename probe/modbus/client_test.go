@@ -311,7 +311,7 @@ func TestWatchFailsTheFlakyMeterAndPassesTheOthers(t *testing.T) {
 // --count 10 of u16 is one FC 03 of ten registers a round, as in read, and
 // each register is its own value: the benchmark's watch.
 func TestWatchReadsABlockOfValuesInOneRequest(t *testing.T) {
-	_, pty := startLab(t, "clean", nil)
+	_, pty := bustest.StartPTY(t, "clean")
 	refs := map[string]int{}
 	o := modbus.WatchOptions{Client: clientOpts(pty.Path()), Units: []byte{1}, Polls: 3,
 		Items:    []modbus.WatchItem{{Reg: *reg(t, "40001", 0), Type: modbus.U16, Values: 10, Scale: 1}},
@@ -337,7 +337,7 @@ func TestWatchReadsABlockOfValuesInOneRequest(t *testing.T) {
 // quiet when it began: no listening first): watch never keeps talking
 // over another master unless told to.
 func TestWatchStopsWhenAnotherMasterIsHeardMidWay(t *testing.T) {
-	_, pty := startLab(t, "second-master", nil)
+	_, pty := bustest.StartPTY(t, "second-master")
 	o := modbus.WatchOptions{Client: clientOpts(pty.Path()), Units: []byte{1}, Polls: 10000, MaxErrorRate: 0.01,
 		Items: []modbus.WatchItem{{Reg: *reg(t, "40001", 0), Type: modbus.U16, Scale: 1}}}
 	o.Client.Listen = -1
