@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ecdata/ectool/probe/modbus"
+	"github.com/ecdata/ectool/probe/serialport"
 )
 
 // serialFlags: the serial line's settings and the right to open a port
@@ -43,7 +43,7 @@ func addSerialFlagsBaud(cmd *cobra.Command, f *serialFlags, baud int) {
 }
 
 // settings validates the flags (a usage error naming the flag, before any I/O).
-func (f *serialFlags) settings() (modbus.SerialSettings, error) {
+func (f *serialFlags) settings() (serialport.Settings, error) {
 	parity := strings.ToUpper(f.Parity)
 	switch parity {
 	case "NONE":
@@ -53,7 +53,7 @@ func (f *serialFlags) settings() (modbus.SerialSettings, error) {
 	case "ODD":
 		parity = "O"
 	}
-	s := modbus.SerialSettings{Baud: f.Baud, DataBits: f.DataBits, Parity: parity, StopBits: f.StopBits}
+	s := serialport.Settings{Baud: f.Baud, DataBits: f.DataBits, Parity: parity, StopBits: f.StopBits}
 	switch {
 	case s.Baud < 50 || s.Baud > 4000000:
 		return s, usageError("--baud %d: want a baud rate from 50 to 4000000, such as 9600 or 19200", f.Baud)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/lab/bus/bustest"
 )
 
 func TestModbusUsageErrorsExitTwoBeforeAnyIO(t *testing.T) {
@@ -37,6 +38,7 @@ func TestModbusUsageErrorsExitTwoBeforeAnyIO(t *testing.T) {
 		{"modbus", "watch", "/dev/ttyNOSUCH", "--unit", "1"},
 		{"modbus", "watch", "/dev/ttyNOSUCH", "--unit", "1", "--reg", "40001,x"},
 		{"modbus", "watch", "/dev/ttyNOSUCH", "--unit", "1", "--reg", "40001", "--max-error-rate", "120"},
+		{"modbus", "watch", "/dev/ttyNOSUCH", "--unit", "1", "--reg", "40001", "--type", "f32", "--count", "63"}, // 126 registers
 		{"modbus", "profiles", "sdm999"},
 	} {
 		code, out, errOut := runMain(t, args...)
@@ -68,7 +70,7 @@ func TestModbusWriteNeverWaitsForInputOffATerminal(t *testing.T) {
 }
 
 func TestModbusReadsTheLabSDM630ByItsProfile(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	code, out, errOut := runMain(t, "modbus", "read", pty.Path(), "--unit", "2", "--meter", "sdm630", "--listen", "200ms", "-o", "json")
 	if code != ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
@@ -103,7 +105,7 @@ func TestModbusReadsTheLabSDM630ByItsProfile(t *testing.T) {
 // With -v the text shows every order --order auto weighed, and why each
 // was dropped.
 func TestModbusReadShowsTheOtherOrdersOnRequest(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	code, out, _ := runMain(t, "modbus", "read", pty.Path(), "--unit", "2", "--reg", "30001", "--type", "f32", "--meter", "sdm630", "--listen", "0", "-v")
 	for _, want := range []string{"ABCD", "CDAB", "BADC", "DCBA", "plausible", "outside the quantity's range"} {
 		if code != ExitOK || !strings.Contains(out, want) {
@@ -115,7 +117,7 @@ func TestModbusReadShowsTheOtherOrdersOnRequest(t *testing.T) {
 // The lab's iEM3255 sends its words swapped: the read says so and still
 // gives the right values (a warning, exit 0).
 func TestModbusReadFindsTheSwappedOrder(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	code, out, errOut := runMain(t, "modbus", "read", pty.Path(), "--unit", "3", "--listen", "0")
 	if code != ExitOK || !strings.Contains(out, "[warn] modbus.order") || !strings.Contains(out, "words swapped against its manual") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
@@ -123,7 +125,7 @@ func TestModbusReadFindsTheSwappedOrder(t *testing.T) {
 }
 
 func TestModbusReadWordsAMissingRegister(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	code, out, _ := runMain(t, "modbus", "read", pty.Path(), "--unit", "1", "--reg", "49000", "--listen", "0")
 	if code != ExitProblem || !strings.Contains(out, "the meter has no holding register 49000") || !strings.Contains(out, "count from 0") {
 		t.Fatalf("exit %d\n%s", code, out)
@@ -131,7 +133,7 @@ func TestModbusReadWordsAMissingRegister(t *testing.T) {
 }
 
 func TestModbusWriteWithYesReadsBack(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	code, out, errOut := runMain(t, "modbus", "write", pty.Path(), "--unit", "1", "--reg", "40021", "--value", "230.5", "--type", "s32", "--order", "CDAB", "--scale", "0.1", "--yes", "--listen", "0", "-o", "json")
 	if code != ExitOK || !strings.Contains(out, `"id":"modbus.readback","title":"read back 40021","status":"ok"`) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
@@ -150,7 +152,7 @@ func TestModbusWriteWithYesReadsBack(t *testing.T) {
 
 // On a terminal the write asks first: "y" writes, anything else does not.
 func TestModbusWriteAsksOnATerminal(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	for _, c := range []struct {
 		answer string
 		code   int
@@ -170,7 +172,7 @@ func TestModbusWriteAsksOnATerminal(t *testing.T) {
 // watch -o json: JSON Lines, one per change, then the report; the flaky
 // meter fails its check, the clean ones pass.
 func TestModbusWatchWritesJSONLinesAndFailsTheFlakyMeter(t *testing.T) {
-	_, pty := labBusPTY(t, "flaky")
+	_, pty := bustest.StartPTY(t, "flaky")
 	code, out, errOut := runMain(t, "modbus", "watch", pty.Path(), "--unit", "1,2", "--reg", "40001", "--every", "0", "--polls", "40", "--listen", "200ms", "-o", "json")
 	if code != ExitProblem {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
@@ -206,6 +208,16 @@ func TestModbusWatchWritesJSONLinesAndFailsTheFlakyMeter(t *testing.T) {
 	}
 	if changes < 2 {
 		t.Errorf("%d change lines, want the first value of each unit at least", changes)
+	}
+}
+
+// The text of a watch says each register back in both forms first: the
+// change lines name only the reference.
+func TestModbusWatchSaysTheRegistersBackInBothForms(t *testing.T) {
+	_, pty := bustest.StartPTY(t, "clean")
+	code, out, errOut := runMain(t, "modbus", "watch", pty.Path(), "--unit", "1", "--reg", "16", "--count", "2", "--every", "0", "--polls", "2", "--listen", "0")
+	if code != ExitOK || !strings.Contains(errOut, "watching 40017 (holding register 16, FC 03): 2 × u16 to 40018") || !strings.Contains(out, "unit 1  40018") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }
 

@@ -185,7 +185,7 @@ func probeModemRun(ctx context.Context, opts *ProbeModemOptions) error {
 	} else {
 		port, how, err := opts.open()
 		if err != nil {
-			reportOpenFailure(rep, o.Target, err)
+			modem.ReportOpenFailure(rep, o.Target, err)
 			rep.Finish()
 			if rerr := app.renderReport(rep); rerr != nil {
 				return rerr
@@ -219,6 +219,6 @@ func (opts *ProbeModemOptions) open() (io.ReadWriteCloser, map[string]any, error
 		return p, nil, exitcode.Wrap(exitcode.KindCannotRun, err)
 	}
 	ser, _ := opts.serial.settings()
-	p, how, err := openModemPort(opts.Port, ser, opts.serial.Force, opts.Timeout)
+	p, how, err := modem.OpenPort(opts.Port, ser, opts.serial.Force, opts.Timeout)
 	return p, how, exitcode.Wrap(exitcode.KindCannotRun, err)
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ecdata/ectool/internal/testenv"
 	labmodem "github.com/ecdata/ectool/lab/modem"
-	"github.com/ecdata/ectool/probe/modbus"
+	"github.com/ecdata/ectool/probe/serialport"
 )
 
 // A modem behind a serial server, reached through a socat PTY: socat holds
@@ -41,7 +41,7 @@ func TestProbeModemThroughASocatBridgeNamesTheBridge(t *testing.T) {
 func waitForBridge(t *testing.T, link string, pid int) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		hs, _ := modbus.FindHolders(link)
+		hs, _ := serialport.FindHolders(link)
 		for _, h := range hs {
 			if h.PID == pid && h.Bridge {
 				return

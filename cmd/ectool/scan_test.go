@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ecdata/ectool/internal/testenv"
 	"github.com/ecdata/ectool/lab/bus"
+	"github.com/ecdata/ectool/lab/bus/bustest"
 	"github.com/ecdata/ectool/probe/modbus"
 )
 
@@ -116,7 +116,7 @@ func TestScanOfAMissingPortExitsThree(t *testing.T) {
 }
 
 func TestScanReportsTheCollisionOnTheLabBus(t *testing.T) {
-	_, pty := labBusPTY(t, "staggered")
+	_, pty := bustest.StartPTY(t, "staggered")
 	code, out, errOut := runMain(t, "scan", pty.Path(), "--ids", "1-3,17", "--listen", "300ms", "--timeout", "250ms", "-o", "json")
 	if code != ExitProblem {
 		t.Fatalf("exit %d, want 1 (a collision)\n%s\n%s", code, out, errOut)
@@ -184,7 +184,7 @@ func TestScanReportsTheCollisionOnTheLabBus(t *testing.T) {
 }
 
 func TestScanSniffListensWithoutTransmitting(t *testing.T) {
-	b, pty := labBusPTY(t, "clean", func(cfg *bus.Config) {
+	b, pty := bustest.StartPTY(t, "clean", func(cfg *bus.Config) {
 		cfg.Faults.SecondMaster = &bus.SecondMaster{Unit: 2, Every: 150 * time.Millisecond}
 	})
 	before := b.Stats().Requests
@@ -203,7 +203,7 @@ func TestScanSniffListensWithoutTransmitting(t *testing.T) {
 }
 
 func TestScanRefusesToTalkWhileAnotherMasterPolls(t *testing.T) {
-	_, pty := labBusPTY(t, "second-master", func(cfg *bus.Config) { cfg.Faults.SecondMaster.Every = 200 * time.Millisecond })
+	_, pty := bustest.StartPTY(t, "second-master", func(cfg *bus.Config) { cfg.Faults.SecondMaster.Every = 200 * time.Millisecond })
 	code, out, errOut := runMain(t, "scan", pty.Path(), "--listen", "1s", "-o", "json")
 	if code != ExitProblem {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errOut)
@@ -230,7 +230,7 @@ func TestScanRefusesToTalkWhileAnotherMasterPolls(t *testing.T) {
 }
 
 func TestScanShowsProgressOnATerminal(t *testing.T) {
-	_, pty := labBusPTY(t, "clean")
+	_, pty := bustest.StartPTY(t, "clean")
 	var out, errOut strings.Builder
 	code := Main(context.Background(), []string{"scan", pty.Path(), "--ids", "1-4", "--listen", "0", "--confirm", "0", "--no-color"},
 		&Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, ErrTTY: true})
@@ -243,34 +243,6 @@ func TestScanShowsProgressOnATerminal(t *testing.T) {
 	if strings.Contains(out.String(), "address 4/4") {
 		t.Errorf("progress leaked to stdout: %q", out.String())
 	}
-}
-
-// labBusPTY starts a lab bus with the named scenario (changed by tweak) and
-// returns it with the PTY a scan opens like a USB adapter; both close when
-// the test ends.
-func labBusPTY(t *testing.T, scenario string, tweak ...func(*bus.Config)) (*bus.Bus, *bus.PTY) {
-	t.Helper()
-	cfg, err := bus.Scenario(scenario)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range tweak {
-		f(&cfg)
-	}
-	b, err := bus.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
-		testenv.NotApplicable(t, "the lab bus has PTYs on Linux and macOS only (%s)", runtime.GOOS)
-	}
-	pty, err := b.OpenPTY("")
-	if err != nil {
-		testenv.Missing(t, "no PTY: %v", err)
-	}
-	t.Cleanup(func() { pty.Close() })
-	return b, pty
 }
 
 // parseScan runs `scan` flag parsing only and returns its options.

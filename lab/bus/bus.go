@@ -24,6 +24,8 @@ var ErrClosed = errors.New("lab bus: closed")
 type Bus struct {
 	cfg   Config
 	epoch time.Time
+	// clock is the line time by the wall clock (tests replace it).
+	clock func() time.Duration
 
 	mu       sync.Mutex
 	frontier time.Duration // line time simulated so far
@@ -70,6 +72,7 @@ func New(cfg Config) (*Bus, error) {
 // newBus sets the scenario up at line time 0 without running it.
 func newBus(cfg Config) *Bus {
 	b := &Bus{cfg: cfg, epoch: time.Now(), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	b.clock = func() time.Duration { return time.Since(b.epoch) }
 	b.mu.Lock()
 	for i := range cfg.Meters {
 		newMeter(b, &cfg.Meters[i], i)
@@ -114,7 +117,7 @@ func (b *Bus) Close() error {
 }
 
 // now is the current line time by the wall clock.
-func (b *Bus) now() time.Duration { return time.Since(b.epoch) }
+func (b *Bus) now() time.Duration { return b.clock() }
 
 // transmit puts data on the line from p, starting no earlier than at, after
 // p's previous burst and never in the simulated past. It returns the line

@@ -463,3 +463,92 @@ func TestNoiseIsDeterministic(t *testing.T) {
 		t.Fatal("seeds 7 and 8 gave the same noise")
 	}
 }
+
+// A simulation the host starves is late with everything, the gateway's
+// timeout included: while line time stands still (the simulation is not
+// run, as on a starved host) the gateway gives no 0x0B, and once line time
+// moves on it forwards the meter's answer, which came well within the
+// timeout in line time.
+func TestGatewayTimeoutRunsInLineTime(t *testing.T) {
+	cfg := Default()
+	cfg.GatewayTimeout = 40 * time.Millisecond
+	b := newBus(cfg) // not running: line time moves only when the test says
+	g, err := b.ServeGateway("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	req := modbus.ReadRequest{Function: modbus.FuncReadHoldingRegisters, Address: 16, Quantity: 2}.PDU()
+	got := make(chan modbus.PDU, 1)
+	go func() {
+		r, _ := g.forward(1, req)
+		got <- r
+	}()
+	var txEnd time.Duration
+	for deadline := time.Now().Add(30 * time.Second); txEnd == 0; time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		txEnd = g.port.txEnd
+		b.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway did not put the request on the line in 30s")
+		}
+	}
+	// Five times the gateway timeout of wall time with line time standing
+	// still: a wall-clock timeout would have answered by now.
+	select {
+	case r := <-got:
+		t.Fatalf("the gateway answered %+v while line time stood still", r)
+	case <-time.After(5 * cfg.GatewayTimeout):
+	}
+	b.mu.Lock()
+	b.advance(txEnd + 2*cfg.GatewayTimeout)
+	b.mu.Unlock()
+	r := <-got
+	if regs, err := modbus.ParseRegisters(r); err != nil || len(regs) != 2 || uint32(regs[0])<<16|uint32(regs[1]) != cfg.Meters[0].Serial {
+		t.Fatalf("gateway answered %+v (%v), want meter 1's serial number %d", r, err, cfg.Meters[0].Serial)
+	}
+}
+
+// Bytes a program writes enter the line when the adapter got them, not
+// when the simulation, busy catching up on line time after the host
+// starved it, lets go of the line.
+func TestBytesWrittenWhileTheSimulationIsBusyKeepTheirTime(t *testing.T) {
+	b := newBus(Default())
+	p := &Port{name: "test master", settings: b.Settings()}
+	if _, err := b.attach(p, nil); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan time.Duration, 1)
+	real := b.clock
+	b.clock = func() time.Duration {
+		now := real()
+		select {
+		case read <- now:
+		default:
+		}
+		return now
+	}
+	b.mu.Lock() // the simulation, catching up
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := p.Write(readHolding(1, 0, 1))
+		wrote <- err
+	}()
+	var at time.Duration
+	select {
+	case at = <-read:
+	case <-time.After(10 * time.Second):
+		b.mu.Unlock()
+		t.Fatal("the write did not take its time before waiting for the simulation")
+	}
+	b.clock = real
+	b.mu.Unlock()
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.bursts) != 1 || b.bursts[0].start != at {
+		t.Fatalf("bursts %+v, want one starting at %v", b.bursts, at)
+	}
+}

@@ -27,7 +27,8 @@ type Config struct {
 	// Faults are the line faults injected.
 	Faults Faults `json:"faults"`
 	// GatewayTimeout is how long the simulated Modbus TCP gateway waits for
-	// a meter before answering exception 0x0B (default 250ms).
+	// a meter before answering exception 0x0B (default 250ms), in line
+	// time from the request's last byte.
 	GatewayTimeout time.Duration `json:"-"`
 	// StillValues serves every register (the profiles' and the lab map's)
 	// as at line time 0, so two readers polling one after the other read

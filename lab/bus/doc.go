@@ -42,9 +42,20 @@
 // answer at a line time fixed by its latency, so twins collide the same way
 // on every run, whatever the scheduler does to the process. Only what
 // comes from outside (the bytes a program writes to the PTY or a TCP
-// connection) enters at the wall clock's "now". The simulation advances in
-// steps of 250 µs while anything is in flight and sleeps while the line is
-// idle.
+// connection) enters at the wall clock's "now": when the simulator read
+// them, not when the simulation gets round to them. The simulation advances
+// in steps of 250 µs while anything is in flight and sleeps while the line
+// is idle.
+//
+// A host that starves the process (a loaded machine, a CPU quota) delays
+// the simulation, never changes it: line time catches up step by step when
+// the process runs again, as a real line would have gone on meanwhile, so
+// no collision, gap or corruption appears that the scenario did not put
+// there, and the simulated gateway's timeout runs in line time too. What a
+// starved host does show is what it shows with real hardware: adapters hand
+// over what the line carried in a burst, late, and bytes a program wrote
+// while the simulator's reader could not run go on the line late, as
+// behind a slow USB stack or network.
 //
 // # Meters
 //
@@ -113,7 +124,7 @@
 // rate, no termios to get wrong. The Modbus TCP gateway forwards each MBAP
 // request as an RTU frame (one transaction on the line at a time) and
 // answers with the first valid answer from that unit, exception 0x0B when
-// none comes within Config.GatewayTimeout (an absent unit, or the garbage
-// of a collision), 0x0A when its serial side is down. It uses the same
+// none comes within Config.GatewayTimeout of line time (an absent unit, or
+// the garbage of a collision), 0x0A when its serial side is down. It uses the same
 // codec as the scanner (probe/modbus).
 package bus

@@ -71,12 +71,16 @@ func (p *Port) Name() string { return p.name }
 // their wire time on the line.
 func (p *Port) Write(data []byte) (int, error) {
 	b := p.bus
+	// The bytes reached the adapter now. The simulation may hold the lock
+	// a while, catching up on line time after the host starved it; a real
+	// adapter would not have waited for that, so neither does the line.
+	at := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if p.closed {
 		return 0, ErrClosed
 	}
-	b.transmit(p, data, p.settings, b.now())
+	b.transmit(p, data, p.settings, at)
 	return len(data), nil
 }
 

@@ -283,23 +283,57 @@ func (g *Gateway) forward(unit byte, req modbus.PDU) (modbus.PDU, bool) {
 		time.Sleep(g.port.Drain() + g.bus.cfg.Settings.Silence())
 		return modbus.PDU{}, false
 	}
-	timeout := time.NewTimer(g.port.Drain() + g.bus.cfg.GatewayTimeout)
-	defer timeout.Stop()
+	timeout := g.timeoutAfterRequest()
 	for {
 		select {
 		case f := <-g.frames:
-			if f.bad {
-				continue
+			if r, ok := g.answerIn(f, unit, req.Function); ok {
+				return r, true
 			}
-			r, err := modbus.DecodeRTU(f.raw, modbus.Response)
-			if err != nil || r.Unit != unit || r.PDU.BaseFunction() != req.Function {
-				continue
+		case <-timeout:
+			// Frames the line carried before the timeout's line time are
+			// already in the channel: look at them before giving up.
+			for {
+				select {
+				case f := <-g.frames:
+					if r, ok := g.answerIn(f, unit, req.Function); ok {
+						return r, true
+					}
+					continue
+				default:
+				}
+				return modbus.ExceptionResponse(req.Function, modbus.ExGatewayTargetNoResponse), true
 			}
-			return modbus.PDU{Function: r.PDU.Function, Data: append([]byte(nil), r.PDU.Data...)}, true
-		case <-timeout.C:
-			return modbus.ExceptionResponse(req.Function, modbus.ExGatewayTargetNoResponse), true
 		case <-g.bus.done:
 			return modbus.ExceptionResponse(req.Function, modbus.ExGatewayPathUnavailable), true
 		}
 	}
+}
+
+// timeoutAfterRequest is closed when the line time reaches the gateway
+// timeout after the request's last byte. The timeout runs in line time, like
+// everything else on the line: a simulation the host starved is late with
+// the meter's answer and with the timeout alike, so it never answers 0x0B
+// for a meter that answered in time. (A real gateway has a processor of its
+// own that no load on the host can starve.)
+func (g *Gateway) timeoutAfterRequest() <-chan struct{} {
+	c := make(chan struct{})
+	b := g.bus
+	b.mu.Lock()
+	b.after(g.port.txEnd+b.cfg.GatewayTimeout, func(time.Duration) { close(c) })
+	b.mu.Unlock()
+	return c
+}
+
+// answerIn returns the answer PDU in frame f when it is a valid answer from
+// unit to function fc.
+func (g *Gateway) answerIn(f gwFrame, unit, fc byte) (modbus.PDU, bool) {
+	if f.bad {
+		return modbus.PDU{}, false
+	}
+	r, err := modbus.DecodeRTU(f.raw, modbus.Response)
+	if err != nil || r.Unit != unit || r.PDU.BaseFunction() != fc {
+		return modbus.PDU{}, false
+	}
+	return modbus.PDU{Function: r.PDU.Function, Data: append([]byte(nil), r.PDU.Data...)}, true
 }

@@ -2,12 +2,12 @@ package modbus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/ecdata/ectool/diag/report"
+	"github.com/ecdata/ectool/probe/serialport"
 )
 
 // DetectOptions configure AutoDetect.
@@ -96,12 +96,17 @@ func autoDetect(ctx context.Context, o DetectOptions) (*DetectResult, error) {
 		ids = ids[:5]
 	}
 	if o.Open == nil {
-		if _, err := CheckHolders(o.Target.Path); err != nil && (!o.Force || !errors.Is(err, ErrPortHeld)) {
+		path := o.Target.Path
+		if _, err := serialport.Check(path, serialport.Options{Force: o.Force, LowLatency: true}); err != nil {
 			return nil, err
 		}
-		SetLowLatency(o.Target.Path)
-		path := o.Target.Path
-		o.Open = func(s SerialSettings) (Port, error) { return OpenSerial(path, s) }
+		o.Open = func(s SerialSettings) (Port, error) {
+			p, err := serialport.OpenAfterCheck(path, s)
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		}
 	}
 	res := &DetectResult{Trials: []DetectTrial{}}
 	trials := make([]DetectTrial, len(o.Candidates))

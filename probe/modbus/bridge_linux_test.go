@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/lab/bus/bustest"
 	"github.com/ecdata/ectool/probe/modbus"
+	"github.com/ecdata/ectool/probe/serialport"
 )
 
 // A second program on the same PTY slave (a poller, a forgotten minicom)
@@ -27,8 +29,8 @@ func TestScanRefusesAPortAnotherProcessHolds(t *testing.T) {
 	a, _ := socatPair(t)
 	holdSlave(t, a)
 	_, err := modbus.Scan(context.Background(), scanOpts(a, []byte{1}))
-	var held *modbus.HeldError
-	if !errors.As(err, &held) || !errors.Is(err, modbus.ErrPortHeld) {
+	var held *serialport.HeldError
+	if !errors.As(err, &held) || !errors.Is(err, serialport.ErrHeld) {
 		t.Fatalf("scan of a held port: %v, want a HeldError", err)
 	}
 	if len(held.Holders) != 1 || held.Holders[0].Command != "sleep" || !strings.Contains(err.Error(), "sleep") || strings.Contains(err.Error(), "socat") {
@@ -45,7 +47,7 @@ func TestScanRefusesAPortAnotherProcessHolds(t *testing.T) {
 // the port without --force and names the bridge.
 func TestScanThroughASocatBridgeToASerialServerNamesTheBridge(t *testing.T) {
 	socat := testenv.Require(t, "socat")
-	b, _ := startLab(t, "default", nil)
+	b, _ := bustest.StartPTY(t, "default")
 	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +79,7 @@ func TestScanThroughASocatBridgeToASerialServerNamesTheBridge(t *testing.T) {
 // process on the slave is refused, exit 3, naming it; --force opens the
 // port past it and says so.
 func TestScanOfASimulatorsPTYNamesItAndRefusesASecondHolder(t *testing.T) {
-	_, pty := startLab(t, "clean", nil)
+	_, pty := bustest.StartPTY(t, "clean")
 	us := fmt.Sprintf("(pid %d) holds the other end", os.Getpid())
 
 	code, rep := ectoolScan(t, pty.Path(), "--ids", "1-4")
@@ -133,7 +135,7 @@ func waitBridge(t *testing.T, link string, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if hs, err := modbus.FindHolders(link); err == nil {
+		if hs, err := serialport.FindHolders(link); err == nil {
 			for _, h := range hs {
 				if h.PID == pid && h.Bridge {
 					return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ecdata/ectool/diag/report"
 	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/lab/bus/bustest"
 	"github.com/ecdata/ectool/probe/modbus"
 )
 
@@ -57,7 +58,7 @@ func readReport(t *testing.T, o modbus.ReadOptions) (*modbus.ReadResult, *report
 }
 
 func TestReadDecodesAFloatAndSaysBothRegisterForms(t *testing.T) {
-	_, pty := startLab(t, "clean", nil)
+	_, pty := bustest.StartPTY(t, "clean")
 	// Without a profile, --order auto keeps every order within 1e9: a
 	// float voltage's byte-reversed reading is often a plausible -2e6, so
 	// some values may be "cannot tell" (a warning), never a guess.
@@ -89,7 +90,7 @@ func TestReadDecodesAFloatAndSaysBothRegisterForms(t *testing.T) {
 }
 
 func TestReadWithAProfileNamesQuantitiesInUnits(t *testing.T) {
-	_, pty := startLab(t, "clean", nil)
+	_, pty := bustest.StartPTY(t, "clean")
 	p, _ := modbus.ProfileByName("sdm630")
 	res, rep := readReport(t, modbus.ReadOptions{Client: clientOpts(pty.Path()), Unit: 2, Profile: p})
 	if got := checks(rep); got != "bus.open:ok bus.listen:ok modbus.read:ok modbus.order:ok" {
@@ -113,7 +114,7 @@ func TestReadWithAProfileNamesQuantitiesInUnits(t *testing.T) {
 // profile is read; the lab's iEM3255 sends its words swapped against its
 // manual, and the read says so (a warning), with the right values.
 func TestReadFindsTheProfileByIdentityAndTheSwappedWordOrder(t *testing.T) {
-	_, pty := startLab(t, "clean", nil)
+	_, pty := bustest.StartPTY(t, "clean")
 	res, rep := readReport(t, modbus.ReadOptions{Client: clientOpts(pty.Path()), Unit: 3})
 	if got := checks(rep); got != "bus.open:ok bus.listen:ok modbus.identify:ok modbus.read:ok modbus.order:warning" {
 		t.Fatalf("checks %s", got)
@@ -135,7 +136,7 @@ func TestReadFindsTheProfileByIdentityAndTheSwappedWordOrder(t *testing.T) {
 }
 
 func TestReadWordsAnExceptionAndATimeout(t *testing.T) {
-	_, pty := startLab(t, "clean", nil)
+	_, pty := bustest.StartPTY(t, "clean")
 	res, rep := readReport(t, modbus.ReadOptions{Client: clientOpts(pty.Path()), Unit: 2, Reg: reg(t, "49000", 0)})
 	if f := res.Failure; f == nil || f.Outcome != modbus.OutcomeException || !strings.Contains(f.Message, "has no holding register 49000") ||
 		!strings.Contains(f.Hint, "count from 0") || rep.ExitCode(false) != 1 {
@@ -152,7 +153,7 @@ func TestReadWordsAnExceptionAndATimeout(t *testing.T) {
 // Another master polling: read stops before its first request, unless
 // told to talk over it.
 func TestReadStopsForAnotherMasterUnlessToldToTalkOverIt(t *testing.T) {
-	b, pty := startLab(t, "second-master", nil)
+	b, pty := bustest.StartPTY(t, "second-master")
 	o := modbus.ReadOptions{Client: clientOpts(pty.Path()), Unit: 2, Reg: reg(t, "40001", 0)}
 	o.Client.Listen = 1200 * time.Millisecond // the other master polls every 500 ms
 	before := b.Stats().Requests
@@ -183,7 +184,7 @@ func writeReport(t *testing.T, o modbus.WriteOptions) (*modbus.WriteResult, *rep
 }
 
 func TestWriteReadsTheValueBack(t *testing.T) {
-	_, pty := startLab(t, "clean", nil)
+	_, pty := bustest.StartPTY(t, "clean")
 	o := modbus.WriteOptions{Client: clientOpts(pty.Path()), Unit: 1, Reg: *reg(t, "40021", 0), Registers: []uint16{1234}}
 	res, rep := writeReport(t, o)
 	if got := checks(rep); got != "bus.open:ok bus.listen:ok modbus.write:ok modbus.readback:ok" || res.Function != 6 || res.AfterHex != "04D2" {
@@ -198,7 +199,7 @@ func TestWriteReadsTheValueBack(t *testing.T) {
 
 // Eastron meters refuse FC 06: the exception is worded and --fc 16 named.
 func TestWriteToAnEastronMeterNeedsFC16(t *testing.T) {
-	_, pty := startLab(t, "clean", nil)
+	_, pty := bustest.StartPTY(t, "clean")
 	o := modbus.WriteOptions{Client: clientOpts(pty.Path()), Unit: 2, Reg: *reg(t, "40021", 0), Registers: []uint16{5}}
 	res, rep := writeReport(t, o)
 	if got := checks(rep); got != "bus.open:ok bus.listen:ok modbus.write:failed modbus.readback:skipped" || !strings.Contains(res.Failure.Hint, "--fc 16") {
@@ -216,7 +217,7 @@ func TestWriteToAnEastronMeterNeedsFC16(t *testing.T) {
 }
 
 func TestWriteNeverTalksOverAnotherMaster(t *testing.T) {
-	_, pty := startLab(t, "second-master", nil)
+	_, pty := bustest.StartPTY(t, "second-master")
 	o := modbus.WriteOptions{Client: clientOpts(pty.Path()), Unit: 1, Reg: *reg(t, "40021", 0), Registers: []uint16{99}}
 	o.Client.Listen = 1200 * time.Millisecond
 	o.Client.TalkOverMaster = true // ignored: a write never talks over another master
@@ -229,7 +230,7 @@ func TestWriteNeverTalksOverAnotherMaster(t *testing.T) {
 // A broadcast reaches every meter and cannot be read back: the report
 // says so instead of reading unit 0.
 func TestBroadcastWriteIsNotReadBack(t *testing.T) {
-	_, pty := startLab(t, "clean", nil)
+	_, pty := bustest.StartPTY(t, "clean")
 	o := modbus.WriteOptions{Client: clientOpts(pty.Path()), Unit: 0, Broadcast: true, Reg: *reg(t, "40022", 0), Function: modbus.FuncWriteMultipleRegisters, Registers: []uint16{42}}
 	res, rep := writeReport(t, o)
 	if got := checks(rep); got != "bus.open:ok bus.listen:ok modbus.write:ok modbus.readback:skipped" || !res.Written {
@@ -276,7 +277,7 @@ func TestWriteToPymodbusReadsBack(t *testing.T) {
 // The flaky scenario's meter 2 damages a fifth of its answers: a watch
 // counts them and fails it, and the clean meters pass.
 func TestWatchFailsTheFlakyMeterAndPassesTheOthers(t *testing.T) {
-	_, pty := startLab(t, "flaky", nil)
+	_, pty := bustest.StartPTY(t, "flaky")
 	var changes []modbus.Change
 	o := modbus.WatchOptions{Client: clientOpts(pty.Path()), Units: []byte{1, 2, 3}, Polls: 40, MaxErrorRate: 0.01,
 		Items:    []modbus.WatchItem{{Reg: *reg(t, "40001", 0), Type: modbus.U16, Scale: 1}},
@@ -304,5 +305,50 @@ func TestWatchFailsTheFlakyMeterAndPassesTheOthers(t *testing.T) {
 	}
 	if len(seen) != 3 || res.Rounds != 40 {
 		t.Errorf("changes from units %v over %d rounds", seen, res.Rounds)
+	}
+}
+
+// --count 10 of u16 is one FC 03 of ten registers a round, as in read, and
+// each register is its own value: the benchmark's watch.
+func TestWatchReadsABlockOfValuesInOneRequest(t *testing.T) {
+	_, pty := bustest.StartPTY(t, "clean")
+	refs := map[string]int{}
+	o := modbus.WatchOptions{Client: clientOpts(pty.Path()), Units: []byte{1}, Polls: 3,
+		Items:    []modbus.WatchItem{{Reg: *reg(t, "40001", 0), Type: modbus.U16, Values: 10, Scale: 1}},
+		OnChange: func(c modbus.Change) { refs[c.Reference]++ }}
+	res, err := modbus.Watch(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := res.Units[0]; u.Polls != 3 || u.Answers != 3 {
+		t.Fatalf("unit 1: %+v, want 3 requests, each answered", u)
+	}
+	for i := range 10 {
+		if ref := fmt.Sprint(40001 + i); refs[ref] == 0 {
+			t.Errorf("no value for %s: %v", ref, refs)
+		}
+	}
+	if len(refs) != 10 {
+		t.Errorf("values of %d registers, want 10: %v", len(refs), refs)
+	}
+}
+
+// A master that starts polling while watch runs stops it (the line was
+// quiet when it began: no listening first): watch never keeps talking
+// over another master unless told to.
+func TestWatchStopsWhenAnotherMasterIsHeardMidWay(t *testing.T) {
+	_, pty := bustest.StartPTY(t, "second-master")
+	o := modbus.WatchOptions{Client: clientOpts(pty.Path()), Units: []byte{1}, Polls: 10000, MaxErrorRate: 0.01,
+		Items: []modbus.WatchItem{{Reg: *reg(t, "40001", 0), Type: modbus.U16, Scale: 1}}}
+	o.Client.Listen = -1
+	res, err := modbus.Watch(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := report.New("modbus watch", o.Client.Target.String(), time.Now)
+	res.Report(rep, o.Client.Target, nil)
+	rep.Finish()
+	if res.Stopped != "foreign_master" || res.Rounds >= o.Polls || !strings.HasPrefix(checks(rep), "bus.open:ok bus.listen:failed") || rep.ExitCode(false) != 1 {
+		t.Fatalf("stopped %q after %d rounds, checks %s", res.Stopped, res.Rounds, checks(rep))
 	}
 }

@@ -476,3 +476,79 @@ func FuzzPDUParsers(f *testing.F) {
 		_, _ = PDULen(b, Response)
 	})
 }
+
+// answerStartingWithARequest is an answer of 8 registers from unit 1 whose
+// first 8 bytes happen to be a whole FC 03 request with a valid CRC (one
+// answer in 65536 does).
+func answerStartingWithARequest(t testing.TB) (ans, req []byte) {
+	t.Helper()
+	req = AppendCRC([]byte{0x01, 0x03, 0x10, 0x09, 0x60, 0x00})
+	data := append([]byte{0x10}, req[3:]...) // byte count 16, then data
+	data = append(data, 0x00, 0x2A, 0x01, 0x00, 0x00, 0x00, 0x13, 0x88, 0x00, 0x00, 0x00)
+	ans = EncodeRTU(1, PDU{Function: FuncReadHoldingRegisters, Data: data})
+	if f, err := DecodeRTU(ans[:8], Request); err != nil || f.Dir != Request {
+		t.Fatalf("% X does not start with a request: %v", ans, err)
+	}
+	return ans, req
+}
+
+// The first 8 bytes of an answer that end in a valid CRC are no request
+// while the answer they start is still arriving (before the fix the
+// splitter emitted them as a request at once: another master on the bus,
+// and the rest of the answer as garbage).
+func TestSplitterDoesNotTakeTheStartOfAnAnswerForARequest(t *testing.T) {
+	ans, req := answerStartingWithARequest(t)
+	exc := hx(t, "01 83 02 C0 F1")
+	cases := []struct {
+		name   string
+		chunks [][]byte
+		flush  bool
+		want   string
+		dirs   []Direction
+	}{
+		{"the answer in two reads", [][]byte{ans[:8], ans[8:]}, false, "frame:1", []Direction{Response}},
+		{"the answer byte by byte", splitEach(ans), false, "frame:1", []Direction{Response}},
+		{"the request, then silence", [][]byte{req}, true, "frame:1", []Direction{Request}},
+		{"the request, then an answer in the same read", [][]byte{append(append([]byte{}, req...), exc...)}, false, "frame:1 frame:1", []Direction{Request, Response}},
+		{"the request, then an answer", [][]byte{req, exc}, false, "frame:1 frame:1", []Direction{Request, Response}},
+		{"noise, the request, then an answer", [][]byte{{0xFF}, req, exc}, false, "noise:1 frame:1 frame:1", []Direction{0, Request, Response}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := NewSplitter(Either)
+			var evs []Event
+			for i, ch := range c.chunks {
+				evs = append(evs, s.Feed(ch, time.Unix(0, int64(i)))...)
+			}
+			if c.flush {
+				evs = append(evs, s.Flush()...)
+			}
+			if got := kinds(evs); got != c.want {
+				t.Fatalf("events = %s, want %s", got, c.want)
+			}
+			for i, e := range evs {
+				if e.Kind == EvFrame && e.Frame.Dir != c.dirs[i] {
+					t.Errorf("event %d (% X) read as %v, want %v", i, e.Raw, e.Frame.Dir, c.dirs[i])
+				}
+			}
+			if !c.flush && s.Buffered() != 0 {
+				t.Fatalf("%d bytes still buffered", s.Buffered())
+			}
+		})
+	}
+}
+
+// On the scanner's bus, the start of such an answer waits for its rest as
+// any incomplete frame does, rather than coming out as another master's
+// request.
+func TestTheStartOfAnAnswerIsNoForeignRequestOnTheBus(t *testing.T) {
+	ans, _ := answerStartingWithARequest(t)
+	b := makeRTUBus(nil, DefaultSerial, time.Now)
+	t0 := time.Now()
+	b.rx <- rxChunk{b: ans[:8], at: t0}
+	b.rx <- rxChunk{b: ans[8:], at: t0.Add(15 * time.Millisecond)}
+	ev, ok, err := b.next(t0.Add(time.Second))
+	if err != nil || !ok || ev.Kind != EvFrame || ev.Frame.Dir != Response || !bytes.Equal(ev.Raw, ans) {
+		t.Fatalf("event %v %v % X (ok %v, %v): want the whole answer", ev.Kind, ev.Frame.Dir, ev.Raw, ok, err)
+	}
+}

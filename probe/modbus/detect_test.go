@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/lab/bus"
+	"github.com/ecdata/ectool/lab/bus/bustest"
 	"github.com/ecdata/ectool/probe/modbus"
 )
 
@@ -28,7 +29,7 @@ func TestWrongSerialSettingsAndWhatAutoDetectConcludes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, pty := startLab(t, "clean", func(cfg *bus.Config) {
+			_, pty := bustest.StartPTY(t, "clean", func(cfg *bus.Config) {
 				cfg.Settings = c.bus
 				if c.master {
 					cfg.Faults.SecondMaster = &bus.SecondMaster{Unit: 2, Every: 100 * time.Millisecond}
@@ -62,7 +63,7 @@ func TestWrongSerialSettingsAndWhatAutoDetectConcludes(t *testing.T) {
 }
 
 func TestAutoDetectOnAnEmptyBusSaysSo(t *testing.T) {
-	_, pty := startLab(t, "empty", nil)
+	_, pty := bustest.StartPTY(t, "empty")
 	tg, _ := modbus.ParseTarget(pty.Path())
 	cands := modbus.DefaultCandidates()[:6]
 	d, err := modbus.AutoDetect(context.Background(), modbus.DetectOptions{Target: tg, IDs: []byte{1}, Candidates: cands, Listen: 100 * time.Millisecond})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/ecdata/ectool/diag/report"
 	"github.com/ecdata/ectool/internal/testenv"
 	"github.com/ecdata/ectool/lab/bus"
+	"github.com/ecdata/ectool/lab/bus/bustest"
 	"github.com/ecdata/ectool/probe/modbus"
 )
 
@@ -21,33 +21,6 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // labIDs keeps lab scans short: the scenarios' meters live at 1, 2, 3, 5, 9
 // and 17; 4, 6 and 18 stay silent.
 var labIDs = []byte{1, 2, 3, 4, 5, 6, 9, 17, 18}
-
-// startLab runs a lab bus scenario and returns it with a PTY a scan opens
-// like a USB adapter.
-func startLab(t *testing.T, scenario string, edit func(*bus.Config)) (*bus.Bus, *bus.PTY) {
-	t.Helper()
-	cfg, err := bus.Scenario(scenario)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	b, err := bus.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
-		testenv.NotApplicable(t, "the lab bus has PTYs on Linux and macOS only (%s)", runtime.GOOS)
-	}
-	pty, err := b.OpenPTY("")
-	if err != nil {
-		testenv.Missing(t, "no PTY for the lab bus: %v", err)
-	}
-	t.Cleanup(func() { pty.Close() })
-	return b, pty
-}
 
 func scanOpts(target string, ids []byte) modbus.ScanOptions {
 	t, err := modbus.ParseTarget(target)
@@ -103,7 +76,7 @@ func itoa(i int) string {
 func evidence(d *modbus.Device) string { return strings.Join(d.Evidence, "; ") }
 
 func TestScanFindsThreeMetersAndTwoMetersSharingAddress17(t *testing.T) {
-	_, pty := startLab(t, "default", nil)
+	_, pty := bustest.StartPTY(t, "default")
 	res := scan(t, scanOpts(pty.Path(), labIDs))
 	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
 		t.Fatalf("verdicts %q, want 1:ok 2:ok 3:ok 17:collision%s", got, explain(res))
@@ -142,7 +115,7 @@ func reportCheck(res *modbus.Result, id string) report.Check {
 }
 
 func TestScanSeesStaggeredTwinsAsTwoValidAnswers(t *testing.T) {
-	_, pty := startLab(t, "staggered", nil)
+	_, pty := bustest.StartPTY(t, "staggered")
 	res := scan(t, scanOpts(pty.Path(), labIDs))
 	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
 		t.Fatalf("verdicts %q%s", got, explain(res))
@@ -163,7 +136,7 @@ func TestScanSeesStaggeredTwinsAsTwoValidAnswers(t *testing.T) {
 func TestScanFindsTwinsWhoseAnswersAreOnlyGarbage(t *testing.T) {
 	for _, sc := range []string{"garbled", "jittery"} {
 		t.Run(sc, func(t *testing.T) {
-			_, pty := startLab(t, sc, nil)
+			_, pty := bustest.StartPTY(t, sc)
 			res := scan(t, scanOpts(pty.Path(), labIDs))
 			if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
 				t.Fatalf("verdicts %q, want 1:ok 2:ok 3:ok 17:collision%s", got, explain(res))
@@ -177,7 +150,7 @@ func TestScanFindsTwinsWhoseAnswersAreOnlyGarbage(t *testing.T) {
 }
 
 func TestScanFindsTwinsThatOnlyAlternatingValuesReveal(t *testing.T) {
-	_, pty := startLab(t, "alternating", nil)
+	_, pty := bustest.StartPTY(t, "alternating")
 	res := scan(t, scanOpts(pty.Path(), labIDs))
 	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
 		t.Fatalf("verdicts %q%s", got, explain(res))
@@ -193,7 +166,7 @@ func TestScanFindsTwinsThatOnlyAlternatingValuesReveal(t *testing.T) {
 }
 
 func TestScanFindsTwinsByTheirSerialNumberRegister(t *testing.T) {
-	_, pty := startLab(t, "alternating", nil)
+	_, pty := bustest.StartPTY(t, "alternating")
 	o := scanOpts(pty.Path(), []byte{17})
 	o.IDRegister = 16
 	res := scan(t, o)
@@ -204,7 +177,7 @@ func TestScanFindsTwinsByTheirSerialNumberRegister(t *testing.T) {
 }
 
 func TestScanCountsAnExceptionOnlyDeviceAsPresent(t *testing.T) {
-	_, pty := startLab(t, "exceptions", nil)
+	_, pty := bustest.StartPTY(t, "exceptions")
 	res := scan(t, scanOpts(pty.Path(), labIDs))
 	d := res.Device(5)
 	if d == nil {
@@ -216,7 +189,7 @@ func TestScanCountsAnExceptionOnlyDeviceAsPresent(t *testing.T) {
 }
 
 func TestScanAttributesTheSlowMetersLateReply(t *testing.T) {
-	_, pty := startLab(t, "slow", nil)
+	_, pty := bustest.StartPTY(t, "slow")
 	o := scanOpts(pty.Path(), labIDs)
 	o.Timeout = 100 * time.Millisecond // meter 9 answers after 150 ms
 	res := scan(t, o)
@@ -241,7 +214,7 @@ func TestScanAttributesTheSlowMetersLateReply(t *testing.T) {
 }
 
 func TestScanStopsWhenAnotherMasterIsPolling(t *testing.T) {
-	_, pty := startLab(t, "second-master", nil)
+	_, pty := bustest.StartPTY(t, "second-master")
 	o := scanOpts(pty.Path(), labIDs)
 	o.Listen = 1200 * time.Millisecond // the other master polls every 500 ms
 	res := scan(t, o)
@@ -254,7 +227,7 @@ func TestScanStopsWhenAnotherMasterIsPolling(t *testing.T) {
 }
 
 func TestScanStopsMidSweepWhenAnotherMasterStarts(t *testing.T) {
-	_, pty := startLab(t, "second-master", func(c *bus.Config) { c.Faults.SecondMaster.Every = 700 * time.Millisecond })
+	_, pty := bustest.StartPTY(t, "second-master", func(c *bus.Config) { c.Faults.SecondMaster.Every = 700 * time.Millisecond })
 	o := scanOpts(pty.Path(), nil) // 1-247 would take 25 s: it must stop long before
 	o.Listen = -1
 	res := scan(t, o)
@@ -264,7 +237,7 @@ func TestScanStopsMidSweepWhenAnotherMasterStarts(t *testing.T) {
 }
 
 func TestScanStripsTheEchoOfAnEchoingAdapter(t *testing.T) {
-	_, pty := startLab(t, "echo", nil)
+	_, pty := bustest.StartPTY(t, "echo")
 	res := scan(t, scanOpts(pty.Path(), labIDs))
 	if !res.Bus.Echo {
 		t.Errorf("echo not detected: %+v", res.Bus)
@@ -278,7 +251,7 @@ func TestScanStripsTheEchoOfAnEchoingAdapter(t *testing.T) {
 }
 
 func TestScanOverATransparentSerialServer(t *testing.T) {
-	b, _ := startLab(t, "default", nil)
+	b, _ := bustest.StartPTY(t, "default")
 	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +264,7 @@ func TestScanOverATransparentSerialServer(t *testing.T) {
 }
 
 func TestScanThroughTheLabGateway(t *testing.T) {
-	b, _ := startLab(t, "alternating", nil)
+	b, _ := bustest.StartPTY(t, "alternating")
 	gw, err := b.ServeGateway("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +298,7 @@ func TestScanOfATCPServerThatNeverAnswers(t *testing.T) {
 	o.Timeout = 100 * time.Millisecond
 	res := scan(t, o)
 	f := res.Finding("gateway")
-	if len(res.Devices) != 0 || f == nil || f.Status != modbus.FindingFailed || !strings.Contains(f.Hint, "--timeout") {
+	if len(res.Devices) != 0 || f == nil || f.Status != report.Failed || !strings.Contains(f.Hint, "--timeout") {
 		t.Fatalf("devices %s, gateway finding %+v: want no device and a failed gateway finding", verdicts(res), f)
 	}
 	if nd := res.Finding("no_device"); nd == nil || !strings.Contains(nd.Hint, "not even the gateway") {
@@ -334,7 +307,7 @@ func TestScanOfATCPServerThatNeverAnswers(t *testing.T) {
 }
 
 func TestScanTellsAGatewayWithoutAPathToItsBus(t *testing.T) {
-	b, _ := startLab(t, "gateway-down", nil)
+	b, _ := bustest.StartPTY(t, "gateway-down")
 	gw, err := b.ServeGateway("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -342,13 +315,13 @@ func TestScanTellsAGatewayWithoutAPathToItsBus(t *testing.T) {
 	defer gw.Close()
 	res := scan(t, scanOpts(gw.URL(), []byte{1, 2, 3}))
 	f := res.Finding("gateway")
-	if len(res.Devices) != 0 || f == nil || f.Status != modbus.FindingFailed {
+	if len(res.Devices) != 0 || f == nil || f.Status != report.Failed {
 		t.Fatalf("devices %s findings %+v", verdicts(res), res.Findings)
 	}
 }
 
 func TestScanOfAnEmptyBusSaysCheckTheWiring(t *testing.T) {
-	_, pty := startLab(t, "empty", nil)
+	_, pty := bustest.StartPTY(t, "empty")
 	res := scan(t, scanOpts(pty.Path(), []byte{1, 2, 3}))
 	f := res.Finding("no_device")
 	if len(res.Devices) != 0 || f == nil || !strings.Contains(f.Hint, "A/B swapped") {
@@ -357,7 +330,7 @@ func TestScanOfAnEmptyBusSaysCheckTheWiring(t *testing.T) {
 }
 
 func TestSniffDecodesTheOtherMastersPolls(t *testing.T) {
-	_, pty := startLab(t, "second-master", func(c *bus.Config) { c.Faults.SecondMaster.Every = 200 * time.Millisecond })
+	_, pty := bustest.StartPTY(t, "second-master", func(c *bus.Config) { c.Faults.SecondMaster.Every = 200 * time.Millisecond })
 	tg, _ := modbus.ParseTarget(pty.Path())
 	res, err := modbus.Sniff(context.Background(), modbus.SniffOptions{Target: tg, Duration: 1500 * time.Millisecond})
 	if err != nil {
@@ -369,7 +342,7 @@ func TestSniffDecodesTheOtherMastersPolls(t *testing.T) {
 }
 
 func TestSniffSeesTheDoubleAnswersOfStaggeredTwins(t *testing.T) {
-	_, pty := startLab(t, "staggered", func(c *bus.Config) {
+	_, pty := bustest.StartPTY(t, "staggered", func(c *bus.Config) {
 		// The other master reads 10 registers (26 ms on the wire): the
 		// second twin must wait longer than that to answer cleanly.
 		for i := range c.Meters {
@@ -390,12 +363,12 @@ func TestSniffSeesTheDoubleAnswersOfStaggeredTwins(t *testing.T) {
 }
 
 func TestScanOnANoisyLineWarnsOfNoiseAndStillFindsTheMeters(t *testing.T) {
-	_, pty := startLab(t, "noisy", nil)
+	_, pty := bustest.StartPTY(t, "noisy")
 	o := scanOpts(pty.Path(), []byte{1, 2, 3, 4})
 	o.Listen = 1500 * time.Millisecond // noise pulses every 150 ms on average
 	res := scan(t, o)
 	f := res.Finding("noise")
-	if f == nil || f.Status != modbus.FindingWarning || res.Bus.ListenNoiseBytes == 0 {
+	if f == nil || f.Status != report.Warning || res.Bus.ListenNoiseBytes == 0 {
 		t.Fatalf("noise finding %+v bus %+v", f, res.Bus)
 	}
 	for _, u := range []int{1, 2, 3} {
@@ -416,7 +389,7 @@ func TestScanOnANoisyLineWarnsOfNoiseAndStillFindsTheMeters(t *testing.T) {
 }
 
 func TestScanWithTalkOverMasterKeepsGoingBesideAnotherMaster(t *testing.T) {
-	_, pty := startLab(t, "second-master", nil)
+	_, pty := bustest.StartPTY(t, "second-master")
 	o := scanOpts(pty.Path(), []byte{1, 2, 3})
 	o.Listen = 1200 * time.Millisecond
 	o.TalkOverMaster = true
@@ -425,7 +398,7 @@ func TestScanWithTalkOverMasterKeepsGoingBesideAnotherMaster(t *testing.T) {
 	// Scanning over a live master breaks exchanges (that is why it needs
 	// --talk-over-master), but its polls of meter 1 are not taken for a
 	// second device.
-	if f == nil || f.Status != modbus.FindingWarning || !res.Sweep.Complete || !strings.Contains(f.Message, "--talk-over-master") {
+	if f == nil || f.Status != report.Warning || !res.Sweep.Complete || !strings.Contains(f.Message, "--talk-over-master") {
 		t.Fatalf("finding %+v sweep %+v devices %s", f, res.Sweep, verdicts(res))
 	}
 	if d := res.Device(1); d != nil && d.Verdict == modbus.VerdictCollision {
@@ -436,13 +409,13 @@ func TestScanWithTalkOverMasterKeepsGoingBesideAnotherMaster(t *testing.T) {
 // --force opens a held port and nothing else: another master heard still
 // stops the scan before its first request.
 func TestForceDoesNotSwitchOffTheStopForAnotherMaster(t *testing.T) {
-	_, pty := startLab(t, "second-master", nil)
+	_, pty := bustest.StartPTY(t, "second-master")
 	o := scanOpts(pty.Path(), []byte{1, 2, 3})
 	o.Listen = 1200 * time.Millisecond
 	o.Force = true
 	res := scan(t, o)
 	f := res.Finding("foreign_master")
-	if f == nil || f.Status != modbus.FindingFailed || res.Stopped != "foreign_master" || res.Sweep.Probed != 0 {
+	if f == nil || f.Status != report.Failed || res.Stopped != "foreign_master" || res.Sweep.Probed != 0 {
 		t.Fatalf("finding %+v stopped %q sweep %+v: want a stop before the sweep", f, res.Stopped, res.Sweep)
 	}
 	if !strings.Contains(f.Hint, "--talk-over-master") || strings.Contains(f.Hint, "--force") {
@@ -451,7 +424,7 @@ func TestForceDoesNotSwitchOffTheStopForAnotherMaster(t *testing.T) {
 }
 
 func TestRetriesDoNotMakeASlowMeterLookLikeTwins(t *testing.T) {
-	_, pty := startLab(t, "slow", nil)
+	_, pty := bustest.StartPTY(t, "slow")
 	o := scanOpts(pty.Path(), []byte{8, 9, 10})
 	o.Timeout = 100 * time.Millisecond // meter 9 answers after 150 ms: each retry's answer comes late
 	o.Retries = 2
@@ -462,7 +435,7 @@ func TestRetriesDoNotMakeASlowMeterLookLikeTwins(t *testing.T) {
 }
 
 func TestSniffOverATransparentSerialServer(t *testing.T) {
-	b, _ := startLab(t, "clean", func(c *bus.Config) {
+	b, _ := bustest.StartPTY(t, "clean", func(c *bus.Config) {
 		c.Faults.SecondMaster = &bus.SecondMaster{Unit: 3, Every: 150 * time.Millisecond}
 	})
 	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
@@ -484,7 +457,7 @@ func TestSniffOverATransparentSerialServer(t *testing.T) {
 // and nothing ever answers (a dead or mis-addressed meter). A warning that
 // names it, never ok.
 func TestSniffNamesAnAddressTheMasterPollsThatNeverAnswers(t *testing.T) {
-	b, _ := startLab(t, "clean", func(c *bus.Config) {
+	b, _ := bustest.StartPTY(t, "clean", func(c *bus.Config) {
 		c.Faults.SecondMaster = &bus.SecondMaster{Unit: 4, Every: 150 * time.Millisecond}
 	})
 	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
@@ -546,7 +519,7 @@ func TestHintsNameASerialServerOrAGatewayByTransport(t *testing.T) {
 
 	// An empty line behind a serial server: its settings are the server's,
 	// which --auto-detect cannot reach.
-	b, _ := startLab(t, "empty", nil)
+	b, _ := bustest.StartPTY(t, "empty")
 	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -12,8 +12,8 @@ import (
 
 	smb "github.com/simonvetter/modbus"
 
+	"github.com/ecdata/ectool/diag/report"
 	"github.com/ecdata/ectool/internal/testenv"
-	"github.com/ecdata/ectool/probe/modbus"
 )
 
 // debianPython is Debian's python3, which has python3-pymodbus 3.0.0;
@@ -100,29 +100,6 @@ func TestScanFindsPymodbusSlavesOnASerialLine(t *testing.T) {
 	}
 	if res.Bus.ForeignMaster || res.Bus.CRCErrors != 0 {
 		t.Errorf("bus %+v", res.Bus)
-	}
-}
-
-func TestScanFindsAPortHeldThroughALockFile(t *testing.T) {
-	// A UUCP lock naming a live process (this test's parent, which is not
-	// ectool) is a holder too, even without an open file.
-	a, _ := socatPair(t)
-	real, _ := filepath.EvalSymlinks(a)
-	lock := filepath.Join("/run/lock", "LCK.."+filepath.Base(real))
-	if err := os.WriteFile(lock, fmt.Appendf(nil, "%10d\n", os.Getppid()), 0o644); err != nil {
-		testenv.Missing(t, "cannot write %s: %v", lock, err)
-	}
-	defer os.Remove(lock)
-	hs, err := modbus.FindHolders(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var how []string
-	for _, h := range hs {
-		how = append(how, h.How)
-	}
-	if !strings.Contains(strings.Join(how, ";"), "lock file "+lock) {
-		t.Fatalf("holders %+v: want the lock file", hs)
 	}
 }
 
@@ -220,7 +197,7 @@ func TestScanFindsUnitsBehindASimonvetterGateway(t *testing.T) {
 		t.Fatalf("verdicts %q%s", got, explain(res))
 	}
 	f := res.Finding("gateway")
-	if f == nil || f.Status != modbus.FindingWarning || !strings.Contains(f.Message, "40") {
+	if f == nil || f.Status != report.Warning || !strings.Contains(f.Message, "40") {
 		t.Fatalf("findings %+v: want unit 40 path unavailable", res.Findings)
 	}
 	if d := res.Device(1); d.Identity != nil {

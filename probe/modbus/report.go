@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ecdata/ectool/diag/report"
+	"github.com/ecdata/ectool/probe/serialport"
 )
 
 // Check IDs emitted by scan (listed in docs/checks.md).
@@ -30,17 +31,15 @@ func UnitCheckID(unit int) string { return fmt.Sprintf("%s%d", checkUnitStem, un
 // missing, busy, held, permission, I/O), false for an unreachable TCP
 // target (exit 1: a problem found).
 func OpenFailure(err error) (hint string, cannotRun bool) {
-	var held *HeldError
+	if hint, ok := serialport.Hint(err); ok {
+		return hint, true
+	}
 	switch {
-	case errors.As(err, &held):
+	case errors.Is(err, serialport.ErrHeld):
 		return "another program uses the port: stop it (a gateway poller, ModemManager: 'systemctl stop ModemManager'), or pass --force to open it anyway, which breaks that program's traffic", true
-	case errors.Is(err, ErrPortMissing):
+	case errors.Is(err, serialport.ErrMissing):
 		return "the serial device does not exist: check the adapter is plugged in ('ls /dev/ttyUSB* /dev/ttyACM*', Device Manager on Windows) and the name", true
-	case errors.Is(err, ErrPortBusy):
-		return "the port is open in another program: close it, or find it with 'fuser -v' on the device", true
-	case errors.Is(err, ErrPortPermission):
-		return "no permission on the serial device: add your user to the dialout group ('sudo usermod -aG dialout $USER', then log in again) or run as root", true
-	case errors.Is(err, ErrNotSerial):
+	case errors.Is(err, serialport.ErrNotSerial):
 		return "that path is not a serial device: give the adapter's port ('ls /dev/ttyUSB* /dev/ttyACM* /dev/serial/by-id/', COM3 on Windows)", true
 	}
 	var te *TargetError
@@ -86,9 +85,9 @@ func (r *Result) Report(rep *report.Report, err error) {
 		hint, _ := OpenFailure(err)
 		open.Status = report.Failed
 		open.Evidence["error"] = err.Error()
-		var held *HeldError
+		var held *serialport.HeldError
 		if errors.As(err, &held) {
-			open.Evidence["held_by"] = holderNames(held.Holders)
+			open.Evidence["held_by"] = serialport.Names(held.Holders)
 		}
 		open.Hint = hint
 		rep.Add(open)
@@ -125,8 +124,8 @@ func (r *Result) Report(rep *report.Report, err error) {
 		c := report.Check{ID: CheckGateway, Title: checkTitle(CheckGateway), Status: report.OK, Evidence: map[string]any{}}
 		for _, kind := range []string{"gateway", "unit_id_ignored"} {
 			if f := r.Finding(kind); f != nil {
-				if report.Status(f.Status) == report.Failed || c.Status == report.OK {
-					c.Status = report.Status(f.Status)
+				if f.Status == report.Failed || c.Status == report.OK {
+					c.Status = f.Status
 				}
 				c.Hint = strings.TrimPrefix(c.Hint+"; "+f.Hint, "; ")
 				c.Evidence[kind] = f.Message
@@ -163,12 +162,12 @@ func (r *Result) Report(rep *report.Report, err error) {
 func (r *Result) listenCheck() report.Check {
 	c := report.Check{ID: CheckListen, Title: checkTitle(CheckListen), Status: report.OK, DurationMS: r.Bus.ListenedMS,
 		Evidence: map[string]any{"listened_ms": r.Bus.ListenedMS, "noise_bytes": r.Bus.ListenNoiseBytes, "foreign_frames": len(r.Bus.ForeignFrames)}}
-	if f := r.Finding("noise"); f != nil && f.Status != FindingOK {
+	if f := r.Finding("noise"); f != nil && f.Status != report.OK {
 		c.Status, c.Hint = report.Warning, f.Hint
 		c.Evidence["message"] = f.Message
 	}
 	if f := r.Finding("foreign_master"); f != nil {
-		c.Status, c.Hint = report.Status(f.Status), f.Hint
+		c.Status, c.Hint = f.Status, f.Hint
 		c.Evidence["message"] = f.Message
 		if len(r.Bus.ForeignFrames) > 0 {
 			c.Evidence["first_foreign_frame"] = r.Bus.ForeignFrames[0].Raw
@@ -183,6 +182,12 @@ func (r *Result) sweepCheck(err error) report.Check {
 		Evidence: map[string]any{"probed": r.Sweep.Probed, "total": r.Sweep.Total, "found": len(r.Devices), "ids": r.Settings.IDs}}
 	if r.Bus.Echo {
 		sw.Evidence["echo"] = "the adapter echoes its own transmission (stripped)"
+	}
+	if r.Bus.HostStalls > 0 {
+		// This computer did not run ectool for a while: timings across
+		// those gaps were not taken as evidence.
+		sw.Evidence["host_stalls"] = r.Bus.HostStalls
+		sw.Evidence["host_stall_max_ms"] = r.Bus.HostStallMaxMS
 	}
 	switch {
 	case r.Stopped == "foreign_master":
@@ -255,7 +260,7 @@ func (r *Result) crcCheck() report.Check {
 		c.Hint = fmt.Sprintf("%d frame(s) failed the CRC that no verdict explains (%s): noise on the line (termination: 120 ohm at both ends only, bias resistors, shield, distance from power cables) or a device at other serial settings; scan again to see whether they come back", unexplained, strings.Join(loose, ", "))
 	}
 	if f := r.Finding("settings"); f != nil {
-		c.Status, c.Hint = report.Status(f.Status), f.Hint
+		c.Status, c.Hint = f.Status, f.Hint
 		c.Evidence["message"] = f.Message
 		for k, v := range f.Evidence {
 			c.Evidence[k] = v
@@ -271,10 +276,10 @@ func (s Settings) openEvidence(ev map[string]any) {
 		ev["forced"] = true
 	}
 	if len(s.ForcedPast) > 0 {
-		ev["forced_past"] = holderNames(s.ForcedPast)
+		ev["forced_past"] = serialport.Names(s.ForcedPast)
 	}
 	if len(s.Bridges) > 0 {
-		ev["bridge"] = BridgeNames(s.Bridges)
+		ev["bridge"] = serialport.BridgeNames(s.Bridges)
 	}
 }
 

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/ecdata/ectool/diag/report"
+	"github.com/ecdata/ectool/probe/serialport"
 )
 
 // Verdict is the scanner's conclusion about one address.
@@ -118,6 +121,18 @@ type BusInfo struct {
 	// answering with another address than the one polled).
 	StrayAnswers int         `json:"stray_answers"`
 	StrayFrames  []FrameNote `json:"stray_frames,omitempty"`
+	// HostStalls counts the times the computer did not run ectool for a
+	// while during the scan (a loaded machine, a VM, a CPU quota), and
+	// HostStallMaxMS is the longest. Silence and timeouts were judged only
+	// after ectool had read what arrived meanwhile, and latencies measured
+	// across a stall were not taken as evidence.
+	HostStalls     int     `json:"host_stalls"`
+	HostStallMaxMS float64 `json:"host_stall_max_ms"`
+}
+
+// noteHost records what the host's clock did during the scan.
+func (b *BusInfo) noteHost(w *hostWatch) {
+	b.HostStalls, b.HostStallMaxMS = w.Stalls, ms(w.Longest)
 }
 
 // Settings are what the scan ran with.
@@ -138,15 +153,15 @@ type Settings struct {
 	Forced bool `json:"forced"`
 	// ForcedPast are the processes that held the port when --force opened
 	// it anyway.
-	ForcedPast []Holder `json:"forced_past,omitempty"`
+	ForcedPast []serialport.Holder `json:"forced_past,omitempty"`
 	// TalkOverMaster is --talk-over-master: keep scanning when another
 	// master is heard.
 	TalkOverMaster bool `json:"talk_over_master"`
 	// Bridges hold the other end of the pseudo-terminal opened (a socat
 	// bridge to a serial server, a simulator).
-	Bridges []Holder `json:"bridges,omitempty"`
+	Bridges []serialport.Holder `json:"bridges,omitempty"`
 	// LatencyTimer is what ectool did to an FTDI adapter's latency timer.
-	LatencyTimer *LatencyTimer `json:"latency_timer,omitempty"`
+	LatencyTimer *serialport.LatencyTimer `json:"latency_timer,omitempty"`
 }
 
 // Sweep is the address sweep's summary.
@@ -166,22 +181,13 @@ type Sweep struct {
 	FloorMS float64 `json:"floor_ms,omitempty"`
 }
 
-// FindingStatus grades a whole-bus finding.
-type FindingStatus string
-
-// Finding statuses (the same words as report statuses).
-const (
-	FindingOK      FindingStatus = "ok"
-	FindingWarning FindingStatus = "warning"
-	FindingFailed  FindingStatus = "failed"
-)
-
 // Finding is a conclusion about the whole bus.
 type Finding struct {
 	// Kind names the finding: foreign_master, noise, settings, no_device,
 	// gateway, unit_id_ignored.
-	Kind     string         `json:"kind"`
-	Status   FindingStatus  `json:"status"`
+	Kind string `json:"kind"`
+	// Status grades it as a report check: ok, warning or failed.
+	Status   report.Status  `json:"status"`
 	Message  string         `json:"message"`
 	Evidence map[string]any `json:"evidence,omitempty"`
 	Hint     string         `json:"hint,omitempty"`

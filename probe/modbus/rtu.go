@@ -157,6 +157,9 @@ type Splitter struct {
 	// time of the latest chunk fed.
 	charTime time.Duration
 	lastAt   time.Time
+	// settling: the line fell silent (Flush), so a frame that may be the
+	// start of a longer one in another direction is taken as it is.
+	settling bool
 }
 
 // chunk is the bytes of one read: after is the previous read's time.
@@ -253,31 +256,53 @@ const (
 )
 
 // tryAt tells whether a frame starts at offset i: valid (with its length and
-// direction), incomplete (more bytes could make it valid) or invalid.
+// direction), incomplete (more bytes could make it valid) or invalid. In
+// Either mode a frame's start can read both ways: the first 8 bytes of an
+// answer read as a whole request when they happen to end in a valid CRC
+// (one in 65536), while the answer they start is still arriving; taken for
+// a request, they are another master on the bus. Such a request is
+// incomplete until the answer it may start is settled: the answer's CRC
+// fails, or the line falls silent (s.settling, in Flush), or a frame
+// starts where the request ends (drain).
 func (s *Splitter) tryAt(i int) (candidate, int, Direction) {
-	res := candInvalid
+	c, n, d, longer := s.readAt(i)
+	if c == candValid && longer && !s.settling {
+		return candIncomplete, 0, 0
+	}
+	return c, n, d
+}
+
+// readAt is tryAt without waiting: the first valid reading at offset i,
+// and whether a reading preferred to it (an answer, in Either mode) is
+// still incomplete. A whole answer is never held back for a request it
+// might start: answers are what a scanner waits for, and a one-register
+// answer (7 bytes) always reads as the start of an 8-byte request.
+func (s *Splitter) readAt(i int) (c candidate, n int, d Direction, longer bool) {
+	c = candInvalid
 	b := s.buf[i:]
-	for _, d := range order(s.dir) {
-		if !validUnit(b[0], d) {
+	for _, dd := range order(s.dir) {
+		if !validUnit(b[0], dd) {
 			continue
 		}
-		n, err := pduLen(b[1:], d)
+		l, err := pduLen(b[1:], dd)
 		if err != nil {
-			if errors.Is(err, ErrIncomplete) {
-				res = candIncomplete
+			if errors.Is(err, ErrIncomplete) && c != candValid {
+				c, longer = candIncomplete, true
 			}
 			continue
 		}
-		total := 1 + n + 2
+		total := 1 + l + 2
 		if len(b) < total {
-			res = candIncomplete
+			if c != candValid {
+				c, longer = candIncomplete, true
+			}
 			continue
 		}
-		if CRCValid(b[:total]) {
-			return candValid, total, d
+		if c != candValid && CRCValid(b[:total]) {
+			c, n, d = candValid, total, dd
 		}
 	}
-	return res, 0, 0
+	return c, n, d, longer
 }
 
 // declared is the length a frame starting at b declares in some expected
@@ -350,8 +375,17 @@ func (s *Splitter) earliestValid() (off, n int, d Direction) {
 }
 
 func (s *Splitter) drain(final bool) {
+	s.settling = final
+	defer func() { s.settling = false }()
 	for len(s.buf) > 0 {
 		off, n, d := s.earliestValid()
+		if off > 0 {
+			// A frame held back as the possible start of a longer one
+			// ends where the next frame starts, or before: it was whole.
+			if p, l, dd := s.heldBefore(off); p >= 0 {
+				off, n, d = p, l, dd
+			}
+		}
 		if off >= 0 {
 			if off > 0 {
 				s.emitJunk(off)
@@ -369,6 +403,22 @@ func (s *Splitter) drain(final bool) {
 		}
 		return // wait for more bytes or a silence
 	}
+}
+
+// heldBefore returns the first buffer offset before off where a frame is
+// valid but held back by tryAt as the possible start of a longer one, and
+// ends by off (-1 when there is none).
+func (s *Splitter) heldBefore(off int) (int, int, Direction) {
+	for _, p := range s.pending {
+		i := p - s.base
+		if i >= off {
+			break
+		}
+		if c, n, d, _ := s.readAt(i); c == candValid && i+n <= off {
+			return i, n, d
+		}
+	}
+	return -1, 0, 0
 }
 
 func (s *Splitter) emitFrame(n int, d Direction) {

@@ -26,6 +26,9 @@ type rtuBus struct {
 	queue    []Event
 	lastRx   time.Time
 	readErr  error
+	rxw      watchedRx[rxChunk]
+	// watch follows the host's clock (hostwatch.go).
+	watch hostWatch
 
 	// Echo stripping: the requests written lately and when. An echo can
 	// come back after the next request went out when the host is slow.
@@ -38,9 +41,16 @@ type rtuBus struct {
 }
 
 func newRTUBus(p Port, s SerialSettings, now func() time.Time) *rtuBus {
-	b := &rtuBus{port: p, now: now, settings: s, rx: make(chan rxChunk, 256), sp: NewSplitter(Either)}
-	b.sp.SetCharTime(s.CharTime())
+	b := makeRTUBus(p, s, now)
 	go b.readLoop()
+	return b
+}
+
+// makeRTUBus is an rtuBus whose reader is not running yet.
+func makeRTUBus(p Port, s SerialSettings, now func() time.Time) *rtuBus {
+	b := &rtuBus{port: p, now: now, settings: s, rx: make(chan rxChunk, 256), sp: NewSplitter(Either), watch: hostWatch{now: now}}
+	b.rxw = watchedRx[rxChunk]{ch: b.rx, at: func(c rxChunk) time.Time { return c.at }}
+	b.sp.SetCharTime(s.CharTime())
 	return b
 }
 
@@ -65,8 +75,14 @@ type sentFrame struct {
 
 // stallGrace is how long bytes that start a frame still arriving may wait
 // for the rest: a host under load or a USB adapter can stall delivery far
-// longer than the line's silence threshold.
-const stallGrace = 100 * time.Millisecond
+// longer than the line's silence threshold. On a host seen stalling lately
+// the wait is twice the longest recent stall, since what delivers the bytes
+// (a driver's thread, a serial server's TCP stack, the lab's simulation)
+// may be stalled as long as the scanner was, at other moments.
+const (
+	stallGrace  = 100 * time.Millisecond
+	stallRecent = 2 * time.Second
+)
 
 // errClosed is a port that went away (unplugged adapter, dropped TCP).
 var errClosed = errors.New("bus connection closed")
@@ -111,32 +127,30 @@ func (b *rtuBus) next(deadline time.Time) (Event, bool, error) {
 		if b.readErr != nil {
 			return Event{}, false, b.readErr
 		}
-		now := b.now()
-		wait := deadline.Sub(now)
-		if b.sp.Buffered() > 0 {
+		// What is due: the caller's deadline, or settling the bytes in
+		// flight (even past the deadline, so a reply on its way is not cut).
+		due, buffered := deadline, b.sp.Buffered() > 0
+		if buffered {
 			flushAt := b.lastRx.Add(b.settings.Silence())
 			if b.sp.Incomplete() {
-				flushAt = b.lastRx.Add(max(b.settings.Silence(), stallGrace))
+				grace := max(b.settings.Silence(), stallGrace, 2*b.watch.recent(b.watch.seen, stallRecent))
+				flushAt = b.lastRx.Add(grace)
 			}
 			// A line that never falls silent (noise, a babbling device) must
 			// not hold the caller past one maximal frame after its deadline.
 			hardStop := deadline.Add(b.settings.WireTime(MaxRTU) + b.settings.Silence())
-			if !flushAt.After(now) || !hardStop.After(now) {
-				b.queue = append(b.queue, b.sp.Flush()...)
-				continue
-			}
-			// Bytes in flight: settle them even past the deadline.
-			wait = minTime(flushAt, hardStop).Sub(now)
-		} else if wait <= 0 {
+			due = minTime(flushAt, hardStop)
+		}
+		// The silence or timeout counts only if the scanner saw it pass
+		// (hostwatch.go).
+		if c, ok := b.rxw.recv(&b.watch, due); ok {
+			b.accept(c)
+			continue
+		}
+		if !buffered {
 			return Event{}, false, nil
 		}
-		t := time.NewTimer(wait)
-		select {
-		case c := <-b.rx:
-			t.Stop()
-			b.accept(c)
-		case <-t.C:
-		}
+		b.queue = append(b.queue, b.sp.Flush()...)
 	}
 }
 

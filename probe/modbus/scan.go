@@ -5,9 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ecdata/ectool/probe/serialport"
 )
 
 // ScanOptions configure Scan. Zero values take the documented defaults.
@@ -54,7 +57,7 @@ type ScanOptions struct {
 	Open func() (Port, error)
 }
 
-// Errors of Scan (besides OpenSerial's and *HeldError): the scan could not
+// Errors of Scan (besides serialport.Open's): the scan could not
 // run at all.
 var (
 	// ErrUnreachable: a TCP target refused or did not answer the connection.
@@ -179,6 +182,7 @@ func scan(ctx context.Context, o ScanOptions) (*Result, error) {
 	err = s.run(ctx)
 	res.Bus.Echo = bus.echoSeen
 	res.Bus.NoiseBytes = bus.noiseBytes
+	res.Bus.noteHost(&bus.watch)
 	return res, targetError(o.Target, err)
 }
 
@@ -193,18 +197,12 @@ func openRTU(o *ScanOptions, res *Result) (Port, error) {
 		}
 		return p, nil
 	}
-	use, err := CheckHolders(o.Target.Path)
-	if err != nil && (!o.Force || !errors.Is(err, ErrPortHeld)) {
+	p, op, err := serialport.Open(o.Target.Path, o.Serial, serialport.Options{Force: o.Force, LowLatency: true})
+	res.Settings.Bridges, res.Settings.ForcedPast, res.Settings.LatencyTimer = op.Bridges, op.ForcedPast, op.LatencyTimer
+	if err != nil {
 		return nil, err
 	}
-	res.Settings.Bridges = use.Bridges
-	if o.Force {
-		res.Settings.ForcedPast = use.Holders
-	}
-	if lt := SetLowLatency(o.Target.Path); lt.Path != "" {
-		res.Settings.LatencyTimer = &lt
-	}
-	return OpenSerial(o.Target.Path, o.Serial)
+	return p, nil
 }
 
 // lateHorizon is how long after a request an answer is still attributed to
@@ -237,6 +235,16 @@ type pollRec struct {
 	trailing  int  // bytes after a valid reply that are not a frame
 	second    int  // valid answers beyond the one expected
 	garbage   bool // no frame, but an answer's worth of garbage in the window
+	// hostStall: the host stalled while the answer was awaited, so its
+	// latency says more about the host than about the device.
+	hostStall bool
+	// lateInFlight: an answer from this address to an earlier request
+	// was still owed when this request went out, that request owedAge
+	// before. At a device that answers later than the timeout, ectool's own
+	// request then collides with that late answer on the line, and the
+	// garbage says nothing of the device.
+	lateInFlight bool
+	owedAge      time.Duration
 }
 
 // garbageAnswer is how many bytes that form no frame, in a window where an
@@ -264,6 +272,9 @@ type unitState struct {
 	errs       ErrorCounts
 	responses  int
 	exceptions map[ExceptionCode]int
+	// masterPolls: another master was heard asking this address
+	// (--talk-over-master), so its exchanges and ectool's collide here.
+	masterPolls bool
 }
 
 type rtuScanner struct {
@@ -277,6 +288,8 @@ type rtuScanner struct {
 	sweepValid   int
 	lineNoise    int    // windows with a noise pulse (too short for an answer) and no answer
 	sweepGarbled []byte // addresses whose window held only garbage
+	// masterPolled is every address another master was heard asking.
+	masterPolled map[byte]bool
 	// foreignReq marks addresses another master has just asked: their next
 	// answer is its, not ours (with --talk-over-master).
 	foreignReq map[byte]bool
@@ -302,7 +315,7 @@ func (s *rtuScanner) progress(p Progress) {
 func (s *rtuScanner) unit(id byte, foundBy string) *unitState {
 	u := s.units[id]
 	if u == nil {
-		u = &unitState{id: id, foundBy: foundBy, exceptions: map[ExceptionCode]int{}}
+		u = &unitState{id: id, foundBy: foundBy, exceptions: map[ExceptionCode]int{}, masterPolls: s.masterPolled[id]}
 		s.units[id] = u
 	}
 	return u
@@ -396,6 +409,13 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 func (s *rtuScanner) foreignFrame(ev Event) {
 	s.foreign = true
 	s.res.Bus.ForeignMaster = true
@@ -450,6 +470,13 @@ func (s *rtuScanner) other(ev Event, rec *pollRec, target int) {
 				s.foreignReq = map[byte]bool{}
 			}
 			s.foreignReq[f.Unit] = true
+			if s.masterPolled == nil {
+				s.masterPolled = map[byte]bool{}
+			}
+			s.masterPolled[f.Unit] = true
+			if u := s.units[f.Unit]; u != nil {
+				u.masterPolls = true
+			}
 			return
 		}
 		if s.claimForeign(ev) {
@@ -497,17 +524,19 @@ func latePoll(p PDU, lat time.Duration) pollRec {
 	return rec
 }
 
-// lateGarbled attributes a bad frame that starts with the address of an
-// earlier request, not the one awaited, to that address: a garbled answer
-// that came after its timeout (two devices answering at once, slowly) must
-// not be blamed on the next address.
+// lateGarbled attributes a bad frame that starts with the address and
+// function code of an earlier request, not the one awaited, to that
+// address: a garbled answer that came after its timeout (two devices
+// answering at once, slowly) must not be blamed on the next address. The
+// function code must match too: the tail of another device's answer cut
+// by ectool's own request can start with any byte, an address among them.
 func (s *rtuScanner) lateGarbled(ev Event, target int) bool {
-	if int(ev.Unit) == target {
+	if int(ev.Unit) == target || len(ev.Raw) < 2 {
 		return false
 	}
 	var recent bool
 	for k, ex := range s.exch {
-		if k.unit == ev.Unit && ev.End.Sub(ex.lastEnd) <= lateHorizon && ex.answers < ex.attempts {
+		if k.unit == ev.Unit && k.fc == ev.Raw[1]&^0x80 && ev.End.Sub(ex.lastEnd) <= lateHorizon && ex.answers < ex.attempts {
 			recent = true
 		}
 	}
@@ -519,6 +548,18 @@ func (s *rtuScanner) lateGarbled(ev Event, target int) bool {
 	return true
 }
 
+// answerOwed reports whether an earlier request to unit is still
+// unanswered and recent enough for its answer to come, and how long ago
+// the latest such request went out.
+func (s *rtuScanner) answerOwed(unit byte, now time.Time) (age time.Duration, owed bool) {
+	for k, ex := range s.exch {
+		if a := now.Sub(ex.lastEnd); k.unit == unit && ex.answers < ex.attempts && a <= lateHorizon && (!owed || a < age) {
+			age, owed = a, true
+		}
+	}
+	return age, owed
+}
+
 // transact sends one request and waits for its answer, then keeps listening
 // for the answer's length and turnaround again to catch a second device.
 func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec, *Frame, error) {
@@ -527,6 +568,7 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		return rec, nil, err
 	}
 	req := EncodeRTU(unit, p)
+	rec.owedAge, rec.lateInFlight = s.answerOwed(unit, s.now())
 	sentAt, err := s.bus.send(req)
 	if err != nil {
 		return rec, nil, fmt.Errorf("%w: writing to the bus: %v", ErrBusIO, err)
@@ -554,6 +596,7 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 			f := ev.Frame
 			reply = &f
 			rec.latency = max(0, ev.End.Sub(sentAt))
+			rec.hostStall = s.bus.watch.stalledDuring(sentAt, ev.End)
 			continue
 		}
 		if (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Unit == unit {
@@ -653,11 +696,41 @@ func (s *rtuScanner) isAnswer(ev Event, unit, fc byte) bool {
 func (u *unitState) corruptPolls() int {
 	n := 0
 	for _, p := range u.polls {
-		if !p.ok && p.corrupt > 0 {
+		if u.garbled(p) {
 			n++
 		}
 	}
 	return n
+}
+
+// garbled reports whether poll p of u came back corrupt for a reason that
+// may be the device's. Not so when ectool's own request went out while an
+// answer from u to an earlier request was owed and u is seen answering
+// later than the timeout: the request and that late answer collided on the
+// line (a retry, or the next confirm poll, sent into it). Nor at an
+// address another master polls (masterCollision).
+func (u *unitState) garbled(p pollRec) bool {
+	return !p.ok && p.corrupt > 0 && !u.ownCollision(p) && !u.masterCollision(p)
+}
+
+// masterCollision reports whether poll p of u came back corrupt at an
+// address another master polls: with --talk-over-master its requests and
+// answers there collide with ectool's, at that address more than any
+// other, and the garbage says nothing of a second device. Other evidence
+// (second answers, identities or values that differ) still does.
+func (u *unitState) masterCollision(p pollRec) bool {
+	return u.masterPolls && !p.ok && p.corrupt > 0 && !u.ownCollision(p)
+}
+
+// ownCollision reports whether poll p of u may have collided with u's own
+// late answer: u answers late, and p went out while an answer was owed
+// from a request recent enough for it to be on the line then (the slowest
+// late answer seen, and a maximal frame's wire time at 9600 baud).
+func (u *unitState) ownCollision(p pollRec) bool {
+	if p.ok || p.corrupt == 0 || !p.lateInFlight || len(u.late) == 0 {
+		return false
+	}
+	return p.owedAge <= slices.Max(u.late)+300*time.Millisecond
 }
 
 // record adds a poll to a unit's history and counters.
@@ -717,8 +790,10 @@ func (s *rtuScanner) sweep(ctx context.Context) error {
 				foundPDU = p
 				break
 			}
-			if rec.corrupt > 0 || rec.noise > 0 || s.stop() {
-				break // something answered, garbled: confirm will tell
+			// Something answered, garbled: confirm will tell. A pulse of
+			// noise (a byte or two) is no answer: the retries go on.
+			if rec.corrupt > 0 || rec.noise >= garbageAnswer || s.stop() {
+				break
 			}
 		}
 		last := recs[len(recs)-1]
@@ -804,15 +879,17 @@ func confirmTimeout(timeout time.Duration, u *unitState) time.Duration {
 // latencies that alternate between two groups, as twins taking turns do. A
 // loaded host or network gives five polls that pattern by chance (about one
 // in eight when its delays hit half of them), so the confirm phase then polls
-// as often again before the verdict reads them all.
-func (u *unitState) latenciesAlternate() bool {
+// as often again before the verdict reads them all. hostJitter and the
+// polls left out are judge's: latencies measured across a stall of the host
+// are not compared.
+func (u *unitState) latenciesAlternate(hostJitter time.Duration) bool {
 	var lats []time.Duration
 	for _, p := range u.polls { // the polls judge compares
-		if p.ok && p.confirm && p.exception == 0 {
+		if p.ok && p.confirm && p.exception == 0 && !p.hostStall {
 			lats = append(lats, p.latency)
 		}
 	}
-	return latencyGroups(lats) != ""
+	return latencyGroups(lats, hostJitter) != ""
 }
 
 // extraLatencyPolls is how many more confirm polls alternating latencies get.
@@ -882,7 +959,7 @@ func (s *rtuScanner) confirm(ctx context.Context) error {
 				return err
 			}
 		}
-		if s.o.Confirm > 0 && u.latenciesAlternate() {
+		if s.o.Confirm > 0 && u.latenciesAlternate(s.bus.watch.Longest) {
 			for range extraLatencyPolls(s.o) {
 				if s.stop() || ctx.Err() != nil {
 					break
@@ -968,7 +1045,7 @@ func (s *rtuScanner) finish() {
 			}
 			for _, p := range s.units[oid].polls {
 				others++
-				if !p.ok && p.corrupt > 0 {
+				if s.units[oid].garbled(p) {
 					otherBad++
 				}
 				if p.ok && p.trailing >= garbageAnswer {
@@ -976,13 +1053,14 @@ func (s *rtuScanner) finish() {
 				}
 				c := byFC[p.fc]
 				c[0]++
-				if !p.ok && p.corrupt > 0 {
+				if s.units[oid].garbled(p) {
 					c[1]++
 				}
 				byFC[p.fc] = c
 			}
 		}
-		d := judge(u, baseline{polls: others, bad: otherBad, trailing: otherTrailing, fc: byFC, noisy: s.lineNoise > 0 || s.res.Bus.ListenNoiseBytes > 0}, settingsWrong, s.o.Timeout, true)
+		bl := baseline{polls: others, bad: otherBad, trailing: otherTrailing, fc: byFC, noisy: s.lineNoise > 0 || s.res.Bus.ListenNoiseBytes > 0, hostJitter: s.bus.watch.Longest}
+		d := judge(u, bl, settingsWrong, s.o.Timeout, true)
 		if settingsWrong && d.Verdict == VerdictError {
 			d.Hint = settingsWrongHint + settingsFix(s.o.Target.Transport)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/diag/report"
+	"github.com/ecdata/ectool/probe/serialport"
 )
 
 // SniffOptions configure Sniff.
@@ -286,9 +287,9 @@ func (r *SniffResult) Report(rep *report.Report, err error) {
 		hint, _ := OpenFailure(err)
 		open.Status, open.Hint = report.Failed, hint
 		open.Evidence["error"] = err.Error()
-		var held *HeldError
+		var held *serialport.HeldError
 		if errors.As(err, &held) {
-			open.Evidence["held_by"] = holderNames(held.Holders)
+			open.Evidence["held_by"] = serialport.Names(held.Holders)
 		}
 		rep.Add(open)
 		rep.Skip(CheckSniff, "decode the master's traffic", CheckOpen+" failed")

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/ecdata/ectool/diag/report"
 )
 
 // mbapMsg is one Modbus TCP frame read from the connection.
@@ -26,6 +28,8 @@ type tcpScanner struct {
 	res   *Result
 	conn  net.Conn
 	rx    chan mbapMsg
+	rxw   watchedRx[mbapMsg]
+	watch hostWatch
 	tid   uint16
 	sent  map[uint16]tcpReq
 	units map[byte]*unitState
@@ -44,7 +48,7 @@ type tcpReq struct {
 }
 
 func scanTCP(ctx context.Context, o ScanOptions, res *Result) (*Result, error) {
-	s := &tcpScanner{o: o, res: res, sent: map[uint16]tcpReq{}, units: map[byte]*unitState{}, sameAnswer: map[string]int{}}
+	s := &tcpScanner{o: o, res: res, sent: map[uint16]tcpReq{}, units: map[byte]*unitState{}, sameAnswer: map[string]int{}, watch: hostWatch{now: o.Now}}
 	if err := s.dial(); err != nil {
 		return res, err
 	}
@@ -58,6 +62,7 @@ func scanTCP(ctx context.Context, o ScanOptions, res *Result) (*Result, error) {
 		}
 	}
 	s.finish()
+	res.Bus.noteHost(&s.watch)
 	return res, nil
 }
 
@@ -68,6 +73,7 @@ func (s *tcpScanner) dial() error {
 	}
 	s.conn = c
 	s.rx = make(chan mbapMsg, 64)
+	s.rxw = watchedRx[mbapMsg]{ch: s.rx, at: func(m mbapMsg) time.Time { return m.at }}
 	go func(c net.Conn, rx chan mbapMsg) {
 		r := bufio.NewReader(c)
 		for {
@@ -106,44 +112,44 @@ func (s *tcpScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		}
 	}
 	s.sent[tid] = tcpReq{unit: unit, fc: p.Function, at: sentAt}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
+	deadline := s.o.Now().Add(timeout)
 	for {
-		select {
-		case m := <-s.rx:
-			if m.err != nil {
-				if rerr := s.reconnect(m.err); rerr != nil {
-					return rec, nil, rerr
-				}
-				rec.timeout = true
-				return rec, nil, nil
-			}
-			req, ok := s.sent[m.f.Transaction]
-			if !ok || req.answered || m.f.PDU.BaseFunction() != req.fc {
-				continue // not an answer to anything we asked: ignore
-			}
-			req.answered = true
-			s.sent[m.f.Transaction] = req
-			s.replies++
-			if m.f.Transaction != tid {
-				s.late(req, m)
-				continue
-			}
-			if m.f.Unit != unit {
-				rec.noise++ // the gateway answered with another unit id
-			}
-			rec.ok = true
-			rec.latency = m.at.Sub(sentAt)
-			if m.f.PDU.IsException() {
-				rec.exception = m.f.PDU.Exception()
-			} else {
-				rec.value = hex.EncodeToString(m.f.PDU.Data)
-			}
-			return rec, &m.f, nil
-		case <-t.C:
+		// The timeout counts only if the scanner saw it pass (hostwatch.go).
+		m, ok := s.rxw.recv(&s.watch, deadline)
+		if !ok {
 			rec.timeout = true
 			return rec, nil, nil
 		}
+		if m.err != nil {
+			if rerr := s.reconnect(m.err); rerr != nil {
+				return rec, nil, rerr
+			}
+			rec.timeout = true
+			return rec, nil, nil
+		}
+		req, ok := s.sent[m.f.Transaction]
+		if !ok || req.answered || m.f.PDU.BaseFunction() != req.fc {
+			continue // not an answer to anything we asked: ignore
+		}
+		req.answered = true
+		s.sent[m.f.Transaction] = req
+		s.replies++
+		if m.f.Transaction != tid {
+			s.late(req, m)
+			continue
+		}
+		if m.f.Unit != unit {
+			rec.noise++ // the gateway answered with another unit id
+		}
+		rec.ok = true
+		rec.latency = m.at.Sub(sentAt)
+		rec.hostStall = s.watch.stalledDuring(sentAt, m.at)
+		if m.f.PDU.IsException() {
+			rec.exception = m.f.PDU.Exception()
+		} else {
+			rec.value = hex.EncodeToString(m.f.PDU.Data)
+		}
+		return rec, &m.f, nil
 	}
 }
 
@@ -311,7 +317,7 @@ func (s *tcpScanner) confirm(ctx context.Context) error {
 				return err
 			}
 		}
-		if s.o.Confirm > 0 && u.latenciesAlternate() { // chance or twins: ask again (as over RTU)
+		if s.o.Confirm > 0 && u.latenciesAlternate(s.watch.Longest) { // chance or twins: ask again (as over RTU)
 			for range extraLatencyPolls(s.o) {
 				if ctx.Err() != nil {
 					break
@@ -332,16 +338,16 @@ func (s *tcpScanner) confirm(ctx context.Context) error {
 func (s *tcpScanner) finish() {
 	rs := &rtuScanner{units: s.units}
 	for _, id := range rs.sortedUnits() {
-		s.res.Devices = append(s.res.Devices, judge(s.units[id], baseline{}, false, s.o.Timeout, false))
+		s.res.Devices = append(s.res.Devices, judge(s.units[id], baseline{hostJitter: s.watch.Longest}, false, s.o.Timeout, false))
 	}
 	s.res.Findings = busFindings(s.res, false, false, nil, s.o)
 	if n := len(s.pathUnavailable); n > 0 {
-		f := Finding{Kind: "gateway", Status: FindingWarning,
+		f := Finding{Kind: "gateway", Status: report.Warning,
 			Message:  fmt.Sprintf("the gateway answered 'path unavailable' (0x0A) for %d unit id(s): %s", n, idsString(s.pathUnavailable)),
 			Evidence: map[string]any{"path_unavailable_ids": idsString(s.pathUnavailable), "absent_0x0b": s.absent},
 			Hint:     "the gateway has no route to these unit ids: check its routing table / serial port configuration for them"}
 		if len(s.units) == 0 {
-			f.Status = FindingFailed
+			f.Status = report.Failed
 		}
 		s.res.Findings = append(s.res.Findings, f)
 	}
@@ -354,13 +360,13 @@ func (s *tcpScanner) finish() {
 				s.res.Findings[i].Hint = "nothing answered at all, not even the gateway: " + hint
 			}
 		}
-		s.res.Findings = append(s.res.Findings, Finding{Kind: "gateway", Status: FindingFailed,
+		s.res.Findings = append(s.res.Findings, Finding{Kind: "gateway", Status: report.Failed,
 			Message:  fmt.Sprintf("%s accepted the connection but answered none of %d request(s) within %s, not even with exception 0x0B", s.o.Target.Addr, s.res.Sweep.Probed, s.o.Timeout),
 			Evidence: map[string]any{"requests": s.res.Sweep.Probed, "replies": 0},
 			Hint:     hint})
 	}
 	if len(s.units) >= 3 && len(s.units) == s.res.Sweep.Probed && len(s.sameAnswer) == 1 {
-		s.res.Findings = append(s.res.Findings, Finding{Kind: "unit_id_ignored", Status: FindingWarning,
+		s.res.Findings = append(s.res.Findings, Finding{Kind: "unit_id_ignored", Status: report.Warning,
 			Message: fmt.Sprintf("all %d unit ids answered with the same bytes", len(s.units)),
 			Hint:    "the server ignores the unit id: it is one Modbus TCP device, not a gateway to a bus; scan it with --ids 1"})
 	}

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ecdata/ectool/diag/report"
 )
 
 // baseline is how the rest of the bus behaved: polls to other addresses and
@@ -17,10 +19,14 @@ import (
 // noisy says noise pulses were heard where no answer was due (while
 // listening, or in an absent address's window): isolated CRC errors and
 // stray bytes are then the line's, and take a wider margin to blame a device.
+// hostJitter is the longest stall of the host during the scan
+// (hostwatch.go): latencies that differ by less than twice that may differ
+// by the host's doing alone.
 type baseline struct {
 	polls, bad, trailing int
 	fc                   map[byte][2]int
 	noisy                bool
+	hostJitter           time.Duration
 }
 
 // trailingRate is the share of the other addresses' polls with bytes after
@@ -81,7 +87,15 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 	addC := func(f string, a ...any) { collision = append(collision, fmt.Sprintf(f, a...)) }
 	addS := func(f string, a ...any) { suspect = append(suspect, fmt.Sprintf(f, a...)) }
 
-	if u.extra > 0 {
+	var masterExtra int
+	switch {
+	case u.extra > 0 && u.masterPolls:
+		// Another master asks this address too: an answer ectool did not
+		// ask for is likely its (its request lost in a collision, or the
+		// same bytes as ectool's taken for an echo). Only what the answers
+		// carry tells twins apart here.
+		masterExtra = u.extra
+	case u.extra > 0:
 		if u.lateExtra > 0 {
 			addC("%d answer(s) beyond the requests sent (%d arrived after the listening window, as a 'late' second answer)", u.extra, u.lateExtra)
 		} else {
@@ -101,14 +115,20 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 
 	var values []string
 	var lats []time.Duration
-	var bad, trailing, timeouts, polls int
+	var bad, trailing, timeouts, polls, own, shared int
 	for _, p := range u.polls {
 		polls++
 		switch {
+		case u.ownCollision(p):
+			own++
+		case u.masterCollision(p):
+			shared++
 		case p.ok:
 			if p.confirm && p.exception == 0 {
 				values = append(values, p.value)
-				lats = append(lats, p.latency)
+				if !p.hostStall {
+					lats = append(lats, p.latency)
+				}
 			}
 			if p.trailing >= garbageAnswer { // a pulse of noise reads as a byte or two
 				trailing++
@@ -126,7 +146,7 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 			addS("values fall into two groups over %d polls: %s", len(values), strings.Join(distinct(values), " / "))
 		}
 	}
-	if g := latencyGroups(lats); g != "" {
+	if g := latencyGroups(lats, bl.hostJitter); g != "" {
 		if len(collision) > 0 {
 			addC("latencies alternate between two groups: %s", g)
 		} else {
@@ -158,7 +178,7 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 		for _, p := range u.polls {
 			c := byFC[p.fc]
 			c[0]++
-			if !p.ok && p.corrupt > 0 {
+			if u.garbled(p) {
 				c[1]++
 			}
 			byFC[p.fc] = c
@@ -181,6 +201,11 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 		addS("bytes after a valid reply in %d of %d polls, against %d of %d elsewhere on the bus (a second device's answer cut short, or a transceiver glitching at turn-off)", trailing, polls, bl.trailing, bl.polls)
 	} else if trailing == 1 && len(collision) > 0 {
 		addC("bytes after a valid reply in 1 of %d polls", polls)
+	}
+	if u.responses == 0 && bad > 0 && !settingsWrong && len(collision)+len(suspect) == 0 {
+		// Never a valid answer: whatever garbled the few that came, this
+		// is no healthy device.
+		addS("no valid answer in %d polls, %d garbled", polls, bad)
 	}
 	if u.responses == 0 && bad == 0 {
 		broken = append(broken, "no valid reply in the confirm polls")
@@ -217,6 +242,12 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 			d.Evidence = append(d.Evidence, fmt.Sprintf("%d consistent replies", u.responses))
 		}
 	}
+	if shared > 0 {
+		d.Evidence = append(d.Evidence, fmt.Sprintf("%d answer(s) garbled while another master polls this address: its exchanges and ectool's collide (--talk-over-master), not held against the device", shared))
+	}
+	if masterExtra > 0 {
+		d.Evidence = append(d.Evidence, fmt.Sprintf("%d answer(s) beyond ectool's requests while another master polls this address: taken for its exchanges, not a second device", masterExtra))
+	}
 	if len(u.late) > 0 {
 		worst := u.late[0]
 		for _, l := range u.late {
@@ -224,6 +255,9 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 		}
 		d.Warning = fmt.Sprintf("late reply from %d after %s: try --timeout %s", u.id, fmtMS(worst), suggestTimeout(worst))
 		d.Evidence = append(d.Evidence, d.Warning)
+		if own > 0 {
+			d.Evidence = append(d.Evidence, fmt.Sprintf("%d answer(s) garbled by ectool's next request, sent while the late answer was on its way (not held against the device)", own))
+		}
 		if d.Hint == "" {
 			d.Hint = d.Warning
 		}
@@ -287,8 +321,10 @@ func alternates(values []string) (alt, strict bool) {
 
 // latencyGroups reports two latency clusters that strictly alternate with a
 // clear gap between them ("" when there are none). USB adapters and
-// schedulers jitter by a few milliseconds, so the gap must be wide.
-func latencyGroups(l []time.Duration) string {
+// schedulers jitter by a few milliseconds, so the gap must be wide: 15 ms,
+// and twice the longest stall of the host during the scan (a loaded
+// machine delays a reply by whatever it delays the scanner).
+func latencyGroups(l []time.Duration, hostJitter time.Duration) string {
 	if len(l) < 4 {
 		return ""
 	}
@@ -305,7 +341,7 @@ func latencyGroups(l []time.Duration) string {
 	}
 	lowSpread := s[at-1] - s[0]
 	highSpread := s[len(s)-1] - s[at]
-	if gap < 15*time.Millisecond || gap < 3*max(lowSpread, highSpread) {
+	if gap < max(15*time.Millisecond, 2*hostJitter) || gap < 3*max(lowSpread, highSpread) {
 		return ""
 	}
 	cut := s[at]
@@ -321,7 +357,7 @@ func latencyGroups(l []time.Duration) string {
 func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanOptions) []Finding {
 	var out []Finding
 	if foreign {
-		f := Finding{Kind: "foreign_master", Status: FindingFailed,
+		f := Finding{Kind: "foreign_master", Status: report.Failed,
 			Message:  fmt.Sprintf("another master is active on this bus: %d frame(s) ectool did not cause", len(r.Bus.ForeignFrames)),
 			Evidence: map[string]any{"frames": len(r.Bus.ForeignFrames)},
 			Hint:     "a gateway or PLC polls this bus; requests from ectool would collide with it. Stop it, or watch its traffic with 'ectool scan sniff' on an adapter of your own; --talk-over-master scans anyway (its polls and ectool's then collide now and then)"}
@@ -329,16 +365,16 @@ func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanO
 			f.Evidence["first"] = r.Bus.ForeignFrames[0]
 		}
 		if o.TalkOverMaster {
-			f.Status = FindingWarning
+			f.Status = report.Warning
 			f.Message += " (--talk-over-master: scanned anyway)"
 		}
 		out = append(out, f)
 	}
 	if r.Bus.ListenedMS > 0 {
-		f := Finding{Kind: "noise", Status: FindingOK, Message: fmt.Sprintf("quiet for %.1f s before the first request", r.Bus.ListenedMS/1000),
+		f := Finding{Kind: "noise", Status: report.OK, Message: fmt.Sprintf("quiet for %.1f s before the first request", r.Bus.ListenedMS/1000),
 			Evidence: map[string]any{"noise_bytes": r.Bus.ListenNoiseBytes, "listened_ms": r.Bus.ListenedMS}}
 		if r.Bus.ListenNoiseBytes > 0 && !foreign {
-			f.Status = FindingWarning
+			f.Status = report.Warning
 			f.Message = fmt.Sprintf("%d byte(s) of noise while nobody transmitted", r.Bus.ListenNoiseBytes)
 			f.Hint = "bytes on an idle line: check the termination (120 ohm at both ends only), the bias resistors, the shield and the distance from power cables; a master at another baud rate also shows as noise"
 		}
@@ -349,12 +385,12 @@ func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanO
 		if o.Target.Transport == TransportRTU || o.Target.Transport == TransportRTUOverTCP {
 			s = o.Serial.String()
 		}
-		out = append(out, Finding{Kind: "settings", Status: FindingFailed,
+		out = append(out, Finding{Kind: "settings", Status: report.Failed,
 			Message:  fmt.Sprintf("%d address(es) answered with bytes that are not valid frames and none answered cleanly at %s", len(garbled), s),
 			Evidence: map[string]any{"garbled_ids": idsString(garbled), "crc_errors": r.Bus.CRCErrors},
 			Hint:     "CRC errors on every address mean the baud rate or parity is wrong (9600 8N1 and 19200 8E1 are the usual ones): " + settingsFix(o.Target.Transport)})
 	} else if len(garbled) >= 3 && r.Bus.CRCErrors > 0 {
-		out = append(out, Finding{Kind: "settings", Status: FindingWarning,
+		out = append(out, Finding{Kind: "settings", Status: report.Warning,
 			Message:  fmt.Sprintf("garbled answers at %d addresses (%s) beside clean ones", len(garbled), idsString(garbled)),
 			Evidence: map[string]any{"garbled_ids": idsString(garbled), "crc_errors": r.Bus.CRCErrors},
 			Hint:     "some devices may use other serial settings than the rest, or the line is noisy: check the termination and each meter's settings on its display"})
@@ -368,7 +404,7 @@ func busFindings(r *Result, foreign, settingsWrong bool, garbled []byte, o ScanO
 		if o.Target.Transport == TransportTCP {
 			hint = "the gateway answered for no unit id: check its serial settings towards the meters and the RS-485 wiring behind it"
 		}
-		out = append(out, Finding{Kind: "no_device", Status: FindingFailed, Message: msg, Hint: hint})
+		out = append(out, Finding{Kind: "no_device", Status: report.Failed, Message: msg, Hint: hint})
 	}
 	return out
 }

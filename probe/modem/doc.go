@@ -5,7 +5,9 @@
 // signal and "registered", but a wrong APN, so no data path.
 //
 // Start with Probe: it takes an open port (a serial device or a TCP raw AT
-// port, opened by the caller) and returns a Result whose Report method adds
+// port; OpenPort opens either, the serial device through package
+// serialport's rules, and ReportOpenFailure words a port it could not open)
+// and returns a Result whose Report method adds
 // the checks modem.port, modem.sim, modem.signal, modem.registration,
 // modem.operator and modem.pdp to a diag/report.Report. ProbeMMCLI does the
 // same from `mmcli -m any -J`.

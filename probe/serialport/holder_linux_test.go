@@ -1,12 +1,16 @@
 //go:build linux
 
-package modbus
+package serialport
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/lab/pty"
 )
 
 func TestFTDILatencyTimerIsSetToOneMillisecond(t *testing.T) {
@@ -45,5 +49,39 @@ func TestTTYIndexIsReadFromAPTYMastersFdinfo(t *testing.T) {
 		if got := parseTTYIndex([]byte(in)); got != want {
 			t.Errorf("parseTTYIndex(%q) = %d, want %d", in, got, want)
 		}
+	}
+}
+
+// A UUCP lock file naming a live process (this test's parent, which is not
+// ectool) is a holder too, even without an open file; in HDB (ASCII) or old
+// binary form. A lock naming a dead process is stale and ignored.
+func TestALockFileNamesItsHolder(t *testing.T) {
+	m, err := pty.Open(9600, "")
+	if err != nil {
+		testenv.Missing(t, "no PTY: %v", err)
+	}
+	defer m.Close()
+	lockName := "LCK.." + filepath.Base(m.Path())
+	parent := os.Getppid()
+	for name, body := range map[string][]byte{
+		"HDB":    fmt.Appendf(nil, "%10d\n", parent),
+		"binary": {byte(parent), byte(parent >> 8), byte(parent >> 16), byte(parent >> 24)},
+	} {
+		dir := t.TempDir()
+		lock := filepath.Join(dir, lockName)
+		if err := os.WriteFile(lock, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		hs, err := findHolders("/proc", []string{dir}, m.Path())
+		if err != nil || len(hs) != 1 || hs[0].PID != parent || hs[0].How != "lock file "+lock || hs[0].Bridge {
+			t.Errorf("%s lock: holders %+v (%v), want PID %d by its lock file", name, hs, err, parent)
+		}
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, lockName), []byte("4194305\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if hs, err := findHolders("/proc", []string{dir}, m.Path()); err != nil || len(hs) != 0 {
+		t.Errorf("stale lock: holders %+v (%v), want none", hs, err)
 	}
 }

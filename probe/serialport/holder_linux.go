@@ -1,6 +1,6 @@
 //go:build linux
 
-package modbus
+package serialport
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package modbus
+package serialport
 
 import (
 	"errors"
@@ -40,30 +40,31 @@ func (h Holder) OtherEnd() string {
 	return fmt.Sprintf("%s (pid %d) holds the other end", name, h.PID)
 }
 
-// PortUse is who else uses a serial port.
-type PortUse struct {
-	// Holders compete for the port: opening it beside them steals their
+// use is who else uses a serial port.
+type use struct {
+	// holders compete for the port: opening it beside them steals their
 	// bytes and garbles their requests.
-	Holders []Holder
-	// Bridges hold the master side of the pseudo-terminal the port is.
-	Bridges []Holder
+	holders []Holder
+	// bridges hold the master side of the pseudo-terminal the port is.
+	bridges []Holder
 }
 
-// Split sorts holders into competitors and bridges.
-func Split(hs []Holder) PortUse {
-	var u PortUse
+// split sorts holders into competitors and bridges.
+func split(hs []Holder) use {
+	var u use
 	for _, h := range hs {
 		if h.Bridge {
-			u.Bridges = append(u.Bridges, h)
+			u.bridges = append(u.bridges, h)
 		} else {
-			u.Holders = append(u.Holders, h)
+			u.holders = append(u.holders, h)
 		}
 	}
 	return u
 }
 
-// ErrPortHeld is returned when another process holds the port.
-var ErrPortHeld = errors.New("serial port held by another process")
+// ErrHeld is returned (in a *HeldError) when another process holds the
+// port.
+var ErrHeld = errors.New("serial port held by another process")
 
 // HeldError names the processes holding a port.
 type HeldError struct {
@@ -72,13 +73,14 @@ type HeldError struct {
 }
 
 func (e *HeldError) Error() string {
-	return fmt.Sprintf("%s is in use by %s", e.Path, holderNames(e.Holders))
+	return fmt.Sprintf("%s is in use by %s", e.Path, Names(e.Holders))
 }
 
-// Is makes errors.Is(err, ErrPortHeld) true.
-func (e *HeldError) Is(target error) bool { return target == ErrPortHeld }
+// Is makes errors.Is(err, ErrHeld) true.
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 
-func holderNames(hs []Holder) string {
+// Names renders holders for a report: "sleep (PID 42, open file), ...".
+func Names(hs []Holder) string {
 	names := make([]string, len(hs))
 	for i, h := range hs {
 		names[i] = h.String()
@@ -94,28 +96,6 @@ func BridgeNames(hs []Holder) string {
 		names[i] = h.OtherEnd()
 	}
 	return strings.Join(names, ", ")
-}
-
-// CheckHolders looks at who else uses the port (see FindHolders). It
-// returns a *HeldError naming the competing holders, if any, and in every
-// case what it found, bridges included, so a caller that opens the port
-// anyway (--force) can say past whom. Where the check is not supported, or
-// /proc cannot be read, it finds nothing. A path that cannot be a serial
-// device (a file, a directory) is ErrNotSerial first: its holders are
-// beside the point.
-func CheckHolders(path string) (PortUse, error) {
-	if err := NotSerialPath(path); err != nil {
-		return PortUse{}, err
-	}
-	hs, err := FindHolders(path)
-	if err != nil {
-		return PortUse{}, nil
-	}
-	u := Split(hs)
-	if len(u.Holders) > 0 {
-		return u, &HeldError{Path: path, Holders: u.Holders}
-	}
-	return u, nil
 }
 
 // LatencyTimer is what SetLowLatency found and did.

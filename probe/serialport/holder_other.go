@@ -1,6 +1,6 @@
 //go:build !linux
 
-package modbus
+package serialport
 
 // FindHolders is only implemented on Linux (/proc and UUCP lock files);
 // elsewhere it finds nothing and the operating system's own exclusive open
