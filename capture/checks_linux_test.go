@@ -78,3 +78,41 @@ func TestDropsAreAWarningUpToOnePercentAndFailedAbove(t *testing.T) {
 		})
 	}
 }
+
+// capture.disk: within the bound with room is ok, more files or bytes
+// than the writer's bound failed, no status.json a warning (bound unknown),
+// and a next file larger than the free space failed.
+func TestDiskCheckJudgesTheBoundAndTheRoomForOneMoreFile(t *testing.T) {
+	st := &Status{Schema: StatusSchema, Files: 2, FileSize: 1000, BoundBytes: 2*1000 + 100}
+	files := func(sizes ...int64) *StatusResult {
+		res := &StatusResult{}
+		for _, s := range sizes {
+			res.Files = append(res.Files, FileSummary{Size: s})
+			res.Bytes += s
+		}
+		return res
+	}
+	dir := t.TempDir()
+	huge := *st
+	huge.FileSize = 1 << 62
+	cases := []struct {
+		name   string
+		st     *Status
+		res    *StatusResult
+		status report.Status
+	}{
+		{"within", st, files(900, 500), report.OK},
+		{"too many files", st, files(10, 10, 10), report.Failed},
+		{"too many bytes", st, files(1000, 1200), report.Failed},
+		{"no status.json", nil, files(10), report.Warning},
+		{"no room for the next file", &huge, files(10), report.Failed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ch := checkDisk(&Ring{Dir: dir, Status: c.st}, c.res)
+			if ch.Status != c.status || c.status != report.OK && ch.Hint == "" {
+				t.Fatalf("capture.disk %s %q, want %s (evidence %v)", ch.Status, ch.Hint, c.status, ch.Evidence)
+			}
+		})
+	}
+}
