@@ -97,6 +97,28 @@ func (s *rtuScanner) run(ctx context.Context) error {
 	return nil
 }
 
+// confirm polls every address the sweep found (confirmer), then takes the
+// late answers to its last polls.
+func (s *rtuScanner) confirm(ctx context.Context) error {
+	start := s.now()
+	c := confirmer{o: s.o, p: s, units: s.units, watch: &s.bus.watch, progress: s.progress}
+	stopped, err := c.run(ctx)
+	if err != nil {
+		return err
+	}
+	if stopped != "" {
+		s.res.Stopped = stopped
+	}
+	if !s.stop() && ctx.Err() == nil {
+		if err := s.absorb(s.now().Add(s.o.Timeout)); err != nil {
+			return err
+		}
+	}
+	s.res.Sweep.ConfirmMS = ms(s.now().Sub(start))
+	s.res.Sweep.FloorMS = ms(s.floor)
+	return nil
+}
+
 // listen hears the bus before ectool says anything: another master polling,
 // or noise on an idle line.
 func (s *rtuScanner) listen(ctx context.Context) error {
@@ -163,7 +185,7 @@ func note(ev Event) FrameNote {
 }
 
 func (s *rtuScanner) finish() {
-	ids := s.sortedUnits()
+	ids := sortedIDs(s.units)
 	// The bus baseline: how often the other addresses' replies were corrupt.
 	settingsWrong := s.sweepValid == 0 && len(s.sweepGarbled) >= 2
 	for _, id := range ids {

@@ -231,6 +231,19 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 	return rec, reply, nil
 }
 
+// pollUnit is one confirm poll over the line (unitPoller).
+func (s *rtuScanner) pollUnit(unit byte, req PDU, timeout time.Duration) (pollRec, *PDU, error) {
+	rec, f, err := s.transact(unit, req, timeout)
+	if f == nil || err != nil {
+		return rec, nil, err
+	}
+	return rec, &f.PDU, nil
+}
+
+// halted reports whether another master was heard without
+// --talk-over-master (unitPoller).
+func (s *rtuScanner) halted() bool { return s.stop() }
+
 // secondWindow is how long to keep listening after an answer for a second
 // one: the first device's turnaround (round trip less both frames' wire
 // time, at least 5 ms, at most the timeout) plus the answer's wire time,

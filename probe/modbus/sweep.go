@@ -6,11 +6,34 @@ import (
 	"time"
 )
 
+// sweepTries is what the sweep asks each address, over RTU and TCP alike,
+// until one answers: the probe, again for each retry, then with --thorough
+// FC 04 and FC 0x11 (those the probe is not).
+func sweepTries(o ScanOptions) []PDU {
+	probe := o.Probe.PDU()
+	tries := []PDU{probe}
+	for r := 0; r < o.Retries; r++ {
+		tries = append(tries, probe)
+	}
+	if o.Thorough {
+		if o.Probe.Function != FuncReadInputRegisters {
+			tries = append(tries, ReadRequest{Function: FuncReadInputRegisters, Quantity: 1}.PDU())
+		}
+		if o.Probe.Function != FuncReportServerID {
+			tries = append(tries, ReportServerIDRequest())
+		}
+	}
+	return tries
+}
+
+// sweep asks every address once (and again per sweepTries) and keeps those
+// that answered, or answered garbled, for the confirm phase.
 func (s *rtuScanner) sweep(ctx context.Context) error {
 	start := s.now()
 	ids := s.o.IDs
 	s.res.Sweep.Total = len(ids)
 	probe := s.o.Probe.PDU()
+	tries := sweepTries(s.o)
 	for i, id := range ids {
 		if ctx.Err() != nil {
 			s.res.Stopped = "interrupted"
@@ -20,18 +43,6 @@ func (s *rtuScanner) sweep(ctx context.Context) error {
 		var reply *Frame
 		foundBy := s.o.Probe.String()
 		foundPDU := probe
-		tries := []PDU{probe}
-		for r := 0; r < s.o.Retries; r++ {
-			tries = append(tries, probe)
-		}
-		if s.o.Thorough {
-			if s.o.Probe.Function != FuncReadInputRegisters {
-				tries = append(tries, ReadRequest{Function: FuncReadInputRegisters, Quantity: 1}.PDU())
-			}
-			if s.o.Probe.Function != FuncReportServerID {
-				tries = append(tries, ReportServerIDRequest())
-			}
-		}
 		for _, p := range tries {
 			rec, f, err := s.transact(id, p, s.o.Timeout)
 			if err != nil {

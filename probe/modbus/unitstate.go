@@ -136,9 +136,10 @@ func (u *unitState) record(rec pollRec) {
 	u.extra += rec.second
 }
 
-func (s *rtuScanner) sortedUnits() []byte {
-	ids := make([]byte, 0, len(s.units))
-	for id := range s.units {
+// sortedIDs is the addresses of units, lowest first.
+func sortedIDs(units map[byte]*unitState) []byte {
+	ids := make([]byte, 0, len(units))
+	for id := range units {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
