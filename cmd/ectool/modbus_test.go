@@ -38,6 +38,7 @@ func TestModbusUsageErrorsExitTwoBeforeAnyIO(t *testing.T) {
 		{"modbus", "watch", "/dev/ttyNOSUCH", "--unit", "1"},
 		{"modbus", "watch", "/dev/ttyNOSUCH", "--unit", "1", "--reg", "40001,x"},
 		{"modbus", "watch", "/dev/ttyNOSUCH", "--unit", "1", "--reg", "40001", "--max-error-rate", "120"},
+		{"modbus", "watch", "/dev/ttyNOSUCH", "--unit", "1", "--reg", "40001", "--type", "f32", "--count", "63"}, // 126 registers
 		{"modbus", "profiles", "sdm999"},
 	} {
 		code, out, errOut := runMain(t, args...)
@@ -207,6 +208,16 @@ func TestModbusWatchWritesJSONLinesAndFailsTheFlakyMeter(t *testing.T) {
 	}
 	if changes < 2 {
 		t.Errorf("%d change lines, want the first value of each unit at least", changes)
+	}
+}
+
+// The text of a watch says each register back in both forms first: the
+// change lines name only the reference.
+func TestModbusWatchSaysTheRegistersBackInBothForms(t *testing.T) {
+	_, pty := bustest.StartPTY(t, "clean")
+	code, out, errOut := runMain(t, "modbus", "watch", pty.Path(), "--unit", "1", "--reg", "16", "--count", "2", "--every", "0", "--polls", "2", "--listen", "0")
+	if code != ExitOK || !strings.Contains(errOut, "watching 40017 (holding register 16, FC 03): 2 × u16 to 40018") || !strings.Contains(out, "unit 1  40018") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }
 

@@ -44,7 +44,9 @@ func newCmdModbusWatch(app *App, runF func(context.Context, *ModbusWatchOptions)
 prints a line when a value changes, and keeps per device: polls, answers, timeouts,
 CRC errors, exceptions and latency p50/p99. It ends after --duration or --polls
 rounds (or Ctrl-C) with a report: a check watch.unit<N> per device, failed when more
-than --max-error-rate percent of its polls failed.
+than --max-error-rate percent of its polls failed. --count N reads N consecutive values
+of --type from each --reg in one request, as read does; each value has its own line.
+Requests follow each other after the line's t3.5 of silence (--every 0: back to back).
 
 This is the bus soak that finds a bad termination or a star topology: errors that
 come and go, which one scan cannot see. -o json writes JSON Lines: one line per
@@ -143,6 +145,13 @@ func (opts *ModbusWatchOptions) items(regs string, v resolved) ([]modbus.WatchIt
 		if it.Type == "" {
 			it.Type = modbus.U16
 		}
+		if w := it.Type.Registers(); w > 0 && it.ID == "" {
+			// --count of a numeric type is values read in one request, as in read.
+			it.Values = opts.value.Count
+			if w*it.Values > 125 {
+				return nil, usageError("--count %d of %s is %d registers: one request reads at most 125", it.Values, it.Type, w*it.Values)
+			}
+		}
 		out = append(out, it)
 	}
 	return out, nil
@@ -161,6 +170,9 @@ func modbusWatchRun(ctx context.Context, opts *ModbusWatchOptions) error {
 		}
 		fmt.Fprintln(app.IO.Out, changeLine(c))
 	}
+	if !app.JSON() {
+		writeWatchItems(app.IO.ErrOut, o.Items)
+	}
 	rep := report.New("modbus watch", o.Client.Target.String(), app.Now)
 	res, err := modbus.Watch(ctx, o)
 	res.Report(rep, o.Client.Target, err)
@@ -172,6 +184,23 @@ func modbusWatchRun(ctx context.Context, opts *ModbusWatchOptions) error {
 		return rerr
 	}
 	return modbusExit(rep, err)
+}
+
+// writeWatchItems says each watched register back in both forms before
+// the change lines, which name only the reference: a --reg 16 shows as
+// 40017 there.
+func writeWatchItems(w io.Writer, items []modbus.WatchItem) {
+	for _, it := range items {
+		what := string(it.Type)
+		if it.Name != "" {
+			what = it.Name + ", " + what
+		}
+		if it.Values > 1 {
+			last, _ := it.Reg.Add(it.Values*it.Type.Registers() - 1)
+			what = fmt.Sprintf("%d × %s to %s", it.Values, what, last.Reference())
+		}
+		fmt.Fprintf(w, "watching %s: %s\n", registerWords(it.Reg), what)
+	}
 }
 
 // changeLine is one change for a person: time, unit, register, value.

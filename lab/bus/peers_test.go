@@ -114,6 +114,9 @@ type pyResult struct {
 	Product   string `json:"product"`
 	Exception int    `json:"exception"`
 	Error     string `json:"error"`
+	// What a failed 0x11 or 0x2B read answered, so a failure says why.
+	ServerIDError map[string]any `json:"server_id_error"`
+	IdentityError any            `json:"identity_error"`
 }
 
 // pymodbus runs testdata/pymodbus_master.py and returns one result per unit.

@@ -307,3 +307,48 @@ func TestWatchFailsTheFlakyMeterAndPassesTheOthers(t *testing.T) {
 		t.Errorf("changes from units %v over %d rounds", seen, res.Rounds)
 	}
 }
+
+// --count 10 of u16 is one FC 03 of ten registers a round, as in read, and
+// each register is its own value: the benchmark's watch.
+func TestWatchReadsABlockOfValuesInOneRequest(t *testing.T) {
+	_, pty := bustest.StartPTY(t, "clean")
+	refs := map[string]int{}
+	o := modbus.WatchOptions{Client: clientOpts(pty.Path()), Units: []byte{1}, Polls: 3,
+		Items:    []modbus.WatchItem{{Reg: *reg(t, "40001", 0), Type: modbus.U16, Values: 10, Scale: 1}},
+		OnChange: func(c modbus.Change) { refs[c.Reference]++ }}
+	res, err := modbus.Watch(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := res.Units[0]; u.Polls != 3 || u.Answers != 3 {
+		t.Fatalf("unit 1: %+v, want 3 requests, each answered", u)
+	}
+	for i := range 10 {
+		if ref := fmt.Sprint(40001 + i); refs[ref] == 0 {
+			t.Errorf("no value for %s: %v", ref, refs)
+		}
+	}
+	if len(refs) != 10 {
+		t.Errorf("values of %d registers, want 10: %v", len(refs), refs)
+	}
+}
+
+// A master that starts polling while watch runs stops it (the line was
+// quiet when it began: no listening first): watch never keeps talking
+// over another master unless told to.
+func TestWatchStopsWhenAnotherMasterIsHeardMidWay(t *testing.T) {
+	_, pty := bustest.StartPTY(t, "second-master")
+	o := modbus.WatchOptions{Client: clientOpts(pty.Path()), Units: []byte{1}, Polls: 10000, MaxErrorRate: 0.01,
+		Items: []modbus.WatchItem{{Reg: *reg(t, "40001", 0), Type: modbus.U16, Scale: 1}}}
+	o.Client.Listen = -1
+	res, err := modbus.Watch(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := report.New("modbus watch", o.Client.Target.String(), time.Now)
+	res.Report(rep, o.Client.Target, nil)
+	rep.Finish()
+	if res.Stopped != "foreign_master" || res.Rounds >= o.Polls || !strings.HasPrefix(checks(rep), "bus.open:ok bus.listen:failed") || rep.ExitCode(false) != 1 {
+		t.Fatalf("stopped %q after %d rounds, checks %s", res.Stopped, res.Rounds, checks(rep))
+	}
+}

@@ -145,7 +145,7 @@ func Read(ctx context.Context, o ReadOptions) (*ReadResult, error) {
 func identify(ctx context.Context, c *Client, unit byte, res *ReadResult) (*Profile, error) {
 	res.identified = true
 	x, err := c.Do(ctx, unit, ReadDeviceIDRequest(DeviceIDBasic, 0))
-	if err != nil {
+	if err != nil || c.Stopped() {
 		return nil, err
 	}
 	if x.Outcome == OutcomeOK {
@@ -174,7 +174,7 @@ func readPlain(ctx context.Context, c *Client, o ReadOptions, res *ReadResult) e
 		n = o.Count * w
 	}
 	x, err := readOnce(ctx, c, o.Unit, ReadRequest{Function: reg.Table.ReadFunction(), Address: reg.Address, Quantity: uint16(n)}.PDU())
-	if err != nil {
+	if err != nil || c.Stopped() {
 		return err
 	}
 	if x.Outcome != OutcomeOK {

@@ -101,7 +101,7 @@ func ParseTarget(s string) (Target, error) {
 }
 
 // ParseIDs reads a list of unit ids and ranges ("1-247", "1,2,10-20"). Ids 0
-// (broadcast) and 248-255 (reserved) are refused: a scan never sends them.
+// (broadcast) and 248-255 (reserved) are refused: ectool never polls them (a broadcast write takes unit 0 alone).
 func ParseIDs(s string) ([]byte, error) {
 	seen := map[int]bool{}
 	var ids []byte
@@ -120,7 +120,7 @@ func ParseIDs(s string) ([]byte, error) {
 			return nil, fmt.Errorf("bad id range %q: use numbers and ranges like 1-10,17 (1 to 247)", part)
 		}
 		if a < 1 || b > 247 {
-			return nil, fmt.Errorf("id range %q: unit ids are 1-247 (0 is broadcast and 248-255 are reserved; a scan never sends them)", part)
+			return nil, fmt.Errorf("id range %q: unit ids are 1-247 (0 is broadcast and 248-255 are reserved: ectool never polls them)", part)
 		}
 		for i := a; i <= b; i++ {
 			if !seen[i] {

@@ -248,3 +248,23 @@ func TestEncodeNumberRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCoils: --value for coils is 1/0 (on/off, true/false), a comma
+// list that fits one write, or an error wrapping ErrValue.
+func FuzzParseCoils(f *testing.F) {
+	for _, s := range []string{"1", "0", "on,off,true,false", " 1 , 0 ", "", "2", "1,,0", strings.Repeat("1,", 1968) + "1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		coils, err := ParseCoils(s)
+		if err != nil {
+			if !errors.Is(err, ErrValue) {
+				t.Fatalf("error %v does not wrap ErrValue", err)
+			}
+			return
+		}
+		if len(coils) == 0 || len(coils) > MaxWriteCoils || len(coils) != strings.Count(s, ",")+1 {
+			t.Fatalf("%q: %d coils", s, len(coils))
+		}
+	})
+}

@@ -14,9 +14,13 @@ import (
 type WatchItem struct {
 	Reg   Register
 	Count int // registers (string, bits) or 1
-	Type  Type
-	Order Order // auto: decided from the reads as they come
-	Scale float64
+	// Values is how many consecutive values of a numeric Type one request
+	// reads (default 1), as read's --count: ten u16 from 40001 are one
+	// FC 03 of ten registers, not ten requests.
+	Values int
+	Type   Type
+	Order  Order // auto: decided from the reads as they come
+	Scale  float64
 	// ID, Name and Unit name a profile's quantity.
 	ID, Name, Unit string
 	expect         Expect
@@ -29,9 +33,27 @@ func WatchItemOf(q Quantity) WatchItem {
 
 func (it WatchItem) registers() int {
 	if w := it.Type.Registers(); w > 0 {
-		return w
+		return w * it.values()
 	}
 	return max(1, it.Count)
+}
+
+// values is how many values one answer holds.
+func (it WatchItem) values() int {
+	if it.Type.Registers() == 0 {
+		return 1 // string, bits: one value of Count registers
+	}
+	return max(1, it.Values)
+}
+
+// value is the item of the v-th value of an answer: its own register.
+func (it WatchItem) value(v int) WatchItem {
+	if v == 0 {
+		return it
+	}
+	r, _ := it.Reg.Add(v * it.Type.Registers())
+	it.Reg = r
+	return it
 }
 
 // WatchOptions configure Watch.
@@ -149,7 +171,7 @@ func watchLoop(ctx context.Context, p poller, o WatchOptions, res *WatchResult, 
 		stats[u] = &UnitStats{UnitID: int(u)}
 	}
 	defer func() { res.Units = finishStats(o.Units, stats) }()
-	state := map[[2]int]*watchState{}
+	state := map[[3]int]*watchState{}
 	start := now()
 	for round := 0; o.Polls == 0 || round < o.Polls; round++ {
 		if round > 0 && o.Duration > 0 && now().Sub(start) >= o.Duration {
@@ -169,14 +191,20 @@ func watchLoop(ctx context.Context, p poller, o WatchOptions, res *WatchResult, 
 					res.Stopped = "foreign_master"
 					return nil
 				}
-				st := state[[2]int{int(u), i}]
-				if st == nil {
-					st = &watchState{order: it.Order}
-					state[[2]int{int(u), i}] = st
-				}
 				stats[u].count(x)
-				if regs := answerRegisters(x, it.registers()); regs != nil {
-					st.observe(u, it, regs, x.At, o.OnChange)
+				regs := answerRegisters(x, it.registers())
+				if regs == nil {
+					continue
+				}
+				w := len(regs) / it.values()
+				for v := range it.values() {
+					key := [3]int{int(u), i, v}
+					st := state[key]
+					if st == nil {
+						st = &watchState{order: it.Order}
+						state[key] = st
+					}
+					st.observe(u, it.value(v), regs[v*w:(v+1)*w], x.At, o.OnChange)
 				}
 			}
 		}

@@ -146,6 +146,10 @@ func Write(ctx context.Context, o WriteOptions) (*WriteResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if x.Outcome == OutcomeNotSent { // a master spoke after the read before
+		heard = c.Heard
+		return res, nil
+	}
 	if x.Outcome == OutcomeBroadcast {
 		res.Written = true
 		return res, nil
