@@ -1,12 +1,14 @@
 package capture
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/ecdata/ectool/diag/exitcode"
@@ -33,6 +35,10 @@ type ExportResult struct {
 // ErrEmptyWindow: the window holds no packet (the result names the span the
 // ring holds).
 var ErrEmptyWindow error = exitcode.New(exitcode.KindProblem, "no packet in the window", "")
+
+// ErrMixedLinkTypes: the window holds packets of more than one link type,
+// which classic pcap cannot carry (pcapng can).
+var ErrMixedLinkTypes = errors.New("classic pcap holds one link type")
 
 // Export merges the ring's files by timestamp, keeps the packets inside w
 // (durations count back from the newest packet in the ring) and writes them
@@ -114,6 +120,8 @@ type exportWriter struct {
 	pc     *pcapgo.Writer
 	ids    map[int]int
 	lt     uint16
+	// ltName is the interface whose link type the pcap file took.
+	ltName string
 	// comment carries the files' listener lines into the export.
 	comment string
 }
@@ -132,13 +140,14 @@ func (e *exportWriter) write(ifaces []Interface, p RingPacket) error {
 	if e.format == FormatPcap {
 		if e.pc == nil {
 			e.pc = pcapgo.NewWriterNanos(e.f)
-			e.lt = uint16(in.LinkType)
+			e.lt, e.ltName = uint16(in.LinkType), in.Name
 			if err := e.pc.WriteFileHeader(max(in.Snaplen, DefaultSnaplen), in.LinkType); err != nil {
 				return err
 			}
 		}
 		if uint16(in.LinkType) != e.lt {
-			return fmt.Errorf("the window holds link types %s and %s: classic pcap holds one, write pcapng", LinkTypeName(in.LinkType), LinkTypeName(ifaces[0].LinkType))
+			return fmt.Errorf("%w, but the window holds %s (%s) and %s (%s): write pcapng", ErrMixedLinkTypes,
+				LinkTypeName(layers.LinkType(e.lt)), e.ltName, LinkTypeName(in.LinkType), in.Name)
 		}
 		return e.pc.WritePacket(ci, p.Data)
 	}

@@ -180,7 +180,8 @@ from the newest packet in the ring, not from now: a copied ring is analysed
 days later. Torn final records are reported and skipped.
 
 Exit 1 when the window holds no packet (the message names the span the ring
-holds); 2 on a bad window or a missing DIR; 3 when FILE cannot be written.`,
+holds); 2 on a bad window, a missing DIR, or a .pcap FILE for a window that
+holds two link types (write pcapng); 3 when FILE cannot be written.`,
 		Example: `  ectool capture export --dir /var/lib/ectool/capture --since 30m -w incident.pcapng
   ectool capture export --dir ring --since 2026-12-02T02:55:00Z --until 2026-12-02T03:10:00Z -w night.pcapng`,
 		Args: cobra.NoArgs,
@@ -219,6 +220,8 @@ func captureExportRun(opts *CaptureExportOptions) error {
 		}
 		return exitAs(err, exitcode.KindProblem, fmt.Sprintf("no packet in the window %s: the ring holds %s", windowText(res), span),
 			"choose a window inside what the ring holds (ectool capture ls --dir "+opts.Dir+")")
+	case errors.Is(err, capture.ErrMixedLinkTypes):
+		return usageError("-w %s: %v (a .pcapng name)", opts.Write, err)
 	case err != nil:
 		return exitAs(err, exitcode.KindCannotRun, fmt.Sprintf("export to %s: %v", opts.Write, err),
 			"check that "+filepath.Dir(opts.Write)+" is writable and has room")

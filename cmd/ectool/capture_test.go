@@ -154,3 +154,37 @@ func TestCaptureFailuresMapToExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// Export of a window with two link types to a .pcap name is the user's
+// choice of file name to change (exit 2, "write pcapng"), not a disk
+// problem (exit 3, "check that the directory is writable").
+func TestCaptureExportOfTwoLinkTypesToPcapIsAUsageError(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ring")
+	start := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	w, err := capture.NewRingWriter(capture.RingOptions{Dir: dir, FileSize: 1 << 20, Files: 4, Flush: time.Second, Fsync: 30 * time.Second,
+		Interfaces: []capture.IfaceSpec{{Name: "eth0", LinkType: capture.LinkEthernet, Snaplen: 2048}, {Name: "wwan0", LinkType: 101, Snaplen: 2048}},
+		Clock:      func() time.Time { return start }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := make([]byte, 28)
+	ip[0], ip[9] = 0x45, 17
+	eth := append(append(make([]byte, 12), 0x08, 0x00), ip...)
+	if err := w.WritePacket(1, start, ip, len(ip)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WritePacket(0, start.Add(time.Millisecond), eth, len(eth)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "incident.pcap")
+	code, _, errOut := runMain(t, "capture", "export", "--dir", dir, "-w", out)
+	if code != ExitUsage || !strings.Contains(errOut, "pcapng") || !strings.Contains(errOut, "wwan0") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s left behind: %v", out, err)
+	}
+}

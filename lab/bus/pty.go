@@ -84,7 +84,7 @@ func (x *PTY) Close() error {
 // the program chose, re-reading them as they change.
 func (x *PTY) readLoop() {
 	defer x.wg.Done()
-	x.master.Pump(x.done, x.refresh, func(b []byte) error {
+	x.master.Pump(x.done, func() { x.refresh() }, func(b []byte) error {
 		_, err := x.port.Write(b)
 		return err
 	})
@@ -96,11 +96,12 @@ func (x *PTY) readLoop() {
 // its new settings, and the simulator notices a change only when it next
 // looks (it polls, and a loaded host delays it further), so it must not
 // deliver them as if read at the new ones (auto-detect's next candidate
-// then decoded the previous candidate's traffic).
-func (x *PTY) refresh() {
+// then decoded the previous candidate's traffic). It reports whether the
+// settings changed.
+func (x *PTY) refresh() bool {
 	t, err := getTermios(x.fd)
 	if err != nil {
-		return
+		return false
 	}
 	s, iflag := termiosSettings(t)
 	changed := x.iflag.Swap(iflag) != iflag
@@ -115,13 +116,22 @@ func (x *PTY) refresh() {
 		p.inbox = nil
 		x.stale.Add(int64(len(p.out)))
 	}
+	return changed
 }
 
 // writeLoop hands what the line carried to the program, dropping it while
-// no program holds the slave.
+// no program holds the slave. Before each chunk it looks at the slave's
+// settings again: readLoop's look comes every 20 ms at best, and a starved
+// host delays it by far more, while a program switching settings (auto-
+// detect going through its candidates) must never be handed bytes read at
+// the settings it left (the 8O1 candidate read the 8E1 traffic as valid
+// frames, under load). A real UART applies new settings at once.
 func (x *PTY) writeLoop() {
 	defer x.wg.Done()
 	for chunk := range x.port.Recv() {
+		if x.refresh() { // this chunk was read at the settings just left
+			continue
+		}
 		if x.stale.Load() > 0 { // read at settings the program has left
 			x.stale.Add(-1)
 			continue

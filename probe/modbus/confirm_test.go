@@ -1,8 +1,12 @@
 package modbus_test
 
 import (
+	"bufio"
+	"context"
 	"io"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,5 +116,58 @@ func TestLatenciesThatAlternateByChanceAreCheckedWithMorePolls(t *testing.T) {
 		Open: func() (modbus.Port, error) { return m, nil }})
 	if got := verdicts(res); got != "9:ok" {
 		t.Fatalf("verdicts %q, want 9:ok%s", got, explain(res))
+	}
+}
+
+// A Ctrl-C while an address is being confirmed stops the polls there and
+// says the scan was interrupted, over Modbus TCP as over RTU. (The TCP
+// copy of the confirm loop polled on through every --confirm poll, each up
+// to 5 s against a slow device, and a Ctrl-C during the last address's
+// polls left no trace in the result.) This server is unit 1 alone: it
+// answers FC 03 and refuses the rest, and the Ctrl-C comes as it gets the
+// first confirm poll (its second FC 03).
+func TestConfirmOverTCPStopsAtCtrlC(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var reads atomic.Int32
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for {
+			f, err := modbus.ReadMBAP(r)
+			if err != nil {
+				return
+			}
+			reply := modbus.ExceptionResponse(f.PDU.Function, modbus.ExIllegalFunction)
+			if f.PDU.Function == modbus.FuncReadHoldingRegisters {
+				if reads.Add(1) == 2 {
+					cancel()
+				}
+				reply = modbus.PDU{Function: f.PDU.Function, Data: []byte{2, 0x08, 0xF2}}
+			}
+			if _, err := c.Write(modbus.EncodeMBAP(f.Transaction, f.Unit, reply)); err != nil {
+				return
+			}
+		}
+	}()
+	tg, err := modbus.ParseTarget("tcp://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := modbus.Scan(ctx, modbus.ScanOptions{Target: tg, IDs: []byte{1}, IDRegister: -1, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	if n := reads.Load(); n != 2 || res.Stopped != "interrupted" {
+		t.Fatalf("FC 03 requests %d, stopped %q: want the sweep's and one confirm poll, then stopped=interrupted%s", n, res.Stopped, explain(res))
 	}
 }

@@ -194,18 +194,7 @@ func (s *tcpScanner) sweep(ctx context.Context) error {
 	start := s.o.Now()
 	ids := s.o.IDs
 	s.res.Sweep.Total = len(ids)
-	tries := []PDU{s.o.Probe.PDU()}
-	for r := 0; r < s.o.Retries; r++ {
-		tries = append(tries, s.o.Probe.PDU())
-	}
-	if s.o.Thorough {
-		if s.o.Probe.Function != FuncReadInputRegisters {
-			tries = append(tries, ReadRequest{Function: FuncReadInputRegisters, Quantity: 1}.PDU())
-		}
-		if s.o.Probe.Function != FuncReportServerID {
-			tries = append(tries, ReportServerIDRequest())
-		}
-	}
+	tries := sweepTries(s.o)
 	for i, id := range ids {
 		if ctx.Err() != nil {
 			s.res.Stopped = "interrupted"
@@ -249,11 +238,9 @@ func (s *tcpScanner) sweep(ctx context.Context) error {
 			break
 		}
 		s.res.Sweep.Probed = i + 1
-		if s.o.Progress != nil {
-			elapsed := s.o.Now().Sub(start)
-			s.o.Progress(Progress{Phase: "sweep", Done: i + 1, Total: len(ids), Found: len(s.units),
-				ETA: time.Duration(float64(elapsed) / float64(i+1) * float64(len(ids)-i-1))})
-		}
+		elapsed := s.o.Now().Sub(start)
+		s.progress(Progress{Phase: "sweep", Done: i + 1, Total: len(ids),
+			ETA: time.Duration(float64(elapsed) / float64(i+1) * float64(len(ids)-i-1))})
 	}
 	s.res.Sweep.Complete = s.res.Sweep.Probed == len(ids) && s.res.Stopped == ""
 	s.res.Sweep.Found = len(s.units)
@@ -261,83 +248,47 @@ func (s *tcpScanner) sweep(ctx context.Context) error {
 	return nil
 }
 
+// confirm polls every address the sweep found (confirmer).
 func (s *tcpScanner) confirm(ctx context.Context) error {
 	start := s.o.Now()
-	rs := &rtuScanner{units: s.units}
-	ids := rs.sortedUnits()
-	for i, id := range ids {
-		if ctx.Err() != nil {
-			s.res.Stopped = "interrupted"
-			break
-		}
-		u := s.units[id]
-		poll := func(p PDU, confirm bool) (*MBAPFrame, error) {
-			// As over RTU: each poll waits as long as the late answers
-			// seen so far, this phase's included, say it must.
-			rec, f, err := s.transact(id, p, confirmTimeout(s.o.Timeout, u))
-			if err != nil {
-				return nil, err
-			}
-			if absent, _ := gatewayAbsent(f); absent {
-				rec = pollRec{timeout: true}
-				f = nil
-			}
-			rec.confirm = confirm
-			rec.fc = p.Function
-			u.record(rec)
-			return f, nil
-		}
-		pdus := func(req PDU, confirm bool) (*PDU, error) {
-			f, err := poll(req, confirm)
-			if f == nil {
-				return nil, err
-			}
-			return &f.PDU, err
-		}
-		if s.o.Confirm > 0 {
-			if err := u.readIdentity(pdus); err != nil {
-				return err
-			}
-		}
-		for range max(0, s.o.Confirm) {
-			f, err := poll(confirmPDU(s.o, u), true)
-			if err != nil {
-				return err
-			}
-			if f != nil && s.o.IDRegister >= 0 && !f.PDU.IsException() {
-				v := hex.EncodeToString(f.PDU.Data)
-				u.idRegs = append(u.idRegs, v)
-				if u.identity.IDRegister == "" {
-					u.identity.IDRegister = v
-				}
-			}
-		}
-		if s.o.Confirm > 0 && len(u.serverIDs) > 0 {
-			if err := u.readServerID(pdus); err != nil {
-				return err
-			}
-		}
-		if s.o.Confirm > 0 && u.latenciesAlternate(s.watch.Longest) { // chance or twins: ask again (as over RTU)
-			for range extraLatencyPolls(s.o) {
-				if ctx.Err() != nil {
-					break
-				}
-				if _, err := poll(confirmPDU(s.o, u), true); err != nil {
-					return err
-				}
-			}
-		}
-		if s.o.Progress != nil {
-			s.o.Progress(Progress{Phase: "confirm", Done: i + 1, Total: len(ids), Found: len(s.units)})
-		}
+	c := confirmer{o: s.o, p: s, units: s.units, watch: &s.watch, progress: s.progress}
+	stopped, err := c.run(ctx)
+	if err != nil {
+		return err
+	}
+	if stopped != "" {
+		s.res.Stopped = stopped
 	}
 	s.res.Sweep.ConfirmMS = ms(s.o.Now().Sub(start))
 	return nil
 }
 
+// pollUnit is one confirm poll through the gateway (unitPoller): its
+// exceptions 0x0A and 0x0B say nothing answered, as a timeout would.
+func (s *tcpScanner) pollUnit(unit byte, req PDU, timeout time.Duration) (pollRec, *PDU, error) {
+	rec, f, err := s.transact(unit, req, timeout)
+	if err != nil {
+		return rec, nil, err
+	}
+	if absent, _ := gatewayAbsent(f); absent {
+		return pollRec{timeout: true}, nil, nil
+	}
+	return rec, &f.PDU, nil
+}
+
+// halted is false: a gateway hides the line, and any other master on it
+// (unitPoller).
+func (s *tcpScanner) halted() bool { return false }
+
+func (s *tcpScanner) progress(p Progress) {
+	if s.o.Progress != nil {
+		p.Found = len(s.units)
+		s.o.Progress(p)
+	}
+}
+
 func (s *tcpScanner) finish() {
-	rs := &rtuScanner{units: s.units}
-	for _, id := range rs.sortedUnits() {
+	for _, id := range sortedIDs(s.units) {
 		s.res.Devices = append(s.res.Devices, judge(s.units[id], baseline{hostJitter: s.watch.Longest}, false, s.o.Timeout, false))
 	}
 	s.res.Findings = busFindings(s.res, false, false, nil, s.o)

@@ -66,8 +66,32 @@ const collisionHint = "two devices answer at address %d: disconnect them one at 
 
 // judge turns what was observed at one address into a verdict with its
 // evidence and a hint. serial says whether bytes on the line were visible
-// (RTU) or hidden behind a gateway (TCP).
+// (RTU) or hidden behind a gateway (TCP). Each step adds what it finds
+// to ev, in an order the evidence lists keep; later steps weigh what
+// earlier ones found.
 func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration, serial bool) Device {
+	d := deviceOf(u)
+	var ev evidence
+	masterExtra := ev.secondAnswers(u)
+	d.IDRegisters = ev.identities(u)
+	t := tallyPolls(u)
+	ev.patterns(u, t, bl)
+	if serial {
+		ev.corruption(t, bl, settingsWrong)
+		if !settingsWrong && bl.known() && bl.rate() <= 0.1 && len(ev.collision) == 0 {
+			ev.corruptFunction(u, t, bl)
+		}
+	}
+	ev.trailingBytes(t, bl)
+	ev.silence(u, t, settingsWrong)
+	ev.verdict(&d, u, settingsWrong, serial)
+	forgiven(&d, u, t, masterExtra)
+	return d
+}
+
+// deviceOf is the verdict of u before any evidence: ok, with its counts,
+// identity, poll history and exceptions.
+func deviceOf(u *unitState) Device {
 	d := Device{
 		UnitID: int(u.id), Verdict: VerdictOK, Responses: u.responses, Polls: len(u.polls),
 		Errors: u.errs, LatencyMS: latencySummary(u.latencies), FoundBy: u.foundBy, Evidence: []string{},
@@ -83,152 +107,208 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 		d.Exceptions = append(d.Exceptions, fmt.Sprintf("%s x%d", c, n))
 	}
 	sort.Strings(d.Exceptions)
-	var collision, suspect, broken []string
-	addC := func(f string, a ...any) { collision = append(collision, fmt.Sprintf(f, a...)) }
-	addS := func(f string, a ...any) { suspect = append(suspect, fmt.Sprintf(f, a...)) }
+	return d
+}
 
-	var masterExtra int
+// evidence is what judge found at an address, by weight: proof of two
+// devices, signs of them (or of a sick device), and proof that the device
+// does not work.
+type evidence struct {
+	collision, suspect, broken []string
+}
+
+func (e *evidence) collide(f string, a ...any) {
+	e.collision = append(e.collision, fmt.Sprintf(f, a...))
+}
+
+func (e *evidence) suspectf(f string, a ...any) { e.suspect = append(e.suspect, fmt.Sprintf(f, a...)) }
+
+// secondAnswers weighs answers beyond the requests sent. It returns how
+// many it forgave: at an address another master polls, an answer ectool did
+// not ask for is likely its (its request lost in a collision, or the same
+// bytes as ectool's taken for an echo), and only what the answers carry
+// tells twins apart there.
+func (e *evidence) secondAnswers(u *unitState) (masterExtra int) {
 	switch {
 	case u.extra > 0 && u.masterPolls:
-		// Another master asks this address too: an answer ectool did not
-		// ask for is likely its (its request lost in a collision, or the
-		// same bytes as ectool's taken for an echo). Only what the answers
-		// carry tells twins apart here.
-		masterExtra = u.extra
+		return u.extra
 	case u.extra > 0:
 		if u.lateExtra > 0 {
-			addC("%d answer(s) beyond the requests sent (%d arrived after the listening window, as a 'late' second answer)", u.extra, u.lateExtra)
+			e.collide("%d answer(s) beyond the requests sent (%d arrived after the listening window, as a 'late' second answer)", u.extra, u.lateExtra)
 		} else {
-			addC("%d second answer(s) after a valid reply", u.extra)
+			e.collide("%d second answer(s) after a valid reply", u.extra)
 		}
 	}
+	return 0
+}
+
+// identities compares the identities read across polls: two differing
+// ones are two devices. It returns the id register values seen.
+func (e *evidence) identities(u *unitState) (idRegisters []string) {
 	if v := distinct(u.serverIDs); len(v) > 1 {
-		addC("Report Server ID differs between polls: %s", strings.Join(v, " vs "))
+		e.collide("Report Server ID differs between polls: %s", strings.Join(v, " vs "))
 	}
 	if v := distinct(u.deviceIDs); len(v) > 1 {
-		addC("device identification differs between polls: %s", strings.Join(v, " vs "))
+		e.collide("device identification differs between polls: %s", strings.Join(v, " vs "))
 	}
-	d.IDRegisters = distinct(u.idRegs)
-	if v := d.IDRegisters; len(v) > 1 {
-		addC("id register differs between polls: %s", strings.Join(v, " vs "))
+	idRegisters = distinct(u.idRegs)
+	if v := idRegisters; len(v) > 1 {
+		e.collide("id register differs between polls: %s", strings.Join(v, " vs "))
 	}
+	return idRegisters
+}
 
-	var values []string
-	var lats []time.Duration
-	var bad, trailing, timeouts, polls, own, shared int
+// pollTally is what judge counts over an address's polls.
+type pollTally struct {
+	values []string        // confirm polls' values (exceptions aside)
+	lats   []time.Duration // their latencies (those across a host stall aside)
+	// bad counts corrupt answers, trailing valid ones with bytes after
+	// them; own and shared count corrupt answers forgiven (ownCollision,
+	// masterCollision).
+	bad, trailing, timeouts, polls, own, shared int
+}
+
+func tallyPolls(u *unitState) pollTally {
+	var t pollTally
 	for _, p := range u.polls {
-		polls++
+		t.polls++
 		switch {
 		case u.ownCollision(p):
-			own++
+			t.own++
 		case u.masterCollision(p):
-			shared++
+			t.shared++
 		case p.ok:
 			if p.confirm && p.exception == 0 {
-				values = append(values, p.value)
+				t.values = append(t.values, p.value)
 				if !p.hostStall {
-					lats = append(lats, p.latency)
+					t.lats = append(t.lats, p.latency)
 				}
 			}
 			if p.trailing >= garbageAnswer { // a pulse of noise reads as a byte or two
-				trailing++
+				t.trailing++
 			}
 		case p.corrupt > 0:
-			bad++
+			t.bad++
 		case p.timeout:
-			timeouts++
+			t.timeouts++
 		}
 	}
-	if alt, strict := alternates(values); alt && u.idRegs == nil {
+	return t
+}
+
+// patterns weighs values and latencies that fall into two groups, as twins
+// taking turns answer.
+func (e *evidence) patterns(u *unitState, t pollTally, bl baseline) {
+	if alt, strict := alternates(t.values); alt && u.idRegs == nil {
 		if strict {
-			addC("values alternate between two groups over %d polls: %s", len(values), strings.Join(distinct(values), " / "))
+			e.collide("values alternate between two groups over %d polls: %s", len(t.values), strings.Join(distinct(t.values), " / "))
 		} else {
-			addS("values fall into two groups over %d polls: %s", len(values), strings.Join(distinct(values), " / "))
+			e.suspectf("values fall into two groups over %d polls: %s", len(t.values), strings.Join(distinct(t.values), " / "))
 		}
 	}
-	if g := latencyGroups(lats, bl.hostJitter); g != "" {
-		if len(collision) > 0 {
-			addC("latencies alternate between two groups: %s", g)
+	if g := latencyGroups(t.lats, bl.hostJitter); g != "" {
+		if len(e.collision) > 0 {
+			e.collide("latencies alternate between two groups: %s", g)
 		} else {
-			addS("latencies alternate between two groups: %s", g)
+			e.suspectf("latencies alternate between two groups: %s", g)
 		}
+	}
+}
+
+// corruption weighs corrupt answers against the rest of the bus (serial
+// lines only).
+func (e *evidence) corruption(t pollTally, bl baseline, settingsWrong bool) {
+	if t.bad == 0 {
+		return
 	}
 	rate := 0.0
-	if polls > 0 {
-		rate = float64(bad) / float64(polls)
+	if t.polls > 0 {
+		rate = float64(t.bad) / float64(t.polls)
 	}
-	if bad > 0 && serial {
-		switch {
-		case settingsWrong:
-			broken = append(broken, fmt.Sprintf("%d of %d replies failed the CRC, like every address on this bus", bad, polls))
-		case rate >= 0.5 && bl.known() && bl.rate() <= 0.1:
-			addC("%d of %d replies corrupt (bad CRC or cut short) while the rest of the bus is clean (%d of %d): two devices answering at once corrupt each other", bad, polls, bl.bad, bl.polls)
-		case rate >= 0.5:
-			addS("%d of %d replies corrupt (bad CRC or cut short), with no clean addresses to compare: two devices answering at once, or a bad transceiver or wiring at this device", bad, polls)
-		case bad >= 2 && rate > 3*bl.rate()+0.05 && !bl.noisy,
-			bad >= 3 && rate > 3*bl.rate()+0.15:
-			addS("%d of %d replies corrupt, against %d of %d elsewhere on the bus", bad, polls, bl.bad, bl.polls)
+	bad, polls := t.bad, t.polls
+	switch {
+	case settingsWrong:
+		e.broken = append(e.broken, fmt.Sprintf("%d of %d replies failed the CRC, like every address on this bus", bad, polls))
+	case rate >= 0.5 && bl.known() && bl.rate() <= 0.1:
+		e.collide("%d of %d replies corrupt (bad CRC or cut short) while the rest of the bus is clean (%d of %d): two devices answering at once corrupt each other", bad, polls, bl.bad, bl.polls)
+	case rate >= 0.5:
+		e.suspectf("%d of %d replies corrupt (bad CRC or cut short), with no clean addresses to compare: two devices answering at once, or a bad transceiver or wiring at this device", bad, polls)
+	case bad >= 2 && rate > 3*bl.rate()+0.05 && !bl.noisy,
+		bad >= 3 && rate > 3*bl.rate()+0.15:
+		e.suspectf("%d of %d replies corrupt, against %d of %d elsewhere on the bus", bad, polls, bl.bad, bl.polls)
+	}
+}
+
+// corruptFunction looks for corruption concentrated on one kind of request
+// at this address, on an otherwise clean bus: a single device does not
+// garble one function's answers only, while two devices answering at once
+// do whenever their answers differ.
+func (e *evidence) corruptFunction(u *unitState, t pollTally, bl baseline) {
+	byFC := map[byte][2]int{} // fc -> polls, corrupt
+	for _, p := range u.polls {
+		c := byFC[p.fc]
+		c[0]++
+		if u.garbled(p) {
+			c[1]++
+		}
+		byFC[p.fc] = c
+	}
+	for fc, c := range byFC {
+		if o := bl.fc[fc]; o[0] >= 2 && 10*o[1] > o[0] {
+			continue // the other addresses' answers to it are garbled too: noise on long answers
+		}
+		if c[0] >= 3 && c[1] >= 2 && 3*c[1] >= 2*c[0] && c[1] < t.bad+1 && t.bad < t.polls {
+			e.collide("answers to FC 0x%02X come back corrupt in %d of %d polls while other requests to %d come back clean and the rest of the bus is clean (%d of %d): two devices answer at once and garble each other whenever their answers differ", fc, c[1], c[0], u.id, bl.bad, bl.polls)
+			break
 		}
 	}
-	// Corruption concentrated on one kind of request at this address: a
-	// single device does not garble one function's answers only, while
-	// two devices answering at once do whenever their answers differ.
-	if serial && !settingsWrong && bl.known() && bl.rate() <= 0.1 && len(collision) == 0 {
-		byFC := map[byte][2]int{} // fc -> polls, corrupt
-		for _, p := range u.polls {
-			c := byFC[p.fc]
-			c[0]++
-			if u.garbled(p) {
-				c[1]++
-			}
-			byFC[p.fc] = c
-		}
-		for fc, c := range byFC {
-			if o := bl.fc[fc]; o[0] >= 2 && 10*o[1] > o[0] {
-				continue // the other addresses' answers to it are garbled too: noise on long answers
-			}
-			if c[0] >= 3 && c[1] >= 2 && 3*c[1] >= 2*c[0] && c[1] < bad+1 && bad < polls {
-				addC("answers to FC 0x%02X come back corrupt in %d of %d polls while other requests to %d come back clean and the rest of the bus is clean (%d of %d): two devices answer at once and garble each other whenever their answers differ", fc, c[1], c[0], u.id, bl.bad, bl.polls)
-				break
-			}
-		}
+}
+
+// trailingBytes weighs bytes after a valid reply: at this address only, a
+// second answer cut short; at every address alike, line noise, which the
+// bus findings report (polls == 0 guards the rate).
+func (e *evidence) trailingBytes(t pollTally, bl baseline) {
+	lineNoise := t.polls > 0 && float64(t.trailing)/float64(t.polls) <= 3*bl.trailingRate()+0.05
+	if t.trailing >= 2 && !lineNoise && (t.trailing >= 3 || bl.trailing == 0) {
+		e.suspectf("bytes after a valid reply in %d of %d polls, against %d of %d elsewhere on the bus (a second device's answer cut short, or a transceiver glitching at turn-off)", t.trailing, t.polls, bl.trailing, bl.polls)
+	} else if t.trailing == 1 && len(e.collision) > 0 {
+		e.collide("bytes after a valid reply in 1 of %d polls", t.polls)
 	}
-	// Bytes after a valid reply at this address only: a second answer cut
-	// short. At every address alike: line noise, which the bus findings
-	// report (polls == 0 guards the rate).
-	lineNoise := polls > 0 && float64(trailing)/float64(polls) <= 3*bl.trailingRate()+0.05
-	if trailing >= 2 && !lineNoise && (trailing >= 3 || bl.trailing == 0) {
-		addS("bytes after a valid reply in %d of %d polls, against %d of %d elsewhere on the bus (a second device's answer cut short, or a transceiver glitching at turn-off)", trailing, polls, bl.trailing, bl.polls)
-	} else if trailing == 1 && len(collision) > 0 {
-		addC("bytes after a valid reply in 1 of %d polls", polls)
-	}
-	if u.responses == 0 && bad > 0 && !settingsWrong && len(collision)+len(suspect) == 0 {
+}
+
+// silence weighs polls without a valid answer.
+func (e *evidence) silence(u *unitState, t pollTally, settingsWrong bool) {
+	if u.responses == 0 && t.bad > 0 && !settingsWrong && len(e.collision)+len(e.suspect) == 0 {
 		// Never a valid answer: whatever garbled the few that came, this
 		// is no healthy device.
-		addS("no valid answer in %d polls, %d garbled", polls, bad)
+		e.suspectf("no valid answer in %d polls, %d garbled", t.polls, t.bad)
 	}
-	if u.responses == 0 && bad == 0 {
-		broken = append(broken, "no valid reply in the confirm polls")
-	} else if timeouts > 0 && timeouts*2 >= polls && u.responses > 0 {
-		addS("silent in %d of %d polls", timeouts, polls)
+	if u.responses == 0 && t.bad == 0 {
+		e.broken = append(e.broken, "no valid reply in the confirm polls")
+	} else if t.timeouts > 0 && t.timeouts*2 >= t.polls && u.responses > 0 {
+		e.suspectf("silent in %d of %d polls", t.timeouts, t.polls)
 	}
+}
 
+// verdict sets d's verdict, evidence and hint from what was found: a
+// collision outweighs a broken device, which outweighs a suspect one.
+func (e *evidence) verdict(d *Device, u *unitState, settingsWrong, serial bool) {
 	switch {
-	case len(collision) > 0:
+	case len(e.collision) > 0:
 		d.Verdict = VerdictCollision
-		d.Evidence = append(collision, suspect...)
+		d.Evidence = append(e.collision, e.suspect...)
 		d.Hint = fmt.Sprintf(collisionHint, u.id)
-	case len(broken) > 0 && (settingsWrong || u.responses == 0):
+	case len(e.broken) > 0 && (settingsWrong || u.responses == 0):
 		d.Verdict = VerdictError
-		d.Evidence = append(broken, suspect...)
+		d.Evidence = append(e.broken, e.suspect...)
 		if settingsWrong {
 			d.Hint = settingsWrongHint + settingsFix(TransportRTU)
 		} else {
 			d.Hint = fmt.Sprintf("the device at %d answered once and then stopped answering: check its wiring and power, then scan again with a longer --timeout", u.id)
 		}
-	case len(suspect) > 0:
+	case len(e.suspect) > 0:
 		d.Verdict = VerdictSuspect
-		d.Evidence = suspect
+		d.Evidence = e.suspect
 		d.Hint = fmt.Sprintf("address %d behaves unlike a single healthy device: scan again with --confirm 20 (and --id-register if the meter has a serial-number register), or check it on the meter's display", u.id)
 		if !serial {
 			d.Hint += "; behind a gateway, two devices answering at once show as answers that come and go (exception 0x0B in between): scan the RS-485 side directly to see the garbled frames"
@@ -242,8 +322,15 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 			d.Evidence = append(d.Evidence, fmt.Sprintf("%d consistent replies", u.responses))
 		}
 	}
-	if shared > 0 {
-		d.Evidence = append(d.Evidence, fmt.Sprintf("%d answer(s) garbled while another master polls this address: its exchanges and ectool's collide (--talk-over-master), not held against the device", shared))
+}
+
+// forgiven adds to d's evidence what was not held against the device:
+// answers garbled by another master's or ectool's own exchanges, answers
+// taken for another master's, and late replies (a warning, and the hint
+// when there is none).
+func forgiven(d *Device, u *unitState, t pollTally, masterExtra int) {
+	if t.shared > 0 {
+		d.Evidence = append(d.Evidence, fmt.Sprintf("%d answer(s) garbled while another master polls this address: its exchanges and ectool's collide (--talk-over-master), not held against the device", t.shared))
 	}
 	if masterExtra > 0 {
 		d.Evidence = append(d.Evidence, fmt.Sprintf("%d answer(s) beyond ectool's requests while another master polls this address: taken for its exchanges, not a second device", masterExtra))
@@ -255,14 +342,13 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 		}
 		d.Warning = fmt.Sprintf("late reply from %d after %s: try --timeout %s", u.id, fmtMS(worst), suggestTimeout(worst))
 		d.Evidence = append(d.Evidence, d.Warning)
-		if own > 0 {
-			d.Evidence = append(d.Evidence, fmt.Sprintf("%d answer(s) garbled by ectool's next request, sent while the late answer was on its way (not held against the device)", own))
+		if t.own > 0 {
+			d.Evidence = append(d.Evidence, fmt.Sprintf("%d answer(s) garbled by ectool's next request, sent while the late answer was on its way (not held against the device)", t.own))
 		}
 		if d.Hint == "" {
 			d.Hint = d.Warning
 		}
 	}
-	return d
 }
 
 // suggestTimeout rounds twice the observed latency up to a friendly value.

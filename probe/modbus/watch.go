@@ -123,9 +123,10 @@ type WatchResult struct {
 	listen  *listening
 }
 
-// poller sends one request and returns its exchange. *Client is one; the
-// shared poll loop of scan's confirm phase, once it exists, is meant to
-// take its place, so watch keeps no transport logic of its own.
+// poller sends one request and returns its exchange. *Client is one.
+// Scan's confirm phase polls through unitPoller (confirm.go), which both
+// scanners implement; a Client implementing it too would let watch poll
+// through the same interface, so watch keeps no transport logic of its own.
 type poller interface {
 	Do(ctx context.Context, unit byte, req PDU) (Exchange, error)
 	Stopped() bool

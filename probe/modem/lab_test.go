@@ -212,3 +212,32 @@ func TestProbeStopsWhenInterrupted(t *testing.T) {
 		t.Fatalf("%d commands sent after the interrupt", n)
 	}
 }
+
+// The probe puts back what it changed: the lab modem starts with echo on
+// and +CMEE 0; after the probe the last commands it heard restore both,
+// and the CMEE=2 it set came before them.
+func TestProbeRestoresEchoAndErrorModeAsFound(t *testing.T) {
+	t.Parallel()
+	m, port, url := labModem(t, labmodem.Config{Scenario: "wrong-apn", Dialect: "generic", Quirks: []string{"echo"}})
+	r := Probe(context.Background(), Options{Port: port, Target: url, Timeout: 3 * time.Second, ExpectedAPN: labmodem.ExpectedAPN})
+	if !r.Port.EchoWasOn || r.Port.CMEEWas != 0 || !r.Port.Restored {
+		t.Fatalf("port %+v: want echo found on, +CMEE 0 found, settings restored", r.Port)
+	}
+	if got := r.Checks[0].Evidence["settings_restored"]; got != "yes" {
+		t.Errorf("modem.port evidence settings_restored = %v, want yes", got)
+	}
+	var lines []string
+	for _, c := range m.Commands() {
+		lines = append(lines, strings.ToUpper(c.Line))
+	}
+	set := -1
+	for i, l := range lines {
+		if l == "AT+CMEE=2" && set < 0 {
+			set = i
+		}
+	}
+	n := len(lines)
+	if set < 0 || n < 2 || lines[n-2] != "AT+CMEE=0" || lines[n-1] != "ATE1" || set >= n-2 {
+		t.Fatalf("commands %q: want AT+CMEE=2 during the probe, then AT+CMEE=0 and ATE1 last", lines)
+	}
+}

@@ -1,0 +1,269 @@
+package modbus
+
+import (
+	"encoding/hex"
+	"fmt"
+	"time"
+)
+
+// absorb handles whatever arrives until deadline as not ours to wait for.
+func (s *rtuScanner) absorb(deadline time.Time) error {
+	for {
+		ev, ok, err := s.bus.next(deadline)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBusIO, err)
+		}
+		if !ok {
+			return nil
+		}
+		s.other(ev, nil, -1)
+	}
+}
+
+// other accounts for an event that is not the awaited reply: noise, a bad
+// frame, a late or second answer to an earlier request, another master.
+func (s *rtuScanner) other(ev Event, rec *pollRec, target int) {
+	switch ev.Kind {
+	case EvNoise:
+		if rec != nil {
+			rec.noise += len(ev.Raw)
+		}
+	case EvCRCError, EvTruncated:
+		if s.lateGarbled(ev, target) {
+			s.crcError(int(ev.Unit))
+			return
+		}
+		s.crcError(target)
+		if rec != nil {
+			rec.corrupt++
+		}
+	case EvFrame:
+		f := ev.Frame
+		if f.Dir == Request {
+			s.foreignFrame(ev)
+			if s.foreignReq == nil {
+				s.foreignReq = map[byte]bool{}
+			}
+			s.foreignReq[f.Unit] = true
+			if s.masterPolled == nil {
+				s.masterPolled = map[byte]bool{}
+			}
+			s.masterPolled[f.Unit] = true
+			if u := s.units[f.Unit]; u != nil {
+				u.masterPolls = true
+			}
+			return
+		}
+		if s.claimForeign(ev) {
+			return
+		}
+		ex := s.exch[exKey{f.Unit, f.PDU.BaseFunction()}]
+		if ex == nil || ev.End.Sub(ex.lastEnd) > lateHorizon {
+			// An answer to a request ectool never sent: a device answering
+			// with another address than the one asked, or another master
+			// whose request was garbled. Only a request proves a master.
+			s.res.Bus.StrayAnswers++
+			if len(s.res.Bus.StrayFrames) < 10 {
+				s.res.Bus.StrayFrames = append(s.res.Bus.StrayFrames, note(ev))
+			}
+			return
+		}
+		ex.answers++
+		lat := ev.End.Sub(ex.lastEnd)
+		if ex.answers > ex.attempts {
+			u := s.unit(f.Unit, "late_reply")
+			u.extra++
+			u.lateExtra++
+			return
+		}
+		u := s.unit(f.Unit, "late_reply")
+		u.errs.Late++
+		if len(u.polls) == 0 { // found by this answer: the sweep's poll, answered after all
+			u.record(latePoll(f.PDU, lat))
+		} else { // a confirm poll already recorded as a timeout
+			u.responses++
+		}
+		u.late = append(u.late, lat)
+	}
+}
+
+// lateGarbled attributes a bad frame that starts with the address and
+// function code of an earlier request, not the one awaited, to that
+// address: a garbled answer that came after its timeout (two devices
+// answering at once, slowly) must not be blamed on the next address. The
+// function code must match too: the tail of another device's answer cut
+// by ectool's own request can start with any byte, an address among them.
+func (s *rtuScanner) lateGarbled(ev Event, target int) bool {
+	if int(ev.Unit) == target || len(ev.Raw) < 2 {
+		return false
+	}
+	var recent bool
+	for k, ex := range s.exch {
+		if k.unit == ev.Unit && k.fc == ev.Raw[1]&^0x80 && ev.End.Sub(ex.lastEnd) <= lateHorizon && ex.answers < ex.attempts {
+			recent = true
+		}
+	}
+	if !recent {
+		return false
+	}
+	u := s.unit(ev.Unit, "garbled_reply")
+	u.record(pollRec{corrupt: 1, selfBad: 1})
+	return true
+}
+
+// answerOwed reports whether an earlier request to unit is still
+// unanswered and recent enough for its answer to come, and how long ago
+// the latest such request went out.
+func (s *rtuScanner) answerOwed(unit byte, now time.Time) (age time.Duration, owed bool) {
+	for k, ex := range s.exch {
+		if a := now.Sub(ex.lastEnd); k.unit == unit && ex.answers < ex.attempts && a <= lateHorizon && (!owed || a < age) {
+			age, owed = a, true
+		}
+	}
+	return age, owed
+}
+
+// transact sends one request and waits for its answer, then keeps listening
+// for the answer's length and turnaround again to catch a second device.
+func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec, *Frame, error) {
+	var rec pollRec
+	if err := s.absorb(s.now()); err != nil {
+		return rec, nil, err
+	}
+	req := EncodeRTU(unit, p)
+	rec.owedAge, rec.lateInFlight = s.answerOwed(unit, s.now())
+	sentAt, err := s.bus.send(req)
+	if err != nil {
+		return rec, nil, fmt.Errorf("%w: writing to the bus: %v", ErrBusIO, err)
+	}
+	reqEnd := sentAt.Add(s.wire(len(req)))
+	ex := s.exchange(unit, p.Function)
+	ex.attempts++
+	ex.lastEnd = sentAt
+	deadline := reqEnd.Add(timeout)
+	var reply *Frame
+	garbled := 0 // bytes of garbled answers from unit
+	for reply == nil {
+		ev, ok, err := s.bus.next(deadline)
+		if err != nil {
+			return rec, nil, fmt.Errorf("%w: %v", ErrBusIO, err)
+		}
+		if !ok {
+			break
+		}
+		if s.claimForeign(ev) {
+			continue
+		}
+		if s.isAnswer(ev, unit, p.Function) {
+			ex.answers++
+			f := ev.Frame
+			reply = &f
+			rec.latency = max(0, ev.End.Sub(sentAt))
+			rec.hostStall = s.bus.watch.stalledDuring(sentAt, ev.End)
+			continue
+		}
+		if (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Unit == unit {
+			rec.selfBad++
+			garbled += len(ev.Raw)
+			// A garbled answer is an answer: wait only as long as a second
+			// answer could take, not the whole timeout.
+			deadline = minTime(deadline, ev.End.Add(s.secondWindow(ev.End.Sub(sentAt), len(req), len(ev.Raw), timeout)))
+		}
+		s.other(ev, &rec, int(unit))
+		if s.stop() {
+			return rec, nil, nil
+		}
+	}
+	if reply == nil {
+		if rec.corrupt == 0 && rec.noise >= garbageAnswer {
+			rec.corrupt, rec.garbage = 1, true
+		} else if rec.corrupt == 0 && rec.noise > 0 {
+			s.lineNoise++
+		}
+		rec.timeout = rec.corrupt == 0
+		if garbled > 0 { // answered, garbled: the same window as an answer
+			s.floor += s.wire(len(req)) + 2*s.wire(garbled) + 5*time.Millisecond + s.o.Serial.Silence()
+		} else {
+			s.floor += s.wire(len(req)) + timeout
+		}
+		return rec, nil, nil
+	}
+	s.floor += s.wire(len(req)) + s.wire(len(reply.Raw)) + 5*time.Millisecond + s.wire(len(reply.Raw)) + s.o.Serial.Silence()
+	rec.ok = true
+	if reply.PDU.IsException() {
+		rec.exception = reply.PDU.Exception()
+	} else {
+		rec.value = hex.EncodeToString(reply.PDU.Data)
+	}
+	end := s.now().Add(s.secondWindow(rec.latency, len(req), len(reply.Raw), timeout))
+	for {
+		ev, ok, err := s.bus.next(end)
+		if err != nil {
+			return rec, reply, fmt.Errorf("%w: %v", ErrBusIO, err)
+		}
+		if !ok {
+			break
+		}
+		if s.claimForeign(ev) {
+			continue
+		}
+		if s.isAnswer(ev, unit, p.Function) {
+			ex.answers++
+			if ex.answers > ex.attempts {
+				rec.second++
+			} else { // the answer to an earlier attempt that timed out
+				u := s.unit(unit, "late_reply")
+				u.errs.Late++
+				u.late = append(u.late, ev.End.Sub(sentAt))
+			}
+			continue
+		}
+		switch ev.Kind {
+		case EvNoise:
+			rec.trailing += len(ev.Raw)
+		case EvCRCError, EvTruncated:
+			s.crcError(int(unit))
+			rec.trailing += len(ev.Raw)
+		default:
+			s.other(ev, nil, -1)
+		}
+	}
+	return rec, reply, nil
+}
+
+// pollUnit is one confirm poll over the line (unitPoller).
+func (s *rtuScanner) pollUnit(unit byte, req PDU, timeout time.Duration) (pollRec, *PDU, error) {
+	rec, f, err := s.transact(unit, req, timeout)
+	if f == nil || err != nil {
+		return rec, nil, err
+	}
+	return rec, &f.PDU, nil
+}
+
+// halted reports whether another master was heard without
+// --talk-over-master (unitPoller).
+func (s *rtuScanner) halted() bool { return s.stop() }
+
+// secondWindow is how long to keep listening after an answer for a second
+// one: the first device's turnaround (round trip less both frames' wire
+// time, at least 5 ms, at most the timeout) plus the answer's wire time,
+// plus the silence that settles the splitter.
+func (s *rtuScanner) secondWindow(roundTrip time.Duration, reqLen, replyLen int, timeout time.Duration) time.Duration {
+	turnaround := roundTrip - s.wire(reqLen) - s.wire(replyLen)
+	turnaround = min(timeout, max(turnaround, 5*time.Millisecond))
+	return turnaround + s.wire(replyLen) + s.o.Serial.Silence()
+}
+
+// claimForeign reports whether ev answers another master's request (and
+// consumes that request).
+func (s *rtuScanner) claimForeign(ev Event) bool {
+	if ev.Kind != EvFrame || ev.Frame.Dir != Response || !s.foreignReq[ev.Unit] {
+		return false
+	}
+	delete(s.foreignReq, ev.Unit)
+	return true
+}
+
+func (s *rtuScanner) isAnswer(ev Event, unit, fc byte) bool {
+	return ev.Kind == EvFrame && ev.Frame.Dir == Response && ev.Unit == unit && ev.Frame.PDU.BaseFunction() == fc
+}

@@ -1,0 +1,147 @@
+package modbus
+
+import (
+	"encoding/hex"
+	"slices"
+	"sort"
+	"time"
+)
+
+// pollRec is one request to a found address and what came back.
+type pollRec struct {
+	confirm   bool
+	fc        byte
+	ok        bool
+	exception ExceptionCode
+	timeout   bool
+	corrupt   int // bad-CRC or cut frames where the reply should be
+	selfBad   int // of those, how many start with the polled address
+	noise     int
+	latency   time.Duration
+	value     string
+	trailing  int  // bytes after a valid reply that are not a frame
+	second    int  // valid answers beyond the one expected
+	garbage   bool // no frame, but an answer's worth of garbage in the window
+	// hostStall: the host stalled while the answer was awaited, so its
+	// latency says more about the host than about the device.
+	hostStall bool
+	// lateInFlight: an answer from this address to an earlier request
+	// was still owed when this request went out, that request owedAge
+	// before. At a device that answers later than the timeout, ectool's own
+	// request then collides with that late answer on the line, and the
+	// garbage says nothing of the device.
+	lateInFlight bool
+	owedAge      time.Duration
+}
+
+// garbageAnswer is how many bytes that form no frame, in a window where an
+// answer was due and none came, count as a garbled answer. Two devices
+// answering at once can garble even the address byte, which leaves only
+// garbage (a UART that loses bit sync merges characters, so a 7-byte answer
+// can read as 3); a noise pulse reads as one or two bytes. The sweep asks
+// again before it takes garbage for a device.
+const garbageAnswer = 3
+
+// unitState is everything observed about one address.
+type unitState struct {
+	id         byte
+	foundBy    string
+	found      *PDU // the request the address answered in the sweep
+	polls      []pollRec
+	serverIDs  []string
+	deviceIDs  []string
+	idRegs     []string
+	identity   Identity
+	extra      int // answers beyond requests (second answers)
+	lateExtra  int // of those, arriving after the listening window
+	late       []time.Duration
+	latencies  []time.Duration
+	errs       ErrorCounts
+	responses  int
+	exceptions map[ExceptionCode]int
+	// masterPolls: another master was heard asking this address
+	// (--talk-over-master), so its exchanges and ectool's collide here.
+	masterPolls bool
+}
+
+// latePoll is the record of a poll whose answer came after its timeout:
+// answered, so it counts among the responses and the polls alike.
+func latePoll(p PDU, lat time.Duration) pollRec {
+	rec := pollRec{ok: true, latency: lat, fc: p.BaseFunction()}
+	if p.IsException() {
+		rec.exception = p.Exception()
+	} else {
+		rec.value = hex.EncodeToString(p.Data)
+	}
+	return rec
+}
+
+// corruptPolls counts polls whose answer was garbled.
+func (u *unitState) corruptPolls() int {
+	n := 0
+	for _, p := range u.polls {
+		if u.garbled(p) {
+			n++
+		}
+	}
+	return n
+}
+
+// garbled reports whether poll p of u came back corrupt for a reason that
+// may be the device's. Not so when ectool's own request went out while an
+// answer from u to an earlier request was owed and u is seen answering
+// later than the timeout: the request and that late answer collided on the
+// line (a retry, or the next confirm poll, sent into it). Nor at an
+// address another master polls (masterCollision).
+func (u *unitState) garbled(p pollRec) bool {
+	return !p.ok && p.corrupt > 0 && !u.ownCollision(p) && !u.masterCollision(p)
+}
+
+// masterCollision reports whether poll p of u came back corrupt at an
+// address another master polls: with --talk-over-master its requests and
+// answers there collide with ectool's, at that address more than any
+// other, and the garbage says nothing of a second device. Other evidence
+// (second answers, identities or values that differ) still does.
+func (u *unitState) masterCollision(p pollRec) bool {
+	return u.masterPolls && !p.ok && p.corrupt > 0 && !u.ownCollision(p)
+}
+
+// ownCollision reports whether poll p of u may have collided with u's own
+// late answer: u answers late, and p went out while an answer was owed
+// from a request recent enough for it to be on the line then (the slowest
+// late answer seen, and a maximal frame's wire time at 9600 baud).
+func (u *unitState) ownCollision(p pollRec) bool {
+	if p.ok || p.corrupt == 0 || !p.lateInFlight || len(u.late) == 0 {
+		return false
+	}
+	return p.owedAge <= slices.Max(u.late)+300*time.Millisecond
+}
+
+// record adds a poll to a unit's history and counters.
+func (u *unitState) record(rec pollRec) {
+	u.polls = append(u.polls, rec)
+	switch {
+	case rec.ok:
+		u.responses++
+		u.latencies = append(u.latencies, rec.latency)
+		if rec.exception != 0 {
+			u.errs.Exception++
+			u.exceptions[rec.exception]++
+		}
+	case rec.corrupt > 0:
+		u.errs.CRC += rec.corrupt
+	case rec.timeout:
+		u.errs.Timeout++
+	}
+	u.extra += rec.second
+}
+
+// sortedIDs is the addresses of units, lowest first.
+func sortedIDs(units map[byte]*unitState) []byte {
+	ids := make([]byte, 0, len(units))
+	for id := range units {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
