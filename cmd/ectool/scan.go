@@ -192,7 +192,7 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 		d, err := modbus.AutoDetect(ctx, modbus.DetectOptions{Target: o.Target, IDs: o.IDs, Force: o.Force, Now: o.Now, Open: opts.openAt(), Probe: o.Probe})
 		detect = d
 		if err != nil {
-			res := &modbus.Result{Target: o.Target.String(), Settings: modbus.Settings{Transport: string(o.Target.Transport)}}
+			res := &modbus.Result{Target: o.Target.String(), Settings: modbus.Settings{Transport: string(o.Target.Transport), Expect: opts.Expect}}
 			res.Report(rep, err)
 			rep.Finish()
 			if rerr := app.renderReport(rep); rerr != nil {
