@@ -20,6 +20,7 @@ type ScanOptions struct {
 
 	serial     serialFlags
 	IDs        string
+	Expect     string
 	Probe      string
 	Thorough   bool
 	Timeout    time.Duration
@@ -70,14 +71,14 @@ trailing bytes after a reply, CRC errors concentrated on one address, identity o
 two groups. Replies that come after --timeout are attributed by address and CRC and
 count as present ("late reply from 17 after 140 ms: try --timeout 300ms").
 
-Checks: bus.open, bus.listen, bus.sweep, bus.crc (serial), bus.gateway (tcp) and
-bus.unit<N> per address (see docs/checks.md).
+Checks: bus.open, bus.listen, bus.sweep, bus.crc (serial), bus.gateway (tcp),
+bus.unit<N> per address and, with --expect, bus.expected (see docs/checks.md).
 Exit 0 when every device is ok; 1 on a collision, a suspect address, another master
-(a warning with --talk-over-master) or no device at all; 2 on bad flags; 3 when the
-port is missing, busy or held.`,
+(a warning with --talk-over-master), no device at all or an expected address that
+stays silent; 2 on bad flags; 3 when the port is missing, busy or held.`,
 		Example: `  ectool scan /dev/ttyUSB0
   ectool scan rtu:///dev/ttyUSB0 --baud 19200 --parity E --ids 1-32
-  ectool scan COM12 --auto-detect
+  ectool scan COM12 --auto-detect --expect 1-12
   ectool scan tcp://192.168.1.50:502 --ids 1-10 --timeout 500ms
   ectool scan rtuovertcp://10.0.0.7:4001 -o json | jq '.details.devices[] | select(.verdict != "ok")'`,
 		Args: cobra.ExactArgs(1),
@@ -92,6 +93,7 @@ port is missing, busy or held.`,
 	addTimeoutFlag(cmd, &opts.Timeout, 0, "time to wait for each reply (default 100ms on serial, 1s on tcp)")
 	fs := cmd.Flags()
 	fs.StringVar(&opts.IDs, "ids", "1-247", "unit ids to probe: lists and ranges (1-10,17); never 0, never 248-255")
+	addExpectFlag(cmd, &opts.Expect)
 	fs.StringVar(&opts.Probe, "probe", "fc03", "request that asks each address: fc03, fc04, fc01, fc02 or fc11, optionally with a register: a wire address (fc03:4000) or a Modicon reference of the same table (fc04:30001)")
 	fs.BoolVar(&opts.Thorough, "thorough", false, "re-probe silent addresses with FC 04 and FC 0x11")
 	fs.Var(wholeNumber{&opts.Retries, "a number of retries from 0 to 10"}, "retries", "re-send a probe that got no answer this many times")
@@ -168,7 +170,8 @@ func (opts *ScanOptions) complete(cmd *cobra.Command, target string) error {
 		Timeout: opts.Timeout, Retries: opts.Retries, Listen: listen, Confirm: confirm,
 		IDRegister: idReg, IDTable: idTable, Force: opts.serial.Force, TalkOverMaster: opts.TalkOverMaster, Now: opts.App.Now, Open: opts.Open,
 	}
-	return nil
+	opts.Scan.Expect, err = parseExpect(opts.Expect, ids)
+	return err
 }
 
 func scanRun(ctx context.Context, opts *ScanOptions) error {
@@ -187,7 +190,7 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 		d, err := modbus.AutoDetect(ctx, modbus.DetectOptions{Target: o.Target, IDs: o.IDs, Force: o.Force, Now: o.Now, Open: opts.openAt(), Probe: o.Probe})
 		detect = d
 		if err != nil {
-			res := &modbus.Result{Target: o.Target.String(), Settings: modbus.Settings{Transport: string(o.Target.Transport)}}
+			res := &modbus.Result{Target: o.Target.String(), Settings: modbus.Settings{Transport: string(o.Target.Transport), Expect: opts.Expect}}
 			res.Report(rep, err)
 			rep.Finish()
 			if rerr := app.renderReport(rep); rerr != nil {
@@ -284,6 +287,7 @@ type ScanSniffOptions struct {
 	serial     serialFlags
 	Duration   time.Duration
 	MaxCRCRate float64
+	Expect     string
 	Sniff      modbus.SniffOptions
 	Open       func() (modbus.Port, error)
 }
@@ -308,8 +312,8 @@ TARGET is rtu:///dev/ttyUSB0 (a bare path or COM12) or rtuovertcp://host:port.
 A polling master is expected here. An address it polls that never answers (a dead
 or mis-addressed meter) is verdict no_answer, a warning, as are requests left
 unanswered now and then and CRC errors that no verdict explains. Exit 1 only on
-double answers or when more than --max-crc-rate percent of frames fail the CRC;
-silence is a warning (exit 0).`,
+double answers, more than --max-crc-rate percent of frames failing the CRC, or an
+--expect address that never answers the master; silence is a warning (exit 0).`,
 		Example: `  ectool scan sniff /dev/ttyUSB1 --duration 30s
   ectool scan sniff rtu:///dev/ttyUSB1 --baud 19200 --parity E -o json`,
 		Args: cobra.ExactArgs(1),
@@ -333,6 +337,9 @@ silence is a warning (exit 0).`,
 			}
 			opts.Sniff = modbus.SniffOptions{Target: t, Serial: ser, Duration: opts.Duration, MaxCRCRate: opts.MaxCRCRate / 100,
 				Force: opts.serial.Force, Now: app.Now, Open: opts.Open}
+			if opts.Sniff.Expect, err = parseExpect(opts.Expect, nil); err != nil {
+				return err
+			}
 			return runF(cmd.Context(), opts)
 		},
 	}
@@ -341,6 +348,7 @@ silence is a warning (exit 0).`,
 	opts.Duration = 30 * time.Second
 	fs.Var(wordedDuration{&opts.Duration, "30s or 5m"}, "duration", "how long to listen")
 	fs.Float64Var(&opts.MaxCRCRate, "max-crc-rate", 5, "percentage of frames with a bad CRC above which sniff fails")
+	addExpectFlag(cmd, &opts.Expect)
 	return cmd
 }
 

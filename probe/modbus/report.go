@@ -68,6 +68,7 @@ func OpenFailure(err error) (hint string, cannotRun bool) {
 
 // Report builds the report of a scan. err is Scan's error (nil when it ran).
 func (r *Result) Report(rep *report.Report, err error) {
+	defer r.addExpected(rep, err) // last on every path below (expect.go)
 	open := report.Check{ID: CheckOpen, Title: "open " + r.Target, Status: report.OK, Evidence: map[string]any{}}
 	if r.Settings.Serial != nil {
 		open.Evidence["serial"] = r.Settings.Serial.String()

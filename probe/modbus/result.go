@@ -162,6 +162,10 @@ type Settings struct {
 	Bridges []serialport.Holder `json:"bridges,omitempty"`
 	// LatencyTimer is what ectool did to an FTDI adapter's latency timer.
 	LatencyTimer *serialport.LatencyTimer `json:"latency_timer,omitempty"`
+
+	// Expect is --expect in the notation of IDs: the addresses that
+	// should answer (bus.expected); empty without it.
+	Expect string `json:"expect,omitempty"`
 }
 
 // Sweep is the address sweep's summary.

@@ -19,6 +19,8 @@ type ScanOptions struct {
 	Serial SerialSettings
 	// IDs are the addresses to probe (1-247).
 	IDs []byte
+	// Expect are the addresses that should answer (bus.expected; see expect.go).
+	Expect []byte
 	// Probe is the request that asks each address (default FC 03 register 0).
 	Probe ProbeSpec
 	// Thorough re-probes silent addresses with FC 04 and FC 0x11.
@@ -143,6 +145,7 @@ func (o *ScanOptions) settings() Settings {
 		Confirm: max(0, o.Confirm), ListenMS: ms(max(0, o.Listen)), Forced: o.Force,
 		TalkOverMaster: o.TalkOverMaster,
 	}
+	st.Expect = idsString(o.Expect)
 	if o.Target.Serial() {
 		s := o.Serial
 		st.Serial = &s

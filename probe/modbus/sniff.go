@@ -25,6 +25,8 @@ type SniffOptions struct {
 	Open       func() (Port, error)
 	// Progress, when set, gets the frame count now and then.
 	Progress func(frames int, elapsed time.Duration)
+	// Expect are the addresses that should answer the master (bus.expected).
+	Expect []byte
 }
 
 // SniffDevice is what the existing master's traffic shows about one address.
@@ -93,7 +95,7 @@ func sniff(ctx context.Context, o SniffOptions) (*SniffResult, error) {
 	tmp := &Result{}
 	port, err := openRTU(&so, tmp)
 	res.Settings = Settings{Transport: string(o.Target.Transport), Serial: &so.Serial, Forced: o.Force, LatencyTimer: tmp.Settings.LatencyTimer,
-		ForcedPast: tmp.Settings.ForcedPast, Bridges: tmp.Settings.Bridges}
+		ForcedPast: tmp.Settings.ForcedPast, Bridges: tmp.Settings.Bridges, Expect: idsString(o.Expect)}
 	if err != nil {
 		return res, targetError(o.Target, err)
 	}
@@ -275,6 +277,7 @@ func (d *SniffDevice) judge(maxRate float64) {
 
 // Report builds the report of a sniff.
 func (r *SniffResult) Report(rep *report.Report, err error) {
+	defer r.addExpected(rep, err) // last on every path below (expect.go)
 	open := report.Check{ID: CheckOpen, Title: "open " + r.Target + " (listen only)", Status: report.OK, Evidence: map[string]any{}}
 	if r.Settings.Serial != nil {
 		open.Evidence["serial"] = r.Settings.Serial.String()
