@@ -10,6 +10,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/ecdata/ectool/diag/exitcode"
 )
 
 // ExportResult says what an export wrote.
@@ -32,7 +34,7 @@ type ExportResult struct {
 
 // ErrEmptyWindow: the window holds no packet (the result names the span the
 // ring holds).
-var ErrEmptyWindow = errors.New("no packet in the window")
+var ErrEmptyWindow error = exitcode.New(exitcode.KindProblem, "no packet in the window", "")
 
 // ErrMixedLinkTypes: the window holds packets of more than one link type,
 // which classic pcap cannot carry (pcapng can).

@@ -5,15 +5,20 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/ecdata/ectool/diag/exitcode"
 )
 
-// FilterError is an expression --filter cannot take (exit 2 in the CLI).
+// FilterError is an expression --filter cannot take (exit 2).
 type FilterError struct {
 	Expr string
 	Msg  string
 }
 
 func (e *FilterError) Error() string { return e.Msg }
+
+// ExitKind is exitcode.KindUsage.
+func (e *FilterError) ExitKind() exitcode.Kind { return exitcode.KindUsage }
 
 // filterHelp is what the filter takes, for error messages.
 const filterHelp = "ectool's --filter takes host ADDR, port N, tcp, udp, ip, ip6, src/dst, and/or/not and parentheses; libpcap's full syntax needs cgo"

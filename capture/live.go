@@ -3,9 +3,12 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/ecdata/ectool/diag/exitcode"
 )
 
 // LiveOptions configure a live capture (Live).
@@ -72,9 +75,9 @@ func (r *LiveResult) DropsText() string {
 }
 
 // ErrNotSupported: live capture needs Linux.
-var ErrNotSupported = errors.New("live capture is not supported on this OS")
+var ErrNotSupported error = exitcode.Unsupported("live capture", runtime.GOOS, "capture on a Linux gateway; ls, status and export work here")
 
-// PermissionError: the process may not open a packet socket.
+// PermissionError: the process may not open a packet socket (exit 3).
 type PermissionError struct{ Err error }
 
 func (e *PermissionError) Error() string {
@@ -83,7 +86,15 @@ func (e *PermissionError) Error() string {
 
 func (e *PermissionError) Unwrap() error { return e.Err }
 
-// IfaceError: an interface is missing (or cannot be used).
+// ExitKind is exitcode.KindCannotRun.
+func (e *PermissionError) ExitKind() exitcode.Kind { return exitcode.KindCannotRun }
+
+// NextStep says how to give the capture its one capability.
+func (e *PermissionError) NextStep() string {
+	return "run as root, give this binary the capability (sudo setcap cap_net_raw+ep $(command -v ectool)), or start as root with --run-as USER"
+}
+
+// IfaceError: an interface is missing (or cannot be used): exit 3.
 type IfaceError struct {
 	Name string
 	Err  error
@@ -92,6 +103,14 @@ type IfaceError struct {
 func (e *IfaceError) Error() string { return fmt.Sprintf("interface %s: %v", e.Name, e.Err) }
 
 func (e *IfaceError) Unwrap() error { return e.Err }
+
+// ExitKind is exitcode.KindCannotRun.
+func (e *IfaceError) ExitKind() exitcode.Kind { return exitcode.KindCannotRun }
+
+// NextStep points at the interfaces there are, and at waiting for one.
+func (e *IfaceError) NextStep() string {
+	return "list the interfaces with 'ip link'; --wait-iface waits for one that appears later (a modem)"
+}
 
 // ErrNoSuchIface wraps a missing interface in an IfaceError.
 var ErrNoSuchIface = errors.New("no such interface")

@@ -4,18 +4,16 @@ package capture
 
 import (
 	"context"
-	"fmt"
-	"runtime"
 
 	"github.com/gopacket/gopacket/layers"
 )
 
 // Live is Linux only.
 func Live(ctx context.Context, o LiveOptions) (*LiveResult, error) {
-	return nil, fmt.Errorf("%w: not supported on %s", ErrNotSupported, runtime.GOOS)
+	return nil, ErrNotSupported
 }
 
 // LinkTypeOf is Linux only.
 func LinkTypeOf(name string) (layers.LinkType, error) {
-	return 0, fmt.Errorf("%w: not supported on %s", ErrNotSupported, runtime.GOOS)
+	return 0, ErrNotSupported
 }

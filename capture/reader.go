@@ -4,17 +4,20 @@ import (
 	"bufio"
 	"compress/gzip"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/ecdata/ectool/diag/exitcode"
 )
 
 // ErrNotCapture is returned for input that is neither pcap nor pcapng.
-var ErrNotCapture = errors.New("not a pcap or pcapng file")
+// It is an input that cannot be parsed: a usage error.
+var ErrNotCapture error = exitcode.New(exitcode.KindUsage, "not a pcap or pcapng file",
+	"give a pcap or pcapng file (tcpdump -w, dumpcap, ectool capture)")
 
 // Packet is one captured packet as a reader yields it.
 type Packet struct {

@@ -13,11 +13,14 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ecdata/ectool/diag/exitcode"
 )
 
 // ErrRunAsCgo: this binary was built with cgo (as `go test -race` builds
 // it), where Go cannot change the capabilities of every thread.
-var ErrRunAsCgo = errors.New("--run-as needs the static ectool build (CGO_ENABLED=0): this binary uses cgo, where capabilities cannot be set on every thread")
+var ErrRunAsCgo error = exitcode.New(exitcode.KindCannotRun, "--run-as needs the static ectool build (CGO_ENABLED=0): this binary uses cgo, where capabilities cannot be set on every thread",
+	"use the release binary (built with CGO_ENABLED=0)")
 
 // RunAs switches the whole process to user name (uid, its primary group, no
 // supplementary groups) keeping only CAP_NET_RAW, permitted, effective,

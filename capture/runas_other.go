@@ -3,15 +3,15 @@
 package capture
 
 import (
-	"errors"
 	"fmt"
-	"runtime"
+
+	"github.com/ecdata/ectool/diag/exitcode"
 )
 
 // ErrRunAsCgo is Linux's refusal in cgo builds (never returned here).
-var ErrRunAsCgo = errors.New("--run-as needs the static ectool build")
+var ErrRunAsCgo error = exitcode.New(exitcode.KindCannotRun, "--run-as needs the static ectool build", "use the release binary (built with CGO_ENABLED=0)")
 
 // RunAs is Linux only.
 func RunAs(name string) error {
-	return fmt.Errorf("%w: --run-as is not supported on %s", ErrNotSupported, runtime.GOOS)
+	return fmt.Errorf("--run-as: %w", ErrNotSupported)
 }

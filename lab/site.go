@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecdata/ectool/diag/exitcode"
 	"github.com/ecdata/ectool/lab/broker"
 	labmodem "github.com/ecdata/ectool/lab/modem"
 )
@@ -259,6 +260,9 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+
+// ExitKind is exitcode.KindUsage: a flag's value.
+func (e *FieldError) ExitKind() exitcode.Kind { return exitcode.KindUsage }
 
 // Validate checks cfg without starting anything.
 func Validate(cfg Config) error {

@@ -2,7 +2,9 @@
 # The whole test suite, as CI runs it (./scripts/test.sh). Phases, each timed:
 #   peers      install the real peers the tests start (apt-get, only what is missing)
 #   build      build ectool once with CGO_ENABLED=0; tests get it as ECTOOL_BIN
-#   vet        go vet ./..., and no direct t.Skip outside internal/testenv
+#   vet        go vet ./..., gofmt, no direct t.Skip outside internal/testenv, and the size
+#              limits (scripts/checksize: cmd/ectool files <= 400 lines, functions <= 80 there
+#              and <= 120 elsewhere)
 #   test       go test -race ./... (each network test package runs in its own netns)
 #   fuzz       every fuzz target for $FUZZTIME (seed corpora also run in plain go test)
 #   cross      cross-compile ./... for windows/amd64, darwin/arm64, linux/arm (GOARM=6), linux/386, linux/mipsle
@@ -99,6 +101,14 @@ phase_vet() {
 	# NotApplicable says why a case cannot apply): a direct t.Skip, t.Skipf
 	# or t.SkipNow anywhere else fails here, whatever the variable is named.
 	go test -count=1 -run '^(TestNoDirectSkips|TestDirectSkipsAreFoundUnderAnyName)$' ./internal/testenv || rc=1
+	local unformatted
+	unformatted=$(gofmt -l .)
+	if [[ -n "$unformatted" ]]; then
+		echo "not gofmt-formatted:" >&2
+		echo "$unformatted" >&2
+		rc=1
+	fi
+	go run ./scripts/checksize || rc=1
 	return $rc
 }
 

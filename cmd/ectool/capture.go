@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,10 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecdata/ectool/capture"
+	"github.com/ecdata/ectool/diag/exitcode"
 	"github.com/ecdata/ectool/diag/report"
 )
-
-func init() { registerGroup(NewCmdCapture) }
 
 // CaptureOptions are the inputs of `ectool capture`.
 type CaptureOptions struct {
@@ -188,7 +186,7 @@ func captureRun(ctx context.Context, opts *CaptureOptions) error {
 	}
 	if opts.RunAs != "" {
 		if err := capture.RunAs(opts.RunAs); err != nil {
-			return captureFailure(err, opts)
+			return captureFailure(err)
 		}
 	}
 	o := opts.Live
@@ -200,7 +198,7 @@ func captureRun(ctx context.Context, opts *CaptureOptions) error {
 	}
 	res, err := capture.Live(ctx, o)
 	if err != nil && res == nil {
-		return captureFailure(err, opts)
+		return captureFailure(err)
 	}
 	rep := report.New("capture", strings.Join(o.Ifaces, ","), app.Now)
 	rep.Add(runDropsCheck(res))
@@ -213,7 +211,7 @@ func captureRun(ctx context.Context, opts *CaptureOptions) error {
 		return rerr
 	}
 	if err != nil {
-		return captureFailure(err, opts)
+		return captureFailure(err)
 	}
 	return reported(rep.ExitCode(false))
 }
@@ -254,33 +252,16 @@ func counter(p *uint64) string {
 	return fmt.Sprint(*p)
 }
 
-// captureFailure maps the capture package's typed errors to exit codes.
-func captureFailure(err error, opts *CaptureOptions) error {
-	var (
-		fe *capture.FilterError
-		oe *capture.OptionError
-		pe *capture.PermissionError
-		ie *capture.IfaceError
-		le *capture.LockedError
-		de *capture.DirError
-	)
-	switch {
+// captureFailure is how an error ends a capture: an interrupt is its
+// normal end; the capture package's typed errors say their kind and next
+// step (no CAP_NET_RAW, a missing interface, a held ring: exit 3; a
+// filter it cannot compile: exit 2); anything else is an I/O failure.
+func captureFailure(err error) error {
+	switch _, kinded := exitcode.KindOf(err); {
 	case errors.Is(err, context.Canceled):
 		return nil
-	case errors.As(err, &fe), errors.As(err, &oe):
-		return usageError("%v", err)
-	case errors.Is(err, capture.ErrRunAsCgo):
-		return cannotRun("use the release binary (built with CGO_ENABLED=0)", "%v", err)
-	case errors.Is(err, capture.ErrNotSupported):
-		return cannotRun("capture on a Linux gateway; ls, status and export work here", "capture is not supported on %s", runtime.GOOS)
-	case errors.As(err, &pe):
-		return cannotRun("run as root, give this binary the capability (sudo setcap cap_net_raw+ep $(command -v ectool)), or start as root with --run-as USER", "%v", err)
-	case errors.As(err, &ie):
-		return cannotRun("list the interfaces with 'ip link'; --wait-iface waits for one that appears later (a modem)", "%v", err)
-	case errors.As(err, &le):
-		return cannotRun("stop the other capture, or give this one another --dir", "%v", err)
-	case errors.As(err, &de):
-		return cannotRun(fmt.Sprintf("make %s writable by this user (the unit's StateDirectory=, or chown)", opts.Dir), "%v", err)
+	case kinded:
+		return exitErrorOf(err)
 	}
 	return cannotRun("", "capture: %v", err)
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/ecdata/ectool/capture"
 	"github.com/ecdata/ectool/capture/inspect"
+	"github.com/ecdata/ectool/diag/exitcode"
 	"github.com/ecdata/ectool/diag/report"
 	"github.com/ecdata/ectool/probe/mqtt"
 )
@@ -195,18 +194,14 @@ func openInputs(app *App, args []string) (*capture.Merger, error) {
 	return m, nil
 }
 
-// inputError says what is wrong with an input in a technician's words.
+// inputError says what is wrong with an input in a technician's words:
+// the input-file rule of every command, and the inspect package's own
+// verdict on a file that is not a capture (a usage error).
 func inputError(name string, err error) error {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return usageError("%s: no such file or directory", name)
-	case errors.Is(err, fs.ErrPermission):
-		return cannotRun("run as a user who may read it (sudo), or copy it somewhere readable", "%s: permission denied", name)
-	case errors.Is(err, capture.ErrNotCapture):
-		return &ExitError{Code: ExitUsage, Message: fmt.Sprintf("%v", err),
-			Hint: "give a pcap or pcapng file (tcpdump -w, dumpcap, ectool capture) or a directory of them"}
+	if _, kinded := exitcode.KindOf(err); kinded {
+		return exitErrorOf(err)
 	}
-	return cannotRun("check the disk and the file", "%s: %v", name, err)
+	return inputFileError("", name, err)
 }
 
 func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
@@ -236,8 +231,8 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 	}
 	o.Window = opts.Window.window().Resolve(newest)
 	defer src.Close()
-	out := bufio.NewWriterSize(app.IO.Out, 64<<10)
-	defer out.Flush()
+	out := app.newStream()
+	defer out.Close()
 	if opts.Messages {
 		w := messageWriter{app: app, w: out, payload: opts.Payload}
 		o.OnMessage = w.write
@@ -247,7 +242,6 @@ func captureInspectRun(ctx context.Context, opts *CaptureInspectOptions) error {
 	}
 	res, err := inspect.Inspect(ctx, src, o)
 	if err != nil && !errors.Is(err, context.Canceled) {
-		out.Flush()
 		return cannotRun("", "writing the packet list: %v", err)
 	}
 	rep := report.New("capture inspect", strings.Join(opts.Inputs, " "), app.Now)

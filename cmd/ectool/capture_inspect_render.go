@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -48,7 +47,7 @@ type inspectLine struct {
 // messageWriter writes --messages records as they are decoded.
 type messageWriter struct {
 	app     *App
-	w       *bufio.Writer
+	w       *stream
 	payload bool
 	line    inspectLine
 }
@@ -101,10 +100,9 @@ func (mw *messageWriter) write(m *inspect.Message) error {
 		}
 	}
 	if mw.app.JSON() {
-		return writeJSON(mw.w, l)
+		return mw.w.Record(l)
 	}
-	_, err := io.WriteString(mw.w, textMessage(l)+"\n")
-	return err
+	return mw.w.Line(textMessage(l))
 }
 
 func (mw *messageWriter) payloadFields(m *inspect.Message) {
@@ -191,21 +189,22 @@ func textMessage(l *inspectLine) string {
 }
 
 // renderInspect writes the result: the report as JSON (the last JSON Lines
-// record after --messages), or the tables and the checks as text.
-func renderInspect(app *App, out *bufio.Writer, rep *report.Report, res *inspect.Result, opts *CaptureInspectOptions) error {
-	if app.JSON() {
-		if opts.Messages {
-			return writeJSON(out, map[string]any{"report": rep})
-		}
-		return writeJSON(out, rep)
+// record after --messages, as {"report": ...}), or the tables and the
+// checks as text.
+func renderInspect(app *App, out *stream, rep *report.Report, res *inspect.Result, opts *CaptureInspectOptions) error {
+	if app.JSON() && opts.Messages {
+		_ = out.Record(map[string]any{"report": rep})
+		return out.Close()
 	}
-	if opts.Messages && res.Messages > 0 {
-		fmt.Fprintln(out)
+	if opts.Messages && res.Messages > 0 && !app.JSON() {
+		_ = out.Line("")
 	}
-	writeConnectionTable(out, res)
-	writeTopicTable(out, res)
-	if err := out.Flush(); err != nil {
+	if err := out.Close(); err != nil {
 		return err
+	}
+	if !app.JSON() {
+		writeConnectionTable(app.IO.Out, res)
+		writeTopicTable(app.IO.Out, res)
 	}
 	return app.renderReport(rep)
 }

@@ -330,23 +330,36 @@ func TestCaptureRunAsNobodyKeepsOnlyNetRawAndRecapturesARecreatedVeth(t *testing
 		t.Fatalf("the re-created interface was not reopened:\n%s", p.stderr)
 	}
 	send(2)
+	// Stop only once the packet is in the ring: on a loaded host it may
+	// still wait for the re-created link's ARP, or in the new socket's
+	// queue, when "is back" is printed.
+	deadline := time.Now().Add(10 * time.Second)
+	for taggedPackets(t, dir, 2) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond) // polling the ring, flushed every --flush
+	}
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, p.stderr)
 	}
+	if seen := taggedPackets(t, dir, 2); seen != 1 {
+		t.Fatalf("the packet sent after the re-creation was captured %d times:\n%s", seen, p.stderr)
+	}
+}
+
+// taggedPackets counts the packets in the ring in dir whose payload ends
+// 0xec, tag.
+func taggedPackets(t *testing.T, dir string, tag byte) int {
+	t.Helper()
 	m, _ := mustRing(t, dir).Packets()
 	defer m.Close()
 	seen := 0
 	for {
 		pk, err := m.Next()
 		if err != nil {
-			break
+			return seen
 		}
-		if n := len(pk.Data); n >= 2 && pk.Data[n-2] == 0xec && pk.Data[n-1] == 2 {
+		if n := len(pk.Data); n >= 2 && pk.Data[n-2] == 0xec && pk.Data[n-1] == tag {
 			seen++
 		}
-	}
-	if seen != 1 {
-		t.Fatalf("the packet sent after the re-creation was captured %d times:\n%s", seen, p.stderr)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecdata/ectool/capture"
+	"github.com/ecdata/ectool/diag/exitcode"
 	"github.com/ecdata/ectool/diag/report"
 )
 
@@ -75,7 +76,7 @@ func captureLsRun(opts *CaptureLsOptions) error {
 			rep.SetDetail("last", report.FormatTime(last))
 		}
 		rep.Finish()
-		return writeJSON(app.IO.Out, rep)
+		return app.printJSON(rep)
 	}
 	tw := tabwriter.NewWriter(app.IO.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tFILE\tFIRST\tLAST\tPACKETS\tBYTES\tNOTE")
@@ -217,18 +218,19 @@ func captureExportRun(opts *CaptureExportOptions) error {
 		if res.RingPackets > 0 {
 			span = fmt.Sprintf("%d packets from %s to %s", res.RingPackets, report.FormatTime(res.RingFirst), report.FormatTime(res.RingLast))
 		}
-		return problem("choose a window inside what the ring holds (ectool capture ls --dir "+opts.Dir+")",
-			"no packet in the window %s: the ring holds %s", windowText(res), span)
+		return exitAs(err, exitcode.KindProblem, fmt.Sprintf("no packet in the window %s: the ring holds %s", windowText(res), span),
+			"choose a window inside what the ring holds (ectool capture ls --dir "+opts.Dir+")")
 	case errors.Is(err, capture.ErrMixedLinkTypes):
 		return usageError("-w %s: %v (a .pcapng name)", opts.Write, err)
 	case err != nil:
-		return cannotRun("check that "+filepath.Dir(opts.Write)+" is writable and has room", "export to %s: %v", opts.Write, err)
+		return exitAs(err, exitcode.KindCannotRun, fmt.Sprintf("export to %s: %v", opts.Write, err),
+			"check that "+filepath.Dir(opts.Write)+" is writable and has room")
 	}
 	rep := report.New("capture export", opts.Dir, app.Now)
 	rep.SetDetail("export", res)
 	rep.Finish()
 	if app.JSON() {
-		return writeJSON(app.IO.Out, rep)
+		return app.printJSON(rep)
 	}
 	fmt.Fprintf(app.IO.Out, "wrote %d packets (%s to %s) from %d files to %s\n", res.Packets,
 		report.FormatTime(res.First), report.FormatTime(res.Last), res.Files, res.Path)

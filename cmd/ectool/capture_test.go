@@ -132,15 +132,15 @@ func TestCaptureStatusOfAnEmptyRing(t *testing.T) {
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
 // Where live capture does not exist (every OS but Linux) the command says so
-// and exits 3; the typed errors of the capture package map to their codes.
+// and exits 3; the typed errors of the capture package map to their codes,
+// each that cannot run with its next step.
 func TestCaptureFailuresMapToExitCodes(t *testing.T) {
-	opts := &CaptureOptions{Dir: "/srv/ring"}
 	for _, tc := range []struct {
 		err  error
 		code int
 		want string
 	}{
-		{fmt.Errorf("%w: not supported on windows", capture.ErrNotSupported), ExitCannotRun, "capture is not supported on"},
+		{fmt.Errorf("--run-as: %w", capture.ErrNotSupported), ExitCannotRun, "capture is not supported on"},
 		{&capture.PermissionError{Err: errors.New("operation not permitted")}, ExitCannotRun, "CAP_NET_RAW"},
 		{&capture.IfaceError{Name: "wwan0", Err: capture.ErrNoSuchIface}, ExitCannotRun, "interface wwan0"},
 		{&capture.LockedError{Dir: "/srv/ring", PID: 42}, ExitCannotRun, "pid 42"},
@@ -149,7 +149,7 @@ func TestCaptureFailuresMapToExitCodes(t *testing.T) {
 		{capture.ErrRunAsCgo, ExitCannotRun, "CGO_ENABLED=0"},
 	} {
 		var ee *ExitError
-		if !errors.As(captureFailure(tc.err, opts), &ee) || ee.Code != tc.code || !strings.Contains(ee.Error(), tc.want) {
+		if !errors.As(captureFailure(tc.err), &ee) || ee.Code != tc.code || !strings.Contains(ee.Error(), tc.want) || (tc.code == ExitCannotRun && ee.Hint == "") {
 			t.Errorf("%v: got %+v, want exit %d mentioning %q", tc.err, ee, tc.code, tc.want)
 		}
 	}

@@ -30,7 +30,7 @@ func NewCmdDocs(app *App, root *cobra.Command) *cobra.Command {
 				return cannotRun("check that the directory is writable", "could not write docs to %s: %v", opts.Dir, err)
 			}
 			if app.JSON() {
-				return writeJSON(app.IO.Out, map[string]string{"dir": opts.Dir})
+				return app.printJSON(map[string]string{"dir": opts.Dir})
 			}
 			app.Infof("wrote CLI reference to %s", opts.Dir)
 			return nil

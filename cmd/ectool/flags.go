@@ -7,27 +7,42 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Flag groups that several commands share. Each group has one constructor
-// that adds it to a command's own flags (never persistent), so a flag means
-// the same thing everywhere. TestFlagsMeanOneThing walks the tree to keep it
-// so: a group flag reads the same on every command (sharedGroupFlags), or,
-// where the constructor takes the command's own words, still has the
-// constructor's type (perCommandFlags). The groups:
-//
-//	addBrokerFlags      -b/--broker, --mqtt-version, --client-id, --keepalive   mqtt *, mqtt check (addMQTTConnFlags)
-//	addTLSFlags         --ca, --cert, --key, --insecure, --servername, --alpn,  mqtt *, mqtt check
-//	                    --tls-min
-//	addCredentialFlags  -u/--username, --password-file, --password              mqtt *, mqtt check
-//	addWillFlags        --will-topic, --will-message, --will-qos, --will-retain mqtt *, mqtt check
-//	addSerialFlags      --baud, --parity, --data-bits, --stop-bits, --force     scan, probe modem (flags_serial.go)
-//	addTimeWindowFlags  --since, --until: an RFC 3339 time or a duration back   capture export, capture inspect
-//	                    from the newest packet in the data                      (flags_window.go)
-//	addPortsFlag        --ports: a port list; each command says what it does    capture (keeps them), capture
-//	                    with them                                               inspect (decodes them) (flags_ports.go)
-//	addTimeoutFlag      --timeout: each command says what it bounds
-//	addWriteFlag        -w/--write FILE (tcpdump's convention)                  capture export
+// that adds it to a command's own flags (never persistent) through
+// addGroup, which marks every flag with its group: TestFlagsMeanOneThing
+// walks the tree and holds every flag of a group's name to one type, help
+// text and default, so a flag means the same thing everywhere and a new
+// group is checked without being listed anywhere.
+
+// Flag annotations (pflag.Flag.Annotations) read by TestFlagsMeanOneThing.
+const (
+	// flagGroup names the group whose constructor added the flag.
+	flagGroup = "ectool_flag_group"
+	// perCommandDefault: each command chooses the default (a modem's
+	// --baud is 115200, a bus's 9600); type and meaning stay one.
+	perCommandDefault = "ectool_default_per_command"
+	// perCommandUsage: each command says what the flag bounds in its own
+	// help (--timeout: per step for checks, the whole wait for sub, per
+	// request for scan); the type stays one.
+	perCommandUsage = "ectool_usage_per_command"
+)
+
+// addGroup adds the flags add defines to cmd, each marked as group's (and
+// with the per-command annotations given).
+func addGroup(cmd *cobra.Command, group string, add func(fs *pflag.FlagSet), perCommand ...string) {
+	fs := pflag.NewFlagSet(group, pflag.ContinueOnError)
+	add(fs)
+	fs.VisitAll(func(f *pflag.Flag) {
+		_ = fs.SetAnnotation(f.Name, flagGroup, []string{group})
+		for _, a := range perCommand {
+			_ = fs.SetAnnotation(f.Name, a, []string{"true"})
+		}
+		cmd.Flags().AddFlag(f)
+	})
+}
 
 // brokerFlags: where the broker is and how to talk to it.
 type brokerFlags struct {
@@ -40,11 +55,12 @@ type brokerFlags struct {
 // addBrokerFlags adds -b/--broker (env ECTOOL_MQTT_BROKER), --mqtt-version,
 // --client-id and --keepalive.
 func addBrokerFlags(cmd *cobra.Command, f *brokerFlags) {
-	fs := cmd.Flags()
-	fs.StringVarP(&f.Broker, "broker", "b", "", "broker URL: mqtt://host:1883, mqtts://host:8883, ws://host/mqtt, wss://host/mqtt (env ECTOOL_MQTT_BROKER)")
-	fs.StringVar(&f.Version, "mqtt-version", "5", "MQTT protocol version: 5 or 3.1.1")
-	fs.StringVar(&f.ClientID, "client-id", "", "client identifier (default: a random ectool-... id)")
-	fs.DurationVar(&f.KeepAlive, "keepalive", 30*time.Second, "keep-alive interval sent to the broker")
+	addGroup(cmd, "broker", func(fs *pflag.FlagSet) {
+		fs.StringVarP(&f.Broker, "broker", "b", "", "broker URL: mqtt://host:1883, mqtts://host:8883, ws://host/mqtt, wss://host/mqtt (env ECTOOL_MQTT_BROKER)")
+		fs.StringVar(&f.Version, "mqtt-version", "5", "MQTT protocol version: 5 or 3.1.1")
+		fs.StringVar(&f.ClientID, "client-id", "", "client identifier (default: a random ectool-... id)")
+		fs.DurationVar(&f.KeepAlive, "keepalive", 30*time.Second, "keep-alive interval sent to the broker")
+	})
 }
 
 // tlsFlags: how to trust the broker and prove who we are.
@@ -60,14 +76,15 @@ type tlsFlags struct {
 
 // addTLSFlags adds --ca, --cert, --key, --insecure, --servername, --alpn, --tls-min.
 func addTLSFlags(cmd *cobra.Command, f *tlsFlags) {
-	fs := cmd.Flags()
-	fs.StringVar(&f.CA, "ca", "", "PEM file of CA certificates to trust (default: system roots)")
-	fs.StringVar(&f.Cert, "cert", "", "client certificate (PEM) for mutual TLS")
-	fs.StringVar(&f.Key, "key", "", "client private key (PEM) matching --cert")
-	fs.BoolVar(&f.Insecure, "insecure", false, "do not verify the broker's certificate (testing only)")
-	fs.StringVar(&f.ServerName, "servername", "", "TLS server name (SNI) to send and verify (default: the broker host)")
-	fs.StringSliceVar(&f.ALPN, "alpn", nil, "ALPN protocol(s) to offer, comma separated")
-	fs.StringVar(&f.MinVersion, "tls-min", "1.2", "minimum TLS version: 1.2 or 1.3")
+	addGroup(cmd, "tls", func(fs *pflag.FlagSet) {
+		fs.StringVar(&f.CA, "ca", "", "PEM file of CA certificates to trust (default: system roots)")
+		fs.StringVar(&f.Cert, "cert", "", "client certificate (PEM) for mutual TLS")
+		fs.StringVar(&f.Key, "key", "", "client private key (PEM) matching --cert")
+		fs.BoolVar(&f.Insecure, "insecure", false, "do not verify the broker's certificate (testing only)")
+		fs.StringVar(&f.ServerName, "servername", "", "TLS server name (SNI) to send and verify (default: the broker host)")
+		fs.StringSliceVar(&f.ALPN, "alpn", nil, "ALPN protocol(s) to offer, comma separated")
+		fs.StringVar(&f.MinVersion, "tls-min", "1.2", "minimum TLS version: 1.2 or 1.3")
+	})
 }
 
 // credentialFlags: who we log in as.
@@ -80,10 +97,11 @@ type credentialFlags struct {
 // addCredentialFlags adds -u/--username, --password-file and --password (the
 // password may also come from ECTOOL_MQTT_PASSWORD).
 func addCredentialFlags(cmd *cobra.Command, f *credentialFlags) {
-	fs := cmd.Flags()
-	fs.StringVarP(&f.Username, "username", "u", "", "user name for the broker")
-	fs.StringVar(&f.PasswordFile, "password-file", "", "file holding the password (or set ECTOOL_MQTT_PASSWORD)")
-	fs.StringVar(&f.Password, "password", "", "password on the command line (visible to other users: prefer --password-file)")
+	addGroup(cmd, "credentials", func(fs *pflag.FlagSet) {
+		fs.StringVarP(&f.Username, "username", "u", "", "user name for the broker")
+		fs.StringVar(&f.PasswordFile, "password-file", "", "file holding the password (or set ECTOOL_MQTT_PASSWORD)")
+		fs.StringVar(&f.Password, "password", "", "password on the command line (visible to other users: prefer --password-file)")
+	})
 }
 
 // willFlags: the Last Will registered at CONNECT.
@@ -96,27 +114,73 @@ type willFlags struct {
 
 // addWillFlags adds --will-topic, --will-message, --will-qos and --will-retain.
 func addWillFlags(cmd *cobra.Command, f *willFlags) {
-	fs := cmd.Flags()
-	fs.StringVar(&f.Topic, "will-topic", "", "Last Will topic")
-	fs.StringVar(&f.Message, "will-message", "", "Last Will payload")
-	fs.IntVar(&f.QoS, "will-qos", 0, "Last Will QoS: 0, 1 or 2")
-	fs.BoolVar(&f.Retain, "will-retain", false, "retain the Last Will")
+	addGroup(cmd, "will", func(fs *pflag.FlagSet) {
+		fs.StringVar(&f.Topic, "will-topic", "", "Last Will topic")
+		fs.StringVar(&f.Message, "will-message", "", "Last Will payload")
+		fs.IntVar(&f.QoS, "will-qos", 0, "Last Will QoS: 0, 1 or 2")
+		fs.BoolVar(&f.Retain, "will-retain", false, "retain the Last Will")
+	})
 }
 
-// addTimeoutFlag adds --timeout with a command-specific meaning and default.
+// addTimeoutFlag adds --timeout, one type for every command, with the
+// command's own meaning and default (its help says what it bounds).
 func addTimeoutFlag(cmd *cobra.Command, d *time.Duration, def time.Duration, meaning string) {
-	cmd.Flags().DurationVar(d, "timeout", def, meaning)
+	*d = def
+	addGroup(cmd, "timeout", func(fs *pflag.FlagSet) {
+		fs.Var(timeoutValue{d}, "timeout", meaning)
+		if def == 0 {
+			// pflag leaves a zero default out of the help only when it
+			// reads "0"; the command's words say what 0 means.
+			fs.Lookup("timeout").DefValue = "0"
+		}
+	}, perCommandUsage, perCommandDefault)
 }
 
-// addWriteFlag adds -w/--write FILE (tcpdump's convention).
+// timeoutValue is the type of every --timeout: a duration. (Issue 8 adds
+// "auto" where a command can find its own.)
+type timeoutValue struct{ d *time.Duration }
+
+func (t timeoutValue) String() string {
+	if t.d == nil {
+		return "0s"
+	}
+	return t.d.String()
+}
+
+func (t timeoutValue) Set(v string) error {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("give a duration such as 500ms, 5s or 2m")
+	}
+	*t.d = d
+	return nil
+}
+
+func (t timeoutValue) Type() string { return "duration" }
+
+// addListenFlag adds --listen, listen-before-talk on a bus, with the
+// command's own default.
+func addListenFlag(cmd *cobra.Command, d *time.Duration, def time.Duration, example string) {
+	*d = def
+	addGroup(cmd, "listen", func(fs *pflag.FlagSet) {
+		fs.Var(wordedDuration{d, example}, "listen", "listen this long before the first request (0: do not)")
+	}, perCommandDefault)
+}
+
+// addWriteFlag adds -w/--write FILE (tcpdump's convention), with the
+// command's own words for what it writes.
 func addWriteFlag(cmd *cobra.Command, path *string, meaning string) {
-	cmd.Flags().StringVarP(path, "write", "w", "", meaning)
+	addGroup(cmd, "write", func(fs *pflag.FlagSet) {
+		fs.StringVarP(path, "write", "w", "", meaning)
+	}, perCommandUsage)
 }
 
 // addPinFlag adds --pin (repeatable): SPKI pins the server's chain must
 // hold one of (probe net, mqtt check).
 func addPinFlag(cmd *cobra.Command, pins *[]string) {
-	cmd.Flags().StringArrayVar(pins, "pin", nil, "sha256//BASE64 SPKI pin (curl's --pinnedpubkey form): fail TLS unless a certificate of the chain has it (repeat for several; the evidence lists the chain's pins)")
+	addGroup(cmd, "pin", func(fs *pflag.FlagSet) {
+		fs.StringArrayVar(pins, "pin", nil, "sha256//BASE64 SPKI pin (curl's --pinnedpubkey form): fail TLS unless a certificate of the chain has it (repeat for several; the evidence lists the chain's pins)")
+	})
 }
 
 // byteSize is a size flag taking KiB, MiB and GiB (powers of 1024), KB, MB

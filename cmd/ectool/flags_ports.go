@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // portList is a comma-separated list of ports (--ports 1883,8883): the
@@ -64,5 +65,7 @@ func parsePorts(v string) ([]uint16, error) {
 // (the value is the same everywhere: a port list).
 func addPortsFlag(cmd *cobra.Command, ports *[]uint16, def []uint16, meaning string) {
 	*ports = append([]uint16(nil), def...)
-	cmd.Flags().Var(portList{ports}, "ports", meaning)
+	addGroup(cmd, "ports", func(fs *pflag.FlagSet) {
+		fs.Var(portList{ports}, "ports", meaning)
+	}, perCommandUsage, perCommandDefault)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ecdata/ectool/probe/serialport"
 )
@@ -21,11 +22,6 @@ type serialFlags struct {
 	Force    bool
 }
 
-// perCommandDefault is the flag annotation of a group flag whose default
-// each command chooses (a modem's --baud is 115200, a bus's 9600): the
-// type and meaning stay one, TestFlagsMeanOneThing lets the default differ.
-const perCommandDefault = "ectool_default_per_command"
-
 // addSerialFlags adds --baud, --parity, --stop-bits, --data-bits and
 // --force: the one constructor for serial settings, shared by every command
 // that opens a serial port. The baud rate defaults to 9600, the factory
@@ -35,14 +31,15 @@ func addSerialFlags(cmd *cobra.Command, f *serialFlags) { addSerialFlagsBaud(cmd
 // addSerialFlagsBaud is addSerialFlags with the command's own default baud
 // rate (115200 for modems).
 func addSerialFlagsBaud(cmd *cobra.Command, f *serialFlags, baud int) {
-	fs := cmd.Flags()
 	f.Baud, f.StopBits, f.DataBits = baud, 1, 8
-	fs.Var(wholeNumber{&f.Baud, "a baud rate such as 9600 or 115200"}, "baud", "serial baud rate")
-	_ = fs.SetAnnotation("baud", perCommandDefault, []string{"true"})
-	fs.StringVar(&f.Parity, "parity", "N", "serial parity: N, E or O (none, even, odd)")
-	fs.Var(wholeNumber{&f.StopBits, "1 or 2"}, "stop-bits", "serial stop bits: 1 or 2")
-	fs.Var(wholeNumber{&f.DataBits, "8 (7 for odd adapters)"}, "data-bits", "serial data bits: 8 (7 for odd adapters)")
-	fs.BoolVar(&f.Force, "force", false, "open a serial port another process holds (breaks that process's traffic); switches off no other safety")
+	addGroup(cmd, "serial", func(fs *pflag.FlagSet) {
+		fs.Var(wholeNumber{&f.Baud, "a baud rate such as 9600 or 115200"}, "baud", "serial baud rate")
+		_ = fs.SetAnnotation("baud", perCommandDefault, []string{"true"})
+		fs.StringVar(&f.Parity, "parity", "N", "serial parity: N, E or O (none, even, odd)")
+		fs.Var(wholeNumber{&f.StopBits, "1 or 2"}, "stop-bits", "serial stop bits: 1 or 2")
+		fs.Var(wholeNumber{&f.DataBits, "8 (7 for odd adapters)"}, "data-bits", "serial data bits: 8 (7 for odd adapters)")
+		fs.BoolVar(&f.Force, "force", false, "open a serial port another process holds (breaks that process's traffic); switches off no other safety")
+	})
 }
 
 // settings validates the flags (a usage error naming the flag, before any I/O).

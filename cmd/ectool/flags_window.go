@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ecdata/ectool/capture"
 )
@@ -21,9 +22,10 @@ type timeWindowFlags struct {
 
 // addTimeWindowFlags adds --since and --until.
 func addTimeWindowFlags(cmd *cobra.Command, f *timeWindowFlags) {
-	fs := cmd.Flags()
-	fs.StringVar(&f.Since, "since", "", "start of the window: an RFC 3339 time, or a duration (30s, 15m, 2h, 1d) before the newest packet in the data")
-	fs.StringVar(&f.Until, "until", "", "end of the window (not included): an RFC 3339 time, or a duration before the newest packet in the data")
+	addGroup(cmd, "time-window", func(fs *pflag.FlagSet) {
+		fs.StringVar(&f.Since, "since", "", "start of the window: an RFC 3339 time, or a duration (30s, 15m, 2h, 1d) before the newest packet in the data")
+		fs.StringVar(&f.Until, "until", "", "end of the window (not included): an RFC 3339 time, or a duration before the newest packet in the data")
+	})
 }
 
 // parse checks both bounds (a usage error names the flag).

@@ -10,13 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ecdata/ectool/diag/exitcode"
 	"github.com/ecdata/ectool/lab"
 	"github.com/ecdata/ectool/lab/broker"
-	"github.com/ecdata/ectool/lab/bus"
-	labmodem "github.com/ecdata/ectool/lab/modem"
 )
-
-func init() { registerGroup(NewCmdLab) }
 
 // labFlags are the settings of the simulated site shared by `lab` and
 // `lab tour`.
@@ -68,20 +65,19 @@ func (f *labFlags) config() (lab.Config, error) {
 	return cfg, nil
 }
 
-// startLab starts the site and words the ways it can fail to start.
+// startLab starts the site. A port another program has is the lab's own
+// typed error (exit 3, with the way out); anything else that stops it is
+// the machine's (exit 3 too).
 func startLab(ctx context.Context, cfg lab.Config) (*lab.Site, error) {
 	site, err := lab.Start(ctx, cfg)
 	if err == nil {
 		return site, nil
 	}
-	var le *broker.ListenError
-	var be *bus.ListenError
-	var me *labmodem.ListenError
-	if errors.As(err, &le) || errors.As(err, &be) || errors.As(err, &me) {
-		return nil, cannotRun("another program uses that port: choose another --port-base, or leave it out to use free ports",
-			"%v", err)
+	hint := exitcode.HintOf(err)
+	if hint == "" {
+		hint = "check that the lab directory is writable and that loopback (127.0.0.1) is up"
 	}
-	return nil, cannotRun("check that the lab directory is writable and that loopback (127.0.0.1) is up", "%v", err)
+	return nil, exitAs(err, exitcode.KindCannotRun, err.Error(), hint)
 }
 
 type labOptions struct {
@@ -150,7 +146,7 @@ func labRun(ctx context.Context, opts *labOptions) error {
 	defer site.Stop()
 
 	if app.JSON() {
-		if err := writeJSON(app.IO.Out, site.Endpoints); err != nil {
+		if err := app.printJSON(site.Endpoints); err != nil {
 			return err
 		}
 	} else {

@@ -27,6 +27,7 @@ type tourNarrator struct {
 	app   *App
 	out   io.Writer
 	color bool
+	st    *styles // out's styles
 	width int
 }
 
@@ -38,11 +39,11 @@ const (
 )
 
 func newTourNarrator(app *App) *tourNarrator {
-	out, color, tty := app.IO.Out, app.Color(), app.IO.OutTTY
+	out, color, tty, st := app.IO.Out, app.Color(), app.IO.OutTTY, app.outStyles()
 	if app.JSON() {
-		out, color, tty = app.IO.ErrOut, app.errColor(), app.IO.ErrTTY
+		out, color, tty, st = app.IO.ErrOut, app.errColor(), app.IO.ErrTTY, app.errStyles()
 	}
-	return &tourNarrator{app: app, out: out, color: color, width: tourWidth(app, out, tty)}
+	return &tourNarrator{app: app, out: out, color: color, st: st, width: tourWidth(app, out, tty)}
 }
 
 // tourWidth is the width the walk-through wraps at: $COLUMNS, else the
@@ -59,9 +60,9 @@ func tourWidth(app *App, out io.Writer, tty bool) int {
 	return 80
 }
 
-func (n *tourNarrator) styled(s string, style func(...string) string) string {
+func (n *tourNarrator) styled(s string, style lipgloss.Style) string {
 	if n.color {
-		return style(s)
+		return style.Render(s)
 	}
 	return s
 }
@@ -80,7 +81,7 @@ func (n *tourNarrator) say(prefix, text, cont string) {
 }
 
 func (n *tourNarrator) intro(ep *lab.Endpoints) {
-	n.say(n.styled("ectool lab tour", styleTitle.Render)+": ", fmt.Sprintf("a simulated site %q on this machine", ep.Site), "  ")
+	n.say(n.styled("ectool lab tour", n.st.title)+": ", fmt.Sprintf("a simulated site %q on this machine", ep.Site), "  ")
 	const cont = "          "
 	if b := ep.Broker; b != nil {
 		n.say("  broker  ", fmt.Sprintf("%s, %s (CA %s)", b.MQTT, b.MQTTS, b.CAFile), cont)
@@ -106,7 +107,7 @@ func (n *tourNarrator) Step(i, total int, s tour.Step) {
 		} else {
 			l = strings.Repeat(" ", len(prefix)) + l
 		}
-		fmt.Fprintln(n.out, n.styled(l, styleTitle.Render))
+		fmt.Fprintln(n.out, n.styled(l, n.st.title))
 	}
 }
 
@@ -219,12 +220,12 @@ func (n *tourNarrator) recordLines(raw json.RawMessage) []string {
 func (n *tourNarrator) Verdict(s tour.Step, c report.Check) {
 	switch c.Status {
 	case report.OK, report.Warning:
-		n.say(n.styled("✓", styleOK.Render)+" ", s.Explain, "  ")
+		n.say(n.styled("✓", n.st.ok)+" ", s.Explain, "  ")
 		n.evidence(c.Evidence)
 	case report.Skipped:
 		n.say("- skipped: ", c.SkippedReason, "  ")
 	default:
-		n.say(n.styled("✗ not as expected:", styleFail.Render)+" ", c.Hint, "  ")
+		n.say(n.styled("✗ not as expected:", n.st.fail)+" ", c.Hint, "  ")
 		n.evidence(c.Evidence)
 	}
 }

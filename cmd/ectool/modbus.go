@@ -7,11 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ecdata/ectool/diag/report"
 	"github.com/ecdata/ectool/probe/modbus"
 )
-
-func init() { registerGroup(NewCmdModbus) }
 
 // NewCmdModbus builds `ectool modbus` and its commands.
 func NewCmdModbus(app *App) *cobra.Command {
@@ -41,8 +38,7 @@ type busFlags struct {
 func addBusFlags(cmd *cobra.Command, f *busFlags) {
 	addSerialFlags(cmd, &f.serial)
 	addTimeoutFlag(cmd, &f.Timeout, time.Second, "time to wait for each answer")
-	f.Listen = time.Second
-	cmd.Flags().Var(wordedDuration{&f.Listen, "1s (0 for none)"}, "listen", "listen this long before the first request (0: do not)")
+	addListenFlag(cmd, &f.Listen, time.Second, "1s (0 for none)")
 }
 
 // client validates the flags into client options (usage errors, before
@@ -184,14 +180,6 @@ func (f *valueFlags) resolve(cmd *cobra.Command) (resolved, error) {
 		return r, usageError("--count %d of %s is %d registers: one request reads at most 125", f.Count, r.Type, r.Type.Registers()*f.Count)
 	}
 	return r, nil
-}
-
-// modbusExit is 3 when the command could not run, else the report's code.
-func modbusExit(rep *report.Report, err error) error {
-	if modbus.CannotRun(err) {
-		return reported(ExitCannotRun)
-	}
-	return reported(rep.ExitCode(false))
 }
 
 // registerWords says a register back in both forms for a person.

@@ -49,7 +49,7 @@ func modbusProfilesRun(app *App, name string) error {
 		ps = []*modbus.Profile{p}
 	}
 	if app.JSON() {
-		return writeJSON(app.IO.Out, map[string]any{"profiles": ps})
+		return app.printJSON(map[string]any{"profiles": ps})
 	}
 	tw := tabwriter.NewWriter(app.IO.Out, 0, 0, 2, ' ', 0)
 	defer tw.Flush()

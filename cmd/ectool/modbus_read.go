@@ -127,7 +127,7 @@ func modbusReadRun(ctx context.Context, opts *ModbusReadOptions) error {
 	if rerr := app.renderReport(rep); rerr != nil {
 		return rerr
 	}
-	return modbusExit(rep, err)
+	return reportExit(rep, err, false)
 }
 
 // writeValues prints the values as a table: by name with a profile, by

@@ -163,12 +163,14 @@ func modbusWatchRun(ctx context.Context, opts *ModbusWatchOptions) error {
 		ctx = context.Background()
 	}
 	o := opts.Watch
+	out := app.newStream()
+	defer out.Close()
 	o.OnChange = func(c modbus.Change) {
 		if app.JSON() {
-			_ = writeJSON(app.IO.Out, c)
+			_ = out.Record(c)
 			return
 		}
-		fmt.Fprintln(app.IO.Out, changeLine(c))
+		_ = out.Line(changeLine(c))
 	}
 	if !app.JSON() {
 		writeWatchItems(app.IO.ErrOut, o.Items)
@@ -177,13 +179,17 @@ func modbusWatchRun(ctx context.Context, opts *ModbusWatchOptions) error {
 	res, err := modbus.Watch(ctx, o)
 	res.Report(rep, o.Client.Target, err)
 	rep.Finish()
+	// The report is the stream's last line (JSON), or follows the changes.
+	if werr := out.Close(); werr != nil {
+		return writeErr(werr)
+	}
 	if !app.JSON() && len(res.Units) > 0 {
 		writeWatchTable(app.IO.Out, res.Units)
 	}
 	if rerr := app.renderReport(rep); rerr != nil {
 		return rerr
 	}
-	return modbusExit(rep, err)
+	return reportExit(rep, err, false)
 }
 
 // writeWatchItems says each watched register back in both forms before

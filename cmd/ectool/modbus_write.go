@@ -201,7 +201,7 @@ func modbusWriteRun(ctx context.Context, opts *ModbusWriteOptions) error {
 	if rerr := app.renderReport(rep); rerr != nil {
 		return rerr
 	}
-	return modbusExit(rep, err)
+	return reportExit(rep, err, false)
 }
 
 // confirmWrite asks the person at the terminal.

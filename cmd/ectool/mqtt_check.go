@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"github.com/ecdata/ectool/diag/report"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ecdata/ectool/diag/report"
 	"github.com/ecdata/ectool/probe/mqtt"
 	"github.com/ecdata/ectool/probe/netpath"
 )
@@ -77,12 +77,7 @@ every warning as a failure), 1 when a step failed.`,
 			return runF(cmd.Context(), opts)
 		},
 	}
-	opts.conn.cmd = cmd
-	addBrokerFlags(cmd, &opts.conn.broker)
-	addTLSFlags(cmd, &opts.conn.tls)
-	addCredentialFlags(cmd, &opts.conn.cred)
-	completeValues(cmd, "mqtt-version", "5", "3.1.1")
-	completeValues(cmd, "tls-min", "1.2", "1.3")
+	addMQTTLoginFlags(cmd, &opts.conn)
 	addTimeoutFlag(cmd, &opts.Timeout, 5*time.Second, "time allowed for each step (a round trip gets it twice: to publish, then for the last messages); a dead broker fails within it")
 	fs := cmd.Flags()
 	fs.IntVar(&opts.Count, "count", 10, "messages per QoS round trip")

@@ -297,3 +297,56 @@ func TestMQTTCheckUsageErrorsExitTwoBeforeAnyIO(t *testing.T) {
 		t.Errorf("no broker: exit %d, %q", code, errOut)
 	}
 }
+
+// Under --strict the deciding warning is the report's first
+// failure (and the text does not end "OK"); an explicit --topic-prefix the
+// ACL refuses is a failure without --strict.
+func TestMQTTCheckStrictAndExplicitPrefix(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{
+		Users: map[string]string{"meter": "s3cret"},
+		ACL:   "user meter\ntopic readwrite devices/meter/#\n",
+	})
+	pw := filepath.Join(t.TempDir(), "pw")
+	_ = os.WriteFile(pw, []byte("s3cret\n"), 0o600)
+	login := []string{"-b", b.URL, "-u", "meter", "--password-file", pw}
+
+	r := mqttCheck(t, 1, append(login, "--strict")...)
+	if r.status(t, "mqtt.acl_test_prefix") != "failed" || r.FirstFailure == nil || r.FirstFailure.ID != "mqtt.acl_test_prefix" {
+		t.Fatalf("--strict: acl_test_prefix %s, first failure %+v", r.status(t, "mqtt.acl_test_prefix"), r.FirstFailure)
+	}
+	out, _, code := ectool(t, append([]string{"mqtt", "check", "--count", "1", "--strict"}, login...)...)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := lines[len(lines)-1]; code != 1 || strings.HasPrefix(last, "OK") || !strings.Contains(last, "mqtt.acl_test_prefix") {
+		t.Fatalf("--strict text: exit %d, last line %q", code, last)
+	}
+
+	r = mqttCheck(t, 1, append(login, "--topic-prefix", "devices/other/check")...)
+	if r.status(t, "mqtt.acl_test_prefix") != "failed" || r.FirstFailure == nil {
+		t.Fatalf("explicit prefix: acl_test_prefix %s, first failure %+v", r.status(t, "mqtt.acl_test_prefix"), r.FirstFailure)
+	}
+	// The default prefix stays a warning.
+	r = mqttCheck(t, 0, login...)
+	if r.status(t, "mqtt.acl_test_prefix") != "warning" {
+		t.Fatalf("default prefix: acl_test_prefix %s", r.status(t, "mqtt.acl_test_prefix"))
+	}
+	// The text run says how many checks that skipped.
+	_, errOut, code := ectool(t, append([]string{"mqtt", "check", "--count", "1"}, login...)...)
+	if code != 0 || !strings.Contains(errOut, "check(s) skipped because these credentials may not use the test prefix") {
+		t.Fatalf("default prefix text: exit %d\n%s", code, errOut)
+	}
+}
+
+// Check --client-id "" sends an empty id, so "does this broker assign
+// ids?" can be tested; the helper connections get ids of their own.
+func TestMQTTCheckWithAnEmptyClientID(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	r := mqttCheck(t, 0, "-b", b.URL, "--client-id", "", "--count", "1")
+	for _, c := range r.Checks {
+		if c.ID == "mqtt.connect" {
+			if id, _ := c.Evidence["assigned_client_id"].(string); id == "" {
+				t.Fatalf("mqtt.connect evidence %v: want the id the broker assigned", c.Evidence)
+			}
+		}
+	}
+	r.expect(t, map[string]string{"mqtt.retained": "ok", "mqtt.will": "ok"})
+}

@@ -4,21 +4,22 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ecdata/ectool/probe/mqtt"
 )
 
-// mqttConnFlags are the flags every `mqtt` subcommand shares to reach and
-// log in to a broker: the broker, TLS, credential and Will groups of
-// flags.go, plus --clean-start. The command's --timeout is its own (its
-// meaning differs per command) and goes into Options.ConnectTimeout by the
-// caller.
+// mqttConnFlags are the flags the `mqtt` commands share to reach and log
+// in to a broker: the broker, TLS and credential groups of flags.go (every
+// mqtt command), and the Will group and --clean-start (the commands that
+// hold a session: pub, sub, clear-retained). The command's --timeout is its
+// own (its meaning differs per command) and goes into
+// Options.ConnectTimeout by the caller.
 type mqttConnFlags struct {
 	broker     brokerFlags
 	tls        tlsFlags
@@ -29,17 +30,24 @@ type mqttConnFlags struct {
 	cmd *cobra.Command // to tell a flag given empty from one not given
 }
 
-// addMQTTConnFlags adds the broker, TLS, credential and Will flag groups and
-// --clean-start to cmd.
-func addMQTTConnFlags(cmd *cobra.Command, f *mqttConnFlags) {
+// addMQTTLoginFlags adds the broker, TLS and credential groups to cmd.
+func addMQTTLoginFlags(cmd *cobra.Command, f *mqttConnFlags) {
 	f.cmd = cmd
 	addBrokerFlags(cmd, &f.broker)
 	addTLSFlags(cmd, &f.tls)
 	addCredentialFlags(cmd, &f.cred)
-	addWillFlags(cmd, &f.will)
-	cmd.Flags().BoolVar(&f.cleanStart, "clean-start", true, "start a new session (MQTT 5 clean start, 3.1.1 clean session); --clean-start=false resumes the session stored for --client-id")
 	completeValues(cmd, "mqtt-version", "5", "3.1.1")
 	completeValues(cmd, "tls-min", "1.2", "1.3")
+}
+
+// addMQTTConnFlags adds the login groups, the Will group and the session
+// group (--clean-start) to cmd.
+func addMQTTConnFlags(cmd *cobra.Command, f *mqttConnFlags) {
+	addMQTTLoginFlags(cmd, f)
+	addWillFlags(cmd, &f.will)
+	addGroup(cmd, "session", func(fs *pflag.FlagSet) {
+		fs.BoolVar(&f.cleanStart, "clean-start", true, "start a new session (MQTT 5 clean start, 3.1.1 clean session); --clean-start=false resumes the session stored for --client-id")
+	})
 	completeValues(cmd, "will-qos", "0", "1", "2")
 }
 
@@ -154,7 +162,7 @@ func (f *mqttConnFlags) tlsOptions(app *App, b mqtt.Broker, o *mqtt.Options) err
 				return usageError("--%s is %s", fe.Field, fe.Problem)
 			}
 			if errors.Is(fe.Err, os.ErrPermission) {
-				return unreadable("--"+fe.Field, fe.Path)
+				return inputFileError("--"+fe.Field, fe.Path, fe.Err)
 			}
 			return usageError("--%s %s: %s", fe.Field, fe.Path, fe.Problem)
 		}
@@ -189,19 +197,11 @@ func (f *mqttConnFlags) credentials(app *App, o *mqtt.Options) error {
 			return usageError("--password and --password-file both given: use one")
 		}
 		b, err := os.ReadFile(f.cred.PasswordFile)
-		if errors.Is(err, os.ErrPermission) {
-			return unreadable("--password-file", f.cred.PasswordFile)
-		}
-		if err == nil && strings.TrimRight(string(b), "\r\n") == "" {
-			return usageError("--password-file %s is empty: write the password in it (one line)", f.cred.PasswordFile)
-		}
 		if err != nil {
-			var pe *os.PathError
-			msg := err.Error()
-			if errors.As(err, &pe) {
-				msg = pe.Err.Error()
-			}
-			return usageError("--password-file %s: %s", f.cred.PasswordFile, msg)
+			return inputFileError("--password-file", f.cred.PasswordFile, err)
+		}
+		if strings.TrimRight(string(b), "\r\n") == "" {
+			return usageError("--password-file %s is empty: write the password in it (one line)", f.cred.PasswordFile)
 		}
 		o.Password, o.HasPassword = strings.TrimRight(string(b), "\r\n"), true
 	case f.changed("password"):
@@ -250,12 +250,4 @@ func qosFlag(q int) (byte, error) {
 		return 0, usageError("-q/--qos %d: want 0, 1 or 2", q)
 	}
 	return byte(q), nil
-}
-
-// unreadable is the exit-3 error for an input file this user may not read
-// (CONVENTIONS: a missing or unparsable file is a usage error, a
-// permission problem means ectool could not run).
-func unreadable(flag, path string) *ExitError {
-	return cannotRun(fmt.Sprintf("run ectool as a user that may read it, or fix its permissions (ls -l %s)", path),
-		"%s %s: permission denied", flag, path)
 }

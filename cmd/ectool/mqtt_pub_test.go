@@ -7,13 +7,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/ecdata/ectool/internal/testenv"
 )
@@ -329,5 +336,187 @@ func TestBadInputIsAUsageErrorNamingTheFlag(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q, stdout %q: want exit 2 and one line naming %s", code, errOut, out, tc.flag)
 			}
 		})
+	}
+}
+
+// The flags reach mqtt.PublishOptions as they say (the runF seam stops
+// before any I/O).
+func TestPubFlagsBecomeThePublishOptions(t *testing.T) {
+	var got *MQTTPubOptions
+	build := func(app *App) *cobra.Command { return newCmdMQTTPub(app, recordOptions(&got)) }
+	_, errOut, code := seamRun(t, build, "", "-b", "mqtt://127.0.0.1:1884", "-t", "ec-data/site1/m1", "-m", "reading",
+		"-q", "2", "-r", "--count", "5", "--rate", "50/s", "--seq", "--timeout", "3s", "--mqtt-version", "3.1.1")
+	if code != 0 || got == nil {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	p := got.Publish
+	if p.Topic != "ec-data/site1/m1" || p.QoS != 2 || !p.Retain || p.Count != 5 || p.Rate != 50 || !p.Seq ||
+		string(p.Payload) != "reading" || p.Broker != "mqtt://127.0.0.1:1884" || p.ConnectTimeout != 3*time.Second || p.Version != "3.1.1" {
+		t.Errorf("publish options: %+v", p)
+	}
+	got = nil
+	out, errOut, code := seamRun(t, build, "", "-b", "mqtt://127.0.0.1:1884", "-t", "a/#", "-m", "x", "-o", "json")
+	if code != ExitUsage || got != nil || !strings.Contains(errOut, "-t") {
+		t.Fatalf("wildcard topic: exit %d, ran %v: %s", code, got != nil, errOut)
+	}
+	testenv.AssertSchema(t, "errorDocument", []byte(out))
+}
+
+// pub in-process, through its real run function with fake streams: stdin
+// lines reach mosquitto_sub and the report counts them.
+func TestPubInProcessPublishesStdinLinesAndReports(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	wait := mosquittoSub(t, b, "mqttv5", 3, "-t", "seam/pub", "-q", "1")
+	out, errOut, code := seamRun(t, NewCmdMQTTPub, "one\n\ntwo\nthree\n",
+		"-b", b.URL, "-t", "seam/pub", "--stdin-lines", "-q", "1", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	r := decodeReport(t, out)
+	if r.Details.Sent != 3 || r.Details.Acknowledged == nil || *r.Details.Acknowledged != 3 || r.FirstFailure != nil {
+		t.Errorf("report: %+v", r)
+	}
+	if got := strings.Join(wait(), ","); got != "seam/pub one,seam/pub two,seam/pub three" {
+		t.Errorf("mosquitto_sub got %s", got)
+	}
+	out, errOut, code = seamRun(t, NewCmdMQTTPub, "", "-b", b.URL, "-t", "seam/pub", "-m", "x")
+	if code != 0 || !strings.Contains(out, "published 1 message(s) to seam/pub at QoS 0") {
+		t.Errorf("text: exit %d: %q %s", code, out, errOut)
+	}
+}
+
+// A QoS 1 acknowledgement timeout is diagnosed as one every time, never
+// as the broker closing the connection (it was ectool that closed it).
+func TestPubAckTimeoutIsAlwaysDiagnosedAsATimeout(t *testing.T) {
+	mute := fakeBroker(t, func(c net.Conn, r *bufio.Reader) {
+		_, _ = c.Write(connack5)
+		_, _ = io.Copy(io.Discard, r)
+	})
+	for i := 0; i < 4; i++ {
+		out, errOut, code := ectoolMQTT(t, "pub", "-b", mute, "-t", "a", "-m", "x", "-q", "1", "--count", "3", "--timeout", "1s", "-o", "json")
+		if code != 1 || !strings.Contains(errOut, "3 publish(es) not acknowledged within 1s") || strings.Contains(errOut+out, "closed") {
+			t.Fatalf("run %d: exit %d\nstdout %s\nstderr %s", i, code, out, errOut)
+		}
+	}
+}
+
+// A 3.1.1 QoS 0 publish the broker disconnects for (too large here) is
+// exit 1 with the reason, not "published".
+func TestMQTT311QoS0PublishTheBrokerDisconnectsForFails(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{Extra: "max_packet_size 1000"})
+	big := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("a"), 5000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := ectoolMQTT(t, "pub", "-b", b.URL, "-t", "a", "--file", big, "--mqtt-version", "3.1.1")
+	if code != 1 || !strings.Contains(errOut, "closed the connection") || !strings.Contains(errOut, "max_packet_size") {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	// A small one still passes on the same broker, on both versions.
+	for _, v := range mqttVersions {
+		if _, errOut, code := ectoolMQTT(t, "pub", "-b", b.URL, "-t", "a", "-m", "small", "--mqtt-version", v.ectool); code != 0 {
+			t.Fatalf("MQTT %s: exit %d\n%s", v.ectool, code, errOut)
+		}
+	}
+}
+
+// Pub --stdin-lines stops on SIGTERM while stdin stays open, publishes
+// what it read, and says it was interrupted.
+func TestPubStdinLinesStopsOnSignalWhileStdinIsOpen(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		got := mosquittoSub(t, b, "mqttv5", 2, "-t", "si/y")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, testenv.Binary(t), "mqtt", "pub", "-b", b.URL, "-t", "si/y", "--stdin-lines", "-q", "1")
+		cmd.Env = append(os.Environ(), "ECTOOL_MQTT_BROKER=", "NO_COLOR=1")
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(stdin, "a\nb\n")
+		lines := got() // both arrived: the pipe is still open
+		_ = cmd.Process.Signal(sig)
+		start := time.Now()
+		err = cmd.Wait()
+		took := time.Since(start)
+		cancel()
+		_ = stdin.Close()
+		var ee *exec.ExitError
+		code := 0
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		if code != 0 || took > 10*time.Second || !strings.Contains(out.String(), "published 2 message(s)") ||
+			!strings.Contains(errOut.String(), "interrupted") || len(lines) != 2 {
+			t.Fatalf("%s: exit %d after %s\nstdout %s\nstderr %s\nreceived %q", sig, code, took, out.String(), errOut.String(), lines)
+		}
+	}
+}
+
+// --stdin-lines skips blank lines (a blank retained message would
+// delete the retained value), and --rate does not wait after the last one.
+func TestPubSkipsBlankLinesAndRateEndsAtTheLastMessage(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	got := mosquittoSub(t, b, "mqttv5", 2, "-t", "bl/x")
+	out, errOut, code := run{args: []string{"mqtt", "pub", "-b", b.URL, "-t", "bl/x", "--stdin-lines", "-q", "1"}, stdin: "one\n\n\ntwo\n"}.exec(t)
+	if code != 0 || !strings.Contains(out, "published 2 message(s)") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if lines := got(); len(lines) != 2 || lines[0] != "bl/x one" || lines[1] != "bl/x two" {
+		t.Fatalf("received %q", lines)
+	}
+	// One message at 0.1/s is sent at once: no 10 s wait after it.
+	_, errOut, code, took := timed(t, "mqtt", "pub", "-b", b.URL, "-t", "bl/y", "-m", "x", "--rate", "0.1")
+	if code != 0 || took > 8*time.Second {
+		t.Fatalf("--rate 0.1 --count 1: exit %d after %s\n%s", code, took, errOut)
+	}
+}
+
+// A broker wanting a user name when none was given says so; a
+// PUBACK "no matching subscribers" is counted and noted (still exit 0).
+func TestNoUserNameHintAndNoMatchingSubscribers(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	out, errOut, code := ectoolMQTT(t, "pub", "-b", b.URL, "-t", "nosub/x", "-m", "x", "-q", "1", "-o", "json")
+	var r struct {
+		Details struct {
+			NoMatch int `json:"no_matching_subscribers"`
+		} `json:"details"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.Details.NoMatch != 1 || !strings.Contains(errOut, "no matching subscribers") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	locked := testenv.StartMosquitto(t, testenv.MosquittoConfig{Users: map[string]string{"meter": "s3cret"}})
+	for _, v := range mqttVersions {
+		_, errOut, code := ectoolMQTT(t, "pub", "-b", locked.URL, "-t", "a", "-m", "x", "--mqtt-version", v.ectool)
+		if code != 1 || !strings.Contains(errOut, "no user name was given") {
+			t.Fatalf("MQTT %s: exit %d\n%s", v.ectool, code, errOut)
+		}
+	}
+}
+
+// A refused publish leaves a live broker: ectool still says DISCONNECT, so
+// the broker does not publish the Will (only a dead or silent broker is
+// cut off without it).
+func TestRefusedPublishStillDisconnectsCleanly(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{
+		Users: map[string]string{"meter": "s3cret"},
+		ACL:   "user meter\ntopic readwrite devices/meter/#\n",
+	})
+	pw := filepath.Join(t.TempDir(), "pw")
+	_ = os.WriteFile(pw, []byte("s3cret\n"), 0o600)
+	login := []string{"-b", b.URL, "-u", "meter", "--password-file", pw}
+	wait := startSub(t, append(login, "-t", "devices/meter/will", "--count", "1", "--timeout", "3s")...)
+	_, errOut, code := ectoolMQTT(t, append(append([]string{"pub"}, login...), "-t", "devices/other/x", "-m", "x", "-q", "1",
+		"--will-topic", "devices/meter/will", "--will-message", "gone")...)
+	if code != 1 || !strings.Contains(errOut, "not authorized") {
+		t.Fatalf("pub: exit %d\n%s", code, errOut)
+	}
+	if out, errOut, code := wait(); code != 1 || out != "" {
+		t.Fatalf("the Will was published: exit %d\nstdout %q\nstderr %s", code, out, errOut)
 	}
 }

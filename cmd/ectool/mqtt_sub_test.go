@@ -7,12 +7,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
+
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/ecdata/ectool/internal/testenv"
 )
@@ -278,5 +283,151 @@ func TestSubEndsWhenTheBrokerGoesAway(t *testing.T) {
 		if code != 1 || out != "gone/1 one\n" || !strings.Contains(errOut, "after 1 message(s)") {
 			t.Fatalf("MQTT %s: exit %d\nstdout %q\nstderr %s", v.ectool, code, out, errOut)
 		}
+	}
+}
+
+// The flags reach mqtt.SubscribeOptions as they say (the runF seam stops
+// before any I/O).
+func TestSubFlagsBecomeTheSubscribeOptions(t *testing.T) {
+	var got *MQTTSubOptions
+	build := func(app *App) *cobra.Command { return newCmdMQTTSub(app, recordOptions(&got)) }
+	_, errOut, code := seamRun(t, build, "", "-b", "mqtt://127.0.0.1:1884", "-t", "a/#", "-t", "b/+/c",
+		"-q", "1", "--count", "3", "--timeout", "2s", "--expect-seq")
+	if code != 0 || got == nil {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	s := got.Subscribe
+	if strings.Join(s.Filters, " ") != "a/# b/+/c" || s.QoS != 1 || s.Count != 3 || s.Wait != 2*time.Second ||
+		!s.ExpectSeq || s.RetainedOnly || s.ConnectTimeout != 2*time.Second {
+		t.Errorf("subscribe options: %+v", s)
+	}
+	got = nil
+	if _, errOut, code := seamRun(t, build, "", "-b", "mqtt://127.0.0.1:1884", "-t", "a/#/b"); code != ExitUsage || got != nil {
+		t.Fatalf("bad filter: exit %d, ran %v: %s", code, got != nil, errOut)
+	}
+}
+
+// sub in-process, through its real run function with fake streams: the
+// retained messages as text lines, then as a JSON Lines stream, and a
+// short count ending the stream with its error line (exit 1).
+func TestSubInProcessPrintsRetainedMessagesAndEndsTheStream(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	mosquittoPub(t, b, "-t", "seam/sub/a", "-m", "1", "-r")
+	mosquittoPub(t, b, "-t", "seam/sub/b", "-m", "2", "-r")
+	out, errOut, code := seamRun(t, NewCmdMQTTSub, "", "-b", b.URL, "-t", "seam/sub/#", "--retained-only", "--timeout", "10s")
+	if code != 0 || out != "seam/sub/a 1\nseam/sub/b 2\n" {
+		t.Fatalf("text: exit %d: %q %s", code, out, errOut)
+	}
+	out, errOut, code = seamRun(t, NewCmdMQTTSub, "", "-b", b.URL, "-t", "seam/sub/#", "--retained-only", "--timeout", "10s", "-o", "json")
+	if code != 0 {
+		t.Fatalf("json: exit %d: %s", code, errOut)
+	}
+	if lines := testenv.AssertStream(t, []byte(out)); len(lines) != 2 {
+		t.Errorf("json: %d lines, want the 2 messages:\n%s", len(lines), out)
+	}
+	out, errOut, code = seamRun(t, NewCmdMQTTSub, "", "-b", b.URL, "-t", "seam/sub/#", "--retained-only", "--count", "3", "--timeout", "10s", "-o", "json")
+	lines := testenv.AssertStream(t, []byte(out))
+	if code != ExitProblem || len(lines) == 0 || !strings.Contains(string(lines[len(lines)-1]), `"error"`) {
+		t.Fatalf("short count: exit %d, stream %s, stderr %s", code, out, errOut)
+	}
+}
+
+// --retained-only --count N with fewer than N retained messages is a
+// failure that says how many there were.
+func TestSubRetainedOnlyWithTooFewRetainedExitsOne(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	mosquittoPub(t, b, "-t", "rv/a", "-m", "one", "-r")
+	out, errOut, code := ectoolMQTT(t, "sub", "-b", b.URL, "-t", "rv/#", "--retained-only", "--count", "2", "--timeout", "5s")
+	if code != 1 || out != "rv/a one\n" || !strings.Contains(errOut, "only 1 of 2 retained message(s)") {
+		t.Fatalf("exit %d\nstdout %q\nstderr %s", code, out, errOut)
+	}
+	// Nothing retained at all is the same failure, with a JSON error line.
+	out, errOut, code = ectoolMQTT(t, "sub", "-b", b.URL, "-t", "nothing/#", "--retained-only", "--count", "3", "-o", "json")
+	if code != 1 || !strings.Contains(errOut, "only 0 of 3") || !strings.Contains(out, `"error"`) || !strings.Contains(out, `"received":0`) {
+		t.Fatalf("exit %d\nstdout %q\nstderr %s", code, out, errOut)
+	}
+	// Enough is a success.
+	if out, errOut, code := ectoolMQTT(t, "sub", "-b", b.URL, "-t", "rv/#", "--retained-only", "--count", "1"); code != 0 {
+		t.Fatalf("exit %d\nstdout %q\nstderr %s", code, out, errOut)
+	}
+}
+
+// An MQTT 5 broker that disconnects (with a reason) or just closes
+// during SUBSCRIBE is named at once, never waited out as a timeout.
+func TestMQTT5SubscribeEndsWhenTheBrokerDisconnects(t *testing.T) {
+	withReason := fakeBroker(t, func(c net.Conn, r *bufio.Reader) {
+		_, _ = c.Write(connack5)
+		if _, ok := untilPacket(r, 8); ok {
+			_, _ = c.Write([]byte{0xE0, 0x01, 0x98}) // DISCONNECT: administrative action
+			_, _ = io.Copy(io.Discard, r)            // the DISCONNECT alone must end ectool: the socket stays open until it leaves
+		}
+	})
+	closing := fakeBroker(t, func(c net.Conn, r *bufio.Reader) {
+		_, _ = c.Write(connack5)
+		untilPacket(r, 8)
+		// Close our side only and read on: closing outright can reset the
+		// connection when bytes from ectool arrive after it
+		// (seen once in -count=5 under load: "connection was reset"), and
+		// this case is about a close.
+		_ = c.(*net.TCPConn).CloseWrite()
+		_, _ = io.Copy(io.Discard, r)
+	})
+	const timeout = 20 * time.Second // far longer than the test may take
+	for _, tc := range []struct {
+		url  string
+		args []string
+		want string
+	}{
+		{withReason, []string{"sub", "-t", "a"}, "administrative action (DISCONNECT 0x98)"},
+		{withReason, []string{"clear-retained", "-t", "a/#"}, "administrative action (DISCONNECT 0x98)"},
+		{closing, []string{"sub", "-t", "a"}, "the broker closed the connection"},
+	} {
+		args := append([]string{"mqtt"}, tc.args...)
+		_, errOut, code, took := timed(t, append(args, "-b", tc.url, "--timeout", timeout.String())...)
+		if code != 1 || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "raise --timeout") || strings.Contains(errOut, "EOF") {
+			t.Fatalf("%v (%s): exit %d\n%s", tc.args, tc.want, code, errOut)
+		}
+		if took > timeout/2 {
+			t.Fatalf("%v took %s: it waited for the timeout", tc.args, took)
+		}
+	}
+}
+
+// --expect-seq counts loss from the first number received, and
+// judges nothing received as a failure.
+func TestExpectSeqJoinsLateAndFailsOnNothing(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	wait := startSub(t, "-b", b.URL, "-t", "seq/late", "-q", "1", "--count", "4", "--timeout", "20s", "--expect-seq")
+	for n := 9; n <= 12; n++ { // 1 to 8 went out before the subscriber joined
+		mosquittoPub(t, b, "-t", "seq/late", "-q", "1", "-m", fmt.Sprintf(`{"seq":%d,"ts":%d,"src":"p"}`, n, time.Now().UnixNano()))
+	}
+	out, errOut, code := wait()
+	if code != 0 || !strings.Contains(out, "summary: received 4, lost 0, duplicated 0, out of order 0 (8 numbered before the first received") {
+		t.Fatalf("late join: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	out, errOut, code = ectoolMQTT(t, "sub", "-b", b.URL, "-t", "seq/none", "--expect-seq", "--timeout", "1s", "-o", "json")
+	if code != 1 || !strings.Contains(errOut, "no sequenced message arrived") || !strings.Contains(out, `"summary"`) || !strings.Contains(out, `"error"`) {
+		t.Fatalf("nothing: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}
+
+// Sub -o json ends its stream with an {"error":...} line on failure.
+func TestSubJSONFailureEndsWithAnErrorLine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // refused from now on
+	out, _, code := ectoolMQTT(t, "sub", "-b", "mqtt://"+addr, "-t", "a", "-o", "json")
+	var line struct {
+		Error struct {
+			Step    string `json:"step"`
+			Message string `json:"message"`
+			Hint    string `json:"hint"`
+		} `json:"error"`
+	}
+	if code != 1 || json.Unmarshal([]byte(out), &line) != nil || line.Error.Step != "mqtt.tcp" || line.Error.Message == "" {
+		t.Fatalf("exit %d\nstdout %q", code, out)
 	}
 }

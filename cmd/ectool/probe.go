@@ -2,8 +2,6 @@ package main
 
 import "github.com/spf13/cobra"
 
-func init() { registerGroup(NewCmdProbe) }
-
 // NewCmdProbe is the `ectool probe` group: prove the data path layer by
 // layer. `probe modem` lives in probe_modem.go, `probe net` in
 // probe_net.go.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ecdata/ectool/diag/exitcode"
 	"github.com/ecdata/ectool/diag/report"
 	"github.com/ecdata/ectool/probe/modem"
 )
@@ -158,11 +158,8 @@ func checkModemPort(port string) error {
 // PIN itself never appears in an error.
 func readPIN(path string) (string, error) {
 	b, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return "", usageError("--pin-file %s: no such file", path)
-	case err != nil:
-		return "", usageError("--pin-file %s: cannot read it: %v", path, errors.Unwrap(err))
+	if err != nil {
+		return "", inputFileError("--pin-file", path, err)
 	}
 	pin := strings.TrimSpace(string(b))
 	if len(pin) < 4 || len(pin) > 8 || strings.Trim(pin, "0123456789") != "" {
@@ -193,7 +190,7 @@ func probeModemRun(ctx context.Context, opts *ProbeModemOptions) error {
 			if rerr := app.renderReport(rep); rerr != nil {
 				return rerr
 			}
-			return reported(ExitCannotRun)
+			return reportExit(rep, err, false)
 		}
 		o.Port, o.PortEvidence = port, how
 		res = modem.Probe(ctx, o)
@@ -210,17 +207,18 @@ func probeModemRun(ctx context.Context, opts *ProbeModemOptions) error {
 	if err := app.renderReport(rep); err != nil {
 		return err
 	}
-	if res.Err != nil {
-		return reported(ExitCannotRun)
-	}
-	return reported(rep.ExitCode(false))
+	return reportExit(rep, res.Err, false)
 }
 
+// open opens the AT port. Whatever keeps it closed (a holder, a missing
+// device, nothing listening at a tcp:// address) means the probe could not
+// run: exit 3.
 func (opts *ProbeModemOptions) open() (io.ReadWriteCloser, map[string]any, error) {
 	if opts.Open != nil {
 		p, err := opts.Open()
-		return p, nil, err
+		return p, nil, exitcode.Wrap(exitcode.KindCannotRun, err)
 	}
 	ser, _ := opts.serial.settings()
-	return modem.OpenPort(opts.Port, ser, opts.serial.Force, opts.Timeout)
+	p, how, err := modem.OpenPort(opts.Port, ser, opts.serial.Force, opts.Timeout)
+	return p, how, exitcode.Wrap(exitcode.KindCannotRun, err)
 }

@@ -94,13 +94,8 @@ interface here, or on another OS than Linux.`,
 			return runF(cmd.Context(), opts)
 		},
 	}
-	opts.conn.cmd = cmd
-	addBrokerFlags(cmd, &opts.conn.broker)
-	addTLSFlags(cmd, &opts.conn.tls)
-	addCredentialFlags(cmd, &opts.conn.cred)
+	addMQTTLoginFlags(cmd, &opts.conn)
 	addPinFlag(cmd, &opts.Pins)
-	completeValues(cmd, "mqtt-version", "5", "3.1.1")
-	completeValues(cmd, "tls-min", "1.2", "1.3")
 	addTimeoutFlag(cmd, &opts.Timeout, netpath.DefaultTimeout, "time allowed for each step (each DNS query, the echoes, the TCP connect, the TLS handshake, CONNECT); the whole run is bounded by 3 x --timeout + 2s (5 x with --mqtt)")
 	fs := cmd.Flags()
 	fs.StringArrayVar(&opts.Ifaces, "iface", nil, "network interface to bind every probe to (SO_BINDTODEVICE, Linux), such as wwan0: one here")

@@ -3,46 +3,30 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
-	"github.com/charmbracelet/lipgloss"
-
 	"github.com/ecdata/ectool/diag/report"
 )
-
-var (
-	styleOK    = lipgloss.NewStyle().Foreground(lipgloss.Color("2")).Bold(true)
-	styleWarn  = lipgloss.NewStyle().Foreground(lipgloss.Color("3")).Bold(true)
-	styleFail  = lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true)
-	styleSkip  = lipgloss.NewStyle().Foreground(lipgloss.Color("8"))
-	styleTitle = lipgloss.NewStyle().Bold(true)
-	styleDim   = lipgloss.NewStyle().Foreground(lipgloss.Color("8"))
-)
-
-// writeJSON writes v as one JSON document (or one JSON Lines record) to w.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
 
 // renderReport prints a finished report: JSON with -o json, a styled report
 // on a TTY, plain text when piped. The text form ends with one line naming
 // the first failure and the next step.
 func (a *App) renderReport(r *report.Report) error {
 	if a.JSON() {
-		return writeJSON(a.IO.Out, r)
+		return a.printJSON(r)
 	}
-	color := a.Color()
+	var st *styles // nil: plain text
+	if a.Color() {
+		st = a.outStyles()
+	}
 	w := a.IO.Out
 	head := fmt.Sprintf("ectool %s", r.Command)
 	if r.Target != "" {
 		head += " " + r.Target
 	}
-	if color {
-		head = styleTitle.Render(head)
+	if st != nil {
+		head = st.title.Render(head)
 	}
 	fmt.Fprintln(w, head)
 	multi := targetCount(r) > 1
@@ -50,16 +34,16 @@ func (a *App) renderReport(r *report.Report) error {
 	for _, c := range r.Checks {
 		if multi && c.Target != prev {
 			t := "target " + c.Target
-			if color {
-				t = styleTitle.Render(t)
+			if st != nil {
+				t = st.title.Render(t)
 			}
 			fmt.Fprintln(w, t)
 			prev = c.Target
 		}
-		fmt.Fprintln(w, checkLine(c, color))
+		fmt.Fprintln(w, checkLine(c, st))
 		if ev := evidenceLine(c.Evidence); ev != "" {
-			if color {
-				ev = styleDim.Render(ev)
+			if st != nil {
+				ev = st.dim.Render(ev)
 			}
 			fmt.Fprintf(w, "      %s\n", ev)
 		}
@@ -67,7 +51,7 @@ func (a *App) renderReport(r *report.Report) error {
 			fmt.Fprintf(w, "      hint: %s\n", c.Hint)
 		}
 	}
-	fmt.Fprintln(w, summaryLine(r, color))
+	fmt.Fprintln(w, summaryLine(r, st))
 	return nil
 }
 
@@ -83,8 +67,10 @@ func targetCount(r *report.Report) int {
 	return len(seen)
 }
 
-func statusGlyph(s report.Status, color bool) string {
-	if !color {
+// statusGlyph is a check's status: a coloured glyph with styles, a
+// bracketed word without (st nil).
+func statusGlyph(s report.Status, st *styles) string {
+	if st == nil {
 		switch s {
 		case report.OK:
 			return "[ ok ]"
@@ -98,22 +84,22 @@ func statusGlyph(s report.Status, color bool) string {
 	}
 	switch s {
 	case report.OK:
-		return styleOK.Render(" ✓ ")
+		return st.ok.Render(" ✓ ")
 	case report.Warning:
-		return styleWarn.Render(" ! ")
+		return st.warn.Render(" ! ")
 	case report.Failed:
-		return styleFail.Render(" ✗ ")
+		return st.fail.Render(" ✗ ")
 	default:
-		return styleSkip.Render(" - ")
+		return st.skip.Render(" - ")
 	}
 }
 
-func checkLine(c report.Check, color bool) string {
-	line := fmt.Sprintf("%s %-22s %s", statusGlyph(c.Status, color), c.ID, c.Title)
+func checkLine(c report.Check, st *styles) string {
+	line := fmt.Sprintf("%s %-22s %s", statusGlyph(c.Status, st), c.ID, c.Title)
 	if c.Status == report.Skipped && c.SkippedReason != "" {
 		line += " (skipped: " + c.SkippedReason + ")"
-		if color {
-			line = styleSkip.Render(line)
+		if st != nil {
+			line = st.skip.Render(line)
 		}
 	}
 	return line
@@ -155,7 +141,7 @@ func compactValue(v any) string {
 	return string(b)
 }
 
-func summaryLine(r *report.Report, color bool) string {
+func summaryLine(r *report.Report, st *styles) string {
 	if r.FirstFailure != nil {
 		s := fmt.Sprintf("FAILED at %s", r.FirstFailure.ID)
 		if r.FirstFailure.Target != "" && targetCount(r) > 1 {
@@ -164,8 +150,8 @@ func summaryLine(r *report.Report, color bool) string {
 		if r.FirstFailure.Hint != "" {
 			s += ": next, " + r.FirstFailure.Hint
 		}
-		if color {
-			return styleFail.Render("✗ ") + s
+		if st != nil {
+			return st.fail.Render("✗ ") + s
 		}
 		return s
 	}
@@ -177,13 +163,13 @@ func summaryLine(r *report.Report, color bool) string {
 	}
 	if n > 0 {
 		s := fmt.Sprintf("OK with %d warning(s): nothing failed", n)
-		if color {
-			return styleWarn.Render("! ") + s
+		if st != nil {
+			return st.warn.Render("! ") + s
 		}
 		return s
 	}
-	if color {
-		return styleOK.Render("✓ ") + "OK: every check passed"
+	if st != nil {
+		return st.ok.Render("✓ ") + "OK: every check passed"
 	}
 	return "OK: every check passed"
 }

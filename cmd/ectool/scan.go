@@ -14,8 +14,6 @@ import (
 	"github.com/ecdata/ectool/probe/modbus"
 )
 
-func init() { registerGroup(NewCmdScan) }
-
 // ScanOptions are the inputs of `ectool scan`.
 type ScanOptions struct {
 	App *App
@@ -99,8 +97,8 @@ stays silent; 2 on bad flags; 3 when the port is missing, busy or held.`,
 	fs.StringVar(&opts.Probe, "probe", "fc03", "request that asks each address: fc03, fc04, fc01, fc02 or fc11, optionally with a register: a wire address (fc03:4000) or a Modicon reference of the same table (fc04:30001)")
 	fs.BoolVar(&opts.Thorough, "thorough", false, "re-probe silent addresses with FC 04 and FC 0x11")
 	fs.Var(wholeNumber{&opts.Retries, "a number of retries from 0 to 10"}, "retries", "re-send a probe that got no answer this many times")
-	opts.Listen, opts.Confirm = 3*time.Second, 5
-	fs.Var(wordedDuration{&opts.Listen, "3s (0 for none)"}, "listen", "listen this long before the first request (0: do not)")
+	opts.Confirm = 5
+	addListenFlag(cmd, &opts.Listen, 3*time.Second, "3s (0 for none)")
 	fs.Var(wholeNumber{&opts.Confirm, "a number of polls from 0 to 1000"}, "confirm", "polls of each found address to look for a collision (0: none)")
 	fs.StringVar(&opts.IDRegister, "id-register", "", "register with a serial number: a wire address in holding registers (16, 0x10) or a Modicon reference (40017, 30017, 464513); confirm polls read two registers there, so two meters show as two serial numbers")
 	fs.BoolVar(&opts.AutoDetect, "auto-detect", false, "find the baud rate and parity first: listen at each candidate, then probe a few addresses")
@@ -198,7 +196,7 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 			if rerr := app.renderReport(rep); rerr != nil {
 				return rerr
 			}
-			return scanExit(rep, err)
+			return reportExit(rep, err, false)
 		}
 		rep.Add(d.Check())
 		if !d.Found {
@@ -232,7 +230,7 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 	if rerr := app.renderReport(rep); rerr != nil {
 		return rerr
 	}
-	return scanExit(rep, err)
+	return reportExit(rep, err, false)
 }
 
 // openAt is the test hook for auto-detect (nil outside tests).
@@ -241,16 +239,6 @@ func (opts *ScanOptions) openAt() func(modbus.SerialSettings) (modbus.Port, erro
 		return nil
 	}
 	return func(modbus.SerialSettings) (modbus.Port, error) { return opts.Open() }
-}
-
-// scanExit is 3 when the scan could not run, else the report's code.
-func scanExit(rep *report.Report, err error) error {
-	if err != nil {
-		if _, cannot := modbus.OpenFailure(err); cannot {
-			return reported(ExitCannotRun)
-		}
-	}
-	return reported(rep.ExitCode(false))
 }
 
 // progressPrinter redraws one status line on stderr.
@@ -403,5 +391,5 @@ func scanSniffRun(ctx context.Context, opts *ScanSniffOptions) error {
 	if rerr := app.renderReport(rep); rerr != nil {
 		return rerr
 	}
-	return scanExit(rep, err)
+	return reportExit(rep, err, false)
 }

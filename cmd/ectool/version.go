@@ -57,7 +57,7 @@ func NewCmdVersion(app *App) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := currentVersion()
 			if app.JSON() {
-				return writeJSON(app.IO.Out, v)
+				return app.printJSON(v)
 			}
 			_, err := fmt.Fprintf(app.IO.Out, "ectool %s\ncommit: %s\nbuilt: %s\ngo: %s\nplatform: %s/%s\n",
 				v.Version, v.Commit, v.Date, v.GoVersion, v.OS, v.Arch)

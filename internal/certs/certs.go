@@ -70,19 +70,11 @@ func newAuthority(commonName, organization string, validFor time.Duration, key c
 	if parent != nil {
 		signer, signerKey = parent.Cert, parent.Key
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, key.Public(), signerKey)
+	p, err := sign(tmpl, signer, key, signerKey)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	keyPEM, err := encodeKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return &Authority{Cert: cert, Key: key, CertPEM: encodeCert(der), KeyPEM: keyPEM}, nil
+	return &Authority{Cert: p.Cert, Key: key, CertPEM: p.CertPEM, KeyPEM: p.KeyPEM}, nil
 }
 
 // Pool is a certificate pool holding only this CA.
@@ -146,7 +138,13 @@ func (a *Authority) issueWithKey(s Spec, key crypto.Signer) (*Pair, error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, key.Public(), a.Key)
+	return sign(tmpl, a.Cert, key, a.Key)
+}
+
+// sign makes the certificate tmpl for key, signed by signerKey as parent
+// (tmpl and key themselves for a self-signed one), and encodes both.
+func sign(tmpl, parent *x509.Certificate, key, signerKey crypto.Signer) (*Pair, error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signerKey)
 	if err != nil {
 		return nil, err
 	}

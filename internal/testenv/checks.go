@@ -47,9 +47,11 @@ func DocumentedChecks(t testing.TB) func(id string) bool {
 }
 
 // AssertChecksDocumented fails the test for every check ID in a JSON report
-// (the output of a command run with -o json) that docs/checks.md does not list.
+// (the output of a command run with -o json) that docs/checks.md does not
+// list, and when the report is not valid against docs/report.schema.json.
 func AssertChecksDocumented(t testing.TB, reportJSON []byte) {
 	t.Helper()
+	AssertSchema(t, "report", reportJSON)
 	var r struct {
 		Checks []struct {
 			ID string `json:"id"`

@@ -40,6 +40,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/ecdata/ectool/diag/exitcode"
 )
 
 // DeniedFilter is the topic tree no user may publish or subscribe to: the
@@ -159,6 +161,48 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	b := &Broker{CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile, ServerNames: serverNames,
 		ClientCertFile: p.clientCertFile, ClientKeyFile: p.clientKeyFile, conns: newConnTracker()}
 
+	ledger, err := b.ledger(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	caps := mqtt.NewDefaultServerCapabilities()
+	server := mqtt.New(&mqtt.Options{
+		Capabilities:           caps,
+		Logger:                 logger,
+		InlineClient:           false,
+		SysTopicResendInterval: 30,
+	})
+	if err := server.AddHook(new(auth.Hook), &auth.Options{Ledger: ledger}); err != nil {
+		return nil, err
+	}
+
+	fail := func(err error) (*Broker, error) {
+		for _, l := range b.bound {
+			_ = l.Close()
+		}
+		_ = server.Close()
+		return nil, err
+	}
+	if err := b.addListeners(server, cfg, p); err != nil {
+		return fail(err)
+	}
+	if err := server.Serve(); err != nil {
+		return fail(err)
+	}
+	b.server = server
+	ctx, b.stopCtx = context.WithCancel(ctx)
+	go func() {
+		<-ctx.Done()
+		_ = b.Close()
+	}()
+	return b, nil
+}
+
+// ledger writes each user's password file into cfg.Dir, records the users
+// on b and returns mochi's auth ledger: the denied tree first, each user's
+// rules, then deny what no rule allowed.
+func (b *Broker) ledger(cfg Config) (*auth.Ledger, error) {
 	ledger := &auth.Ledger{Users: auth.Users{}}
 	// First rule: nobody touches the denied tree.
 	ledger.ACL = append(ledger.ACL, auth.ACLRule{Filters: auth.Filters{DeniedFilter: auth.Deny}})
@@ -187,33 +231,20 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	// Last rule: deny what no rule allowed (mochi allows by default).
 	ledger.ACL = append(ledger.ACL, auth.ACLRule{Filters: auth.Filters{"#": auth.Deny}})
+	return ledger, nil
+}
 
-	caps := mqtt.NewDefaultServerCapabilities()
-	server := mqtt.New(&mqtt.Options{
-		Capabilities:           caps,
-		Logger:                 logger,
-		InlineClient:           false,
-		SysTopicResendInterval: 30,
-	})
-	if err := server.AddHook(new(auth.Hook), &auth.Options{Ledger: ledger}); err != nil {
-		return nil, err
-	}
-
-	var bound []net.Listener
-	fail := func(err error) (*Broker, error) {
-		for _, l := range bound {
-			_ = l.Close()
-		}
-		_ = server.Close()
-		return nil, err
-	}
+// addListeners binds the listeners cfg asks for (a negative port leaves one
+// out) and adds them to server, recording each raw listener in b.bound
+// and its URL on b.
+func (b *Broker) addListeners(server *mqtt.Server, cfg Config, p *pki) error {
 	listen := func(name string, port int, tlsCfg *tls.Config) (net.Listener, error) {
 		addr := net.JoinHostPort(cfg.Host, strconv.Itoa(port))
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, &ListenError{Name: name, Addr: addr, Err: err}
 		}
-		bound = append(bound, ln)
+		b.bound = append(b.bound, ln)
 		ln = b.conns.listener(ln, name != "ws")
 		if cfg.WrapListener != nil {
 			ln = cfg.WrapListener(name, ln)
@@ -229,10 +260,10 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.MQTTPort >= 0 {
 		ln, err := listen("mqtt", cfg.MQTTPort, nil)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		if err := server.AddListener(listeners.NewNet("mqtt", ln)); err != nil {
-			return fail(err)
+			return err
 		}
 		b.MQTT = "mqtt://" + hostPort(ln)
 	}
@@ -240,20 +271,20 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{p.serverCert}}
 		ln, err := listen("mqtts", cfg.MQTTSPort, tlsCfg)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		if err := server.AddListener(listeners.NewNet("mqtts", ln)); err != nil {
-			return fail(err)
+			return err
 		}
 		b.MQTTS = "mqtts://" + hostPort(ln)
 	}
 	if cfg.WSPort >= 0 {
 		ln, err := listen("ws", cfg.WSPort, nil)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		if err := server.AddListener(newWSListener("ws", ln)); err != nil {
-			return fail(err)
+			return err
 		}
 		b.WS = "ws://" + hostPort(ln) + "/mqtt"
 	}
@@ -262,24 +293,14 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.caPool}
 		ln, err := listen("mtls", cfg.MTLSPort, tlsCfg)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		if err := server.AddListener(listeners.NewNet("mtls", ln)); err != nil {
-			return fail(err)
+			return err
 		}
 		b.MTLS = "mqtts://" + hostPort(ln)
 	}
-	if err := server.Serve(); err != nil {
-		return fail(err)
-	}
-	b.server = server
-	b.bound = bound
-	ctx, b.stopCtx = context.WithCancel(ctx)
-	go func() {
-		<-ctx.Done()
-		_ = b.Close()
-	}()
-	return b, nil
+	return nil
 }
 
 // ListenError is a listener that could not bind, usually because the port
@@ -295,6 +316,14 @@ func (e *ListenError) Error() string {
 }
 
 func (e *ListenError) Unwrap() error { return e.Err }
+
+// ExitKind is exitcode.KindCannotRun: the lab cannot start.
+func (e *ListenError) ExitKind() exitcode.Kind { return exitcode.KindCannotRun }
+
+// NextStep says how to get a free port.
+func (e *ListenError) NextStep() string {
+	return "another program uses that port: choose another --port-base, or leave it out to use free ports"
+}
 
 // User returns the account called name (the zero User when there is none).
 func (b *Broker) User(name string) User {

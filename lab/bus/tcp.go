@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecdata/ectool/diag/exitcode"
 	"github.com/ecdata/ectool/probe/modbus"
 )
 
@@ -31,6 +32,14 @@ func (e *ListenError) Error() string {
 }
 
 func (e *ListenError) Unwrap() error { return e.Err }
+
+// ExitKind is exitcode.KindCannotRun: the lab cannot start.
+func (e *ListenError) ExitKind() exitcode.Kind { return exitcode.KindCannotRun }
+
+// NextStep says how to get a free port.
+func (e *ListenError) NextStep() string {
+	return "another program uses that port: choose another --port-base, or leave it out to use free ports"
+}
 
 func listen(name, addr string) (*service, error) {
 	if addr == "" {

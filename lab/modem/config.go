@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/ecdata/ectool/diag/exitcode"
 )
 
 // Scenario names what the simulated modem gets wrong.
@@ -118,6 +120,9 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+
+// ExitKind is exitcode.KindUsage: a flag's value.
+func (e *FieldError) ExitKind() exitcode.Kind { return exitcode.KindUsage }
 
 func scenarioNames() []string {
 	var n []string

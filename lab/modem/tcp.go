@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"sync"
+
+	"github.com/ecdata/ectool/diag/exitcode"
 )
 
 // ListenError is a port that could not bind, usually because another
@@ -18,6 +20,14 @@ func (e *ListenError) Error() string {
 }
 
 func (e *ListenError) Unwrap() error { return e.Err }
+
+// ExitKind is exitcode.KindCannotRun: the lab cannot start.
+func (e *ListenError) ExitKind() exitcode.Kind { return exitcode.KindCannotRun }
+
+// NextStep says how to get a free port.
+func (e *ListenError) NextStep() string {
+	return "another program uses that port: choose another --port-base, or leave it out to use free ports"
+}
 
 // TCP is the modem's raw AT port over TCP (what a serial server in
 // transparent mode offers): every connection is a session of its own.

@@ -68,6 +68,11 @@ func DefaultCandidates() []SerialSettings {
 // candidate, because a device only understands (and answers) a request sent
 // at its own settings.
 func AutoDetect(ctx context.Context, o DetectOptions) (*DetectResult, error) {
+	res, err := autoDetect(ctx, o)
+	return res, kinded(err)
+}
+
+func autoDetect(ctx context.Context, o DetectOptions) (*DetectResult, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/ecdata/ectool/diag/exitcode"
 	"github.com/ecdata/ectool/diag/report"
 )
 
@@ -458,12 +459,18 @@ func openCheck(t Target, s Settings, err error) report.Check {
 	return ch
 }
 
-// CannotRun reports whether err (of Read, Write or Watch) means ectool
-// could not run at all: exit 3.
-func CannotRun(err error) bool {
+// kinded gives the error of a command's run (Scan, Sniff, AutoDetect,
+// Read, Write, Watch) its exit kind: a port or target that could not be
+// opened, or failed mid-run, means the command could not run (exit 3;
+// OpenFailure tells them apart). A TCP target nothing accepts connections
+// at keeps no kind: the report's failed check makes it a problem found
+// (exit 1). An interrupt keeps none either.
+func kinded(err error) error {
 	if err == nil || errors.Is(err, context.Canceled) {
-		return false
+		return err
 	}
-	_, cannot := OpenFailure(err)
-	return cannot
+	if _, cannot := OpenFailure(err); cannot {
+		return exitcode.Wrap(exitcode.KindCannotRun, err)
+	}
+	return err
 }

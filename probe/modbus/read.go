@@ -110,6 +110,11 @@ func (o *ReadOptions) defaults() {
 // error only when it could not run (CannotRun) or the target was
 // unreachable; what the unit did is in the result.
 func Read(ctx context.Context, o ReadOptions) (*ReadResult, error) {
+	res, err := read(ctx, o)
+	return res, kinded(err)
+}
+
+func read(ctx context.Context, o ReadOptions) (*ReadResult, error) {
 	o.defaults()
 	res := &ReadResult{Target: o.Client.Target.String(), UnitID: int(o.Unit), Values: []Value{}}
 	c, err := Dial(ctx, o.Client)

@@ -162,6 +162,11 @@ func (o *ScanOptions) settings() Settings {
 // returns an error only when it could not run (port missing, busy or held,
 // connection refused, I/O error); everything it found is in the Result.
 func Scan(ctx context.Context, o ScanOptions) (*Result, error) {
+	res, err := scan(ctx, o)
+	return res, kinded(err)
+}
+
+func scan(ctx context.Context, o ScanOptions) (*Result, error) {
 	o.defaults()
 	res := &Result{Target: o.Target.String(), Settings: o.settings(), Devices: []Device{}, Findings: []Finding{}}
 	if o.Target.Transport == TransportTCP {

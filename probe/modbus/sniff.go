@@ -73,6 +73,11 @@ type SniffResult struct {
 // master's request/response pairs. Use an adapter of your own on the bus:
 // the holder check refuses the gateway's port like any other.
 func Sniff(ctx context.Context, o SniffOptions) (*SniffResult, error) {
+	res, err := sniff(ctx, o)
+	return res, kinded(err)
+}
+
+func sniff(ctx context.Context, o SniffOptions) (*SniffResult, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -144,6 +144,11 @@ type watchState struct {
 // timeouts, CRC errors, exceptions and latency. It returns an error only
 // when it could not run or the bus failed.
 func Watch(ctx context.Context, o WatchOptions) (*WatchResult, error) {
+	res, err := watch(ctx, o)
+	return res, kinded(err)
+}
+
+func watch(ctx context.Context, o WatchOptions) (*WatchResult, error) {
 	o.Client.defaults()
 	res := &WatchResult{Target: o.Client.Target.String(), max: o.MaxErrorRate}
 	c, err := Dial(ctx, o.Client)

@@ -107,6 +107,11 @@ func bitsHex(bits []bool) string {
 // heard, and never to unit 0 without Broadcast. The error is only for a
 // bus that could not be used; what the unit did is in the result.
 func Write(ctx context.Context, o WriteOptions) (*WriteResult, error) {
+	res, err := write(ctx, o)
+	return res, kinded(err)
+}
+
+func write(ctx context.Context, o WriteOptions) (*WriteResult, error) {
 	o.Client.TalkOverMaster = false
 	req := o.request()
 	// Both forms, without the read function String adds: this is a write.

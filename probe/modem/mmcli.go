@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ecdata/ectool/diag/exitcode"
 	"github.com/ecdata/ectool/diag/report"
 )
 
@@ -196,7 +197,7 @@ func (p *mmProber) checkModem(ctx context.Context, c *report.Check) {
 		c.Evidence["error"] = err.Error()
 		var me *MMCLIError
 		if errors.As(err, &me) {
-			p.r.Err = err
+			p.r.Err = exitcode.Wrap(exitcode.KindCannotRun, err)
 			p.fail(c, "ModemManager shows no modem", me.Hint(), "")
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ecdata/ectool/diag/exitcode"
 	"github.com/ecdata/ectool/diag/report"
 )
 
@@ -186,7 +187,7 @@ func (p *prober) do(ctx context.Context, cmd string, also ...string) (*Answer, e
 func (p *prober) note(cmd string, a *Answer, err error) {
 	var ioe *IOError
 	if errors.As(err, &ioe) && p.r.Err == nil {
-		p.r.Err = err
+		p.r.Err = exitcode.Wrap(exitcode.KindCannotRun, err)
 	}
 	if p.cur == nil {
 		return

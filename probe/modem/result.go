@@ -148,7 +148,8 @@ type Result struct {
 	// Checks are the finished checks in CheckOrder.
 	Checks []report.Check `json:"-"`
 	// Err is set when the probe could not run to the end because the port
-	// itself failed (the device vanished, the connection closed).
+	// itself failed (the device vanished, the connection closed), or
+	// ModemManager shows no modem: a cannot-run error (exit 3).
 	Err error `json:"-"`
 
 	summaries map[string]string // words of each check for the verdict

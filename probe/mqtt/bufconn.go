@@ -253,6 +253,20 @@ func (b *bufConn) notMQTTAnswer() []byte {
 }
 
 func (b *bufConn) Write(p []byte) (int, error) {
+	if err := b.lockRoom(); err != nil {
+		return 0, err
+	}
+	b.buf = append(b.buf, p...)
+	b.out.scan(p)
+	b.mu.Unlock()
+	b.wake()
+	return len(p), nil
+}
+
+// lockRoom takes b.mu once the send buffer has room (below maxPending),
+// or fails, unlocked, with why nothing more may be sent: the first write
+// error, or the connection closed.
+func (b *bufConn) lockRoom() error {
 	b.mu.Lock()
 	for len(b.buf) >= maxPending && b.err == nil && !b.closed {
 		b.drained.Wait()
@@ -263,16 +277,17 @@ func (b *bufConn) Write(p []byte) (int, error) {
 		if err == nil {
 			err = net.ErrClosed
 		}
-		return 0, err
+		return err
 	}
-	b.buf = append(b.buf, p...)
-	b.out.scan(p)
-	b.mu.Unlock()
+	return nil
+}
+
+// wake tells the flusher there is something to send.
+func (b *bufConn) wake() {
 	select {
 	case b.kick <- struct{}{}:
 	default:
 	}
-	return len(p), nil
 }
 
 // writePacket appends one whole packet, encoded by enc straight into the
@@ -287,16 +302,7 @@ func (b *bufConn) writePacket(enc func(dst []byte) []byte) error {
 func (b *bufConn) appendPacket(enc func(dst []byte) []byte) (int64, error) {
 	b.pkt.Lock()
 	defer b.pkt.Unlock()
-	b.mu.Lock()
-	for len(b.buf) >= maxPending && b.err == nil && !b.closed {
-		b.drained.Wait()
-	}
-	if b.err != nil || b.closed {
-		err := b.err
-		b.mu.Unlock()
-		if err == nil {
-			err = net.ErrClosed
-		}
+	if err := b.lockRoom(); err != nil {
 		return 0, err
 	}
 	start := len(b.buf)
@@ -304,10 +310,7 @@ func (b *bufConn) appendPacket(enc func(dst []byte) []byte) (int64, error) {
 	b.out.scan(b.buf[start:])
 	pings := b.out.pings
 	b.mu.Unlock()
-	select {
-	case b.kick <- struct{}{}:
-	default:
-	}
+	b.wake()
 	return pings, nil
 }
 

@@ -17,26 +17,19 @@ import (
 // client311 speaks MQTT 3.1.1 through paho.mqtt.golang over a connection we
 // dialled (CustomOpenConnectionFn hands it over).
 type client311 struct {
-	pc      paho311.Client
-	conn    *bufConn
-	connack ConnAck
-	q       *msgQueue
-	life    *lifecycle
+	*clientCore
+	pc paho311.Client
 
 	subMu sync.Mutex // SUBSCRIBE results are per filter: one at a time
-	// subscribed: messages may be on their way to us at any time;
 	// inflight: QoS 1/2 publishes awaiting their acknowledgement.
-	subscribed atomic.Bool
-	inflight   atomic.Int64
+	inflight atomic.Int64
 	// lastDelivery (Unix nanoseconds) is when the library last handed us a
 	// message; it acknowledges right after, on its own goroutine.
 	lastDelivery atomic.Int64
 }
 
 func connect311(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*client311, error) {
-	c := &client311{conn: conn, q: newMsgQueue(), life: newLifecycle()}
-	fast := &fastPath{q: c.q, version: V311}
-	fast.install(conn)
+	c := &client311{clientCore: newClientCore(conn, V311)}
 	used := false
 	opts := paho311.NewClientOptions().
 		AddBroker("tcp://" + info.Broker.Addr()).
@@ -58,13 +51,11 @@ func connect311(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (
 		SetOrderMatters(true).
 		SetResumeSubs(false).
 		SetDefaultPublishHandler(func(_ paho311.Client, m paho311.Message) {
-			c.q.push(Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retain: m.Retained(), Dup: m.Duplicate(), Received: time.Now()})
-			fast.delivered()
+			c.received(Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retain: m.Retained(), Dup: m.Duplicate(), Received: time.Now()})
 			c.lastDelivery.Store(time.Now().UnixNano())
 		}).
 		SetConnectionLostHandler(func(_ paho311.Client, err error) {
-			c.life.fail(&StepError{Step: StepReceive, Message: "connection to the broker lost: " + lostWords(err),
-				Hint: "the broker closed the connection (MQTT 3.1.1 brokers do so to refuse a publish or subscription, or for another client with the same id): look at the broker's log", Err: err})
+			c.lost(err, "the broker closed the connection (MQTT 3.1.1 brokers do so to refuse a publish or subscription, or for another client with the same id): look at the broker's log")
 			c.life.end()
 			c.q.close()
 		})
@@ -143,8 +134,6 @@ func containsAnyOf(s string, subs ...string) bool {
 	}
 	return false
 }
-
-func (c *client311) ConnAck() ConnAck { return c.connack }
 
 // wait waits for a token, the context or the connection's end.
 func (c *client311) wait(ctx context.Context, tok paho311.Token) error {
@@ -283,17 +272,8 @@ func (c *client311) Unsubscribe(ctx context.Context, filters ...string) error {
 	return nil
 }
 
-func (c *client311) Messages() <-chan Message { return c.q.out }
-func (c *client311) Done() <-chan struct{}    { return c.life.done }
-func (c *client311) Err() error               { return c.life.Err() }
-
 func (c *client311) Disconnect(ctx context.Context) error {
-	live := true
-	select {
-	case <-c.life.done:
-		live = false
-	default:
-	}
+	live := !c.ended()
 	c.life.setClosing()
 	if !c.subscribed.Load() && !c.connack.SessionPresent && c.inflight.Load() == 0 {
 		c.conn.noLinger.Store(true)
@@ -335,25 +315,15 @@ func (c *client311) Abort() error {
 }
 
 func (c *client311) Sync(ctx context.Context) error {
-	ok, err := c.conn.pingBarrier(ctx, c.life.done)
-	switch {
-	case ok:
-		return nil
-	case err != nil:
-		return &StepError{Step: StepPublish, Message: "no answer to PINGREQ in time after the publishes",
-			Hint: "the broker stopped answering: look at the broker's log; raise --timeout on a slow link", Err: err}
+	if ok, err := c.conn.pingBarrier(ctx, c.life.done); !ok {
+		return c.syncAfter(ctx, err, func() error {
+			return &StepError{Step: StepPublish,
+				Message: "the broker closed the connection after the publishes: MQTT 3.1.1 brokers refuse a publish this way",
+				Hint:    "usually the broker's ACL does not allow this client on that topic, or the message is larger than the broker's limit (max_packet_size): check the user's ACL entries and the broker's log",
+				Err:     c.life.Err()}
+		})
 	}
-	select {
-	case <-c.life.done:
-	case <-ctx.Done():
-	}
-	if !c.life.isClosing() {
-		return &StepError{Step: StepPublish,
-			Message: "the broker closed the connection after the publishes: MQTT 3.1.1 brokers refuse a publish this way",
-			Hint:    "usually the broker's ACL does not allow this client on that topic, or the message is larger than the broker's limit (max_packet_size): check the user's ACL entries and the broker's log",
-			Err:     c.life.Err()}
-	}
-	return c.life.lostError(StepPublish, "the publishes were not all taken")
+	return nil
 }
 
 func (c *client311) NoSubscribers() int { return 0 }

@@ -17,29 +17,21 @@ import (
 
 // client5 speaks MQTT 5 through paho.golang over a connection we dialled.
 type client5 struct {
-	pc      *paho.Client
-	conn    *bufConn
-	connack ConnAck
-	q       *msgQueue
-	life    *lifecycle
-	sess    *asyncSession
-	pubMu   sync.Mutex // publishes leave in call order
-	// subscribed: messages may be on their way to us at any time.
-	subscribed atomic.Bool
-	noSubs     atomic.Int64 // acknowledgements with 0x10 no matching subscribers
+	*clientCore
+	pc     *paho.Client
+	sess   *asyncSession
+	pubMu  sync.Mutex   // publishes leave in call order
+	noSubs atomic.Int64 // acknowledgements with 0x10 no matching subscribers
 }
 
 func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*client5, error) {
-	c := &client5{conn: conn, q: newMsgQueue(), life: newLifecycle(), sess: newAsyncSession()}
-	fast := &fastPath{q: c.q, version: V5}
-	fast.install(conn)
+	c := &client5{clientCore: newClientCore(conn, V5), sess: newAsyncSession()}
 	c.pc = paho.NewClient(paho.ClientConfig{
 		Conn:    conn,
 		Session: c.sess,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
-				c.q.push(fromPaho5(pr.Packet))
-				fast.delivered()
+				c.received(fromPaho5(pr.Packet))
 				return true, nil
 			},
 		},
@@ -54,8 +46,7 @@ func connect5(ctx context.Context, conn *bufConn, o Options, info *DialInfo) (*c
 				Hint:    ReasonHint(V5, PacketDisconnect, d.ReasonCode), Err: re})
 		},
 		OnClientError: func(err error) {
-			c.life.fail(&StepError{Step: StepReceive, Message: "connection to the broker lost: " + lostWords(err),
-				Hint: "the network or the broker dropped the connection (a broker also closes the older of two connections with the same client id): look at the broker's log", Err: err})
+			c.lost(err, "the network or the broker dropped the connection (a broker also closes the older of two connections with the same client id): look at the broker's log")
 		},
 		// Operations are bounded by their callers' contexts.
 		PacketTimeout: 24 * time.Hour,
@@ -177,8 +168,6 @@ func fromPaho5(p *paho.Publish) Message {
 	}
 	return m
 }
-
-func (c *client5) ConnAck() ConnAck { return c.connack }
 
 func toPaho5(m Message) *paho.Publish {
 	p := &paho.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain}
@@ -432,12 +421,8 @@ func (c *client5) Unsubscribe(ctx context.Context, filters ...string) error {
 	return nil
 }
 
-func (c *client5) Messages() <-chan Message { return c.q.out }
-func (c *client5) Done() <-chan struct{}    { return c.life.done }
-func (c *client5) Err() error               { return c.life.Err() }
-
 func (c *client5) Disconnect(ctx context.Context) error {
-	live := !c.isEnded()
+	live := !c.ended()
 	c.life.setClosing()
 	if !c.subscribed.Load() && !c.connack.SessionPresent && c.sess.pendingCount() == 0 {
 		c.conn.noLinger.Store(true)
@@ -454,34 +439,17 @@ func (c *client5) Disconnect(ctx context.Context) error {
 	return err
 }
 
-func (c *client5) isEnded() bool {
-	select {
-	case <-c.life.done:
-		return true
-	default:
-		return false
-	}
-}
-
 func (c *client5) Abort() error {
 	c.life.setClosing()
 	return c.conn.abort()
 }
 
 func (c *client5) Sync(ctx context.Context) error {
-	ok, err := c.conn.pingBarrier(ctx, c.pc.Done())
-	switch {
-	case ok:
-		return nil
-	case err != nil:
-		return &StepError{Step: StepPublish, Message: "no answer to PINGREQ in time after the publishes",
-			Hint: "the broker stopped answering: look at the broker's log; raise --timeout on a slow link", Err: err}
+	if ok, err := c.conn.pingBarrier(ctx, c.pc.Done()); !ok {
+		// An MQTT 5 broker refuses with a reason code, not by closing.
+		return c.syncAfter(ctx, err, nil)
 	}
-	select {
-	case <-c.life.done:
-	case <-ctx.Done():
-	}
-	return c.life.lostError(StepPublish, "the publishes were not all taken")
+	return nil
 }
 
 // limitError words a publish paho.golang refused to send because the

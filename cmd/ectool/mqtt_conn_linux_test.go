@@ -14,7 +14,7 @@ import (
 	"github.com/ecdata/ectool/internal/testenv"
 )
 
-// G5: an input file this user may not read is exit 3 ("could not run:
+// An input file this user may not read is exit 3 ("could not run:
 // permission"); a missing one stays a usage error (exit 2).
 func TestUnreadableInputFilesExitThree(t *testing.T) {
 	bin := testenv.CopyBinary(t)

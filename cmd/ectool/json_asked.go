@@ -1,31 +1,11 @@
 package main
 
 import (
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
-
-// errorDocument is what stdout carries when a command fails under -o json
-// without a report of its own: {"error": {"message", "hint", "exit_code"}},
-// the shape `mqtt sub` ends its stream with, so a CI step can always parse
-// stdout and branch on exit_code.
-type errorDocument struct {
-	Error errorBody `json:"error"`
-}
-
-type errorBody struct {
-	Message  string `json:"message"`
-	Hint     string `json:"hint"`
-	ExitCode int    `json:"exit_code"`
-}
-
-// writeErrorJSON writes e as one error document to w.
-func writeErrorJSON(w io.Writer, e *ExitError) {
-	_ = writeJSON(w, errorDocument{Error: errorBody{Message: e.Error(), Hint: e.Hint, ExitCode: e.Code}})
-}
 
 // jsonAsked reports whether args ask for -o json anywhere before "--",
 // reading them as pflag would (-o json, -ojson, -o=json, --output json,
