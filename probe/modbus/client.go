@@ -220,11 +220,10 @@ func (c *Client) doRTU(unit byte, req PDU) (Exchange, error) {
 	if err := c.absorb(); err != nil {
 		return x, err
 	}
-	if c.leaveInterFrameGap() {
-		if err := c.absorb(); err != nil { // what came during the gap
-			return x, err
-		}
+	if err := c.rtu.awaitInterFrameGap(c.hear); err != nil {
+		return x, fmt.Errorf("%w: %v", ErrBusIO, err)
 	}
+	c.Heard.Echo = c.rtu.echoSeen
 	if c.Stopped() {
 		// Another master's request arrived since the caller looked: a
 		// write must never go out over it, nor a read without
@@ -301,35 +300,6 @@ func (c *Client) doRTU(unit byte, req PDU) (Exchange, error) {
 			c.hear(ev)
 		}
 	}
-}
-
-// leaveInterFrameGap waits until the line has been quiet for t3.5 since
-// the last byte received. Without it a back-to-back poll starts about a
-// character after the previous answer, and a device that frames by
-// silence (FreeModbus and most meter firmware) reads that answer and the
-// request as one frame with a bad CRC: the next unit of a watch over
-// several meters would never answer. Modbus over serial line V1.02,
-// 2.5.1.1.
-// It reports whether it waited.
-func (c *Client) leaveInterFrameGap() bool {
-	if c.rtu.lastRx.IsZero() {
-		return false
-	}
-	wait := c.rtu.lastRx.Add(interFrameGap(c.o.Serial)).Sub(c.o.Now())
-	if wait <= 0 {
-		return false
-	}
-	time.Sleep(wait)
-	return true
-}
-
-// interFrameGap is the protocol's t3.5: 3.5 character times, and a fixed
-// 1.75 ms above 19200 baud as the specification recommends.
-func interFrameGap(s SerialSettings) time.Duration {
-	if s.Baud > 19200 {
-		return 1750 * time.Microsecond
-	}
-	return s.WireTime(7) / 2
 }
 
 // absorb takes in what already arrived: another master's traffic between
