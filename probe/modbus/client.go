@@ -204,10 +204,16 @@ func (c *Client) Do(ctx context.Context, unit byte, req PDU) (Exchange, error) {
 	if err := ctx.Err(); err != nil {
 		return Exchange{}, err
 	}
+	return c.do(unit, req, c.o.Timeout)
+}
+
+// do is Do with its own timeout (pollUnit's, which confirm and watch
+// poll through).
+func (c *Client) do(unit byte, req PDU, timeout time.Duration) (Exchange, error) {
 	if c.tcp != nil {
-		return c.doTCP(unit, req)
+		return c.doTCP(unit, req, timeout)
 	}
-	return c.doRTU(unit, req)
+	return c.doRTU(unit, req, timeout)
 }
 
 // broadcastTurnaround is how long a master leaves the line quiet after a
@@ -215,7 +221,7 @@ func (c *Client) Do(ctx context.Context, unit byte, req PDU) (Exchange, error) {
 // for 100 to 200 ms).
 const broadcastTurnaround = 200 * time.Millisecond
 
-func (c *Client) doRTU(unit byte, req PDU) (Exchange, error) {
+func (c *Client) doRTU(unit byte, req PDU, timeout time.Duration) (Exchange, error) {
 	x := Exchange{Unit: unit, Request: req, Outcome: OutcomeTimeout}
 	if err := c.absorb(); err != nil {
 		return x, err
@@ -252,7 +258,7 @@ func (c *Client) doRTU(unit byte, req PDU) (Exchange, error) {
 		x.Outcome = OutcomeBroadcast
 		return x, c.hearUntil(reqEnd.Add(broadcastTurnaround))
 	}
-	deadline := reqEnd.Add(c.o.Timeout)
+	deadline := reqEnd.Add(timeout)
 	// head holds a request-shaped frame from the unit with our function:
 	// the splitter cuts one out of an answer whose first bytes happen to
 	// end in a valid request CRC (1 in 65536) before the rest arrives.
@@ -320,7 +326,7 @@ func (c *Client) hearUntil(deadline time.Time) error {
 	}
 }
 
-func (c *Client) doTCP(unit byte, req PDU) (Exchange, error) {
+func (c *Client) doTCP(unit byte, req PDU, timeout time.Duration) (Exchange, error) {
 	c.tid++
 	tid := c.tid
 	x := Exchange{Unit: unit, Request: req, Outcome: OutcomeTimeout, At: c.o.Now()}
@@ -331,7 +337,7 @@ func (c *Client) doTCP(unit byte, req PDU) (Exchange, error) {
 		x.Outcome = OutcomeBroadcast
 		return x, nil
 	}
-	t := time.NewTimer(c.o.Timeout)
+	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		select {

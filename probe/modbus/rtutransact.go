@@ -139,6 +139,7 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 	if err != nil {
 		return rec, nil, fmt.Errorf("%w: writing to the bus: %v", ErrBusIO, err)
 	}
+	rec.sentAt = sentAt
 	reqEnd := sentAt.Add(s.wire(len(req)))
 	ex := s.exchange(unit, p.Function)
 	ex.attempts++
