@@ -205,10 +205,16 @@ func (c *Client) Do(ctx context.Context, unit byte, req PDU) (Exchange, error) {
 	if err := ctx.Err(); err != nil {
 		return Exchange{}, err
 	}
+	return c.do(unit, req, c.o.Timeout)
+}
+
+// do is Do with its own timeout (pollUnit's, which confirm and watch
+// poll through).
+func (c *Client) do(unit byte, req PDU, timeout time.Duration) (Exchange, error) {
 	if c.tcp != nil {
-		return c.doTCP(unit, req)
+		return c.doTCP(unit, req, timeout)
 	}
-	return c.doRTU(unit, req)
+	return c.doRTU(unit, req, timeout)
 }
 
 // broadcastTurnaround is how long a master leaves the line quiet after a
@@ -216,16 +222,15 @@ func (c *Client) Do(ctx context.Context, unit byte, req PDU) (Exchange, error) {
 // for 100 to 200 ms).
 const broadcastTurnaround = 200 * time.Millisecond
 
-func (c *Client) doRTU(unit byte, req PDU) (Exchange, error) {
+func (c *Client) doRTU(unit byte, req PDU, timeout time.Duration) (Exchange, error) {
 	x := Exchange{Unit: unit, Request: req, Outcome: OutcomeTimeout}
 	if err := c.absorb(); err != nil {
 		return x, err
 	}
-	if c.leaveInterFrameGap() {
-		if err := c.absorb(); err != nil { // what came during the gap
-			return x, err
-		}
+	if err := c.rtu.awaitInterFrameGap(c.hear); err != nil {
+		return x, fmt.Errorf("%w: %v", ErrBusIO, err)
 	}
+	c.Heard.Echo = c.rtu.echoSeen
 	if c.Stopped() {
 		// Another master's request arrived since the caller looked: a
 		// write must never go out over it, nor a read without
@@ -254,7 +259,7 @@ func (c *Client) doRTU(unit byte, req PDU) (Exchange, error) {
 		x.Outcome = OutcomeBroadcast
 		return x, c.hearUntil(reqEnd.Add(broadcastTurnaround))
 	}
-	deadline := reqEnd.Add(c.o.Timeout)
+	deadline := reqEnd.Add(timeout)
 	// head holds a request-shaped frame from the unit with our function:
 	// the splitter cuts one out of an answer whose first bytes happen to
 	// end in a valid request CRC (1 in 65536) before the rest arrives.
@@ -304,35 +309,6 @@ func (c *Client) doRTU(unit byte, req PDU) (Exchange, error) {
 	}
 }
 
-// leaveInterFrameGap waits until the line has been quiet for t3.5 since
-// the last byte received. Without it a back-to-back poll starts about a
-// character after the previous answer, and a device that frames by
-// silence (FreeModbus and most meter firmware) reads that answer and the
-// request as one frame with a bad CRC: the next unit of a watch over
-// several meters would never answer. Modbus over serial line V1.02,
-// 2.5.1.1.
-// It reports whether it waited.
-func (c *Client) leaveInterFrameGap() bool {
-	if c.rtu.lastRx.IsZero() {
-		return false
-	}
-	wait := c.rtu.lastRx.Add(interFrameGap(c.o.Serial)).Sub(c.o.Now())
-	if wait <= 0 {
-		return false
-	}
-	time.Sleep(wait)
-	return true
-}
-
-// interFrameGap is the protocol's t3.5: 3.5 character times, and a fixed
-// 1.75 ms above 19200 baud as the specification recommends.
-func interFrameGap(s SerialSettings) time.Duration {
-	if s.Baud > 19200 {
-		return 1750 * time.Microsecond
-	}
-	return s.WireTime(7) / 2
-}
-
 // absorb takes in what already arrived: another master's traffic between
 // ectool's requests.
 func (c *Client) absorb() error { return c.hearUntil(c.o.Now()) }
@@ -351,7 +327,7 @@ func (c *Client) hearUntil(deadline time.Time) error {
 	}
 }
 
-func (c *Client) doTCP(unit byte, req PDU) (Exchange, error) {
+func (c *Client) doTCP(unit byte, req PDU, timeout time.Duration) (Exchange, error) {
 	c.tid++
 	tid := c.tid
 	x := Exchange{Unit: unit, Request: req, Outcome: OutcomeTimeout, At: c.o.Now()}
@@ -362,7 +338,7 @@ func (c *Client) doTCP(unit byte, req PDU) (Exchange, error) {
 		x.Outcome = OutcomeBroadcast
 		return x, nil
 	}
-	t := time.NewTimer(c.o.Timeout)
+	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		select {

@@ -11,7 +11,8 @@ import (
 // its own account of whatever else arrived on the way (late answers, noise,
 // another master) and its own idea of an answer that does not count (a
 // gateway's 0x0A or 0x0B). The confirm loop owns everything else, so both
-// transports confirm alike; a Client can implement it for modbus watch.
+// transports confirm alike. A Client is the third (clientpoll.go): modbus
+// watch polls through it.
 type unitPoller interface {
 	// pollUnit sends req to unit and waits up to timeout for the answer.
 	// answer is nil when none came, or none that counts.

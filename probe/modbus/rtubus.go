@@ -107,6 +107,40 @@ func (b *rtuBus) sendUnremembered(frame []byte) (time.Time, error) {
 	return at, err
 }
 
+// awaitInterFrameGap listens until the line has been quiet for t3.5 since
+// the last byte heard, handing hear what arrives meanwhile. Without it a
+// request can start about a character after the previous answer (or a late
+// one, or another master's frame), and a device that frames by silence
+// (FreeModbus and most meter firmware) reads the two as one frame with a
+// bad CRC and never answers. Modbus over serial line V1.02, 2.5.1.1. The
+// client (read, write, watch) and the scanner (sweep, confirm) both wait
+// here, so they leave the same gap.
+func (b *rtuBus) awaitInterFrameGap(hear func(Event)) error {
+	for !b.lastRx.IsZero() {
+		end := b.lastRx.Add(interFrameGap(b.settings))
+		if !b.now().Before(end) {
+			return nil
+		}
+		ev, ok, err := b.next(end)
+		if err != nil {
+			return err
+		}
+		if ok {
+			hear(ev)
+		}
+	}
+	return nil
+}
+
+// interFrameGap is the protocol's t3.5: 3.5 character times, and a fixed
+// 1.75 ms above 19200 baud as the specification recommends.
+func interFrameGap(s SerialSettings) time.Duration {
+	if s.Baud > 19200 {
+		return 1750 * time.Microsecond
+	}
+	return s.WireTime(7) / 2
+}
+
 // next returns the next event from the bus, waiting until deadline. Echoes
 // of our own last request are stripped here. ok is false when the deadline
 // passed with nothing to report. Bytes still arriving at the deadline are

@@ -130,12 +130,16 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 	if err := s.absorb(s.now()); err != nil {
 		return rec, nil, err
 	}
+	if err := s.bus.awaitInterFrameGap(func(ev Event) { s.other(ev, nil, -1) }); err != nil {
+		return rec, nil, fmt.Errorf("%w: %v", ErrBusIO, err)
+	}
 	req := EncodeRTU(unit, p)
 	rec.owedAge, rec.lateInFlight = s.answerOwed(unit, s.now())
 	sentAt, err := s.bus.send(req)
 	if err != nil {
 		return rec, nil, fmt.Errorf("%w: writing to the bus: %v", ErrBusIO, err)
 	}
+	rec.sentAt = sentAt
 	reqEnd := sentAt.Add(s.wire(len(req)))
 	ex := s.exchange(unit, p.Function)
 	ex.attempts++

@@ -103,6 +103,7 @@ func (s *tcpScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 	s.tid++
 	tid := s.tid
 	sentAt := s.o.Now()
+	rec.sentAt = sentAt
 	if _, err := s.conn.Write(EncodeMBAP(tid, unit, p)); err != nil {
 		if rerr := s.reconnect(err); rerr != nil {
 			return rec, nil, rerr

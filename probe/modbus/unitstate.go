@@ -32,6 +32,9 @@ type pollRec struct {
 	// garbage says nothing of the device.
 	lateInFlight bool
 	owedAge      time.Duration
+	// sentAt is when the request went out: watch stamps the values it
+	// read with it.
+	sentAt time.Time
 }
 
 // garbageAnswer is how many bytes that form no frame, in a window where an

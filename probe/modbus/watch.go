@@ -123,15 +123,6 @@ type WatchResult struct {
 	listen  *listening
 }
 
-// poller sends one request and returns its exchange. *Client is one.
-// Scan's confirm phase polls through unitPoller (confirm.go), which both
-// scanners implement; a Client implementing it too would let watch poll
-// through the same interface, so watch keeps no transport logic of its own.
-type poller interface {
-	Do(ctx context.Context, unit byte, req PDU) (Exchange, error)
-	Stopped() bool
-}
-
 // watchState is the last value and the reads of one item on one unit.
 type watchState struct {
 	last  *string
@@ -169,8 +160,10 @@ func watch(ctx context.Context, o WatchOptions) (*WatchResult, error) {
 	return res, watchLoop(ctx, c, o, res, o.Client.Now)
 }
 
-// watchLoop runs the rounds over p.
-func watchLoop(ctx context.Context, p poller, o WatchOptions, res *WatchResult, now func() time.Time) error {
+// watchLoop runs the rounds over p: the poller scan's confirm loop polls
+// through (unitPoller; a *Client here), so watch keeps no transport logic
+// of its own and counts what each poll's record says, as confirm does.
+func watchLoop(ctx context.Context, p unitPoller, o WatchOptions, res *WatchResult, now func() time.Time) error {
 	stats := map[byte]*UnitStats{}
 	for _, u := range o.Units {
 		stats[u] = &UnitStats{UnitID: int(u)}
@@ -185,19 +178,22 @@ func watchLoop(ctx context.Context, p poller, o WatchOptions, res *WatchResult, 
 		next := now().Add(o.Every)
 		for _, u := range o.Units {
 			for i, it := range o.Items {
-				x, err := p.Do(ctx, u, ReadRequest{Function: it.Reg.Table.ReadFunction(), Address: it.Reg.Address, Quantity: uint16(it.registers())}.PDU())
+				if ctx.Err() != nil {
+					return nil // Ctrl-C: the summary so far
+				}
+				rec, answer, err := p.pollUnit(u, ReadRequest{Function: it.Reg.Table.ReadFunction(), Address: it.Reg.Address, Quantity: uint16(it.registers())}.PDU(), o.Client.Timeout)
 				if err != nil {
 					if ctx.Err() != nil {
-						return nil // Ctrl-C: the summary so far
+						return nil
 					}
 					return err
 				}
-				if p.Stopped() {
+				if p.halted() {
 					res.Stopped = "foreign_master"
 					return nil
 				}
-				stats[u].count(x)
-				regs := answerRegisters(x, it.registers())
+				stats[u].count(rec)
+				regs := answerRegisters(answer, it.registers())
 				if regs == nil {
 					continue
 				}
@@ -209,7 +205,7 @@ func watchLoop(ctx context.Context, p poller, o WatchOptions, res *WatchResult, 
 						st = &watchState{order: it.Order}
 						state[key] = st
 					}
-					st.observe(u, it.value(v), regs[v*w:(v+1)*w], x.At, o.OnChange)
+					st.observe(u, it.value(v), regs[v*w:(v+1)*w], rec.sentAt, o.OnChange)
 				}
 			}
 		}
@@ -224,11 +220,13 @@ func watchLoop(ctx context.Context, p poller, o WatchOptions, res *WatchResult, 
 	return nil
 }
 
-func answerRegisters(x Exchange, n int) []uint16 {
-	if x.Outcome != OutcomeOK {
+// answerRegisters are the n registers of an answer (nil: none, an
+// exception, or not n).
+func answerRegisters(answer *PDU, n int) []uint16 {
+	if answer == nil || answer.IsException() {
 		return nil
 	}
-	regs, err := ParseRegisters(*x.Answer)
+	regs, err := ParseRegisters(*answer)
 	if err != nil || len(regs) != n {
 		return nil
 	}
@@ -267,19 +265,18 @@ func (st *watchState) observe(u byte, it WatchItem, regs []uint16, at time.Time,
 	}
 }
 
-func (s *UnitStats) count(x Exchange) {
+func (s *UnitStats) count(rec pollRec) {
 	s.Polls++
-	switch x.Outcome {
-	case OutcomeOK:
+	switch {
+	case rec.ok:
 		s.Answers++
-		s.latencies = append(s.latencies, x.Latency)
-	case OutcomeException:
-		s.Answers++
-		s.Exceptions++
-		s.latencies = append(s.latencies, x.Latency)
-	case OutcomeTimeout:
+		if rec.exception != 0 {
+			s.Exceptions++
+		}
+		s.latencies = append(s.latencies, rec.latency)
+	case rec.timeout:
 		s.Timeouts++
-	case OutcomeCRC:
+	case rec.corrupt > 0:
 		s.CRCErrors++
 	}
 }
