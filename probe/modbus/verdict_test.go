@@ -283,6 +283,14 @@ func TestVerdictOfOneFunctionGarbledIsMeasuredAgainstTheBus(t *testing.T) {
 	if d := judge(u(), noisy, false, 100*ms, true); d.Verdict == VerdictCollision {
 		t.Errorf("FC 0x11 garbled everywhere (noise on long answers): verdict collision %v", d.Evidence)
 	}
+	// Noise pulses heard where no answer was due: long answers are hit more
+	// often than short ones, and the other meters' few long answers may
+	// happen to come back clean (the lab's noisy bus did this about one run
+	// in ten). That is no proof of twins: a suspect, never a collision.
+	pulses := baseline{polls: 27, fc: map[byte][2]int{0x11: {6, 0}}, noisy: true}
+	if d := judge(u(), pulses, false, 100*ms, true); d.Verdict != VerdictSuspect {
+		t.Errorf("FC 0x11 garbled at 17 on a line with noise pulses: verdict %s %v, want suspect", d.Verdict, d.Evidence)
+	}
 }
 
 // bus.crc never says ok beside CRC errors it does not explain: errors at a
