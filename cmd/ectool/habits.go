@@ -198,12 +198,16 @@ func seconds(v string) string {
 	return d.String()
 }
 
-// numericOutputError is the error of -o NUMBER: mbpoll's timeout in
-// seconds where the command has a --timeout, else nil.
+// numericOutputError is the error of -o NUMBER where the command has a
+// --timeout: on a bus command, mbpoll's timeout in seconds; else nil.
 func numericOutputError(cmd *cobra.Command, v string) *ExitError {
 	d := seconds(v)
 	if d == "" || cmd.Flags().Lookup("timeout") == nil {
 		return nil
+	}
+	if family(cmd) != "mbpoll" {
+		return &ExitError{Code: ExitUsage, Message: fmt.Sprintf("-o/--output must be text or json, not %q", v),
+			Hint: fmt.Sprintf("-o is the output format; a timeout is --timeout %s", d)}
 	}
 	return &ExitError{Code: ExitUsage,
 		Message: fmt.Sprintf("mbpoll's -o %s is --timeout %s here (ectool's -o/--output is the output format: text or json)", v, d),
@@ -215,8 +219,8 @@ func numericOutputError(cmd *cobra.Command, v string) *ExitError {
 // by a word that is no flag. -h alone stays help.
 func mosquittoHost(root *cobra.Command, args []string) *ExitError {
 	cmd, _, err := root.Find(args)
-	if err != nil || cmd == nil || family(cmd) != "mosquitto" {
-		return nil
+	if err != nil || cmd == nil || family(cmd) != "mosquitto" || !strings.HasPrefix(cmd.CommandPath(), "ectool mqtt ") {
+		return nil // probe net -h stays help: its targets are words too
 	}
 	for i := 0; i+1 < len(args); i++ {
 		if args[i] == "--" {
@@ -257,4 +261,26 @@ func takesValue(cmd *cobra.Command, token string) bool {
 		}
 	}
 	return f != nil && f.NoOptDefVal == ""
+}
+
+// bareSeconds words a duration flag given a bare number of seconds
+// (mosquitto's --keepalive 60, a timeout typed as mbpoll takes it): the
+// unit it lacks, nil for any other error.
+func bareSeconds(err error) *ExitError {
+	var ie *pflag.InvalidValueError
+	if !errors.As(err, &ie) || ie.GetFlag() == nil || ie.GetFlag().Value.Type() != "duration" {
+		return nil
+	}
+	v := strings.TrimSpace(ie.GetValue())
+	d := seconds(v)
+	if d == "" {
+		return nil
+	}
+	f := ie.GetFlag()
+	name := "--" + f.Name
+	if f.Shorthand != "" {
+		name = "-" + f.Shorthand + "/" + name
+	}
+	return &ExitError{Code: ExitUsage,
+		Message: fmt.Sprintf("%s %s has no unit: give %s for %s seconds (or ms, m, h)", name, v, d, v)}
 }

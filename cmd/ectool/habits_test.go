@@ -96,6 +96,7 @@ func TestMosquittoFlagsMeetTheEctoolForm(t *testing.T) {
 		{args: []string{"mqtt", "sub", "-W", "5", "-t", "x"}, words: []string{"mosquitto's -W 5 is --timeout 5s here"}},
 		{args: []string{"mqtt", "pub", "-l", "-t", "x"}, words: []string{"mosquitto's -l is --stdin-lines here"}},
 		{args: []string{"mqtt", "pub", "-d"}, words: []string{"mosquitto's -d is -v here"}},
+		{args: []string{"mqtt", "check", "--keepalive", "60"}, words: []string{"--keepalive 60 has no unit: give 60s"}},
 	})
 }
 
@@ -120,6 +121,7 @@ func TestMbpollFlagsMeetTheEctoolForm(t *testing.T) {
 			words: []string{"mbpoll's -o 0.5 is --timeout 500ms here", "output format"}},
 		{args: []string{"modbus", "read", "/dev/ttyUSB0", "-o", "2"}, json: []string{"-o", "json", "modbus", "read", "/dev/ttyUSB0", "-o", "2"},
 			words: []string{"mbpoll's -o 2 is --timeout 2s here"}},
+		{args: []string{"scan", "/dev/ttyUSB0", "--timeout", "0.2"}, words: []string{"--timeout 0.2 has no unit: give 200ms"}},
 	})
 }
 
@@ -130,6 +132,7 @@ func TestOwnShortFlagsKeepTheirMeaning(t *testing.T) {
 		{"mqtt", "sub", "-t", "x", "-h"},
 		{"mqtt", "pub", "-h", "-t", "x"},
 		{"scan", "-h"},
+		{"probe", "net", "-h", "example.com"}, // a probe's TARGET, not mosquitto's host
 	} {
 		code, out, errOut := runBinary(t, args...)
 		if code != 0 || !strings.Contains(out, "Usage:") {

@@ -102,6 +102,9 @@ through it.`,
 		if e := habitError(c, args, err); e != nil {
 			return e
 		}
+		if e := bareSeconds(err); e != nil {
+			return e
+		}
 		// One line naming the flag (no second "next:" line: the flag is the next step).
 		return &ExitError{Code: ExitUsage, Message: flagErrorWords(err)}
 	})
