@@ -96,6 +96,9 @@ func addCompletions(root *cobra.Command) {
 		if c.Flags().Lookup("iface") != nil {
 			_ = c.RegisterFlagCompletionFunc("iface", completeIface)
 		}
+		if c.Flags().Lookup("broker") != nil {
+			_ = c.RegisterFlagCompletionFunc("broker", completeBroker)
+		}
 		if f := c.Flags().Lookup("port"); f != nil && f.Value.Type() == "string" {
 			_ = c.RegisterFlagCompletionFunc("port", func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
 				return targetCompletions(prefix, []string{"tcp://"})
@@ -177,6 +180,23 @@ func serialDevices() []string {
 		out = append(out, m...)
 	}
 	return out
+}
+
+// brokerSchemes are the URL schemes of -b/--broker (mqtt.ParseBroker).
+var brokerSchemes = []string{"mqtt://", "mqtts://", "ws://", "wss://"}
+
+// completeBroker offers the broker URL's schemes; the host follows.
+func completeBroker(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+	if strings.Contains(prefix, "://") {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, s := range brokerSchemes {
+		if strings.HasPrefix(s, strings.ToLower(prefix)) {
+			out = append(out, s)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
 }
 
 // completeIface offers the network interfaces (and any, where capture

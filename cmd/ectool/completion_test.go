@@ -80,7 +80,7 @@ func TestFlagsWithFixedValuesCompleteThemNeverFiles(t *testing.T) {
 	}
 }
 
-func TestTargetCompletesSchemesAndSubcommands(t *testing.T) {
+func TestTargetAndBrokerCompleteTheirSchemes(t *testing.T) {
 	words, dir := complete(t, "scan", "")
 	for _, w := range []string{"rtu://", "tcp://", "rtuovertcp://", "sniff"} {
 		if !slices.Contains(words, w) {
@@ -93,6 +93,10 @@ func TestTargetCompletesSchemesAndSubcommands(t *testing.T) {
 	words, dir = complete(t, "modbus", "read", "rtuo")
 	if !slices.Equal(words, []string{"rtuovertcp://"}) || dir&cobra.ShellCompDirectiveNoSpace == 0 {
 		t.Errorf("modbus read rtuo: %v, directive %d; want rtuovertcp:// and no space after it", words, dir)
+	}
+	words, dir = complete(t, "mqtt", "check", "-b", "mqtts")
+	if !slices.Equal(words, []string{"mqtts://"}) || dir&cobra.ShellCompDirectiveNoSpace == 0 || dir&cobra.ShellCompDirectiveNoFileComp == 0 {
+		t.Errorf("mqtt check -b mqtts: %v, directive %d; want mqtts://, no space, no files", words, dir)
 	}
 	words, dir = complete(t, "scan", "/dev/ttyUSB0", "")
 	if len(words) != 0 || dir&cobra.ShellCompDirectiveNoFileComp == 0 {

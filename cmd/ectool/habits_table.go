@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -20,9 +21,7 @@ var habits = []habit{
 	{tool: "mosquitto", short: "P", long: "pw", value: true, secret: true, say: func(habitUse) string {
 		return "--password-file FILE or ECTOOL_MQTT_PASSWORD (a password on the command line shows in ps and the shell's history)"
 	}},
-	{tool: "mosquitto", short: "L", long: "url", value: true, say: func(u habitUse) string {
-		return fmt.Sprintf("-b %s, with the topic in -t", u.or("URL"))
-	}},
+	{tool: "mosquitto", short: "L", long: "url", value: true, secret: true, say: mosquittoURLHabit},
 	{tool: "mosquitto", long: "cafile", value: true, needs: "ca", say: func(u habitUse) string {
 		return "--ca " + u.or("FILE")
 	}},
@@ -222,6 +221,33 @@ func mbpollTypeHabit(u habitUse) string {
 func mbpollType(t string) string {
 	_, kind, _ := strings.Cut(t, ":")
 	return map[string]string{"int": "s32", "float": "f32", "int16": "s16", "hex": "u16"}[kind]
+}
+
+// mosquittoURLHabit splits mosquitto's -L mqtt://user:pass@host:port/topic
+// into ectool's flags (the password never said back: the URL is secret).
+func mosquittoURLHabit(u habitUse) string {
+	p, err := url.Parse(u.value)
+	if err != nil || p.Host == "" {
+		return "-b URL with the topic in -t and the user in -u"
+	}
+	form := fmt.Sprintf("-b %s://%s", p.Scheme, p.Host)
+	t := strings.TrimPrefix(p.Path, "/")
+	if strings.Contains(u.value, "#") {
+		t += "#" + p.Fragment // a topic's # wildcard, not a URL fragment
+	}
+	if strings.ContainsAny(t, "#+ ") {
+		t = "'" + t + "'" // as the shell needs it
+	}
+	if t != "" {
+		form += " -t " + t
+	}
+	if p.User != nil {
+		form += " -u " + p.User.Username()
+		if _, ok := p.User.Password(); ok {
+			form += " --password-file FILE"
+		}
+	}
+	return form
 }
 
 // mqttVersionHabit words mosquitto's -V mqttv5|mqttv311|mqttv31.

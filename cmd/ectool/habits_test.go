@@ -96,6 +96,8 @@ func TestMosquittoFlagsMeetTheEctoolForm(t *testing.T) {
 		{args: []string{"mqtt", "sub", "-W", "5", "-t", "x"}, words: []string{"mosquitto's -W 5 is --timeout 5s here"}},
 		{args: []string{"mqtt", "pub", "-l", "-t", "x"}, words: []string{"mosquitto's -l is --stdin-lines here"}},
 		{args: []string{"mqtt", "pub", "-d"}, words: []string{"mosquitto's -d is -v here"}},
+		{args: []string{"mqtt", "sub", "-L", "mqtts://tech:s3cret-pw@broker.local:8883/ec-data/#"}, never: "s3cret-pw",
+			words: []string{"mosquitto's -L is -b mqtts://broker.local:8883 -t 'ec-data/#' -u tech --password-file FILE here"}},
 		{args: []string{"mqtt", "check", "--keepalive", "60"}, words: []string{"--keepalive 60 has no unit: give 60s"}},
 	})
 }
