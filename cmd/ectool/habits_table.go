@@ -32,7 +32,7 @@ var habits = []habit{
 		return "--client-id " + u.or("ID")
 	}},
 	{tool: "mosquitto", short: "I", long: "id-prefix", value: true, needs: "client-id", say: func(habitUse) string {
-		return "--client-id ID, a whole id (without it ectool picks a random ectool-... id)"
+		return "--client-id ID (a whole id: without it ectool picks a random ectool-... id)"
 	}},
 	{tool: "mosquitto", short: "k", value: true, needs: "keepalive", say: func(u habitUse) string {
 		if s := seconds(u.value); s != "" {

@@ -99,6 +99,17 @@ func TestMosquittoFlagsMeetTheEctoolForm(t *testing.T) {
 		{args: []string{"mqtt", "sub", "-L", "mqtts://tech:s3cret-pw@broker.local:8883/ec-data/#"}, never: "s3cret-pw",
 			words: []string{"mosquitto's -L is -b mqtts://broker.local:8883 -t 'ec-data/#' -u tech --password-file FILE here"}},
 		{args: []string{"mqtt", "check", "--keepalive", "60"}, words: []string{"--keepalive 60 has no unit: give 60s"}},
+		{args: []string{"mqtt", "check", "--host", "broker.local"}, words: []string{"mosquitto's --host broker.local is -b mqtt://broker.local:1883 here"}},
+		{args: []string{"mqtt", "check", "--capath", "/etc/ssl/certs"}, words: []string{"mosquitto's --capath /etc/ssl/certs is --ca FILE here"}},
+		{args: []string{"mqtt", "pub", "-I", "gw"}, words: []string{"mosquitto's -I gw is --client-id ID here"}},
+		{args: []string{"mqtt", "sub", "-c", "-i", "x"}, words: []string{"mosquitto's -c is --clean-start=false with a fixed --client-id here"}},
+		{args: []string{"mqtt", "pub", "-f", "reading.json"}, words: []string{"mosquitto's -f reading.json is --file reading.json here"}},
+		{args: []string{"mqtt", "pub", "-n"}, words: []string{"mosquitto's -n is -m '' here"}},
+		{args: []string{"mqtt", "pub", "-x", "3600"}, words: []string{"mosquitto's -x 3600 is --expiry 3600s here"}},
+		{args: []string{"mqtt", "pub", "-D", "PUBLISH", "user-property", "k", "v"}, words: []string{"is --user-property key=value here"}},
+		{args: []string{"mqtt", "pub", "--will-payload", "offline"}, words: []string{"mosquitto's --will-payload offline is --will-message offline here"}},
+		{args: []string{"mqtt", "check", "--tls-version", "tlsv1.3"}, words: []string{"mosquitto's --tls-version tlsv1.3 is --tls-min 1.3 here"}},
+		{args: []string{"mqtt", "check", "--tls-alpn", "x-amzn-mqtt-ca"}, words: []string{"is --alpn x-amzn-mqtt-ca here"}},
 	})
 }
 
@@ -124,6 +135,15 @@ func TestMbpollFlagsMeetTheEctoolForm(t *testing.T) {
 		{args: []string{"modbus", "read", "/dev/ttyUSB0", "-o", "2"}, json: []string{"-o", "json", "modbus", "read", "/dev/ttyUSB0", "-o", "2"},
 			words: []string{"mbpoll's -o 2 is --timeout 2s here"}},
 		{args: []string{"scan", "/dev/ttyUSB0", "--timeout", "0.2"}, words: []string{"--timeout 0.2 has no unit: give 200ms"}},
+		{args: []string{"scan", "/dev/ttyUSB0", "-d", "7"}, words: []string{"mbpoll's -d 7 is --data-bits 7 here"}},
+		{args: []string{"scan", "/dev/ttyUSB0", "-s", "2"}, words: []string{"mbpoll's -s 2 is --stop-bits 2 here"}},
+		{args: []string{"scan", "10.0.0.5", "-m", "tcp"}, words: []string{"mbpoll's -m tcp: TARGET says the mode", "tcp://host:502"}},
+		{args: []string{"modbus", "read", "10.0.0.5", "-p", "5020"}, words: []string{"mbpoll's -p 5020 is the port in TARGET: tcp://HOST:5020 here"}},
+		{args: []string{"modbus", "read", "/dev/ttyUSB0", "-0"}, words: []string{"mbpoll's -0: a register number without a leading table digit"}},
+		{args: []string{"modbus", "watch", "/dev/ttyUSB0", "-1"}, words: []string{"mbpoll's -1 is --polls 1 here"}},
+		{args: []string{"modbus", "read", "/dev/ttyUSB0", "-1"}, words: []string{"mbpoll's -1: ectool modbus read polls once already"}},
+		{args: []string{"modbus", "watch", "/dev/ttyUSB0", "-l", "500"}, words: []string{"mbpoll's -l 500 is --every 500ms here"}},
+		{args: []string{"modbus", "write", "/dev/ttyUSB0", "-r", "1", "-0", "-t", "0"}, words: []string{"mbpoll's -r 1 is --reg 00002 here"}},
 	})
 }
 
