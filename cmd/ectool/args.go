@@ -23,9 +23,10 @@ var argNouns = map[string]string{
 // synonyms are names a technician may type for a command (mosquitto's
 // tools, the verbs in full): cobra suggests the command for them.
 var synonyms = map[string][]string{
+	"ectool mqtt":     {"mosquitto_pub", "mosquitto_sub", "mosquitto"},
+	"ectool modbus":   {"mbpoll", "modpoll"},
 	"ectool mqtt pub": {"publish", "mosquitto_pub"},
 	"ectool mqtt sub": {"subscribe", "mosquitto_sub"},
-	"ectool scan":     {"mbpoll"},
 }
 
 // wordArgs sets suggestions on every command (cobra's default offers none

@@ -188,6 +188,8 @@ func TestTyposInNestedCommandsSuggestTheCommand(t *testing.T) {
 		{args: []string{"probe", "nte"}, words: []string{"'ectool probe net'"}},
 		{args: []string{"scna", "/dev/ttyUSB0"}, words: []string{`unknown command "scna" for "ectool"`, "'ectool scan'"}},
 		{args: []string{"mqtt", "publish", "-t", "x"}, words: []string{"'ectool mqtt pub'"}},
+		{args: []string{"mosquitto_sub", "-t", "x"}, words: []string{"'ectool mqtt'"}},
+		{args: []string{"mbpoll", "/dev/ttyUSB0"}, words: []string{"'ectool modbus'"}},
 	})
 }
 
