@@ -59,7 +59,11 @@ number received from each publisher: what was sent before this subscriber
 joined is reported as before_first, not lost.
 
 With -o json a failure ends the stream with one {"error":{"step","message",
-"hint","exit_code","received"}} line.`,
+"hint","exit_code","received"}} line.
+
+From mosquitto_sub: the "topic payload" lines are what its -v prints, so
+there is nothing to switch on; ectool's -v is verbose (more talk on stderr)
+and changes nothing on stdout.`,
 		Example: `  ectool mqtt sub -b mqtt://localhost -t 'ec-data/+/+/telemetry'
   ectool mqtt sub -b mqtt://localhost -t test/load -q 1 --count 10000 --timeout 60s --expect-seq
   ectool mqtt sub -b mqtt://localhost -t 'ec-data/#' --retained-only -o json`,

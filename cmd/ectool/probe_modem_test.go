@@ -193,7 +193,7 @@ func TestProbeModemUsageErrorsExitTwoBeforeAnyIO(t *testing.T) {
 		{[]string{"--port", "/dev/ttyUSB2", "--pin-file", "/no/such/pin"}, "no such file"},
 		{[]string{"--port", "/dev/ttyUSB2", "--pin-file", pinFile}, "does not hold a PIN"},
 		{[]string{"--mmcli", "--pin-file", pinFile}, "--pin-file works over AT only"},
-		{[]string{"--port", "/dev/ttyUSB2", "extra"}, "unknown command"},
+		{[]string{"--port", "/dev/ttyUSB2", "extra"}, "takes no arguments"},
 	} {
 		code, out, errOut := runMain(t, append([]string{"probe", "modem"}, c.args...)...)
 		if code != ExitUsage || out != "" || !strings.Contains(errOut, c.want) {

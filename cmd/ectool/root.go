@@ -14,9 +14,14 @@ import (
 // Main runs ectool with args and returns the exit code.
 func Main(ctx context.Context, args []string, io *Streams) int {
 	app := &App{IO: io, Output: "text", Now: time.Now, Getenv: os.Getenv}
-	root := NewRootCmd(app)
+	root := newRootCmd(app, args)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	var err error
+	if e := mosquittoHost(root, args); e != nil {
+		err = e
+	} else {
+		err = rewordRootError(root, root.ExecuteContext(ctx))
+	}
 	if err != nil && !app.JSON() && jsonAsked(root, args) {
 		// A flag error stops parsing before a later -o json is read, and a
 		// bad -o value never sets it: the caller still parses stdout.
@@ -51,7 +56,11 @@ func (a *App) handleError(err error) int {
 }
 
 // NewRootCmd builds the whole command tree.
-func NewRootCmd(app *App) *cobra.Command {
+func NewRootCmd(app *App) *cobra.Command { return newRootCmd(app, nil) }
+
+// newRootCmd builds the tree for a run with args: a flag error reads the
+// whole line (another tool's habit names its value: mbpoll's -b 19200).
+func newRootCmd(app *App, args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "ectool",
 		Short: "Field toolkit for IoT energy-monitoring sites: Modbus buses, modems and MQTT",
@@ -72,6 +81,9 @@ through it.`,
 			switch app.Output {
 			case "text", "json":
 			default:
+				if e := numericOutputError(cmd, app.Output); e != nil {
+					return e
+				}
 				return usageError("-o/--output must be text or json, not %q", app.Output)
 			}
 			return nil
@@ -82,6 +94,17 @@ through it.`,
 	pf.BoolVar(&app.NoColor, "no-color", false, "no colours or styles (also NO_COLOR)")
 	pf.BoolVarP(&app.Verbose, "verbose", "v", false, "say more on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		// 'mqtt chek -b URL': the command is what is wrong, not -b.
+		if a := c.Flags().Args(); len(a) > 0 && commandLike(a[0]) &&
+			(c.Annotations[groupOnly] != "" || suggestsCommand(c, a[0])) {
+			return unknownCommand(c, a[0])
+		}
+		if e := habitError(c, args, err); e != nil {
+			return e
+		}
+		if e := bareSeconds(err); e != nil {
+			return e
+		}
 		// One line naming the flag (no second "next:" line: the flag is the next step).
 		return &ExitError{Code: ExitUsage, Message: flagErrorWords(err)}
 	})
@@ -106,6 +129,8 @@ through it.`,
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
 	rejectUnknownSubcommands(root)
+	wordArgs(root)
+	addCompletions(root)
 	return root
 }
 
@@ -136,9 +161,7 @@ func rejectUnknownSubcommands(c *cobra.Command) {
 	c.Annotations[groupOnly] = "true"
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return &ExitError{Code: ExitUsage,
-				Message: fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath()),
-				Hint:    fmt.Sprintf("run '%s --help' for its commands", cmd.CommandPath())}
+			return unknownCommand(cmd, args[0])
 		}
 		return cmd.Help()
 	}
