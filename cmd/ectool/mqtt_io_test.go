@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecdata/ectool/internal/testenv"
 )
@@ -34,5 +35,63 @@ func TestPubFileDashPublishesStdinAsOneMessage(t *testing.T) {
 	// --file - and --stdin-lines both read stdin: one or the other.
 	if _, errOut, code := (run{args: []string{"mqtt", "pub", "-b", b.URL, "-t", "x", "--file", "-", "--stdin-lines"}, stdin: "a\n"}).exec(t); code != 2 || !strings.Contains(errOut, "exclude each other") {
 		t.Fatalf("--file - with --stdin-lines: exit %d: %s", code, errOut)
+	}
+}
+
+// sub -F prints each message through a mosquitto_sub -F template: topic,
+// payload, retained flag, QoS, length, escapes and %I in local time with
+// its zone (TZ set to a half-hour zone, so a UTC time cannot pass).
+func TestSubFormatTemplateThroughTheBinary(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	t.Setenv("TZ", "Asia/Kolkata")
+	mosquittoPub(t, b, "-t", "fmt/ret", "-m", "kept", "-r")
+	wait := startSub(t, "-b", b.URL, "-t", "fmt/#", "-q", "1", "--count", "2", "--timeout", "20s", "-F", `%t|%p|%r|%q|%l|%I\t%%`)
+	mosquittoPub(t, b, "-t", "fmt/live", "-m", "hello world", "-q", "1")
+	out, errOut, code := wait()
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	lines := testenv.Lines(out)
+	want := []string{"fmt/ret|kept|1|0|4|", "fmt/live|hello world|0|1|11|"}
+	if len(lines) != 2 {
+		t.Fatalf("want 2 lines, got %q", out)
+	}
+	for i, l := range lines {
+		rest, ok := strings.CutPrefix(l, want[i])
+		stamp, pct, tab := strings.Cut(rest, "\t")
+		if !ok || !tab || pct != "%" {
+			t.Fatalf("line %d: %q, want %q then a time, a tab and %%", i, l, want[i])
+		}
+		when, err := time.Parse("2006-01-02T15:04:05.000Z07:00", stamp)
+		if err != nil || !strings.HasSuffix(stamp, "+05:30") || time.Since(when).Abs() > time.Hour {
+			t.Fatalf("line %d: %%I gave %q (%v): want local time with its zone, +05:30 here", i, stamp, err)
+		}
+	}
+
+	// -F %p: the payload alone, as a script piping it on wants.
+	wait = startSub(t, "-b", b.URL, "-t", "fmt/live", "--count", "1", "--timeout", "20s", "-F", "%p")
+	mosquittoPub(t, b, "-t", "fmt/live", "-m", `{"p":1200}`)
+	if out, errOut, code := wait(); code != 0 || out != "{\"p\":1200}\n" {
+		t.Fatalf("-F %%p: exit %d: stdout %q, stderr %s", code, out, errOut)
+	}
+}
+
+// -F with -o json, or a code -F does not know, is a usage error before
+// connecting (the broker URL below has nothing behind it).
+func TestSubFormatUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-F", "%p", "-o", "json"}, "-o json"},
+		{[]string{"-F", "%t %z"}, "%z"},
+		{[]string{"-F", `%p\q`}, `\q`},
+		{[]string{"-F", "100%"}, "lone %"},
+	} {
+		args := append([]string{"sub", "-b", "mqtt://127.0.0.1:1", "-t", "x"}, c.args...)
+		out, errOut, code := ectoolMQTT(t, args...)
+		if code != 2 || !strings.Contains(out+errOut, c.want) {
+			t.Errorf("%v: exit %d, want 2 naming %q: %s %s", c.args, code, c.want, out, errOut)
+		}
 	}
 }
