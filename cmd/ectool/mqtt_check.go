@@ -78,6 +78,7 @@ every warning as a failure), 1 when a step failed.`,
 		},
 	}
 	addMQTTLoginFlags(cmd, &opts.conn)
+	defaultMQTTVersion(cmd, &opts.conn, "auto")
 	addTimeoutFlag(cmd, &opts.Timeout, 5*time.Second, "time allowed for each step (a round trip gets it twice: to publish, then for the last messages); a dead broker fails within it")
 	fs := cmd.Flags()
 	fs.IntVar(&opts.Count, "count", 10, "messages per QoS round trip")

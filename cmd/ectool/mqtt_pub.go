@@ -217,8 +217,8 @@ func (opts *MQTTPubOptions) properties(v mqtt.Version) (mqtt.Properties, error) 
 		s := uint32(max(1, opts.Expiry.Round(time.Second)/time.Second))
 		props.MessageExpiry = &s
 	}
-	if v == mqtt.V311 && (len(opts.UserProps) > 0 || opts.ContentType != "" || opts.Expiry > 0) {
-		opts.App.Warnf("--user-property, --content-type and --expiry are MQTT 5 properties: ignored on 3.1.1")
+	if v != mqtt.V5 && (len(opts.UserProps) > 0 || opts.ContentType != "" || opts.Expiry > 0) {
+		opts.App.Warnf("--user-property, --content-type and --expiry are MQTT 5 properties: ignored on 3.1.1%s", map[bool]string{true: " (if auto falls back to it)"}[v == mqtt.VAuto])
 	}
 	return props, nil
 }
@@ -226,7 +226,7 @@ func (opts *MQTTPubOptions) properties(v mqtt.Version) (mqtt.Properties, error) 
 func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	app := opts.App
 	o := opts.Publish
-	o.Connected = func(ca mqtt.ConnAck) { app.Debugf("connected to %s (MQTT %s)", o.Broker, ca.Version) }
+	o.Connected = func(ca mqtt.ConnAck) { noteVersion(app, o.Broker, ca) }
 	rep := report.New("mqtt pub", o.Broker, app.Now)
 	res, err := mqtt.Publish(ctx, o)
 	if res.CloseWarning != "" {

@@ -163,6 +163,7 @@ func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 	defer out.Close()
 	o := opts.Subscribe
 	o.Subscribed = func(granted []byte) { subscribed(app, o, granted) }
+	o.Connected = func(ca mqtt.ConnAck) { noteVersion(app, o.Broker, ca) }
 	o.Deliver = func(d mqtt.Delivery) error { return writeDelivery(app, out, d) }
 	if opts.format != nil {
 		o.Deliver = func(d mqtt.Delivery) error { return out.Line(opts.format.render(&d)) }
