@@ -75,14 +75,16 @@ func (c *checker) checkConnect(ctx context.Context, tlsCheck *report.Check) (*re
 func versionEvidence(ev map[string]any, cl Client, err error) {
 	ev["version_asked"] = string(VAuto)
 	reason := FallbackReason(err)
-	if cl != nil {
+	var fe *FallbackError
+	switch {
+	case cl != nil:
 		ca := cl.ConnAck()
 		ev["version"] = string(ca.Version)
 		reason = ca.FallbackReason
-	} else if reason == "" {
+	case errors.As(err, &fe) && fe.Tried311:
+		ev["version"] = string(V311) // the answer reported is 3.1.1's
+	default:
 		ev["version"] = string(V5)
-	} else {
-		ev["version"] = string(V311)
 	}
 	ev["fell_back"] = reason != ""
 	if reason != "" {

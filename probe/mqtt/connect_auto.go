@@ -20,6 +20,9 @@ const (
 type FallbackError struct {
 	Reason string
 	Err    error
+	// Tried311 is false when 3.1.1 could not be tried (no time left, or
+	// Options it cannot carry): Err is then MQTT 5's refusal.
+	Tried311 bool
 }
 
 func (e *FallbackError) Error() string {
@@ -131,7 +134,7 @@ func fallbackFailed(err error, reason string) error {
 	if re := (*ReasonError)(nil); errors.As(err, &re) && re.Packet == PacketConnack && re.Version == V311 && re.Code == 1 {
 		hint = "the broker speaks neither MQTT 5 nor 3.1.1 (an MQTT 3.1-only broker?): ectool speaks 5 and 3.1.1"
 	}
-	return &StepError{Step: step, Message: msg + " (on MQTT 3.1.1; " + reason + ")", Hint: hint, Err: &FallbackError{Reason: reason, Err: err}}
+	return &StepError{Step: step, Message: msg + " (on MQTT 3.1.1; " + reason + ")", Hint: hint, Err: &FallbackError{Reason: reason, Err: err, Tried311: true}}
 }
 
 // noteFallback records on the ConnAck that Version auto fell back.

@@ -165,3 +165,15 @@ func TestAutoFallsBackOnACloseWithinOneTimeout(t *testing.T) {
 		t.Fatalf("auto took %s with --timeout %s: the fallback got a budget of its own", took, budget)
 	}
 }
+
+// What 3.1.1 cannot carry (a password without a user name) is said, not
+// sent malformed: the fallback is named, and 3.1.1 was not tried.
+func TestAutoSaysWhat311CannotCarry(t *testing.T) {
+	a := testenv.StartAedes(t, testenv.AedesConfig{})
+	_, err := mqtt.Connect(ctxT(t, 20*time.Second), mqtt.Options{Broker: a.URL, Version: mqtt.VAuto, Password: "p", HasPassword: true})
+	var fe *mqtt.FallbackError
+	msg, hint := mqtt.Explain(err)
+	if !errors.As(err, &fe) || fe.Tried311 || !strings.Contains(msg, "password without a user name") || !strings.Contains(hint, "--username") {
+		t.Fatalf("password without a user name on aedes: %v (hint %q)", err, hint)
+	}
+}
