@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/internal/testenv"
+	"github.com/ecdata/ectool/probe/mqtt"
 )
 
 // --file - publishes the whole of stdin as one message, byte for byte:
@@ -93,5 +94,56 @@ func TestSubFormatUsageErrors(t *testing.T) {
 		if code != 2 || !strings.Contains(out+errOut, c.want) {
 			t.Errorf("%v: exit %d, want 2 naming %q: %s %s", c.args, code, c.want, out, errOut)
 		}
+	}
+}
+
+// Each -F code and escape renders as mosquitto_sub's does.
+func TestSubFormatCodes(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 5, 123456789, time.UTC)
+	d := mqtt.Delivery{Message: mqtt.Message{Topic: "a/b", Payload: []byte{'h', 'i', 0xff}, QoS: 2, Retain: true, Received: at,
+		Properties: mqtt.Properties{ContentType: "text/plain", ResponseTopic: "re/ply"}}}
+	for tmpl, want := range map[string]string{
+		"%t %l %q %r":  "a/b 3 2 1",
+		"%x|%X":        "6869ff|6869FF",
+		"%U":           "1772366405.123456789",
+		"%C %R":        "text/plain re/ply",
+		`%%\t\n\\\0\e`: "%\t\n\\\x00\x1b",
+		"plain text":   "plain text",
+		"%p":           "hi\xff",
+		"[%I]":         "[" + at.Local().Format("2006-01-02T15:04:05.000Z07:00") + "]",
+		"%t%t":         "a/ba/b",
+		"x%tx%px%lx":   "xa/bxhi\xffx3x",
+		"%r%q/%r":      "12/1",
+		"\\n%t\\n":     "\na/b\n",
+		"%l%%%l":       "3%3",
+		"%x%%":         "6869ff%",
+		"%t\\t%p\\t%q": "a/b\thi\xff\t2",
+	} {
+		f, err := parseSubFormat(tmpl)
+		if err != nil {
+			t.Errorf("%q: %v", tmpl, err)
+			continue
+		}
+		if got := f.render(&d); got != want {
+			t.Errorf("%q: got %q, want %q", tmpl, got, want)
+		}
+	}
+}
+
+// The same -F template prints the same lines from ectool and from
+// mosquitto_sub, the habit it serves (the codes both know, time aside).
+func TestSubFormatMatchesMosquittoSub(t *testing.T) {
+	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	const tmpl = `%t|%p|%r|%q|%l|%x|%X\t%%`
+	mosquittoPub(t, b, "-t", "same/ret", "-m", "kept", "-r", "-q", "1")
+	theirs := mosquittoSub(t, b, "mqttv5", 2, "-t", "same/#", "-q", "1", "-F", tmpl)
+	ours := startSub(t, "-b", b.URL, "-t", "same/#", "-q", "1", "--count", "2", "--timeout", "20s", "-F", tmpl)
+	mosquittoPub(t, b, "-t", "same/live", "-m", "a b=c", "-q", "1")
+	out, errOut, code := ours()
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if got, want := strings.Join(testenv.Lines(out), "\n"), strings.Join(theirs(), "\n"); got != want {
+		t.Fatalf("ectool:\n%s\nmosquitto_sub:\n%s", got, want)
 	}
 }
