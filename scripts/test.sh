@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (./scripts/test.sh). Phases, each timed:
-#   peers      install the real peers the tests start (apt-get, only what is missing)
+#   peers      install the real peers the tests start (apt-get, only what is missing; aedes
+#              with npm ci from scripts/peers/aedes, once)
 #   build      build ectool once with CGO_ENABLED=0; tests get it as ECTOOL_BIN
 #   vet        go vet ./..., gofmt, no direct t.Skip outside internal/testenv, and the size
 #              limits (scripts/checksize: cmd/ectool files <= 400 lines, functions <= 80 there
@@ -83,9 +84,28 @@ phase_peers() {
 		apt-get update -qq || return 1
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || return 1
 	fi
+	peers_npm || return 1
 	# The packaged broker would hold port 1883 and is not what the tests start.
 	if command -v systemctl >/dev/null 2>&1; then systemctl stop mosquitto >/dev/null 2>&1 || true; fi
 	mosquitto -h 2>/dev/null | head -1 || true
+}
+
+# npm peers: aedes, the MQTT 3.1.1-only broker of the --mqtt-version auto
+# tests (testenv.StartAedes), at the versions package-lock.json pins. npm ci
+# runs once: a stamp of the lock file it installed skips it afterwards, so a
+# machine offline with the packages in place still passes this phase.
+peers_npm() {
+	local dir=scripts/peers/aedes stamp=scripts/peers/aedes/node_modules/.ectool-installed-lock
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		echo "node and npm (Node.js >= 20) are needed for the aedes peer: install them" >&2
+		return 1
+	fi
+	if cmp -s "$dir/package-lock.json" "$stamp"; then
+		echo "npm peers present: aedes $(node -p 'require("./'$dir'/node_modules/aedes/package.json").version')"
+		return 0
+	fi
+	(cd "$dir" && npm ci --no-audit --no-fund --prefer-offline) || return 1
+	cp "$dir/package-lock.json" "$stamp"
 }
 
 phase_build() {

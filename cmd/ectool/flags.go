@@ -57,10 +57,12 @@ type brokerFlags struct {
 func addBrokerFlags(cmd *cobra.Command, f *brokerFlags) {
 	addGroup(cmd, "broker", func(fs *pflag.FlagSet) {
 		fs.StringVarP(&f.Broker, "broker", "b", "", "broker URL: mqtt://host:1883, mqtts://host:8883, ws://host/mqtt, wss://host/mqtt (env ECTOOL_MQTT_BROKER)")
-		fs.StringVar(&f.Version, "mqtt-version", "5", "MQTT protocol version: 5 or 3.1.1")
+		fs.StringVar(&f.Version, "mqtt-version", "5", "MQTT protocol version: 5, 3.1.1 or auto (5, and 3.1.1 when the broker refuses 5)")
 		fs.StringVar(&f.ClientID, "client-id", "", "client identifier (default: a random ectool-... id)")
 		fs.DurationVar(&f.KeepAlive, "keepalive", 30*time.Second, "keep-alive interval sent to the broker")
 	})
+	// mqtt check finds the version by itself (auto); pub and sub keep 5.
+	_ = cmd.Flags().SetAnnotation("mqtt-version", perCommandDefault, []string{"true"})
 }
 
 // tlsFlags: how to trust the broker and prove who we are.

@@ -21,10 +21,14 @@ func NewCmdMQTT(app *App) *cobra.Command {
 		Long: `Publish and subscribe to test topics and check a broker the way a gateway uses it.
 
 The broker is -b/--broker URL (or ECTOOL_MQTT_BROKER): mqtt://host (1883),
-mqtts://host (8883), ws://host/mqtt (80), wss://host/mqtt (443). MQTT 5 is
-spoken unless --mqtt-version 3.1.1. Reaching the broker runs DNS, TCP, TLS
-and CONNECT in turn, each within --timeout, and a failure names its step in
-words (exit 1).`,
+mqtts://host (8883), ws://host/mqtt (80), wss://host/mqtt (443). pub, sub
+and clear-retained speak MQTT 5 unless --mqtt-version 3.1.1 or auto; check
+defaults to auto: MQTT 5, and 3.1.1 when the broker refuses 5 (a 3.1.1
+CONNACK "unacceptable protocol version", or a close right after CONNECT),
+both attempts within --timeout and saying which version the broker speaks.
+A refused password, an ACL or a TLS failure is never retried as 3.1.1.
+Reaching the broker runs DNS, TCP, TLS and CONNECT in turn, each within
+--timeout, and a failure names its step in words (exit 1).`,
 	}
 	cmd.AddCommand(NewCmdMQTTPub(app), NewCmdMQTTSub(app), NewCmdMQTTClearRetained(app), NewCmdMQTTCheck(app))
 	return cmd

@@ -46,7 +46,8 @@ func newCmdMQTTCheck(app *App, runF func(context.Context, *MQTTCheckOptions) err
   mqtt.tcp        a TCP connection opens (refused, timed out and no route told apart)
   mqtt.tls        TLS version, cipher, chain, days to expiry, hostname, client certificate,
                   each certificate's SPKI pin (--pin fails it when none matches)
-  mqtt.connect    CONNECT accepted (a refusal in words; MQTT 5 server limits)
+  mqtt.connect    CONNECT accepted (a refusal in words; MQTT 5 server limits); with
+                  --mqtt-version auto, the default, 3.1.1 when the broker refuses 5 (fell_back)
   mqtt.subscribe  the test topics can be subscribed (granted QoS)
   mqtt.acl_test_prefix  the credentials may use the test prefix (a warning for the
                         default prefix, a failure for an explicit --topic-prefix)
@@ -78,6 +79,7 @@ every warning as a failure), 1 when a step failed.`,
 		},
 	}
 	addMQTTLoginFlags(cmd, &opts.conn)
+	defaultMQTTVersion(cmd, &opts.conn, "auto")
 	addTimeoutFlag(cmd, &opts.Timeout, 5*time.Second, "time allowed for each step (a round trip gets it twice: to publish, then for the last messages); a dead broker fails within it")
 	fs := cmd.Flags()
 	fs.IntVar(&opts.Count, "count", 10, "messages per QoS round trip")

@@ -32,7 +32,7 @@ func TestMQTTCheckFlagDefaults(t *testing.T) {
 	if c.Count != 10 || c.Timeout != 5*time.Second || len(c.QoS) != 3 || c.TopicPrefix != "" || c.DenyTopic != "" || o.Strict {
 		t.Errorf("defaults: %+v", c)
 	}
-	if c.Broker != "mqtt://127.0.0.1:1883" || c.Version != "5" {
+	if c.Broker != "mqtt://127.0.0.1:1883" || c.Version != "auto" {
 		t.Errorf("broker %q version %q", c.Broker, c.Version)
 	}
 }

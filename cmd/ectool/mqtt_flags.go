@@ -36,7 +36,7 @@ func addMQTTLoginFlags(cmd *cobra.Command, f *mqttConnFlags) {
 	addBrokerFlags(cmd, &f.broker)
 	addTLSFlags(cmd, &f.tls)
 	addCredentialFlags(cmd, &f.cred)
-	completeValues(cmd, "mqtt-version", "5", "3.1.1")
+	completeValues(cmd, "mqtt-version", "5", "3.1.1", "auto")
 	completeValues(cmd, "tls-min", "1.2", "1.3")
 }
 
@@ -49,6 +49,23 @@ func addMQTTConnFlags(cmd *cobra.Command, f *mqttConnFlags) {
 		fs.BoolVar(&f.cleanStart, "clean-start", true, "start a new session (MQTT 5 clean start, 3.1.1 clean session); --clean-start=false resumes the session stored for --client-id")
 	})
 	completeValues(cmd, "will-qos", "0", "1", "2")
+}
+
+// defaultMQTTVersion makes v the default of cmd's --mqtt-version.
+func defaultMQTTVersion(cmd *cobra.Command, f *mqttConnFlags, v string) {
+	f.broker.Version = v
+	cmd.Flags().Lookup("mqtt-version").DefValue = v
+}
+
+// noteVersion says which version the broker took: on stderr with -v, and
+// always when --mqtt-version auto fell back to 3.1.1 (a broker that speaks
+// only 3.1.1 is worth knowing about, and MQTT 5 features are off then).
+func noteVersion(app *App, broker string, ca mqtt.ConnAck) {
+	if ca.FallbackReason != "" {
+		app.Infof("note: %s: speaking MQTT %s", ca.FallbackReason, ca.Version)
+		return
+	}
+	app.Debugf("connected to %s (MQTT %s)", broker, ca.Version)
 }
 
 // completeValues makes shell completion offer a flag's values.
@@ -100,8 +117,10 @@ func (f *mqttConnFlags) optionsFor(app *App, b mqtt.Broker) (mqtt.Options, error
 		o.Version = mqtt.V5
 	case "3.1.1", "311", "4", "v3.1.1":
 		o.Version = mqtt.V311
+	case "auto":
+		o.Version = mqtt.VAuto
 	default:
-		return o, usageError("--mqtt-version %q: want 5 or 3.1.1", f.broker.Version)
+		return o, usageError("--mqtt-version %q: want 5, 3.1.1 or auto", f.broker.Version)
 	}
 
 	// Commands without --clean-start always start clean.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -64,6 +65,9 @@ wrong) with a note on stderr; use -q 1 to have each message confirmed or
 refused. On MQTT 3.1.1 a PINGREQ round trip after the last QoS 0 message
 catches a broker that closes the connection instead (exit 1).
 
+--file - reads the whole of stdin as one message (mosquitto_pub -s); --stdin-lines
+publishes one message per line instead.
+
 --seq replaces the payload with a small JSON object carrying a sequence
 number and the send time ({"seq":N,"ts":unix_nanos,"src":CLIENT_ID,"data":MSG}),
 so 'ectool mqtt sub --expect-seq' can count lost, duplicated and reordered
@@ -78,7 +82,8 @@ acknowledged, and the command says it was interrupted (exit 0 when all of
 them went through, 1 otherwise).`,
 		Example: `  ectool mqtt pub -b mqtt://localhost -t ec-data/site1/meter1/telemetry -m '{"p":1200}' -q 1
   ectool mqtt pub -b mqtts://broker:8883 --ca ca.pem -t test/load -m x --count 10000 --rate 500 --seq
-  tail -f readings.jsonl | ectool mqtt pub -b mqtt://localhost -t ec-data/site1/raw --stdin-lines`,
+  tail -f readings.jsonl | ectool mqtt pub -b mqtt://localhost -t ec-data/site1/raw --stdin-lines
+  ectool modbus read rtu:///dev/ttyUSB0 -o json | ectool mqtt pub -b mqtt://localhost -t ec-data/site1/dump --file -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.complete(cmd); err != nil {
@@ -94,7 +99,7 @@ them went through, 1 otherwise).`,
 	// pub takes exactly one.
 	fs.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to publish to (no wildcards)")
 	fs.StringVarP(&opts.Message, "message", "m", "", "payload")
-	fs.StringVar(&opts.File, "file", "", "read the payload from this file")
+	fs.StringVar(&opts.File, "file", "", "read the payload from this file (-: the whole of stdin, as one message)")
 	fs.BoolVar(&opts.StdinLines, "stdin-lines", false, "publish each line of stdin as one message (blank lines are skipped)")
 	fs.IntVarP(&opts.QoS, "qos", "q", 0, "QoS: 0, 1 or 2")
 	completeValues(cmd, "qos", "0", "1", "2")
@@ -173,7 +178,15 @@ func (opts *MQTTPubOptions) payload(cmd *cobra.Command, p *mqtt.PublishOptions) 
 		return usageError("--count %d: want 1 or more", opts.Count)
 	}
 	p.Payload = []byte(opts.Message)
-	if opts.File != "" {
+	if opts.File == "-" {
+		// mosquitto_pub -s: the whole of stdin is one message, read before
+		// connecting so a slow producer does not hold the connection idle.
+		b, err := io.ReadAll(opts.App.IO.In)
+		if err != nil {
+			return &ExitError{Code: ExitCannotRun, Message: "--file -: reading the payload from stdin: " + err.Error(), Err: err}
+		}
+		p.Payload = b
+	} else if opts.File != "" {
 		b, err := os.ReadFile(opts.File)
 		if err != nil {
 			return inputFileError("--file", opts.File, err)
@@ -204,8 +217,8 @@ func (opts *MQTTPubOptions) properties(v mqtt.Version) (mqtt.Properties, error) 
 		s := uint32(max(1, opts.Expiry.Round(time.Second)/time.Second))
 		props.MessageExpiry = &s
 	}
-	if v == mqtt.V311 && (len(opts.UserProps) > 0 || opts.ContentType != "" || opts.Expiry > 0) {
-		opts.App.Warnf("--user-property, --content-type and --expiry are MQTT 5 properties: ignored on 3.1.1")
+	if v != mqtt.V5 && (len(opts.UserProps) > 0 || opts.ContentType != "" || opts.Expiry > 0) {
+		opts.App.Warnf("--user-property, --content-type and --expiry are MQTT 5 properties: ignored on 3.1.1%s", map[bool]string{true: " (if auto falls back to it)"}[v == mqtt.VAuto])
 	}
 	return props, nil
 }
@@ -213,7 +226,7 @@ func (opts *MQTTPubOptions) properties(v mqtt.Version) (mqtt.Properties, error) 
 func mqttPubRun(ctx context.Context, opts *MQTTPubOptions) error {
 	app := opts.App
 	o := opts.Publish
-	o.Connected = func(ca mqtt.ConnAck) { app.Debugf("connected to %s (MQTT %s)", o.Broker, ca.Version) }
+	o.Connected = func(ca mqtt.ConnAck) { noteVersion(app, o.Broker, ca) }
 	rep := report.New("mqtt pub", o.Broker, app.Now)
 	res, err := mqtt.Publish(ctx, o)
 	if res.CloseWarning != "" {

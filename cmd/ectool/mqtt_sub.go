@@ -27,7 +27,9 @@ type MQTTSubOptions struct {
 	Timeout      time.Duration
 	RetainedOnly bool
 	ExpectSeq    bool
+	Format       string
 
+	format subFormat // -F compiled
 	// Subscribe is what the flags say, filled in by complete.
 	Subscribe mqtt.SubscribeOptions
 }
@@ -58,6 +60,10 @@ exit 1 when any were lost, or when none arrived. Loss counts from the first
 number received from each publisher: what was sent before this subscriber
 joined is reported as before_first, not lost.
 
+-F/--format prints each message through a template, as mosquitto_sub -F does:
+-F '%I %t %p' for time, topic and payload; -F %p for the payload alone
+(raw bytes, one message per line). Not with -o json (a usage error).
+
 With -o json a failure ends the stream with one {"error":{"step","message",
 "hint","exit_code","received"}} line.
 
@@ -66,7 +72,8 @@ there is nothing to switch on; ectool's -v is verbose (more talk on stderr)
 and changes nothing on stdout.`,
 		Example: `  ectool mqtt sub -b mqtt://localhost -t 'ec-data/+/+/telemetry'
   ectool mqtt sub -b mqtt://localhost -t test/load -q 1 --count 10000 --timeout 60s --expect-seq
-  ectool mqtt sub -b mqtt://localhost -t 'ec-data/#' --retained-only -o json`,
+  ectool mqtt sub -b mqtt://localhost -t 'ec-data/#' --retained-only -o json
+  ectool mqtt sub -b mqtt://localhost -t 'ec-data/+/+/telemetry' -F '%I %t q%q r%r %p'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.complete(); err != nil {
@@ -84,6 +91,7 @@ and changes nothing on stdout.`,
 	fs.IntVar(&opts.Count, "count", 0, "stop after this many messages (0: no limit)")
 	fs.BoolVar(&opts.RetainedOnly, "retained-only", false, "print only the retained messages present now, then stop")
 	fs.BoolVar(&opts.ExpectSeq, "expect-seq", false, "count lost, duplicated and reordered 'pub --seq' messages; summary at the end")
+	fs.StringVarP(&opts.Format, "format", "F", "", subFormatHelp)
 	return cmd
 }
 
@@ -123,6 +131,16 @@ func (opts *MQTTSubOptions) complete() error {
 	if opts.Count < 0 {
 		return usageError("--count %d: want 0 (no limit) or more", opts.Count)
 	}
+	if opts.Format != "" {
+		// -o json is records for a program; a template is text for a
+		// person or a pipe: asking for both is a mistake to say, not guess.
+		if opts.App.JSON() {
+			return usageError("-F/--format prints text and -o json prints JSON records: give one (the records carry every field -F can print)")
+		}
+		if opts.format, err = parseSubFormat(opts.Format); err != nil {
+			return err
+		}
+	}
 	opts.Subscribe = mqtt.SubscribeOptions{Options: o, Filters: opts.Topics, QoS: qos, Count: opts.Count, Wait: opts.Timeout,
 		RetainedOnly: opts.RetainedOnly, ExpectSeq: opts.ExpectSeq}
 	return nil
@@ -149,7 +167,11 @@ func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 	defer out.Close()
 	o := opts.Subscribe
 	o.Subscribed = func(granted []byte) { subscribed(app, o, granted) }
+	o.Connected = func(ca mqtt.ConnAck) { noteVersion(app, o.Broker, ca) }
 	o.Deliver = func(d mqtt.Delivery) error { return writeDelivery(app, out, d) }
+	if opts.format != nil {
+		o.Deliver = func(d mqtt.Delivery) error { return out.Line(opts.format.render(&d)) }
+	}
 	res, err := mqtt.Subscribe(ctx, o)
 	if res.CloseWarning != "" {
 		app.Warnf("%s", res.CloseWarning)

@@ -243,10 +243,17 @@ func mqttStep(base mqtt.Options) netpath.MQTTFunc {
 		c, err := mqtt.Connect(cctx, o)
 		ev["connect_ms"] = report.Millis(time.Since(t0))
 		if err != nil {
+			if r := mqtt.FallbackReason(err); r != "" {
+				ev["fell_back"], ev["fallback_reason"] = true, r
+			}
 			msg, hint := mqtt.Explain(err)
 			return netpath.MQTTOutcome{Evidence: ev, Failed: true, Message: msg, Hint: hint}
 		}
 		ca := c.ConnAck()
+		ev["version"] = string(ca.Version) // what --mqtt-version auto settled on
+		if ca.FallbackReason != "" {
+			ev["fell_back"], ev["fallback_reason"] = true, ca.FallbackReason
+		}
 		ev["session_present"] = ca.SessionPresent
 		if ca.AssignedClientID != "" {
 			ev["assigned_client_id"] = ca.AssignedClientID

@@ -27,6 +27,9 @@ func (c *checker) checkConnect(ctx context.Context, tlsCheck *report.Check) (*re
 	t0 := time.Now()
 	cl, err := Connect(cctx, c.o.Options)
 	ch.Evidence["connect_ms"] = report.Millis(time.Since(t0))
+	if c.o.Version == VAuto {
+		versionEvidence(ch.Evidence, cl, err)
+	}
 	if err != nil {
 		if tlsCheck != nil && (StepOf(err) == StepTLS || netpath.AlertText(err) != "") {
 			msg, hint := netpath.HandshakeWords(err, c.tls, c.o.Timeout, c.target.endpoint())
@@ -43,6 +46,10 @@ func (c *checker) checkConnect(ctx context.Context, tlsCheck *report.Check) (*re
 	}
 	ca := cl.ConnAck()
 	c.connAck = ca
+	// From here on every check (and every helper connection) speaks the
+	// version the broker took.
+	c.o.Version = ca.Version
+	c.r.SetDetail("mqtt_version", string(ca.Version))
 	ka := c.o.KeepAlive
 	if ka == 0 && !c.o.NoKeepAlive {
 		ka = 30 * time.Second // Connect's default
@@ -59,6 +66,30 @@ func (c *checker) checkConnect(ctx context.Context, tlsCheck *report.Check) (*re
 		}
 	}
 	return ch, start, cl
+}
+
+// versionEvidence says, for --mqtt-version auto, which version the broker
+// speaks and whether (and why) MQTT 5 was given up for 3.1.1. A refusal that
+// is not about the version (credentials, ACL, TLS) shows fell_back false:
+// it is the broker's answer to MQTT 5.
+func versionEvidence(ev map[string]any, cl Client, err error) {
+	ev["version_asked"] = string(VAuto)
+	reason := FallbackReason(err)
+	var fe *FallbackError
+	switch {
+	case cl != nil:
+		ca := cl.ConnAck()
+		ev["version"] = string(ca.Version)
+		reason = ca.FallbackReason
+	case errors.As(err, &fe) && fe.Tried311:
+		ev["version"] = string(V311) // the answer reported is 3.1.1's
+	default:
+		ev["version"] = string(V5)
+	}
+	ev["fell_back"] = reason != ""
+	if reason != "" {
+		ev["fallback_reason"] = reason
+	}
 }
 
 // connAckEvidence puts the broker's answer and, for MQTT 5, its limits into
@@ -153,10 +184,13 @@ func (c *checker) connackHint(v Version, code byte) string {
 	}
 	switch code {
 	case 0x84:
+		if c.o.Version == VAuto {
+			return "the broker speaks neither MQTT 5 nor 3.1.1 (an MQTT 3.1-only broker?): ectool speaks 5 and 3.1.1"
+		}
 		if c.o.Version == V311 {
 			return "the broker does not accept MQTT 3.1.1: retry with --mqtt-version 5"
 		}
-		return "the broker does not speak MQTT 5: retry with --mqtt-version 3.1.1"
+		return "the broker does not speak MQTT 5: retry with --mqtt-version 3.1.1, or auto (the default) to fall back by itself"
 	case 0x85:
 		return fmt.Sprintf("the broker refused the client id %q: pass --client-id with an id it accepts (many brokers want the device's registered id)", c.o.ClientID)
 	case 0x86:

@@ -25,6 +25,9 @@ type Version string
 const (
 	V5   Version = "5"
 	V311 Version = "3.1.1"
+	// VAuto tries MQTT 5 and falls back to 3.1.1 when the broker refuses
+	// 5. It is asked for, never spoken: ConnAck.Version says what was.
+	VAuto Version = "auto"
 )
 
 // Options describe how to reach and log in to a broker.
@@ -32,7 +35,7 @@ type Options struct {
 	// Broker is a URL: mqtt://host[:1883], mqtts://host[:8883], ws://host[:80]/mqtt,
 	// wss://host[:443]/mqtt (tcp:// and ssl:// are accepted as aliases).
 	Broker   string
-	Version  Version // default V5
+	Version  Version // V5 (default), V311 or VAuto
 	ClientID string  // empty: a random "ectool-..." id (unless EmptyClientID)
 	// EmptyClientID sends an empty client id so the broker assigns one.
 	EmptyClientID bool
@@ -128,6 +131,10 @@ type ConnAck struct {
 	ReceiveMaximum       *uint16 `json:"receive_maximum,omitempty"`
 	AssignedClientID     string  `json:"assigned_client_id,omitempty"`
 	ReasonString         string  `json:"reason_string,omitempty"`
+
+	// FallbackReason is set when Options.Version was VAuto and the broker
+	// refused MQTT 5: how it refused, so Version is 3.1.1.
+	FallbackReason string `json:"fallback_reason,omitempty"`
 }
 
 // Client is a connected MQTT session, whichever version it speaks.

@@ -48,14 +48,27 @@ func RandomClientID() string {
 
 // Connect reaches the broker and logs in: DNS, TCP, TLS, WebSocket upgrade,
 // then CONNECT/CONNACK, each step bounded by o.ConnectTimeout. It speaks MQTT
-// 5 (paho.golang) or 3.1.1 (paho.mqtt.golang) as o.Version says. Every
-// failure is a *StepError; a broker refusal in CONNACK wraps a *ReasonError.
+// 5 (paho.golang) or 3.1.1 (paho.mqtt.golang) as o.Version says; with VAuto
+// it tries 5 and falls back to 3.1.1 when the broker refuses 5 (see
+// connectAuto). Every failure is a *StepError; a broker refusal in CONNACK
+// wraps a *ReasonError.
 func Connect(ctx context.Context, o Options) (Client, error) {
 	o = o.normalized()
+	if o.Version == VAuto {
+		return connectAuto(ctx, o)
+	}
+	c, _, err := connectOnce(ctx, o)
+	return c, err
+}
+
+// connectOnce is one dial and CONNECT in o.Version. dialed is when the dial
+// ended (zero when it failed): the CONNECT step's budget counts from it.
+func connectOnce(ctx context.Context, o Options) (Client, time.Time, error) {
 	raw, info, err := DialBroker(ctx, o)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
+	dialed := time.Now()
 	conn := newBufConn(raw)
 	var c Client
 	switch o.Version {
@@ -64,13 +77,13 @@ func Connect(ctx context.Context, o Options) (Client, error) {
 	case V311:
 		c, err = connect311(ctx, conn, o, info)
 	default:
-		err = &StepError{Step: StepConnect, Message: fmt.Sprintf("MQTT version %q is not supported", o.Version), Hint: "use 5 or 3.1.1"}
+		err = &StepError{Step: StepConnect, Message: fmt.Sprintf("MQTT version %q is not supported", o.Version), Hint: "use 5, 3.1.1 or auto"}
 	}
 	if err != nil {
 		_ = conn.abort()
-		return nil, tlsPortProbe(ctx, credentialHint(err, o), o, info)
+		return nil, dialed, tlsPortProbe(ctx, credentialHint(err, o), o, info)
 	}
-	return c, nil
+	return c, dialed, nil
 }
 
 // credentialHint rewords the hint of a CONNACK refusing the credentials
@@ -99,7 +112,7 @@ func connectStepError(err error, conn *bufConn, o Options, info *DialInfo) *Step
 		re := &ReasonError{Packet: PacketConnack, Version: V311, Code: 1}
 		se.Err = re
 		se.Message = "broker refuses MQTT 5: it answered with an MQTT 3.1.1 CONNACK \"unacceptable protocol version\""
-		se.Hint = "try --mqtt-version 3.1.1"
+		se.Hint = "use --mqtt-version 3.1.1, or auto to fall back by itself"
 		return se
 	}
 	if a := netpath.AlertText(err); a != "" {
@@ -124,7 +137,7 @@ func connectStepError(err error, conn *bufConn, o Options, info *DialInfo) *Step
 		se.Err = &silentClose{err: err}
 		se.Message = "the broker closed the connection after CONNECT without a CONNACK"
 		if o.Version == V5 {
-			se.Hint = "the broker may not speak MQTT 5: try --mqtt-version 3.1.1; otherwise it refused this client silently (a TLS port spoken to in plain? a banned client?): look at the broker's log"
+			se.Hint = "the broker may not speak MQTT 5: try --mqtt-version 3.1.1 (or auto); otherwise it refused this client silently (a TLS port spoken to in plain? a banned client?): look at the broker's log"
 		} else {
 			se.Hint = "the broker refused this client silently (a TLS port spoken to in plain? an ACL or a banned client?): look at the broker's log"
 		}

@@ -100,6 +100,7 @@ func Publish(ctx context.Context, o PublishOptions) (*PublishResult, error) {
 	}
 	ca := c.ConnAck()
 	res.ConnAck = &ca
+	res.Version = ca.Version // what auto settled on
 	if o.Connected != nil {
 		o.Connected(ca)
 	}

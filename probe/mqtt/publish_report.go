@@ -10,8 +10,11 @@ func (r *PublishResult) Report(rep *report.Report, err error) {
 		addFailedStep(rep, err, StepConnect)
 		return
 	}
-	rep.Add(report.Check{ID: CheckConnect, Title: stepTitle(StepConnect), Status: report.OK,
-		Evidence: map[string]any{"mqtt_version": string(r.ConnAck.Version)}})
+	ev := map[string]any{"mqtt_version": string(r.ConnAck.Version)}
+	if r.ConnAck.FallbackReason != "" {
+		ev["fell_back"], ev["fallback_reason"] = true, r.ConnAck.FallbackReason
+	}
+	rep.Add(report.Check{ID: CheckConnect, Title: stepTitle(StepConnect), Status: report.OK, Evidence: ev})
 	details := map[string]any{
 		"topic": r.Topic, "qos": r.QoS, "retain": r.Retain,
 		"mqtt_version": string(r.Version),
@@ -30,7 +33,7 @@ func (r *PublishResult) Report(rep *report.Report, err error) {
 		addFailedStep(rep, err, StepPublish)
 		return
 	}
-	ev := map[string]any{"sent": r.Sent, "qos": r.QoS}
+	ev = map[string]any{"sent": r.Sent, "qos": r.QoS}
 	if note := r.Unproven(); note != "" {
 		ev["note"] = note
 	}
@@ -46,8 +49,12 @@ func addFailedStep(rep *report.Report, err error, def Step) {
 	if step == "" {
 		step = def
 	}
+	ev := map[string]any{"error": msg}
+	if reason := FallbackReason(err); reason != "" {
+		ev["fell_back"], ev["fallback_reason"] = true, reason
+	}
 	rep.Add(report.Check{ID: "mqtt." + string(step), Title: stepTitle(step), Status: report.Failed,
-		Evidence: map[string]any{"error": msg}, Hint: hint})
+		Evidence: ev, Hint: hint})
 }
 
 // stepTitle is the title of a pub or clear-retained check, the same

@@ -44,7 +44,7 @@ var reasons5 = map[byte][]reasonEntry{
 	0x83: {{"implementation specific error", []string{PacketConnack, PacketPuback, PacketPubrec, PacketSuback, PacketUnsuback, PacketDisconnect},
 		"the broker refused for a reason of its own (often an ACL or a plugin): look at the broker's log"}},
 	0x84: {{"unsupported protocol version", []string{PacketConnack},
-		"the broker does not speak MQTT 5: try --mqtt-version 3.1.1"}},
+		"the broker does not speak MQTT 5: try --mqtt-version 3.1.1, or auto to fall back by itself"}},
 	0x85: {{"client identifier not valid", []string{PacketConnack},
 		"the broker refuses this client id (too long, bad characters, or empty): set --client-id to one the broker accepts"}},
 	0x86: {{"bad user name or password", []string{PacketConnack},

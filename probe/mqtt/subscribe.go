@@ -30,6 +30,9 @@ type SubscribeOptions struct {
 	// Subscribed, when set, is called once the broker answered SUBSCRIBE,
 	// with the QoS granted per filter.
 	Subscribed func(granted []byte)
+	// Connected, when set, is called with the broker's CONNACK (with
+	// Version auto it says which version is spoken).
+	Connected func(ConnAck)
 	// Deliver is called with each message, in order, on Subscribe's
 	// goroutine. An error from it ends the run with that error.
 	Deliver func(Delivery) error
@@ -88,6 +91,9 @@ func Subscribe(ctx context.Context, o SubscribeOptions) (*SubscribeResult, error
 		return res, err
 	}
 	res.Connected = true
+	if o.Connected != nil {
+		o.Connected(c.ConnAck())
+	}
 	failed := false
 	defer func() { res.CloseWarning = closeClient(c, o.Will, failed, closeLimit) }()
 	if res.Granted, err = subscribeAll(ctx, c, o); err != nil {
