@@ -68,6 +68,13 @@ PEER_PACKAGES+=(openssl)
 # probe net's peers: a firewall and a resolver in test namespaces, and netcat for its benchmark.
 PEER_PACKAGES+=(nftables dnsmasq-base netcat-openbsd)
 
+# apt-get update runs at most once per suite run.
+APT_UPDATED=
+apt_update_once() {
+	[[ -n $APT_UPDATED ]] && return 0
+	apt-get update -qq && APT_UPDATED=1
+}
+
 phase_peers() {
 	local missing=()
 	for p in "${PEER_PACKAGES[@]}"; do
@@ -81,7 +88,7 @@ phase_peers() {
 			echo "not root: cannot apt-get install ${missing[*]}" >&2
 			return 1
 		fi
-		apt-get update -qq || return 1
+		apt_update_once || return 1
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || return 1
 	fi
 	peers_npm || return 1
@@ -96,6 +103,13 @@ phase_peers() {
 # machine offline with the packages in place still passes this phase.
 peers_npm() {
 	local dir=scripts/peers/aedes stamp=scripts/peers/aedes/node_modules/.ectool-installed-lock
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		# The machines we run on carry Node 20; a bare one gets Debian's
+		# (older, but aedes runs on it) rather than no 3.1.1-only peer.
+		if [ "$(id -u)" = 0 ]; then
+			apt_update_once && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm || true
+		fi
+	fi
 	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 		echo "node and npm (Node.js >= 20) are needed for the aedes peer: install them" >&2
 		return 1
