@@ -33,7 +33,8 @@ func (w *watchedBuffer) waitUntil(t *testing.T, what string, timeout time.Durati
 	}
 }
 
-// watchProc is `ectool mqtt check --every` running in the background.
+// watchProc is ectool running in the background: `mqtt check --every`,
+// `mqtt sub`.
 type watchProc struct {
 	cmd    *exec.Cmd
 	out    *watchedBuffer
@@ -42,10 +43,17 @@ type watchProc struct {
 
 func startWatch(t *testing.T, args ...string) *watchProc {
 	t.Helper()
+	return startWatchCmd(t, append([]string{"mqtt", "check"}, args...)...)
+}
+
+// startWatchCmd runs ectool with args in the background, both streams
+// watched.
+func startWatchCmd(t *testing.T, args ...string) *watchProc {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	p := &watchProc{out: newWatchedBuffer(), errOut: newWatchedBuffer()}
-	p.cmd = exec.CommandContext(ctx, testenv.Binary(t), append([]string{"mqtt", "check"}, args...)...)
+	p.cmd = exec.CommandContext(ctx, testenv.Binary(t), args...)
 	p.cmd.Env = append(os.Environ(), "ECTOOL_MQTT_BROKER=", "ECTOOL_MQTT_PASSWORD=", "NO_COLOR=1")
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errOut
 	if err := p.cmd.Start(); err != nil {

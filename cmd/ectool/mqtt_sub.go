@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +26,7 @@ type MQTTSubOptions struct {
 	Timeout      time.Duration
 	RetainedOnly bool
 	ExpectSeq    bool
+	NoReconnect  bool
 
 	// Subscribe is what the flags say, filled in by complete.
 	Subscribe mqtt.SubscribeOptions
@@ -58,6 +58,18 @@ exit 1 when any were lost, or when none arrived. Loss counts from the first
 number received from each publisher: what was sent before this subscriber
 joined is reported as before_first, not lost.
 
+A lost connection (a broker restart, a link down) does not end sub: it
+reconnects at once, then after 0.1s, 0.2s ... up to every 5s, within --timeout,
+and subscribes again. Each outage is told on stderr as it starts and ends, and
+listed in the summary (start, duration, reason, attempts; with --expect-seq
+the messages lost across it, per publisher). A broker that sends us away for a
+reason of ours (administrative action, session taken over, not authorised) or
+refuses the new CONNECT or SUBSCRIBE ends the run, as does --timeout during an
+outage (exit 1). --no-reconnect ends the run at the first loss (exit 1).
+Ctrl-C ends with the summary: received (with --expect-seq lost, duplicated,
+out of order) and the outages; on stdout with --expect-seq, else on stderr
+({"summary":...} as the last JSON line either way).
+
 With -o json a failure ends the stream with one {"error":{"step","message",
 "hint","exit_code","received"}} line.`,
 		Example: `  ectool mqtt sub -b mqtt://localhost -t 'ec-data/+/+/telemetry'
@@ -80,6 +92,7 @@ With -o json a failure ends the stream with one {"error":{"step","message",
 	fs.IntVar(&opts.Count, "count", 0, "stop after this many messages (0: no limit)")
 	fs.BoolVar(&opts.RetainedOnly, "retained-only", false, "print only the retained messages present now, then stop")
 	fs.BoolVar(&opts.ExpectSeq, "expect-seq", false, "count lost, duplicated and reordered 'pub --seq' messages; summary at the end")
+	fs.BoolVar(&opts.NoReconnect, "no-reconnect", false, "end at the first loss of the connection (exit 1) instead of reconnecting")
 	return cmd
 }
 
@@ -120,7 +133,7 @@ func (opts *MQTTSubOptions) complete() error {
 		return usageError("--count %d: want 0 (no limit) or more", opts.Count)
 	}
 	opts.Subscribe = mqtt.SubscribeOptions{Options: o, Filters: opts.Topics, QoS: qos, Count: opts.Count, Wait: opts.Timeout,
-		RetainedOnly: opts.RetainedOnly, ExpectSeq: opts.ExpectSeq}
+		RetainedOnly: opts.RetainedOnly, ExpectSeq: opts.ExpectSeq, Reconnect: !opts.NoReconnect}
 	return nil
 }
 
@@ -146,6 +159,7 @@ func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 	o := opts.Subscribe
 	o.Subscribed = func(granted []byte) { subscribed(app, o, granted) }
 	o.Deliver = func(d mqtt.Delivery) error { return writeDelivery(app, out, d) }
+	o.OnOutage = func(g mqtt.Outage) { tellOutage(app, g) }
 	res, err := mqtt.Subscribe(ctx, o)
 	if res.CloseWarning != "" {
 		app.Warnf("%s", res.CloseWarning)
@@ -153,8 +167,8 @@ func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 	if werr := out.Err(); werr != nil {
 		return writeErr(werr)
 	}
-	if opts.ExpectSeq && res.Subscribed {
-		writeSeqSummary(app, out, res.Summary)
+	if res.Subscribed && (opts.ExpectSeq || res.Interrupted || len(res.Outages) > 0) {
+		writeSubSummary(app, out, opts.ExpectSeq, res)
 	}
 	if err != nil {
 		// The step that failed: reaching the broker, subscribing, or
@@ -184,20 +198,6 @@ func subscribed(app *App, o mqtt.SubscribeOptions, granted []byte) {
 		}
 	}
 	app.Debugf("subscribed to %s", strings.Join(o.Filters, ", "))
-}
-
-// writeSeqSummary ends an --expect-seq run with its counts: a last
-// {"summary":...} record, or a summary line.
-func writeSeqSummary(app *App, out *stream, sum mqtt.SeqSummary) {
-	if app.JSON() {
-		_ = out.Record(map[string]any{"summary": sum})
-		return
-	}
-	before := ""
-	if sum.BeforeFirst > 0 {
-		before = fmt.Sprintf(" (%d numbered before the first received: sent before this subscriber joined, not counted)", sum.BeforeFirst)
-	}
-	_ = out.Line(fmt.Sprintf("summary: received %d, lost %d, duplicated %d, out of order %d%s", sum.Received, sum.Lost, sum.Duplicated, sum.OutOfOrder, before))
 }
 
 // writeDelivery writes one message: "topic payload" (and a sequence
