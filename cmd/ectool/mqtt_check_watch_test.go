@@ -155,12 +155,14 @@ func TestCheckEveryCountsABrokerRestartAgainstAvailabilityAndNamesTCP(t *testing
 
 func TestCheckEveryEndsWithTheSummaryOnCtrlCAfterTheLinkCameBack(t *testing.T) {
 	b := testenv.StartMosquitto(t, testenv.MosquittoConfig{NoQueueLimits: true})
-	p := startWatch(t, "-b", b.URL, "--every", "200ms", "--qos-levels", "0,1", "--count", "2", "--timeout", "3s", "--min-availability", "10")
+	p := startWatch(t, "-b", b.URL, "--every", "200ms", "--qos-levels", "0,1", "--count", "2", "--timeout", "3s", "--min-availability", "0")
 	p.out.waitFor(t, "round 1 ", 30*time.Second)
 	b.Stop()
 	p.out.waitFor(t, "FAIL at TCP (mqtt.tcp)", 30*time.Second)
 	b.Restart()
 	// An ok round after the failed one: the watch saw the broker come back.
+	// (How many rounds failed meanwhile depends on the machine's load, so
+	// the threshold is 0: the verdict is a warning whatever the share.)
 	p.out.waitUntil(t, "ok round after the outage", 30*time.Second, func(out string) bool {
 		i := strings.Index(out, "FAIL at TCP")
 		return i >= 0 && strings.Contains(out[i:], "  ok ")
@@ -169,7 +171,7 @@ func TestCheckEveryEndsWithTheSummaryOnCtrlCAfterTheLinkCameBack(t *testing.T) {
 	code := p.wait(t)
 	out := p.out.String()
 	if code != 0 {
-		t.Fatalf("exit %d, want 0 (availability above --min-availability 10): %s\n%s", code, p.errOut.String(), out)
+		t.Fatalf("exit %d, want 0 (--min-availability 0 tolerates any failed round): %s\n%s", code, p.errOut.String(), out)
 	}
 	for _, want := range []string{"[warn] mqtt.availability", "failures_by_layer=", `"tcp":`, "OK with 1 warning(s)"} {
 		if !strings.Contains(out, want) {
