@@ -83,7 +83,11 @@ func mqttWatchRun(ctx context.Context, opts *MQTTCheckOptions) error {
 		}
 	}
 	if r.Checks[0].Status == report.Skipped {
-		return problem("let at least one round end (a round takes a few seconds)", "interrupted before the first round ended: nothing to judge")
+		// The report on stdout says so (its check is skipped); no second
+		// JSON document after it.
+		e := problem("let at least one round end (a round takes a few seconds)", "interrupted before the first round ended: nothing to judge")
+		e.OnStdout = true
+		return e
 	}
 	return reported(r.ExitCode(opts.Strict))
 }

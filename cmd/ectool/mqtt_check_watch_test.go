@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -199,5 +200,40 @@ func TestCheckEveryFlagsAreWordedUsageErrors(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, errOut, tc.want)
 		}
+	}
+}
+
+// Ctrl-C during the first round: nothing to judge, said once (the report's
+// skipped check on stdout, the words on stderr), exit 1.
+func TestCheckEveryInterruptedInItsFirstRoundJudgesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // held open, never answered: CONNECT waits
+		}
+	}()
+	p := startWatch(t, "-b", "mqtt://"+ln.Addr().String(), "--every", "1s", "--timeout", "30s", "-o", "json")
+	var held net.Conn
+	select {
+	case held = <-accepted:
+		defer held.Close()
+	case <-time.After(30 * time.Second):
+		t.Fatal("the watch did not connect")
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	code := p.wait(t)
+	lines := testenv.AssertStream(t, []byte(p.out.String()))
+	if code != 1 || len(lines) != 1 || !strings.Contains(string(lines[0]), `"status":"skipped"`) ||
+		!strings.Contains(p.errOut.String(), "interrupted before the first round ended") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, p.out.String(), p.errOut.String())
 	}
 }
