@@ -57,6 +57,7 @@ var habits = []habit{
 		return "--timeout DURATION, such as 10s"
 	}},
 	{tool: "mosquitto", short: "l", needs: "stdin-lines", say: func(habitUse) string { return "--stdin-lines" }},
+	{tool: "mosquitto", short: "s", long: "stdin-file", needs: "file", say: func(habitUse) string { return "--file - (the whole of stdin as one message)" }},
 	{tool: "mosquitto", short: "f", value: true, needs: "file", say: func(u habitUse) string {
 		return "--file " + u.or("FILE")
 	}},

@@ -24,6 +24,7 @@ type MQTTCheckOptions struct {
 	QoS         []int
 	Strict      bool
 	Pins        []string
+	watch       watchFlags
 
 	// Check is what the flags say, filled in by the command before run.
 	Check mqtt.CheckOptions
@@ -64,8 +65,21 @@ The retained and Will checks open two more connections, with the client id suffi
 through (that is the failure it looks for).
 
 Exit 0 when nothing failed (warnings included, unless --strict, which reports
-every warning as a failure), 1 when a step failed.`,
+every warning as a failure), 1 when a step failed.
+
+To watch an intermittent link, --every 30s repeats the link part of the ladder
+(DNS, TCP, TLS, CONNECT, SUBSCRIBE, the QoS round trips; not retained, Will or
+ACL) until --rounds N, --duration D or Ctrl-C, and prints one line per round
+(with -o json one record per round: round, time, ok, duration_ms, rtt_ms, and
+for a failed round layer, check, reason, hint). It ends with one check,
+mqtt.availability: rounds, ok_rounds, availability_pct, rtt_p50_ms and
+rtt_p95_ms (the median round trip of each round, over the rounds), and each
+failed round with its time and the first layer that broke (dns, tcp, tls,
+connect, round_trip). Exit 1 when fewer than --min-availability percent of
+the rounds passed (default 100: any failed round); above it a failed round is a
+warning. Ctrl-C ends the watch with the summary of the rounds that ended.`,
 		Example: `  ectool mqtt check -b mqtt://192.168.1.10
+  ectool mqtt check -b mqtt://192.168.1.10 --every 30s --duration 12h --qos-levels 1 --count 3 --min-availability 99.5
   ectool mqtt check -b mqtts://broker.example.com --ca ca.pem --cert dev.pem --key dev.key
   ectool mqtt check -b mqtts://broker.example.com -u meter17 --password-file pw \
       --topic-prefix ec-data/site4/meter17/check --deny-topic ec-data/site4/meter18/telemetry
@@ -75,11 +89,15 @@ every warning as a failure), 1 when a step failed.`,
 			if err := opts.complete(); err != nil {
 				return err
 			}
+			if err := opts.watch.complete(cmd, opts); err != nil {
+				return err
+			}
 			return runF(cmd.Context(), opts)
 		},
 	}
 	addMQTTLoginFlags(cmd, &opts.conn)
 	defaultMQTTVersion(cmd, &opts.conn, "auto")
+	addWatchFlags(cmd, &opts.watch)
 	addTimeoutFlag(cmd, &opts.Timeout, 5*time.Second, "time allowed for each step (a round trip gets it twice: to publish, then for the last messages); a dead broker fails within it")
 	fs := cmd.Flags()
 	fs.IntVar(&opts.Count, "count", 10, "messages per QoS round trip")
@@ -161,6 +179,9 @@ func mqttCheckRun(ctx context.Context, opts *MQTTCheckOptions) error {
 	app := opts.App
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if opts.watch.Every > 0 {
+		return mqttWatchRun(ctx, opts)
 	}
 	if app.IO.ErrTTY && !app.JSON() {
 		app.Infof("checking %s (each step up to %s)...", opts.Check.Broker, opts.Timeout)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +27,7 @@ type MQTTSubOptions struct {
 	RetainedOnly bool
 	ExpectSeq    bool
 	Format       string
+	NoReconnect  bool
 
 	format subFormat // -F compiled
 	// Subscribe is what the flags say, filled in by complete.
@@ -64,6 +64,18 @@ joined is reported as before_first, not lost.
 -F '%I %t %p' for time, topic and payload; -F %p for the payload alone
 (raw bytes, one message per line). Not with -o json (a usage error).
 
+A lost connection (a broker restart, a link down) does not end sub: it
+reconnects at once, then after 0.1s, 0.2s ... up to every 5s, within --timeout,
+and subscribes again. Each outage is told on stderr as it starts and ends, and
+listed in the summary (start, duration, reason, attempts; with --expect-seq
+the messages lost across it, per publisher). A broker that sends us away for a
+reason of ours (administrative action, session taken over, not authorised) or
+refuses the new CONNECT or SUBSCRIBE ends the run, as does --timeout during an
+outage (exit 1). --no-reconnect ends the run at the first loss (exit 1).
+Ctrl-C ends with the summary: received (with --expect-seq lost, duplicated,
+out of order) and the outages; on stdout with --expect-seq, else on stderr
+({"summary":...} as the last JSON line either way).
+
 With -o json a failure ends the stream with one {"error":{"step","message",
 "hint","exit_code","received"}} line.
 
@@ -92,6 +104,7 @@ and changes nothing on stdout.`,
 	fs.BoolVar(&opts.RetainedOnly, "retained-only", false, "print only the retained messages present now, then stop")
 	fs.BoolVar(&opts.ExpectSeq, "expect-seq", false, "count lost, duplicated and reordered 'pub --seq' messages; summary at the end")
 	fs.StringVarP(&opts.Format, "format", "F", "", subFormatHelp)
+	fs.BoolVar(&opts.NoReconnect, "no-reconnect", false, "end at the first loss of the connection (exit 1) instead of reconnecting")
 	return cmd
 }
 
@@ -142,7 +155,7 @@ func (opts *MQTTSubOptions) complete() error {
 		}
 	}
 	opts.Subscribe = mqtt.SubscribeOptions{Options: o, Filters: opts.Topics, QoS: qos, Count: opts.Count, Wait: opts.Timeout,
-		RetainedOnly: opts.RetainedOnly, ExpectSeq: opts.ExpectSeq}
+		RetainedOnly: opts.RetainedOnly, ExpectSeq: opts.ExpectSeq, Reconnect: !opts.NoReconnect}
 	return nil
 }
 
@@ -172,6 +185,7 @@ func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 	if opts.format != nil {
 		o.Deliver = func(d mqtt.Delivery) error { return out.Line(opts.format.render(&d)) }
 	}
+	o.OnOutage = func(g mqtt.Outage) { tellOutage(app, g) }
 	res, err := mqtt.Subscribe(ctx, o)
 	if res.CloseWarning != "" {
 		app.Warnf("%s", res.CloseWarning)
@@ -179,8 +193,8 @@ func mqttSubRun(ctx context.Context, opts *MQTTSubOptions) error {
 	if werr := out.Err(); werr != nil {
 		return writeErr(werr)
 	}
-	if opts.ExpectSeq && res.Subscribed {
-		writeSeqSummary(app, out, res.Summary)
+	if res.Subscribed && (opts.ExpectSeq || res.Interrupted || len(res.Outages) > 0) {
+		writeSubSummary(app, out, opts.ExpectSeq, res)
 	}
 	if err != nil {
 		// The step that failed: reaching the broker, subscribing, or
@@ -210,20 +224,6 @@ func subscribed(app *App, o mqtt.SubscribeOptions, granted []byte) {
 		}
 	}
 	app.Debugf("subscribed to %s", strings.Join(o.Filters, ", "))
-}
-
-// writeSeqSummary ends an --expect-seq run with its counts: a last
-// {"summary":...} record, or a summary line.
-func writeSeqSummary(app *App, out *stream, sum mqtt.SeqSummary) {
-	if app.JSON() {
-		_ = out.Record(map[string]any{"summary": sum})
-		return
-	}
-	before := ""
-	if sum.BeforeFirst > 0 {
-		before = fmt.Sprintf(" (%d numbered before the first received: sent before this subscriber joined, not counted)", sum.BeforeFirst)
-	}
-	_ = out.Line(fmt.Sprintf("summary: received %d, lost %d, duplicated %d, out of order %d%s", sum.Received, sum.Lost, sum.Duplicated, sum.OutOfOrder, before))
 }
 
 // writeDelivery writes one message: "topic payload" (and a sequence

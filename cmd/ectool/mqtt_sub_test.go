@@ -274,14 +274,22 @@ func TestSubWithTooFewMessagesSaysHowManyArrived(t *testing.T) {
 
 func TestSubEndsWhenTheBrokerGoesAway(t *testing.T) {
 	for _, v := range mqttVersions {
-		b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
-		wait, stdout := startSubWatching(t, "-b", b.URL, "--mqtt-version", v.ectool, "-t", "gone/#", "--count", "5")
-		mosquittoPub(t, b, "-t", "gone/1", "-m", "one")
-		stdout.waitFor(t, "gone/1 one\n", 20*time.Second)
-		b.Stop()
-		out, errOut, code := wait()
-		if code != 1 || out != "gone/1 one\n" || !strings.Contains(errOut, "after 1 message(s)") {
-			t.Fatalf("MQTT %s: exit %d\nstdout %q\nstderr %s", v.ectool, code, out, errOut)
+		// --no-reconnect: the loss ends the run at once; without it sub
+		// tries again until --timeout, then says the broker stayed away.
+		for _, extra := range [][]string{{"--no-reconnect"}, {"--timeout", "2s"}} {
+			b := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+			wait, stdout := startSubWatching(t, append([]string{"-b", b.URL, "--mqtt-version", v.ectool, "-t", "gone/#", "--count", "5"}, extra...)...)
+			mosquittoPub(t, b, "-t", "gone/1", "-m", "one")
+			stdout.waitFor(t, "gone/1 one\n", 20*time.Second)
+			b.Stop()
+			out, errOut, code := wait()
+			want := "after 1 message(s)"
+			if extra[0] != "--no-reconnect" {
+				want = "was not back before the end"
+			}
+			if code != 1 || out != "gone/1 one\n" || !strings.Contains(errOut, want) {
+				t.Fatalf("MQTT %s %v: exit %d\nstdout %q\nstderr %s", v.ectool, extra, code, out, errOut)
+			}
 		}
 	}
 }

@@ -86,9 +86,10 @@ type Mosquitto struct {
 
 	netns string
 	t     testing.TB
+	bin   string
+	mu    sync.Mutex // guards cmd and done across Stop and Restart
 	cmd   *exec.Cmd
 	done  chan struct{}
-	once  sync.Once
 }
 
 // StartMosquitto starts Debian's mosquitto with a generated configuration in
@@ -111,7 +112,7 @@ func StartMosquitto(t testing.TB, cfg MosquittoConfig) *Mosquitto {
 	t.Helper()
 	bin := Require(t, "mosquitto")
 	dir := PrivateDir(t)
-	m := &Mosquitto{t: t, Dir: dir, Host: "127.0.0.1", netns: cfg.Netns}
+	m := &Mosquitto{t: t, Dir: dir, Host: "127.0.0.1", netns: cfg.Netns, bin: bin}
 	if cfg.Host != "" {
 		m.Host = cfg.Host
 	}
@@ -346,18 +347,35 @@ func (m *Mosquitto) waitRunning(cmd *exec.Cmd, done chan struct{}, deadline time
 // Stop terminates the broker (SIGTERM, then SIGKILL after 5 s). It is safe to
 // call more than once; tests call it to simulate a broker going away.
 func (m *Mosquitto) Stop() {
-	m.once.Do(func() {
-		if m.cmd == nil {
-			return
-		}
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.done:
-		case <-time.After(5 * time.Second):
-			_ = m.cmd.Process.Kill()
-			<-m.done
-		}
-	})
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(5 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+	m.cmd, m.done = nil, nil
+}
+
+// Restart starts a stopped broker again with the same configuration on the
+// same port, as a broker restarted in the field comes back, and returns
+// once it accepts connections. Clients must reconnect: with persistence
+// off it remembers no session. It is a no-op on a running broker.
+func (m *Mosquitto) Restart() {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		return
+	}
+	if err := m.start(m.bin); err != nil {
+		m.t.Fatalf("restarting mosquitto on port %d: %v", m.Port, err)
+	}
 }
 
 // Log is what the broker has logged so far.

@@ -77,6 +77,10 @@ type CheckOptions struct {
 	// Pins (sha256//BASE64, see netpath.Pin): when set, mqtt.tls fails
 	// unless a certificate of the broker's chain has one of them.
 	Pins []string
+	// LinkOnly stops the ladder after the QoS round trips: the retained,
+	// Will and ACL-deny checks test the broker's configuration, not the
+	// link, and are skipped (a watch repeats only what a link can break).
+	LinkOnly bool
 }
 
 func (o CheckOptions) withDefaults() CheckOptions {
@@ -288,8 +292,15 @@ func (c *checker) ladder(ctx context.Context) {
 	c.cleanups = append(c.cleanups, func(ctx context.Context) { _ = cl.Disconnect(ctx) })
 
 	c.checkPrefixLadder(ctx)
+	if c.o.LinkOnly {
+		c.skip(linkOnlyReason, CheckACLDeny)
+		return
+	}
 	c.checkACLDeny(ctx)
 }
+
+// linkOnlyReason is the skipped_reason of the checks a link watch leaves out.
+const linkOnlyReason = "not repeated by a link watch (run mqtt check without --every)"
 
 // cleanup runs the cleanups, last first, each bounded by one step timeout
 // and immune to the caller's cancellation (an interrupted run still clears

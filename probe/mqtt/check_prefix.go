@@ -155,6 +155,10 @@ func (c *checker) checkPrefixLadder(ctx context.Context) {
 		c.skip(reason, CheckRetained, CheckWill)
 		return
 	}
+	if c.o.LinkOnly {
+		c.skip(linkOnlyReason, CheckRetained, CheckWill)
+		return
+	}
 	c.checkRetained(ctx)
 	c.checkWill(ctx)
 }

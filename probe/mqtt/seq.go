@@ -82,6 +82,14 @@ type SeqSummary struct {
 type SeqTracker struct {
 	srcs map[string]*seqState
 	sum  SeqSummary
+	gaps []seqGap
+}
+
+// seqGap is an outage of the subscriber: each publisher's highest number
+// before it, and its first number after.
+type seqGap struct {
+	before map[string]uint64
+	after  map[string]uint64
 }
 
 type seqState struct {
@@ -111,6 +119,13 @@ func (t *SeqTracker) Observe(s SeqInfo) Verdict {
 		t.srcs[s.Src] = st
 	}
 	t.sum.Received++
+	for _, g := range t.gaps {
+		if _, known := g.before[s.Src]; known {
+			if _, back := g.after[s.Src]; !back {
+				g.after[s.Src] = s.Seq
+			}
+		}
+	}
 	switch {
 	case st.seen[s.Seq]:
 		t.sum.Duplicated++
@@ -143,4 +158,40 @@ func (t *SeqTracker) Summary() SeqSummary {
 		s.BeforeFirst += int(lo) - 1
 	}
 	return s
+}
+
+// MarkGap starts an outage of the subscriber: the numbers each publisher
+// sends from now until its first message after the outage are counted by
+// GapLost. It returns the gap's index.
+func (t *SeqTracker) MarkGap() int {
+	g := seqGap{before: map[string]uint64{}, after: map[string]uint64{}}
+	for src, st := range t.srcs {
+		g.before[src] = st.max
+	}
+	t.gaps = append(t.gaps, g)
+	return len(t.gaps) - 1
+}
+
+// GapLost counts, per publisher, the numbers missing between its highest
+// before gap i and its first after it (a publisher not heard again since
+// is not counted: nothing tells how far it got).
+func (t *SeqTracker) GapLost(i int) map[string]int {
+	if i < 0 || i >= len(t.gaps) {
+		return nil
+	}
+	g := t.gaps[i]
+	lost := map[string]int{}
+	for src, first := range g.after {
+		st := t.srcs[src]
+		n := 0
+		for q := g.before[src] + 1; q < first; q++ {
+			if !st.seen[q] {
+				n++
+			}
+		}
+		if n > 0 {
+			lost[src] = n
+		}
+	}
+	return lost
 }

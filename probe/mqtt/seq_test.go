@@ -66,3 +66,31 @@ func TestFiltersOverlap(t *testing.T) {
 		}
 	}
 }
+
+func TestSeqGapCountsWhatEachPublisherLostAcrossAnOutage(t *testing.T) {
+	var tr SeqTracker
+	obs := func(src string, seqs ...uint64) {
+		for _, s := range seqs {
+			tr.Observe(SeqInfo{Seq: s, Src: src})
+		}
+	}
+	obs("a", 1, 2, 3)
+	obs("b", 10, 11)
+	g := tr.MarkGap()
+	obs("a", 7, 8) // 4, 5, 6 sent while the subscriber was away
+	obs("c", 1)    // a publisher that started during the outage lost nothing across it
+	lost := tr.GapLost(g)
+	if len(lost) != 1 || lost["a"] != 3 {
+		t.Errorf("lost across the gap %v, want a: 3 (b not heard since)", lost)
+	}
+	obs("a", 5) // a late arrival is not lost
+	if lost := tr.GapLost(g); lost["a"] != 2 {
+		t.Errorf("after a late arrival %v, want a: 2", lost)
+	}
+	if s := tr.Summary(); s.Lost != 2 {
+		t.Errorf("summary lost %d, want 2", s.Lost)
+	}
+	if tr.GapLost(5) != nil {
+		t.Error("an unknown gap")
+	}
+}

@@ -36,6 +36,35 @@ type SubscribeOptions struct {
 	// Deliver is called with each message, in order, on Subscribe's
 	// goroutine. An error from it ends the run with that error.
 	Deliver func(Delivery) error
+	// Reconnect survives the loss of the connection once subscribed (a
+	// broker restart, a link down): connect again with backoff, each
+	// attempt bounded by ConnectTimeout and the whole by Wait, and
+	// subscribe again. Without it a lost connection ends the run.
+	// RetainedOnly never reconnects.
+	Reconnect bool
+	// OnOutage, when set, is called on Subscribe's goroutine when an
+	// outage starts (End zero) and when it ends (subscribed again).
+	OnOutage func(Outage)
+}
+
+// Outage is a time the subscriber was not subscribed: from the loss of
+// the connection to the SUBACK of the new one.
+type Outage struct {
+	Start time.Time
+	// End is when the subscription was back; zero when the run ended
+	// first.
+	End time.Time
+	// Reason says why the connection was lost; LastError why the last
+	// attempt to reconnect failed (empty when the first succeeded).
+	Reason, LastError string
+	// Attempts counts the connection attempts.
+	Attempts int
+	// Lost counts the sequenced messages missing across the outage, per
+	// publisher (ExpectSeq; see SeqTracker.GapLost).
+	Lost            int
+	LostByPublisher map[string]int
+
+	gap int // the SeqTracker gap
 }
 
 // Delivery is one received message as Subscribe hands it over.
@@ -63,6 +92,9 @@ type SubscribeResult struct {
 	// CloseWarning: the DISCONNECT could not be sent with a Will
 	// registered (the broker publishes the Will).
 	CloseWarning string
+	// Outages are the connection losses survived (Reconnect), in order;
+	// the last may still be open (End zero) when the run ended in it.
+	Outages []Outage
 }
 
 // RetainedSettle is how long RetainedOnly and ClearRetained wait after the
@@ -85,6 +117,9 @@ func Subscribe(ctx context.Context, o SubscribeOptions) (*SubscribeResult, error
 	if o.Deliver == nil {
 		o.Deliver = func(Delivery) error { return nil }
 	}
+	if o.RetainedOnly {
+		o.Reconnect = false
+	}
 	res := &SubscribeResult{}
 	c, err := Connect(ctx, o.Options)
 	if err != nil {
@@ -104,15 +139,61 @@ func Subscribe(ctx context.Context, o SubscribeOptions) (*SubscribeResult, error
 	if o.Subscribed != nil {
 		o.Subscribed(res.Granted)
 	}
-	endErr, err := receive(ctx, c, o, res)
-	if err != nil {
-		return res, err
+	st := &subState{o: o, res: res}
+	wctx, cancel := st.waitCtx(ctx)
+	defer cancel()
+	defer st.finish()
+	for {
+		endErr, err := st.receive(wctx, ctx, c)
+		if err != nil {
+			return res, err
+		}
+		if endErr == nil || !o.Reconnect || !survivable(endErr) {
+			st.finish() // the judgement reads the summary
+			if jerr := judgeReceived(o, res, endErr); jerr != nil {
+				failed = endErr != nil
+				return res, jerr
+			}
+			return res, nil
+		}
+		_ = c.Abort()
+		var next Client
+		next, err = st.reconnect(wctx, ctx, endErr)
+		if next == nil {
+			failed = true // c is gone
+			return res, err
+		}
+		c = next
 	}
-	if err := judgeReceived(o, res, endErr); err != nil {
-		failed = endErr != nil
-		return res, err
+}
+
+// subState is what a subscription keeps across reconnects.
+type subState struct {
+	o       SubscribeOptions
+	res     *SubscribeResult
+	tracker SeqTracker
+}
+
+// waitCtx is ctx bounded by Wait, which counts from the subscription.
+func (st *subState) waitCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if st.o.Wait > 0 {
+		return context.WithTimeout(ctx, st.o.Wait)
 	}
-	return res, nil
+	return context.WithCancel(ctx)
+}
+
+// finish fills the counts of the result: the sequence summary, and the
+// messages lost across each outage.
+func (st *subState) finish() {
+	st.res.Summary = st.tracker.Summary()
+	for i := range st.res.Outages {
+		out := &st.res.Outages[i]
+		out.LostByPublisher = st.tracker.GapLost(out.gap)
+		out.Lost = 0
+		for _, n := range out.LostByPublisher {
+			out.Lost += n
+		}
+	}
 }
 
 func subscribeAll(ctx context.Context, c Client, o SubscribeOptions) ([]byte, error) {
@@ -125,15 +206,11 @@ func subscribeAll(ctx context.Context, c Client, o SubscribeOptions) ([]byte, er
 	return c.Subscribe(sctx, subs...)
 }
 
-// receive hands messages over until the run ends. endErr is why the
-// connection ended, if it did; err is Deliver's.
-func receive(ctx context.Context, c Client, o SubscribeOptions, res *SubscribeResult) (endErr, err error) {
-	var deadline <-chan time.Time
-	if o.Wait > 0 {
-		t := time.NewTimer(o.Wait)
-		defer t.Stop()
-		deadline = t.C
-	}
+// receive hands messages over until the run ends: wctx is the caller's
+// ctx bounded by Wait. endErr is why the connection ended, if it did; err
+// is Deliver's.
+func (st *subState) receive(wctx, ctx context.Context, c Client) (endErr, err error) {
+	o, res := st.o, st.res
 	var settle *time.Timer
 	var settleC <-chan time.Time
 	if o.RetainedOnly {
@@ -141,8 +218,6 @@ func receive(ctx context.Context, c Client, o SubscribeOptions, res *SubscribeRe
 		defer settle.Stop()
 		settleC = settle.C
 	}
-	var tracker SeqTracker
-	defer func() { res.Summary = tracker.Summary() }()
 	for o.Count == 0 || res.Received < o.Count {
 		select {
 		case m, ok := <-c.Messages():
@@ -156,20 +231,26 @@ func receive(ctx context.Context, c Client, o SubscribeOptions, res *SubscribeRe
 				settle.Reset(RetainedSettle)
 			}
 			res.Received++
-			if err := o.Deliver(delivery(m, &tracker, o.ExpectSeq)); err != nil {
+			if err := o.Deliver(delivery(m, &st.tracker, o.ExpectSeq)); err != nil {
 				return nil, err
 			}
 		case <-settleC:
 			return nil, nil
-		case <-deadline:
-			res.TimedOut = true
-			return nil, nil
-		case <-ctx.Done():
-			res.Interrupted = true
+		case <-wctx.Done():
+			st.ended(ctx)
 			return nil, nil
 		}
 	}
 	return nil, nil
+}
+
+// ended records why the wait ended: Ctrl-C (ctx) or Wait.
+func (st *subState) ended(ctx context.Context) {
+	if ctx.Err() != nil {
+		st.res.Interrupted = true
+	} else {
+		st.res.TimedOut = true
+	}
 }
 
 func delivery(m Message, tracker *SeqTracker, expectSeq bool) Delivery {
