@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ecdata/ectool/internal/certs"
 	"github.com/ecdata/ectool/internal/testenv"
 )
 
@@ -18,15 +17,7 @@ func TestEveryMQTTCommandNamesAServerThatIsNotABroker(t *testing.T) {
 		_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 		_, _ = io.Copy(io.Discard, c)
 	})
-	s, err := certs.WriteSet(testenv.PrivateDir(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.LoadX509KeyPair(s.ServerCert, s.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsPort := testenv.ServeLoopbackTLS(t, &tls.Config{Certificates: []tls.Certificate{cert}}, func(c net.Conn) {
+	tlsPort := testenv.ServeLoopbackTLS(t, func(c net.Conn) {
 		defer c.Close()
 		_ = c.(*tls.Conn).Handshake()
 	})

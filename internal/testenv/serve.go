@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"testing"
+
+	"github.com/ecdata/ectool/internal/certs"
 )
 
 // ServeLoopback runs serve on every connection to a fresh loopback TCP
@@ -16,11 +18,21 @@ func ServeLoopback(t testing.TB, serve func(net.Conn)) string {
 	return serveListener(t, loopbackListener(t), serve)
 }
 
-// ServeLoopbackTLS is ServeLoopback behind a TLS server with config: serve
-// gets connections whose handshake runs on their first read or write.
-func ServeLoopbackTLS(t testing.TB, config *tls.Config, serve func(net.Conn)) string {
+// ServeLoopbackTLS is ServeLoopback behind a TLS server that presents the
+// server certificate of a fresh internal/certs set: serve gets connections
+// whose handshake runs on their first read or write (or an explicit
+// Handshake).
+func ServeLoopbackTLS(t testing.TB, serve func(net.Conn)) string {
 	t.Helper()
-	return serveListener(t, tls.NewListener(loopbackListener(t), config), serve)
+	s, err := certs.WriteSet(PrivateDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(s.ServerCert, s.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveListener(t, tls.NewListener(loopbackListener(t), &tls.Config{Certificates: []tls.Certificate{cert}}), serve)
 }
 
 func loopbackListener(t testing.TB) net.Listener {

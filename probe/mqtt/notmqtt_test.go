@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecdata/ectool/internal/certs"
 	"github.com/ecdata/ectool/internal/testenv"
 	"github.com/ecdata/ectool/probe/mqtt"
 )
@@ -48,15 +47,7 @@ func notMQTTServers(t *testing.T) []notMQTTServer {
 		}
 		_, _ = c.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46}) // fatal protocol_version
 	})
-	s, err := certs.WriteSet(testenv.PrivateDir(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.LoadX509KeyPair(s.ServerCert, s.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsServer := testenv.ServeLoopbackTLS(t, &tls.Config{Certificates: []tls.Certificate{cert}}, func(c net.Conn) {
+	tlsServer := testenv.ServeLoopbackTLS(t, func(c net.Conn) {
 		defer c.Close()
 		_ = c.(*tls.Conn).Handshake()
 	})
