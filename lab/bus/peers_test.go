@@ -77,33 +77,31 @@ func TestMbpollReadsMetersThroughTheGateway(t *testing.T) {
 	}
 }
 
-func TestGatewayAnswers0x0BForAnAbsentUnit(t *testing.T) {
-	b := startBus(t, "default")
+// wantGatewayException reads two holding registers of unit through the
+// lab gateway of a bus running scenario, and stops the test unless mbpoll
+// fails with words, its name for the exception the gateway answered.
+func wantGatewayException(t *testing.T, scenario, unit, words string) {
+	t.Helper()
+	b := startBus(t, scenario)
 	host, port := startGateway(t, b)
-	_, out, ok := mbpoll(t, "-m", "tcp", "-p", port, "-a", "42", "-t", "4", "-r", "1", "-c", "2", host)
-	if ok || !strings.Contains(out, "Target device failed to respond") {
-		t.Fatalf("absent unit 42: want exception 0x0B (target device failed to respond)\n%s", out)
+	_, out, ok := mbpoll(t, "-m", "tcp", "-p", port, "-a", unit, "-t", "4", "-r", "1", "-c", "2", host)
+	if ok || !strings.Contains(out, words) {
+		t.Fatalf("%s bus, unit %s through the gateway: want mbpoll to fail with %q\n%s", scenario, unit, words, out)
 	}
+}
+
+func TestGatewayAnswers0x0BForAnAbsentUnit(t *testing.T) {
+	wantGatewayException(t, "default", "42", "Target device failed to respond")
 }
 
 // Overlapping answers never make it through a gateway: it sees a frame with
-// a bad CRC and reports the unit as not answering.
+// a bad CRC and reports the unit as not answering (0x0B).
 func TestGatewayReportsCollidedUnitAsNotResponding(t *testing.T) {
-	b := startBus(t, "default")
-	host, port := startGateway(t, b)
-	_, out, ok := mbpoll(t, "-m", "tcp", "-p", port, "-a", "17", "-t", "4", "-r", "1", "-c", "2", host)
-	if ok || !strings.Contains(out, "Target device failed to respond") {
-		t.Fatalf("collided unit 17: want exception 0x0B\n%s", out)
-	}
+	wantGatewayException(t, "default", "17", "Target device failed to respond")
 }
 
 func TestGatewayWithoutABusAnswers0x0A(t *testing.T) {
-	b := startBus(t, "gateway-down")
-	host, port := startGateway(t, b)
-	_, out, ok := mbpoll(t, "-m", "tcp", "-p", port, "-a", "1", "-t", "4", "-r", "1", "-c", "2", host)
-	if ok || !strings.Contains(out, "Gateway path unavailable") {
-		t.Fatalf("gateway-down: want exception 0x0A (gateway path unavailable)\n%s", out)
-	}
+	wantGatewayException(t, "gateway-down", "1", "Gateway path unavailable")
 }
 
 type pyResult struct {

@@ -75,12 +75,57 @@ func itoa(i int) string {
 
 func evidence(d *modbus.Device) string { return strings.Join(d.Evidence, "; ") }
 
+// labVerdicts is what a scan of most lab scenarios finds: three meters,
+// and two meters sharing address 17.
+const labVerdicts = "1:ok 2:ok 3:ok 17:collision"
+
+// wantLabVerdicts stops the test unless the scan found labVerdicts.
+func wantLabVerdicts(t *testing.T, res *modbus.Result) {
+	t.Helper()
+	if got := verdicts(res); got != labVerdicts {
+		t.Fatalf("verdicts %q, want %s%s", got, labVerdicts, explain(res))
+	}
+}
+
+// serialServerURL serves b as a transparent serial server until the test
+// ends and returns its rtuovertcp:// URL.
+func serialServerURL(t *testing.T, b *bus.Bus) string {
+	t.Helper()
+	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv.URL()
+}
+
+// gatewayURL serves b as a Modbus TCP gateway until the test ends and
+// returns its tcp:// URL.
+func gatewayURL(t *testing.T, b *bus.Bus) string {
+	t.Helper()
+	gw, err := b.ServeGateway("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	return gw.URL()
+}
+
+// sniff listens to target for d; an error stops the test.
+func sniff(t *testing.T, target string, d time.Duration) *modbus.SniffResult {
+	t.Helper()
+	tg, _ := modbus.ParseTarget(target)
+	res, err := modbus.Sniff(context.Background(), modbus.SniffOptions{Target: tg, Duration: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 func TestScanFindsThreeMetersAndTwoMetersSharingAddress17(t *testing.T) {
 	_, pty := bustest.StartPTY(t, "default")
 	res := scan(t, scanOpts(pty.Path(), labIDs))
-	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
-		t.Fatalf("verdicts %q, want 1:ok 2:ok 3:ok 17:collision%s", got, explain(res))
-	}
+	wantLabVerdicts(t, res)
 	d := res.Device(17)
 	if !strings.Contains(d.Hint, "two devices answer at address 17") {
 		t.Errorf("hint %q does not name the collision", d.Hint)
@@ -117,9 +162,7 @@ func reportCheck(res *modbus.Result, id string) report.Check {
 func TestScanSeesStaggeredTwinsAsTwoValidAnswers(t *testing.T) {
 	_, pty := bustest.StartPTY(t, "staggered")
 	res := scan(t, scanOpts(pty.Path(), labIDs))
-	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
-		t.Fatalf("verdicts %q%s", got, explain(res))
-	}
+	wantLabVerdicts(t, res)
 	if ev := evidence(res.Device(17)); !strings.Contains(ev, "second answer") {
 		t.Errorf("evidence %q: want the second answers", ev)
 	}
@@ -138,9 +181,7 @@ func TestScanFindsTwinsWhoseAnswersAreOnlyGarbage(t *testing.T) {
 		t.Run(sc, func(t *testing.T) {
 			_, pty := bustest.StartPTY(t, sc)
 			res := scan(t, scanOpts(pty.Path(), labIDs))
-			if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
-				t.Fatalf("verdicts %q, want 1:ok 2:ok 3:ok 17:collision%s", got, explain(res))
-			}
+			wantLabVerdicts(t, res)
 			d := res.Device(17)
 			if sc == "garbled" && (d.Responses != 0 || d.Polls != 2+2+5) {
 				t.Errorf("garbled twins: %d valid answers in %d polls, want 0 in 9%s", d.Responses, d.Polls, explain(res))
@@ -152,9 +193,7 @@ func TestScanFindsTwinsWhoseAnswersAreOnlyGarbage(t *testing.T) {
 func TestScanFindsTwinsThatOnlyAlternatingValuesReveal(t *testing.T) {
 	_, pty := bustest.StartPTY(t, "alternating")
 	res := scan(t, scanOpts(pty.Path(), labIDs))
-	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
-		t.Fatalf("verdicts %q%s", got, explain(res))
-	}
+	wantLabVerdicts(t, res)
 	d := res.Device(17)
 	if d.Errors.CRC != 0 || d.Errors.Timeout != 0 {
 		t.Errorf("taking turns, the twins never corrupt a reply: errors %+v", d.Errors)
@@ -245,35 +284,21 @@ func TestScanStripsTheEchoOfAnEchoingAdapter(t *testing.T) {
 	if res.Bus.ForeignMaster {
 		t.Fatalf("the echo was taken for another master: %+v", res.Bus.ForeignFrames)
 	}
-	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
-		t.Fatalf("verdicts %q%s", got, explain(res))
-	}
+	wantLabVerdicts(t, res)
 }
 
 func TestScanOverATransparentSerialServer(t *testing.T) {
 	b, _ := bustest.StartPTY(t, "default")
-	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	res := scan(t, scanOpts(srv.URL(), labIDs))
-	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
-		t.Fatalf("verdicts %q%s", got, explain(res))
-	}
+	srv := serialServerURL(t, b)
+	res := scan(t, scanOpts(srv, labIDs))
+	wantLabVerdicts(t, res)
 }
 
 func TestScanThroughTheLabGateway(t *testing.T) {
 	b, _ := bustest.StartPTY(t, "alternating")
-	gw, err := b.ServeGateway("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
-	res := scan(t, scanOpts(gw.URL(), labIDs))
-	if got := verdicts(res); got != "1:ok 2:ok 3:ok 17:collision" {
-		t.Fatalf("verdicts %q%s", got, explain(res))
-	}
+	gw := gatewayURL(t, b)
+	res := scan(t, scanOpts(gw, labIDs))
+	wantLabVerdicts(t, res)
 }
 
 // A TCP server that accepts and never answers (a web server's keep-alive
@@ -308,12 +333,8 @@ func TestScanOfATCPServerThatNeverAnswers(t *testing.T) {
 
 func TestScanTellsAGatewayWithoutAPathToItsBus(t *testing.T) {
 	b, _ := bustest.StartPTY(t, "gateway-down")
-	gw, err := b.ServeGateway("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
-	res := scan(t, scanOpts(gw.URL(), []byte{1, 2, 3}))
+	gw := gatewayURL(t, b)
+	res := scan(t, scanOpts(gw, []byte{1, 2, 3}))
 	f := res.Finding("gateway")
 	if len(res.Devices) != 0 || f == nil || f.Status != report.Failed {
 		t.Fatalf("devices %s findings %+v", verdicts(res), res.Findings)
@@ -331,11 +352,7 @@ func TestScanOfAnEmptyBusSaysCheckTheWiring(t *testing.T) {
 
 func TestSniffDecodesTheOtherMastersPolls(t *testing.T) {
 	_, pty := bustest.StartPTY(t, "second-master", func(c *bus.Config) { c.Faults.SecondMaster.Every = 200 * time.Millisecond })
-	tg, _ := modbus.ParseTarget(pty.Path())
-	res, err := modbus.Sniff(context.Background(), modbus.SniffOptions{Target: tg, Duration: 1500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := sniff(t, pty.Path(), 1500*time.Millisecond)
 	if len(res.Devices) != 1 || res.Devices[0].UnitID != 1 || res.Devices[0].Responses < 3 || res.Devices[0].Verdict != modbus.VerdictOK {
 		t.Fatalf("sniff = %+v devices %+v", res, res.Devices)
 	}
@@ -352,11 +369,7 @@ func TestSniffSeesTheDoubleAnswersOfStaggeredTwins(t *testing.T) {
 		}
 		c.Faults.SecondMaster = &bus.SecondMaster{Unit: 17, Every: 200 * time.Millisecond}
 	})
-	tg, _ := modbus.ParseTarget(pty.Path())
-	res, err := modbus.Sniff(context.Background(), modbus.SniffOptions{Target: tg, Duration: 1500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := sniff(t, pty.Path(), 1500*time.Millisecond)
 	if len(res.Devices) != 1 || res.Devices[0].DoubleAnswers == 0 || res.Devices[0].Verdict != modbus.VerdictCollision {
 		t.Fatalf("sniff %+v device %+v", res, res.Devices[0])
 	}
@@ -438,16 +451,8 @@ func TestSniffOverATransparentSerialServer(t *testing.T) {
 	b, _ := bustest.StartPTY(t, "clean", func(c *bus.Config) {
 		c.Faults.SecondMaster = &bus.SecondMaster{Unit: 3, Every: 150 * time.Millisecond}
 	})
-	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	tg, _ := modbus.ParseTarget(srv.URL())
-	res, err := modbus.Sniff(context.Background(), modbus.SniffOptions{Target: tg, Duration: 1200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := serialServerURL(t, b)
+	res := sniff(t, srv, 1200*time.Millisecond)
 	if len(res.Devices) != 1 || res.Devices[0].UnitID != 3 || res.Devices[0].Responses < 3 || res.CRCErrors != 0 {
 		t.Fatalf("sniff %+v devices %+v", res, res.Devices)
 	}
@@ -460,16 +465,8 @@ func TestSniffNamesAnAddressTheMasterPollsThatNeverAnswers(t *testing.T) {
 	b, _ := bustest.StartPTY(t, "clean", func(c *bus.Config) {
 		c.Faults.SecondMaster = &bus.SecondMaster{Unit: 4, Every: 150 * time.Millisecond}
 	})
-	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	tg, _ := modbus.ParseTarget(srv.URL())
-	res, err := modbus.Sniff(context.Background(), modbus.SniffOptions{Target: tg, Duration: 1200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := serialServerURL(t, b)
+	res := sniff(t, srv, 1200*time.Millisecond)
 	if len(res.Devices) != 1 || res.Devices[0].UnitID != 4 || res.Devices[0].Verdict != modbus.VerdictNoAnswer || res.Devices[0].NoResponse < 3 || res.Devices[0].Responses != 0 {
 		t.Fatalf("sniff %+v devices %+v: want address 4 polled and never answering", res, res.Devices)
 	}
@@ -520,12 +517,8 @@ func TestHintsNameASerialServerOrAGatewayByTransport(t *testing.T) {
 	// An empty line behind a serial server: its settings are the server's,
 	// which --auto-detect cannot reach.
 	b, _ := bustest.StartPTY(t, "empty")
-	srv, err := b.ServeRTUOverTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	o := scanOpts(srv.URL(), []byte{1, 2})
+	srv := serialServerURL(t, b)
+	o := scanOpts(srv, []byte{1, 2})
 	o.Listen = -1
 	f := scan(t, o).Finding("no_device")
 	if f == nil || !strings.Contains(f.Hint, "serial server's port") || strings.Contains(f.Hint, "--auto-detect") {

@@ -117,17 +117,11 @@ func Read(ctx context.Context, o ReadOptions) (*ReadResult, error) {
 func read(ctx context.Context, o ReadOptions) (*ReadResult, error) {
 	o.defaults()
 	res := &ReadResult{Target: o.Client.Target.String(), UnitID: int(o.Unit), Values: []Value{}}
-	c, err := Dial(ctx, o.Client)
+	c, done, err := dialAndListen(ctx, o.Client, true, &res.Settings, &res.listen, &res.Bus)
 	if err != nil {
 		return res, err
 	}
-	defer c.Close()
-	res.Settings = c.Settings()
-	if err := c.Listen(ctx); err != nil {
-		return res, targetError(o.Client.Target, err)
-	}
-	defer func() { res.Bus = c.Heard }()
-	res.listen = c.listening(true)
+	defer done()
 	if c.Stopped() {
 		return res, nil
 	}

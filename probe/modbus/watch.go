@@ -142,17 +142,11 @@ func Watch(ctx context.Context, o WatchOptions) (*WatchResult, error) {
 func watch(ctx context.Context, o WatchOptions) (*WatchResult, error) {
 	o.Client.defaults()
 	res := &WatchResult{Target: o.Client.Target.String(), max: o.MaxErrorRate}
-	c, err := Dial(ctx, o.Client)
+	c, done, err := dialAndListen(ctx, o.Client, true, &res.Settings, &res.listen, &res.Bus)
 	if err != nil {
 		return res, err
 	}
-	defer c.Close()
-	res.Settings = c.Settings()
-	if err := c.Listen(ctx); err != nil {
-		return res, targetError(o.Client.Target, err)
-	}
-	defer func() { res.Bus = c.Heard }()
-	res.listen = c.listening(true)
+	defer done()
 	if c.Stopped() {
 		res.Stopped = "foreign_master"
 		return res, nil

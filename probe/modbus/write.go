@@ -121,17 +121,11 @@ func write(ctx context.Context, o WriteOptions) (*WriteResult, error) {
 	if o.Unit == 0 && !o.Broadcast {
 		return res, fmt.Errorf("unit 0 is broadcast: every device on the bus would take the write; pass --broadcast to mean it")
 	}
-	c, err := Dial(ctx, o.Client)
+	c, done, err := dialAndListen(ctx, o.Client, false, &res.Settings, &res.listen, &res.Bus)
 	if err != nil {
 		return res, err
 	}
-	defer c.Close()
-	res.Settings = c.Settings()
-	if err := c.Listen(ctx); err != nil {
-		return res, targetError(o.Client.Target, err)
-	}
-	defer func() { res.Bus = c.Heard }()
-	res.listen = c.listening(false)
+	defer done()
 	if !c.Heard.ForeignMaster && o.Unit != 0 {
 		// The value before, and on an echoing adapter the echo seen, so
 		// the FC 05/06 answer (the request's copy) is told from it.

@@ -5,55 +5,12 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ecdata/ectool/internal/certs"
 	"github.com/ecdata/ectool/internal/testenv"
 	"github.com/ecdata/ectool/probe/mqtt"
 )
-
-// serveTCP runs serve on each connection to a loopback listener until the
-// test ends, and returns the listener's address.
-func serveTCP(t *testing.T, l net.Listener, serve func(net.Conn)) string {
-	t.Helper()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); serve(c) }()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
-}
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
 
 // NotMQTTServers are the servers a technician reaches by mistake: a proxy
 // answering every port with HTTP 400 at once (and holding the
@@ -70,11 +27,11 @@ type notMQTTServer struct {
 
 func notMQTTServers(t *testing.T) []notMQTTServer {
 	t.Helper()
-	atOnce := serveTCP(t, listen(t), func(c net.Conn) {
+	atOnce := testenv.ServeLoopback(t, func(c net.Conn) {
 		_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 		_, _ = io.Copy(io.Discard, c) // held open until the client goes
 	})
-	afterRead := serveTCP(t, listen(t), func(c net.Conn) {
+	afterRead := testenv.ServeLoopback(t, func(c net.Conn) {
 		defer c.Close()
 		buf := make([]byte, 512)
 		if _, err := c.Read(buf); err != nil {
@@ -82,7 +39,7 @@ func notMQTTServers(t *testing.T) []notMQTTServer {
 		}
 		_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n400 Bad Request")
 	})
-	alert := serveTCP(t, listen(t), func(c net.Conn) {
+	alert := testenv.ServeLoopback(t, func(c net.Conn) {
 		defer c.Close()
 		buf := make([]byte, 512)
 		if _, err := c.Read(buf); err != nil {
@@ -90,15 +47,7 @@ func notMQTTServers(t *testing.T) []notMQTTServer {
 		}
 		_, _ = c.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46}) // fatal protocol_version
 	})
-	s, err := certs.WriteSet(testenv.PrivateDir(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.LoadX509KeyPair(s.ServerCert, s.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsServer := serveTCP(t, tls.NewListener(listen(t), &tls.Config{Certificates: []tls.Certificate{cert}}), func(c net.Conn) {
+	tlsServer := testenv.ServeLoopbackTLS(t, func(c net.Conn) {
 		defer c.Close()
 		_ = c.(*tls.Conn).Handshake()
 	})

@@ -80,7 +80,7 @@ type icmpOutcome struct {
 // every echo is answered or the step's timeout has passed.
 func runICMP(ctx context.Context, dst netip.Addr, iface string, count int, interval, timeout time.Duration) icmpOutcome {
 	out := icmpOutcome{errs: map[string]int{}, interval: interval, timeout: timeout}
-	c, err := openICMP(dst, iface, false)
+	c, start, deadline, err := openICMPStep(ctx, dst, iface, false, timeout)
 	if err != nil {
 		out.skipped = icmpOpenWords(err)
 		return out
@@ -88,11 +88,6 @@ func runICMP(ctx context.Context, dst netip.Addr, iface string, count int, inter
 	defer c.Close()
 	out.kind = c.Kind()
 	v6 := dst.Is6() && !dst.Is4In6()
-	start := time.Now()
-	deadline := start.Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
 	sentAt := map[int]time.Time{}
 	answered := map[int]bool{}
 	for ctx.Err() == nil {
@@ -128,6 +123,22 @@ func runICMP(ctx context.Context, dst netip.Addr, iface string, count int, inter
 		}
 	}
 	return out
+}
+
+// openICMPStep opens the ICMP socket a step probes with (probeMTU: with
+// don't-fragment set) and times the step from the moment it is open: it
+// ends timeout later, or at ctx's deadline when that comes first.
+func openICMPStep(ctx context.Context, dst netip.Addr, iface string, probeMTU bool, timeout time.Duration) (c icmpConn, start, deadline time.Time, err error) {
+	c, err = openICMP(dst, iface, probeMTU)
+	if err != nil {
+		return nil, start, deadline, err
+	}
+	start = time.Now()
+	deadline = start.Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	return c, start, deadline, nil
 }
 
 func errCount(m map[string]int) int {

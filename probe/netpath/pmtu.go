@@ -44,17 +44,13 @@ type pmtuOutcome struct {
 func runPMTU(ctx context.Context, dst netip.Addr, iface string, ifaceMTU int, rtt, timeout time.Duration) pmtuOutcome {
 	v6 := dst.Is6() && !dst.Is4In6()
 	out := pmtuOutcome{ifaceMTU: ifaceMTU, passed: map[int]bool{}, v6: v6}
-	c, err := openICMP(dst, iface, true)
+	c, _, deadline, err := openICMPStep(ctx, dst, iface, true, timeout)
 	if err != nil {
 		out.err = icmpOpenWords(err)
 		return out
 	}
 	defer c.Close()
 	out.kind = c.Kind()
-	deadline := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
 	wait := max(4*rtt, time.Second)
 	top := ifaceMTU
 	if top <= 0 || top > 9000 {
