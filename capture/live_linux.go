@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -20,8 +21,10 @@ import (
 // looked for.
 const reopenPoll = 250 * time.Millisecond
 
-// readSlice bounds how long a reader blocks before it looks at ctx.
-const readSlice = 200 * time.Millisecond
+// readSlice bounds how long a reader waits in Go's poller before it looks
+// at ctx again. A stop does not wait for it (readLoop interrupts the
+// wait); it only bounds a stop that raced the start of a wait.
+const readSlice = time.Second
 
 // errTimeout is a read that found nothing before its deadline.
 var errTimeout = os.ErrDeadlineExceeded
@@ -34,6 +37,36 @@ type source interface {
 	carry(Counters)
 	close()
 	info() (name string, ifindex int, lt layers.LinkType)
+	// interrupt ends the current or next wait in read (errTimeout).
+	interrupt()
+	// settle reads, after a stop, the packets the kernel took before it.
+	settle(fn packetFunc)
+}
+
+// waitGate lets a stop interrupt a reader's wait in Go's poller: the
+// reader arms the deadline, then looks at stopped; a stop sets stopped,
+// then moves the deadline to the past. Either order ends the wait.
+type waitGate struct {
+	f       *os.File
+	stopped atomic.Bool
+}
+
+// arm sets the wait's deadline; errTimeout when a stop came already.
+func (g *waitGate) arm(deadline time.Time) error {
+	if err := g.f.SetReadDeadline(deadline); err != nil {
+		return err
+	}
+	if g.stopped.Load() {
+		return errTimeout
+	}
+	return nil
+}
+
+func (g *waitGate) interrupt() {
+	if g.f != nil {
+		g.stopped.Store(true)
+		_ = g.f.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
 // readerEnv forces the recvmsg reader (ECTOOL_CAPTURE_READER=recvfrom),
@@ -235,6 +268,13 @@ func (lc *liveCapture) readLoop(ctx context.Context, i int) error {
 		}
 		lc.mu.Unlock()
 	}
+	// A stop ends the wait at once, so stopping never waits for readSlice.
+	defer context.AfterFunc(ctx, func() {
+		lc.mu.Lock()
+		s := lc.socks[i]
+		lc.mu.Unlock()
+		s.interrupt()
+	})()
 	for ctx.Err() == nil {
 		s := lc.socks[i]
 		err := s.read(write, time.Now().Add(readSlice))
@@ -258,7 +298,9 @@ func (lc *liveCapture) readLoop(ctx context.Context, i int) error {
 			return err
 		}
 	}
-	return nil
+	// What the kernel took before the stop belongs in the ring.
+	lc.socks[i].settle(write)
+	return werr
 }
 
 func vanished(err error) bool {

@@ -64,7 +64,9 @@ func NewRingWriter(o RingOptions) (*RingWriter, error) {
 		}
 		return nil, &DirError{Dir: o.Dir, Op: "writing", Err: err}
 	}
-	w := &RingWriter{o: o, lock: lock, counters: make([]Counters, len(o.Interfaces))}
+	// buf is sized once for a flushAt's worth and the encoder's last chunk,
+	// so appending to it never copies it on the packet path.
+	w := &RingWriter{o: o, lock: lock, counters: make([]Counters, len(o.Interfaces)), buf: memBuf{b: make([]byte, 0, flushAt+16<<10)}}
 	files, err := ListRing(o.Dir, o.Prefix)
 	if err != nil {
 		lock.release()
@@ -218,14 +220,19 @@ func (w *RingWriter) flush(now time.Time, sync bool) error {
 // back to its last whole record.
 func (w *RingWriter) writeOut() error {
 	w.flushStart = w.written
-	for len(w.buf.b) > 0 {
-		n, err := w.cur.Write(w.buf.b)
+	// Written bytes are skipped with off, not by reslicing buf.b: a
+	// resliced buffer loses its head's capacity at every flush, so each
+	// flush would grow a fresh one (garbage and page faults at any rate).
+	off := 0
+	for off < len(w.buf.b) {
+		n, err := w.cur.Write(w.buf.b[off:])
 		w.written += int64(n)
-		w.buf.b = w.buf.b[n:]
+		off += n
 		if err == nil {
 			continue
 		}
 		if !errors.Is(err, syscall.ENOSPC) {
+			w.buf.b = w.buf.b[:copy(w.buf.b, w.buf.b[off:])] // keep only what is not on disk
 			return &DirError{Dir: w.o.Dir, Op: "writing to", Err: err}
 		}
 		if victim, ok := w.dropOldest(); ok {

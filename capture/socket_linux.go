@@ -30,8 +30,9 @@ type packetSocket struct {
 	loIndex int             // drop outgoing copies on this ifindex in user space (0: none)
 	filter  *bpf.VM         // user-space filter when the kernel refused ours
 
-	f   *os.File
-	rc  syscall.RawConn
+	f  *os.File
+	rc syscall.RawConn
+	waitGate
 	fd  int
 	buf []byte
 	oob []byte
@@ -143,6 +144,7 @@ func openPacketSocket(name, expr string, snaplen uint32, buffer int, warn func(s
 		s.statsOK = true
 	}
 	s.f = os.NewFile(uintptr(fd), "packet:"+name)
+	s.waitGate.f = s.f
 	if s.rc, err = s.f.SyscallConn(); err != nil {
 		return nil, err
 	}
@@ -167,7 +169,9 @@ type packetFunc func(ts time.Time, data []byte, orig int)
 // read drains the packets waiting on the socket (blocking in the poller
 // until at least one comes or the deadline passes) and gives each to fn.
 func (s *packetSocket) read(fn packetFunc, deadline time.Time) error {
-	_ = s.f.SetReadDeadline(deadline)
+	if err := s.arm(deadline); err != nil {
+		return err
+	}
 	var rerr error
 	err := s.rc.Read(func(fd uintptr) bool {
 		got := 0
@@ -193,6 +197,22 @@ func (s *packetSocket) read(fn packetFunc, deadline time.Time) error {
 		return rerr
 	}
 	return err
+}
+
+// settle reads, after a stop, what is still queued on the socket.
+// The socket is non-blocking: Control's recvmsg loop ends at EAGAIN.
+func (s *packetSocket) settle(fn packetFunc) {
+	_ = s.rc.Control(func(fd uintptr) {
+		for got := 0; got < 1<<16; got++ {
+			n, ts, orig, e := s.recv1(int(fd))
+			if e != 0 {
+				return
+			}
+			if n >= 0 {
+				fn(ts, s.buf[:n], orig)
+			}
+		}
+	})
 }
 
 // recv1 receives one packet into s.buf; n < 0 means it was skipped

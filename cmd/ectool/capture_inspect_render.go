@@ -243,7 +243,7 @@ func writeConnectionTable(w io.Writer, res *inspect.Result) {
 			proto += " " + c.TLS.Version
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d/%d/%d\t%s\t%s\n", c.Stream, id, c.Client, proto, ver, ka,
-			c.Start.T().UTC().Format("15:04:05.000"), fmtMS(c.DurationMS),
+			c.Start.T().Local().Format("15:04:05.000 MST"), fmtMS(c.DurationMS),
 			c.PacketsToBroker+c.PacketsToClient, c.QoS.Completed, c.QoS.OpenAtEnd, c.QoS.Incomplete+c.QoS.Refused, p99, endWords(c.End))
 	}
 	tw.Flush()

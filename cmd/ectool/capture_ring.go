@@ -85,19 +85,14 @@ func captureLsRun(opts *CaptureLsOptions) error {
 	}
 	tw.Flush()
 	if packets > 0 {
-		fmt.Fprintf(app.IO.Out, "%d files, %d packets from %s to %s\n", len(sums), packets, report.FormatTime(first), report.FormatTime(last))
+		fmt.Fprintf(app.IO.Out, "%d files, %d packets from %s to %s\n", len(sums), packets, textTime(first), textTime(last))
 	} else {
 		fmt.Fprintf(app.IO.Out, "%d files, no packets\n", len(sums))
 	}
 	return nil
 }
 
-func shortTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format("2006-01-02T15:04:05.000Z")
-}
+func shortTime(t time.Time) string { return textTime(t) }
 
 func fileNote(s capture.FileSummary) string {
 	var notes []string
@@ -233,7 +228,7 @@ func captureExportRun(opts *CaptureExportOptions) error {
 		return app.printJSON(rep)
 	}
 	fmt.Fprintf(app.IO.Out, "wrote %d packets (%s to %s) from %d files to %s\n", res.Packets,
-		report.FormatTime(res.First), report.FormatTime(res.Last), res.Files, res.Path)
+		textTime(res.First), textTime(res.Last), res.Files, res.Path)
 	for _, t := range res.Torn {
 		app.Warnf("%s: %s", filepath.Base(t.File), t.Torn.String())
 	}

@@ -41,14 +41,26 @@ func (a *App) renderReport(r *report.Report) error {
 			prev = c.Target
 		}
 		fmt.Fprintln(w, checkLine(c, st))
-		if ev := evidenceLine(c.Evidence); ev != "" {
-			if st != nil {
-				ev = st.dim.Render(ev)
+		if a.IO.OutTTY {
+			// A terminal gets key: value lines at its width, not one line
+			// of pairs a reader has to take apart.
+			for _, l := range evidenceLines(c.Evidence, tourWidth(a, w, true), "      ") {
+				if st != nil {
+					l = st.dim.Render(l)
+				}
+				fmt.Fprintln(w, l)
 			}
+		} else if ev := evidenceLine(c.Evidence); ev != "" {
 			fmt.Fprintf(w, "      %s\n", ev)
 		}
 		if c.Hint != "" && (c.Status == report.Failed || c.Status == report.Warning) {
-			fmt.Fprintf(w, "      hint: %s\n", c.Hint)
+			if a.IO.OutTTY {
+				for _, l := range evidenceLines(map[string]any{"hint": c.Hint}, tourWidth(a, w, true), "      ") {
+					fmt.Fprintln(w, l)
+				}
+			} else {
+				fmt.Fprintf(w, "      hint: %s\n", c.Hint)
+			}
 		}
 	}
 	fmt.Fprintln(w, summaryLine(r, st))
@@ -105,7 +117,8 @@ func checkLine(c report.Check, st *styles) string {
 	return line
 }
 
-// evidenceLine renders evidence as sorted key=value pairs on one line.
+// evidenceLine renders evidence as sorted key=value pairs on one line
+// (piped text: one line per check for grep).
 func evidenceLine(ev map[string]any) string {
 	if len(ev) == 0 {
 		return ""
@@ -125,6 +138,9 @@ func evidenceLine(ev map[string]any) string {
 func compactValue(v any) string {
 	switch x := v.(type) {
 	case string:
+		if t, ok := textTimeString(x); ok {
+			x = t
+		}
 		if strings.ContainsAny(x, " \t") {
 			return fmt.Sprintf("%q", x)
 		}

@@ -255,25 +255,6 @@ func progressPrinter(w io.Writer, listen time.Duration) func(modbus.Progress) {
 	}
 }
 
-func writeDeviceTable(w io.Writer, devs []modbus.Device) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "UNIT\tVERDICT\tREPLIES\tTIMEOUT\tCRC\tLATE\tEXC\tLATENCY p50\tIDENTITY")
-	for _, d := range devs {
-		lat := "-"
-		if d.LatencyMS != nil {
-			lat = fmt.Sprintf("%.1f ms", d.LatencyMS.P50)
-		}
-		id := "-"
-		if d.Identity != nil {
-			id = d.Identity.String()
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%s\t%s\n", d.UnitID, d.Verdict, d.Responses, d.Polls,
-			d.Errors.Timeout, d.Errors.CRC, d.Errors.Late, d.Errors.Exception, lat, truncate(id, 48))
-	}
-	tw.Flush()
-	fmt.Fprintln(w)
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -3,19 +3,23 @@ package modem
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // allowedSetters are the commands with "=" (or no "?") a read-only probe
-// may send: echo, error words, one PIN, and reads that take parameters.
-var allowedSetters = []*regexp.Regexp{
-	regexp.MustCompile(`^ATE[01]?$`),
-	regexp.MustCompile(`^AT\+CMEE=[012]$`),
-	regexp.MustCompile(`^AT\+CPIN="?[0-9]{4,8}"?$`),
-	regexp.MustCompile(`^AT\+CPINR(=.*)?$`),
-	regexp.MustCompile(`^AT\+QPINC="SC"$`),
-	regexp.MustCompile(`^AT\+CRSM=(176|178|192|242),`),
-	regexp.MustCompile(`^AT\+CGPADDR(=[0-9,]+)?$`),
-}
+// may send: echo, error words, one PIN, and reads that take parameters
+// (compiled on first use, not at every start of ectool).
+var allowedSetters = sync.OnceValue(func() []*regexp.Regexp {
+	return []*regexp.Regexp{
+		regexp.MustCompile(`^ATE[01]?$`),
+		regexp.MustCompile(`^AT\+CMEE=[012]$`),
+		regexp.MustCompile(`^AT\+CPIN="?[0-9]{4,8}"?$`),
+		regexp.MustCompile(`^AT\+CPINR(=.*)?$`),
+		regexp.MustCompile(`^AT\+QPINC="SC"$`),
+		regexp.MustCompile(`^AT\+CRSM=(176|178|192|242),`),
+		regexp.MustCompile(`^AT\+CGPADDR(=[0-9,]+)?$`),
+	}
+})
 
 // readActions are commands without "?" that only read.
 var readActions = map[string]bool{
@@ -44,7 +48,7 @@ func Setters(cmds []Command) []string {
 		case readActions[u]:
 		default:
 			ok := false
-			for _, re := range allowedSetters {
+			for _, re := range allowedSetters() {
 				ok = ok || re.MatchString(u)
 			}
 			if !ok {

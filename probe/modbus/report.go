@@ -308,20 +308,3 @@ func checkTitle(id string) string {
 	}
 	return id
 }
-
-// String is the identity in one line.
-func (i Identity) String() string {
-	var parts []string
-	if i.Vendor != "" || i.Product != "" || i.Revision != "" {
-		parts = append(parts, strings.TrimSpace(strings.Join([]string{i.Vendor, i.Product, i.Revision}, " ")))
-	}
-	if i.ServerIDText != "" {
-		parts = append(parts, "server id "+i.ServerIDText)
-	} else if i.ServerID != "" {
-		parts = append(parts, "server id 0x"+i.ServerID)
-	}
-	if i.IDRegister != "" {
-		parts = append(parts, "id register 0x"+i.IDRegister)
-	}
-	return strings.Join(parts, ", ")
-}

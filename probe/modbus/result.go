@@ -85,6 +85,10 @@ type Device struct {
 	// Identity.IDRegister), in the order first read: two or more when
 	// devices share the address, each its own serial number.
 	IDRegisters []string `json:"id_registers,omitempty"`
+	// ServerIDs are the distinct FC 0x11 answers (hex, as
+	// Identity.ServerID) when more than one came: devices sharing the
+	// address, each with its own.
+	ServerIDs []string `json:"server_ids,omitempty"`
 	// Warning marks an ok device with something the technician should know
 	// (a late reply: the timeout is too short for it).
 	Warning string `json:"warning,omitempty"`

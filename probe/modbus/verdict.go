@@ -74,6 +74,9 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 	var ev evidence
 	masterExtra := ev.secondAnswers(u)
 	d.IDRegisters = ev.identities(u)
+	if v := distinct(u.serverIDs); len(v) > 1 {
+		d.ServerIDs = v
+	}
 	t := tallyPolls(u)
 	ev.patterns(u, t, bl)
 	if serial {

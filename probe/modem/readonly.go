@@ -3,6 +3,7 @@ package modem
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // readExec are action commands (no "?", no "=") known to only read.
@@ -17,16 +18,19 @@ var readExec = map[string]bool{
 	"AT+UPINCNT": true,
 }
 
-// readWith are commands with "=" whose parameters only say what to read.
-var readWith = []*regexp.Regexp{
-	regexp.MustCompile(`^AT\+CMEE=[012]$`),                     // error words; restored afterwards
-	regexp.MustCompile(`^AT\+CPIN="?[0-9]{4,8}"?$`),            // the PIN, once; never a PUK and new PIN
-	regexp.MustCompile(`^AT\+CPINR(="[A-Z0-9 -]*")?$`),         // PIN attempts left
-	regexp.MustCompile(`^AT\+QPINC="(SC|P2)"$`),                // Quectel: PIN attempts left
-	regexp.MustCompile(`^AT\+CRSM=(176|178|192|242),[0-9,]*$`), // SIM READ BINARY/RECORD, GET RESPONSE, STATUS
-	regexp.MustCompile(`^AT\+CGPADDR=[0-9,]+$`),                // addresses of given contexts
-	regexp.MustCompile(`^AT\+CGCONTRDP(=[0-9]+)?$`),            // dynamic parameters of a context
-}
+// readWith are commands with "=" whose parameters only say what to read
+// (compiled on first use, not at every start of ectool).
+var readWith = sync.OnceValue(func() []*regexp.Regexp {
+	return []*regexp.Regexp{
+		regexp.MustCompile(`^AT\+CMEE=[012]$`),                     // error words; restored afterwards
+		regexp.MustCompile(`^AT\+CPIN="?[0-9]{4,8}"?$`),            // the PIN, once; never a PUK and new PIN
+		regexp.MustCompile(`^AT\+CPINR(="[A-Z0-9 -]*")?$`),         // PIN attempts left
+		regexp.MustCompile(`^AT\+QPINC="(SC|P2)"$`),                // Quectel: PIN attempts left
+		regexp.MustCompile(`^AT\+CRSM=(176|178|192|242),[0-9,]*$`), // SIM READ BINARY/RECORD, GET RESPONSE, STATUS
+		regexp.MustCompile(`^AT\+CGPADDR=[0-9,]+$`),                // addresses of given contexts
+		regexp.MustCompile(`^AT\+CGCONTRDP(=[0-9]+)?$`),            // dynamic parameters of a context
+	}
+})
 
 // ReadOnly reports whether the probe may send cmd: a query (AT+X?), a test
 // command (AT+X=?), an action known only to read, AT+CMEE with 0-2, one PIN
@@ -47,7 +51,7 @@ func ReadOnly(cmd string) bool {
 	if readExec[c] || strings.HasPrefix(c, "ATI") && len(c) <= 4 {
 		return true
 	}
-	for _, re := range readWith {
+	for _, re := range readWith() {
 		if re.MatchString(c) {
 			return true
 		}

@@ -7,19 +7,30 @@
 # different cores (taskset). Three runs per tool and rate; the median run is reported.
 # Per tool and rate: packets captured of those sent, kernel drops, CPU seconds per million packets
 # (utime+stime from /proc, read just before the capturer stops), peak RSS (VmHWM).
+# Two CPU figures, measured the same way for every tool:
+# - whole run (the issue's target): utime+stime of the capturer from its start (startup included)
+#   to just before it stops, over the packets sent;
+# - steady: on-CPU time summed over the capturer's threads (/proc/PID/task/*/schedstat, in ns)
+#   from WARMUP_SECONDS after the replay starts to just before the capturer stops, over the packets
+#   the receiving veth counted in that window (/sys/class/net/IF/statistics/rx_packets). It leaves
+#   out startup, so it says what a long-running capture costs per packet.
 # The drop-free rate is the highest rate whose median run captured every packet sent with no kernel
 # drop. Reference counts come from tcpreplay's own "Successful packets", not from ectool.
 # "ectool" is the default reader (TPACKET_V3 on 64-bit); "ectool-recvfrom" forces the recvmsg
 # reader 32-bit targets use (ECTOOL_CAPTURE_READER=recvfrom), to keep the choice measured.
 #
-# Usage: scripts/bench/capture.sh [RATES...]   (default 2000 10000 50000 100000 200000)
-# Environment: ECTOOL_BIN (default: built here with CGO_ENABLED=0), SECONDS_PER_RUN (default 3).
+# Usage (root): scripts/bench/capture.sh [RATES...]   (default 2000 10000 50000 100000 200000)
+# Environment: ECTOOL_BIN (default: built here with CGO_ENABLED=0), SECONDS_PER_RUN (default 3),
+# WARMUP_SECONDS (default 1), TOOLS (default "ectool ectool-recvfrom tcpdump").
+# Example, the figures of docs/benchmarks.md: sudo scripts/bench/capture.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/sbin:/sbin"
 RATES=("$@")
 [[ ${#RATES[@]} -eq 0 ]] && RATES=(2000 10000 50000 100000 200000)
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-3}
+WARMUP_SECONDS=${WARMUP_SECONDS:-1}
+read -r -a TOOLS <<<"${TOOLS:-ectool ectool-recvfrom tcpdump}"
 RUNS=3
 FILTER="port 1883 or port 8883"
 W=$(mktemp -d /tmp/ectool-bench-capture.XXXXXX)
@@ -71,10 +82,13 @@ ip -n "$NS_RX" link set ecbrx$$ mtu 65535
 
 proc_cpu() { awk -v t="$TICKS" '{printf "%.3f", ($14+$15)/t}' "/proc/$1/stat" 2>/dev/null; }
 proc_hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+# on-CPU nanoseconds of every thread of a process (precise, unlike the tick-counted utime+stime)
+proc_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
+rx_packets() { ip netns exec "$NS_RX" cat /sys/class/net/ecbrx$$/statistics/rx_packets; }
 
-# run_once TOOL RATE: prints "sent captured drops cpu_s hwm_kb"
+# run_once TOOL RATE: prints "sent captured drops cpu_s hwm_kb steady_ns steady_pkts"
 run_once() {
-	local tool=$1 rate=$2 dir="$W/run" pid sent captured drops cpu hwm loops
+	local tool=$1 rate=$2 dir="$W/run" pid sent captured drops cpu hwm loops rep ns0 ns1 rx0 rx1
 	rm -rf "$dir"; mkdir -p "$dir"
 	loops=$(( (rate * SECONDS_PER_RUN + SAMPLE - 1) / SAMPLE ))
 	if [[ $tool == ectool* ]]; then
@@ -89,10 +103,15 @@ run_once() {
 		pid=$!
 		for _ in $(seq 1 200); do grep -qs "listening on" "$dir/err" && break; sleep 0.05; done
 	fi
-	sent=$(ip netns exec "$NS_TX" taskset -c 0 tcpreplay -i ecbtx$$ --pps="$rate" --loop="$loops" "$W/mqtt.pcap" 2>&1 |
-		awk '/Successful packets/ {print $3}')
+	ip netns exec "$NS_TX" taskset -c 0 tcpreplay -i ecbtx$$ --pps="$rate" --loop="$loops" "$W/mqtt.pcap" >"$dir/replay" 2>&1 &
+	rep=$!
+	sleep "$WARMUP_SECONDS" # steady state: startup and the first packets are behind
+	ns0=$(proc_ns "$pid"); rx0=$(rx_packets)
+	wait "$rep"
+	sent=$(awk '/Successful packets/ {print $3}' "$dir/replay")
 	sleep 1 # let the capturer drain its socket before it is measured
 	cpu=$(proc_cpu "$pid"); hwm=$(proc_hwm "$pid")
+	ns1=$(proc_ns "$pid"); rx1=$(rx_packets)
 	kill -TERM "$pid" 2>/dev/null; kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 	if [[ $tool == ectool* ]]; then
 		captured=$("$ECTOOL_BIN" capture ls --dir "$dir" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["details"]["packets"])')
@@ -102,7 +121,7 @@ run_once() {
 		for f in "$dir"/t*; do captured=$((captured + $(capinfos -c -M "$f" | awk '/Number of packets/ {print $NF}'))); done
 		drops=$(awk '/packets dropped by kernel/ {print $1}' "$dir/err")
 	fi
-	echo "${sent:-0} ${captured:-0} ${drops:-?} ${cpu:-0} ${hwm:-0}"
+	echo "${sent:-0} ${captured:-0} ${drops:-?} ${cpu:-0} ${hwm:-0} $((ns1 - ns0)) $((rx1 - rx0))"
 }
 
 median() { sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
@@ -111,18 +130,29 @@ echo "# ectool capture vs tcpdump -w -C 8 -W 16 -B 4096, filter '$FILTER'"
 echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), commit $COMMIT, $(tcpdump --version 2>&1 | head -1), $(tcpreplay --version 2>&1 | head -1)"
 echo "# sample: $SAMPLE packets of mosquitto_pub QoS 1 traffic, ${SECONDS_PER_RUN}s per run, median of $RUNS runs"
-printf "%-16s %-8s %10s %10s %8s %12s %10s\n" tool pps sent captured drops "cpu_s/Mpkt" "VmHWM_kB"
-declare -A FREE
+echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# whole_cpu: utime+stime from start to stop / packets sent (the target); steady_cpu: schedstat"
+echo "#   on-CPU time from ${WARMUP_SECONDS}s into the replay to stop / packets the veth received then"
+printf "%-16s %-8s %10s %10s %8s %16s %17s %10s\n" tool pps sent captured drops "whole_cpu_s/Mpkt" "steady_cpu_s/Mpkt" "VmHWM_kB"
+declare -A FREE WHOLE STEADY
 for rate in "${RATES[@]}"; do
-	for tool in ectool ectool-recvfrom tcpdump; do
+	for tool in "${TOOLS[@]}"; do
 		rows=()
 		for _ in $(seq 1 $RUNS); do rows+=("$(run_once "$tool" "$rate")"); done
-		# the median run by CPU per packet
-		row=$(printf '%s\n' "${rows[@]}" | awk '{cpp = ($1 > 0) ? $4/$1*1e6 : 0; print cpp, $0}' | sort -n | awk 'NR==2 {$1=""; print substr($0,2)}')
-		read -r sent captured drops cpu hwm <<<"$row"
+		# the median run by whole-run CPU per packet
+		row=$(printf '%s\n' "${rows[@]}" | awk '{cpp = ($1 > 0) ? $4/$1*1e6 : 0; print cpp, $0}' | sort -n | awk -v m=$(( (RUNS + 1) / 2 )) 'NR==m {$1=""; print substr($0,2)}')
+		read -r sent captured drops cpu hwm sns spk <<<"$row"
 		cpp=$(awk -v c="$cpu" -v s="$sent" 'BEGIN {printf "%.2f", (s>0) ? c/s*1e6 : 0}')
-		printf "%-16s %-8s %10s %10s %8s %12s %10s\n" "$tool" "$rate" "$sent" "$captured" "$drops" "$cpp" "$hwm"
+		# the steady figure is the median of the runs' own steady figures
+		scpp=$(printf '%s\n' "${rows[@]}" | awk '{print ($7 > 0) ? $6/$7/1000 : 0}' | median)
+		scpp=$(awk -v v="$scpp" 'BEGIN {printf "%.2f", v}')
+		printf "%-16s %-8s %10s %10s %8s %16s %17s %10s\n" "$tool" "$rate" "$sent" "$captured" "$drops" "$cpp" "$scpp" "$hwm"
 		if [[ "$captured" == "$sent" && "$drops" == "0" ]]; then FREE[$tool]=$rate; fi
+		WHOLE[$tool]=$cpp STEADY[$tool]=$scpp
 	done
+	if [[ -n "${WHOLE[ectool]:-}" && -n "${WHOLE[tcpdump]:-}" ]]; then
+		awk -v r="$rate" -v a="${WHOLE[ectool]}" -v b="${WHOLE[tcpdump]}" -v c="${STEADY[ectool]}" -v d="${STEADY[tcpdump]}" \
+			'BEGIN {printf "%-16s %-8s ectool / tcpdump CPU per packet: whole run %.2fx, steady %.2fx\n", "ratio", r, (b>0)?a/b:0, (d>0)?c/d:0}'
+	fi
 done
 echo "drop-free rate: ectool ${FREE[ectool]:-none}, ectool-recvfrom ${FREE[ectool-recvfrom]:-none}, tcpdump ${FREE[tcpdump]:-none} pps"
