@@ -18,17 +18,19 @@ import (
 type ScanOptions struct {
 	App *App
 
-	serial     serialFlags
-	IDs        string
-	Expect     string
-	Probe      string
-	Thorough   bool
-	Timeout    time.Duration
-	Retries    int
-	Listen     time.Duration
-	Confirm    int
-	IDRegister string
-	AutoDetect bool
+	serial   serialFlags
+	IDs      string
+	Expect   string
+	Probe    string
+	Thorough bool
+	Timeout  time.Duration
+	// AutoTimeout is --timeout auto.
+	AutoTimeout bool
+	Retries     int
+	Listen      time.Duration
+	Confirm     int
+	IDRegister  string
+	AutoDetect  bool
 	// TalkOverMaster is scan's own flag, not the serial group's: every
 	// command that opens a port shares --force, only those that send
 	// read-only requests may talk over a live master.
@@ -71,6 +73,13 @@ trailing bytes after a reply, CRC errors concentrated on one address, identity o
 two groups. Replies that come after --timeout are attributed by address and CRC and
 count as present ("late reply from 17 after 140 ms: try --timeout 300ms").
 
+--timeout auto (a serial line) waits at each address only as long as the line's
+baud rate and the first answers say (20 ms or more at 9600), and asks again with a
+long wait each address whose window held a late answer from another address or
+bytes it could not explain; an address whose window still holds such bytes is
+named in bus.sweep, never reported silent. The confirm polls wait as a fixed
+--timeout does.
+
 Checks: bus.open, bus.listen, bus.sweep, bus.crc (serial), bus.gateway (tcp),
 bus.unit<N> per address and, with --expect, bus.expected (see docs/checks.md).
 Exit 0 when every device is ok; 1 on a collision, a suspect address, another master
@@ -90,7 +99,7 @@ stays silent; 2 on bad flags; 3 when the port is missing, busy or held.`,
 		},
 	}
 	addSerialFlags(cmd, &opts.serial)
-	addTimeoutFlag(cmd, &opts.Timeout, 0, "time to wait for each reply (default 100ms on serial, 1s on tcp)")
+	addAutoTimeoutFlag(cmd, &opts.Timeout, &opts.AutoTimeout, 0, "time to wait for each reply (default 100ms on serial, 1s on tcp), or auto on a serial line: a short wait learned from the line and the first answers, and a long one where a late answer or unexplained bytes show it is needed")
 	fs := cmd.Flags()
 	fs.StringVar(&opts.IDs, "ids", "1-247", "unit ids to probe: lists and ranges (1-10,17); never 0, never 248-255")
 	addExpectFlag(cmd, &opts.Expect)
@@ -148,6 +157,9 @@ func (opts *ScanOptions) complete(cmd *cobra.Command, target string) error {
 		}
 		idReg, idTable = int(r.Address), r.Table
 	}
+	if opts.AutoTimeout && t.Transport == modbus.TransportTCP {
+		return usageError("--timeout auto needs a serial line (rtu:// or rtuovertcp://), where ectool hears every byte: behind a Modbus TCP gateway %s it does not; give a duration (default 1s)", t)
+	}
 	if opts.AutoDetect && t.Transport != modbus.TransportRTU {
 		return usageError("--auto-detect needs a serial port (rtu:// or a device path): %s has no baud rate to find", t)
 	}
@@ -167,7 +179,7 @@ func (opts *ScanOptions) complete(cmd *cobra.Command, target string) error {
 	}
 	opts.Scan = modbus.ScanOptions{
 		Target: t, Serial: ser, IDs: ids, Probe: probe, Thorough: opts.Thorough,
-		Timeout: opts.Timeout, Retries: opts.Retries, Listen: listen, Confirm: confirm,
+		Timeout: opts.Timeout, AutoTimeout: opts.AutoTimeout, Retries: opts.Retries, Listen: listen, Confirm: confirm,
 		IDRegister: idReg, IDTable: idTable, Force: opts.serial.Force, TalkOverMaster: opts.TalkOverMaster, Now: opts.App.Now, Open: opts.Open,
 	}
 	opts.Scan.Expect, err = parseExpect(opts.Expect, ids)
