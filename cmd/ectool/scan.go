@@ -18,23 +18,22 @@ import (
 type ScanOptions struct {
 	App *App
 
-	serial   serialFlags
-	IDs      string
-	Expect   string
-	Probe    string
-	Thorough bool
-	Timeout  time.Duration
-	// AutoTimeout is --timeout auto.
-	AutoTimeout bool
-	Retries     int
-	Listen      time.Duration
-	Confirm     int
-	IDRegister  string
-	AutoDetect  bool
+	serial     serialFlags
+	IDs        string
+	Expect     string
+	Probe      string
+	Thorough   bool
+	Timeout    time.Duration
+	Retries    int
+	Listen     time.Duration
+	Confirm    int
+	IDRegister string
+	AutoDetect bool
 	// TalkOverMaster is scan's own flag, not the serial group's: every
 	// command that opens a port shares --force, only those that send
 	// read-only requests may talk over a live master.
 	TalkOverMaster bool
+	AutoTimeout    bool // --timeout auto
 
 	// Scan is what the flags say, filled in before run.
 	Scan modbus.ScanOptions
@@ -71,14 +70,8 @@ FC 0x2B/0x0E) and polled --confirm times. Evidence of a collision: a second answ
 trailing bytes after a reply, CRC errors concentrated on one address, identity or
 --id-register that differs between polls, values or latencies alternating between
 two groups. Replies that come after --timeout are attributed by address and CRC and
-count as present ("late reply from 17 after 140 ms: try --timeout 300ms").
-
---timeout auto (a serial line) waits at each address only as long as the line's
-baud rate and the first answers say (20 ms or more at 9600), and asks again with a
-long wait each address whose window held a late answer from another address or
-bytes it could not explain; an address whose window still holds such bytes is
-named in bus.sweep, never reported silent. The confirm polls wait as a fixed
---timeout does.
+count as present ("late reply from 17 after 140 ms: try --timeout 300ms"). --timeout auto
+(serial lines) waits as the line and first answers say, longer where evidence says.
 
 Checks: bus.open, bus.listen, bus.sweep, bus.crc (serial), bus.gateway (tcp),
 bus.unit<N> per address and, with --expect, bus.expected (see docs/checks.md).

@@ -188,7 +188,7 @@ func (s *rtuScanner) autoNote(id byte, recs []pollRec) {
 		switch {
 		case r.lateOther > 0:
 			a.mark(id, markLate, time.Time{})
-		case r.corrupt > r.selfBad || r.garbage || r.oddNoise >= garbageAnswer:
+		case r.corrupt > r.selfBad || r.garbage || r.oddNoise >= garbageAnswer || r.collided > 0:
 			a.mark(id, markBytes, r.oddAt)
 		case r.noise > 0 && !r.oddAt.IsZero() && r.oddAt.Sub(r.sentAt) <= tail:
 			a.mark(id, markTail, r.oddAt)
@@ -289,14 +289,14 @@ func (s *rtuScanner) walkBack(id byte, kind int) error {
 
 // autoLate is a late reply under --timeout auto: expected of a device
 // slower than the sweep's short window, and waited for in its confirm
-// polls. Only when a confirm poll went unanswered too does the warning of
-// a fixed timeout stand.
+// polls. Only when a later poll went unanswered too does the warning of a
+// fixed timeout stand.
 func autoLate(d *Device, u *unitState) {
 	if d.Warning == "" || len(u.late) == 0 {
 		return
 	}
-	for _, p := range u.polls {
-		if p.confirm && p.timeout {
+	for _, p := range u.polls[1:] { // the first is the sweep's, answered late
+		if p.timeout {
 			return
 		}
 	}

@@ -180,6 +180,21 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 			}
 			continue
 		}
+		if s.auto != nil && (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Start.Before(reqEnd) {
+			// Begun while the request was still on the wire: no answer to
+			// it, but the request meeting another transmission (an echoing
+			// adapter hears both garbled), such as a late answer to the
+			// address before, which --timeout auto asks again.
+			if s.lateGarbled(ev, int(unit)) {
+				s.crcError(int(ev.Unit))
+				rec.lateOther++
+				continue
+			}
+			s.crcError(-1)
+			rec.collided++
+			rec.odd(ev, 0)
+			continue
+		}
 		if (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Unit == unit {
 			rec.selfBad++
 			garbled += len(ev.Raw)

@@ -41,6 +41,9 @@ type pollRec struct {
 	lateOther int
 	oddNoise  int
 	oddAt     time.Time
+	// collided counts bad frames that began while the request was still
+	// on the wire (--timeout auto): the request met another transmission.
+	collided int
 }
 
 // garbageAnswer is how many bytes that form no frame, in a window where an
