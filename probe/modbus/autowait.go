@@ -115,11 +115,13 @@ func (a *autoWait) answered(turnaround time.Duration, stalled bool) {
 // other meters of that make are likely as slow), a longer one is an
 // outlier whose neighbours are asked again instead.
 func (a *autoWait) late(roundTrip, turnaround time.Duration, stalled bool) {
-	if a.frozen || stalled {
+	if a.frozen {
 		return
 	}
+	// Across a stall of the host the round trip is overstated: still
+	// good for the long wait (longer), not for the window.
 	a.maxLate = max(a.maxLate, roundTrip)
-	if turnaround < autoCap {
+	if !stalled && turnaround < autoCap {
 		a.grow(turnaround * 3 / 2)
 	}
 }
@@ -196,13 +198,35 @@ func (s *rtuScanner) autoNote(id byte, recs []pollRec) {
 	}
 }
 
-// reprobeWait is the wait of id's re-probe: the long wait, or for a tail
-// (whose source is an earlier address: walkBack) the confirm wait.
-func (a *autoWait) reprobeWait(kind int) time.Duration {
-	if kind == markTail {
-		return a.confirmWait()
+// reprobeOne asks id again. After a late answer from another address in
+// its window, with the long wait. After bytes nothing explained, the
+// earlier addresses are walked back first (walkBack): when one of them
+// turns out to have sent them, id needs only an undisturbed window (the
+// confirm wait); when none did, id gets the long wait, and is unexplained
+// if that explains nothing either.
+func (s *rtuScanner) reprobeOne(id byte, kind int) error {
+	a := s.auto
+	a.reprobed = append(a.reprobed, id)
+	if kind == markLate {
+		return s.sweepOne(id, a.long())
 	}
-	return a.long()
+	found, err := s.walkBack(id)
+	if err != nil || s.units[id] != nil {
+		return err
+	}
+	if found {
+		if kind == markTail && s.lineNoise > 0 {
+			s.lineNoise-- // the tail was that address's answer, not noise
+		}
+		return s.sweepOne(id, a.confirmWait())
+	}
+	if err := s.sweepOne(id, a.long()); err != nil {
+		return err
+	}
+	if kind == markBytes && s.units[id] == nil {
+		a.unexplained = append(a.unexplained, id)
+	}
+	return nil
 }
 
 // reprobe asks the marked addresses again with the long wait, then walks
@@ -230,11 +254,7 @@ func (s *rtuScanner) reprobe() error {
 			if s.units[id] != nil {
 				continue // found meanwhile (a late answer): confirm polls it with a wait to match
 			}
-			a.reprobed = append(a.reprobed, id)
-			if err := s.sweepOne(id, a.reprobeWait(kinds[id])); err != nil {
-				return err
-			}
-			if err := s.walkBack(id, kinds[id]); err != nil {
+			if err := s.reprobeOne(id, kinds[id]); err != nil {
 				return err
 			}
 		}
@@ -242,19 +262,18 @@ func (s *rtuScanner) reprobe() error {
 	return nil
 }
 
-// walkBack looks for the source of bytes nothing explained in id's window,
-// still unexplained after id was asked again: an earlier address that
-// answers so late that its answer met one of ectool's later requests on
-// the line and came out as garbage. Each silent address asked within the
-// long wait before the bytes is asked again, the most recent first, with a
-// wait as long as the bytes came after it, until one answers. When none
-// does, id is unexplained: not silent (a tail of a byte or two, which line
-// noise makes as well, is left to the noise finding).
-func (s *rtuScanner) walkBack(id byte, kind int) error {
+// walkBack looks for the source of bytes nothing explained in id's window:
+// an earlier address that answers so late that its answer met one of
+// ectool's later requests on the line and came out as garbage (or as a
+// tail of a byte or two: ectool hears nothing while it sends). Each silent
+// address asked within the long wait before the bytes is asked again, the
+// most recent first, with a wait as long as the bytes came after it, until
+// one answers (found).
+func (s *rtuScanner) walkBack(id byte) (found bool, err error) {
 	a := s.auto
 	at, odd := a.oddAt[id]
-	if !odd || s.units[id] != nil {
-		return nil
+	if !odd {
+		return false, nil
 	}
 	long := a.long()
 	var cands []byte
@@ -266,25 +285,18 @@ func (s *rtuScanner) walkBack(id byte, kind int) error {
 	slices.SortFunc(cands, func(x, y byte) int { return a.asked[y].Compare(a.asked[x]) })
 	for _, j := range cands {
 		if s.stop() {
-			return nil
+			return false, nil
 		}
 		a.done[j] = true
 		a.reprobed = append(a.reprobed, j)
-		wait := min(long, at.Sub(a.asked[j])+a.window)
-		if err := s.sweepOne(j, wait); err != nil {
-			return err
+		if err := s.sweepOne(j, min(long, at.Sub(a.asked[j])+a.window)); err != nil {
+			return false, err
 		}
 		if s.units[j] != nil {
-			if kind == markTail && s.lineNoise > 0 {
-				s.lineNoise-- // the tail was j's answer, not noise
-			}
-			return nil
+			return true, nil
 		}
 	}
-	if kind != markTail {
-		a.unexplained = append(a.unexplained, id)
-	}
-	return nil
+	return false, nil
 }
 
 // autoLate is a late reply under --timeout auto: expected of a device
