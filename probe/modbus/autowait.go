@@ -265,7 +265,8 @@ func (s *rtuScanner) reprobe() error {
 // walkBack looks for the source of bytes nothing explained in id's window:
 // an earlier address that answers so late that its answer met one of
 // ectool's later requests on the line and came out as garbage (or as a
-// tail of a byte or two: ectool hears nothing while it sends). Each silent
+// tail of a byte or two: ectool hears nothing while it sends), or an
+// address seen answering garbled, whose garbled answers came late. Each silent
 // address asked within the long wait before the bytes is asked again, the
 // most recent first, with a wait as long as the bytes came after it, until
 // one answers (found).
@@ -276,6 +277,13 @@ func (s *rtuScanner) walkBack(id byte) (found bool, err error) {
 		return false, nil
 	}
 	long := a.long()
+	for j, t := range a.asked {
+		// An address seen answering garbled (two devices at once) shortly
+		// before: its garbled answers, late, are the bytes.
+		if d := at.Sub(t); s.units[j] != nil && s.units[j].corruptPolls() > 0 && d > 0 && d <= long {
+			return true, nil
+		}
+	}
 	var cands []byte
 	for j, t := range a.asked {
 		if d := at.Sub(t); j != id && s.units[j] == nil && !a.done[j] && d >= a.window && d <= long {

@@ -180,11 +180,15 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 			}
 			continue
 		}
-		if s.auto != nil && (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Start.Before(reqEnd) {
+		if s.auto != nil && !s.auto.frozen && (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Start.Before(reqEnd) {
 			// Begun while the request was still on the wire: no answer to
 			// it, but the request meeting another transmission (an echoing
 			// adapter hears both garbled), such as a late answer to the
-			// address before, which --timeout auto asks again.
+			// address before, which --timeout auto's sweep asks again. Not
+			// in the confirm polls of a found address: there a burst of
+			// noise heard before an adapter that queued the request sent
+			// it can be glued to the device's answer, which stays corrupt
+			// (the splitter cuts by length and CRC, not by time).
 			if s.lateGarbled(ev, int(unit)) {
 				s.crcError(int(ev.Unit))
 				rec.lateOther++
