@@ -175,28 +175,10 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 			reply = &f
 			rec.latency = max(0, ev.End.Sub(sentAt))
 			rec.hostStall = s.bus.watch.stalledDuring(sentAt, ev.End)
-			if s.auto != nil {
-				s.auto.answered(rec.latency-s.wire(len(req))-s.wire(len(ev.Raw)), rec.hostStall)
-			}
+			s.learnAnswer(rec, len(req), len(ev.Raw))
 			continue
 		}
-		if s.auto != nil && !s.auto.frozen && (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Start.Before(reqEnd) {
-			// Begun while the request was still on the wire: no answer to
-			// it, but the request meeting another transmission (an echoing
-			// adapter hears both garbled), such as a late answer to the
-			// address before, which --timeout auto's sweep asks again. Not
-			// in the confirm polls of a found address: there a burst of
-			// noise heard before an adapter that queued the request sent
-			// it can be glued to the device's answer, which stays corrupt
-			// (the splitter cuts by length and CRC, not by time).
-			if s.lateGarbled(ev, int(unit)) {
-				s.crcError(int(ev.Unit))
-				rec.lateOther++
-				continue
-			}
-			s.crcError(-1)
-			rec.collided++
-			rec.odd(ev, 0)
+		if s.metRequest(ev, unit, reqEnd, &rec) {
 			continue
 		}
 		if (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Unit == unit {
@@ -322,4 +304,36 @@ func (s *rtuScanner) learnLate(ev Event, ex *exchange, roundTrip time.Duration) 
 	}
 	turnaround := roundTrip - s.wire(8) - s.wire(len(ev.Raw))
 	s.auto.late(roundTrip, turnaround, s.bus.watch.stalledDuring(ex.lastEnd, ev.End))
+}
+
+// metRequest handles, in --timeout auto's sweep, a bad frame that began
+// while the request to unit was still on the wire (it ended at reqEnd): no
+// answer to it, but the request meeting another transmission (an echoing
+// adapter hears both garbled), such as a late answer to the address
+// before, which the sweep asks again. Not in the confirm polls of a found
+// address: there a burst of noise heard before an adapter that queued the
+// request sent it can be glued to the device's answer, which stays corrupt
+// (the splitter cuts by length and CRC, not by time). It reports whether
+// it took ev.
+func (s *rtuScanner) metRequest(ev Event, unit byte, reqEnd time.Time, rec *pollRec) bool {
+	if s.auto == nil || s.auto.frozen || (ev.Kind != EvCRCError && ev.Kind != EvTruncated) || !ev.Start.Before(reqEnd) {
+		return false
+	}
+	if s.lateGarbled(ev, int(unit)) { // it starts like an earlier address's late answer
+		s.crcError(int(ev.Unit))
+		rec.lateOther++
+		return true
+	}
+	s.crcError(-1)
+	rec.collided++
+	rec.odd(ev, 0)
+	return true
+}
+
+// learnAnswer hands --timeout auto an answer's turnaround (its round trip
+// less both frames' wire time).
+func (s *rtuScanner) learnAnswer(rec pollRec, reqLen, replyLen int) {
+	if s.auto != nil {
+		s.auto.answered(rec.latency-s.wire(reqLen)-s.wire(replyLen), rec.hostStall)
+	}
 }
