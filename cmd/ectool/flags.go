@@ -127,9 +127,19 @@ func addWillFlags(cmd *cobra.Command, f *willFlags) {
 // addTimeoutFlag adds --timeout, one type for every command, with the
 // command's own meaning and default (its help says what it bounds).
 func addTimeoutFlag(cmd *cobra.Command, d *time.Duration, def time.Duration, meaning string) {
-	*d = def
+	addTimeout(cmd, timeoutValue{d: d}, def, meaning)
+}
+
+// addAutoTimeoutFlag adds --timeout to a command that can find its own
+// wait: the same type, which also takes "auto" (setting *auto).
+func addAutoTimeoutFlag(cmd *cobra.Command, d *time.Duration, auto *bool, def time.Duration, meaning string) {
+	addTimeout(cmd, timeoutValue{d: d, auto: auto}, def, meaning)
+}
+
+func addTimeout(cmd *cobra.Command, v timeoutValue, def time.Duration, meaning string) {
+	*v.d = def
 	addGroup(cmd, "timeout", func(fs *pflag.FlagSet) {
-		fs.Var(timeoutValue{d}, "timeout", meaning)
+		fs.Var(v, "timeout", meaning)
 		if def == 0 {
 			// pflag leaves a zero default out of the help only when it
 			// reads "0"; the command's words say what 0 means.
@@ -138,11 +148,18 @@ func addTimeoutFlag(cmd *cobra.Command, d *time.Duration, def time.Duration, mea
 	}, perCommandUsage, perCommandDefault)
 }
 
-// timeoutValue is the type of every --timeout: a duration. (Issue 8 adds
-// "auto" where a command can find its own.)
-type timeoutValue struct{ d *time.Duration }
+// timeoutValue is the type of every --timeout: a duration, or "auto" on a
+// command that can find its own wait (auto set; scan, which hears every
+// byte on the line). Elsewhere "auto" is a worded usage error.
+type timeoutValue struct {
+	d    *time.Duration
+	auto *bool
+}
 
 func (t timeoutValue) String() string {
+	if t.auto != nil && *t.auto {
+		return "auto"
+	}
 	if t.d == nil {
 		return "0s"
 	}
@@ -150,11 +167,25 @@ func (t timeoutValue) String() string {
 }
 
 func (t timeoutValue) Set(v string) error {
-	d, err := time.ParseDuration(strings.TrimSpace(v))
+	v = strings.TrimSpace(v)
+	if strings.EqualFold(v, "auto") {
+		if t.auto == nil {
+			return fmt.Errorf("this command has no automatic timeout (scan has: it hears every byte on the line); give a duration such as 500ms, 5s or 2m")
+		}
+		*t.auto = true
+		return nil
+	}
+	d, err := time.ParseDuration(v)
 	if err != nil {
+		if t.auto != nil {
+			return fmt.Errorf("give a duration such as 500ms, 5s or 2m, or auto")
+		}
 		return fmt.Errorf("give a duration such as 500ms, 5s or 2m")
 	}
 	*t.d = d
+	if t.auto != nil {
+		*t.auto = false
+	}
 	return nil
 }
 

@@ -33,6 +33,7 @@ type ScanOptions struct {
 	// command that opens a port shares --force, only those that send
 	// read-only requests may talk over a live master.
 	TalkOverMaster bool
+	AutoTimeout    bool // --timeout auto
 
 	// Scan is what the flags say, filled in before run.
 	Scan modbus.ScanOptions
@@ -69,7 +70,8 @@ FC 0x2B/0x0E) and polled --confirm times. Evidence of a collision: a second answ
 trailing bytes after a reply, CRC errors concentrated on one address, identity or
 --id-register that differs between polls, values or latencies alternating between
 two groups. Replies that come after --timeout are attributed by address and CRC and
-count as present ("late reply from 17 after 140 ms: try --timeout 300ms").
+count as present ("late reply from 17 after 140 ms: try --timeout 300ms"). --timeout auto
+(serial lines) waits as the line and first answers say, longer where evidence says.
 
 Checks: bus.open, bus.listen, bus.sweep, bus.crc (serial), bus.gateway (tcp),
 bus.unit<N> per address and, with --expect, bus.expected (see docs/checks.md).
@@ -90,7 +92,7 @@ stays silent; 2 on bad flags; 3 when the port is missing, busy or held.`,
 		},
 	}
 	addSerialFlags(cmd, &opts.serial)
-	addTimeoutFlag(cmd, &opts.Timeout, 0, "time to wait for each reply (default 100ms on serial, 1s on tcp)")
+	addAutoTimeoutFlag(cmd, &opts.Timeout, &opts.AutoTimeout, 0, "time to wait for each reply (default 100ms on serial, 1s on tcp), or auto on a serial line: a short wait learned from the line and the first answers, and a long one where a late answer or unexplained bytes show it is needed")
 	fs := cmd.Flags()
 	fs.StringVar(&opts.IDs, "ids", "1-247", "unit ids to probe: lists and ranges (1-10,17); never 0, never 248-255")
 	addExpectFlag(cmd, &opts.Expect)
@@ -148,6 +150,9 @@ func (opts *ScanOptions) complete(cmd *cobra.Command, target string) error {
 		}
 		idReg, idTable = int(r.Address), r.Table
 	}
+	if opts.AutoTimeout && t.Transport == modbus.TransportTCP {
+		return usageError("--timeout auto needs a serial line (rtu:// or rtuovertcp://), where ectool hears every byte: behind a Modbus TCP gateway %s it does not; give a duration (default 1s)", t)
+	}
 	if opts.AutoDetect && t.Transport != modbus.TransportRTU {
 		return usageError("--auto-detect needs a serial port (rtu:// or a device path): %s has no baud rate to find", t)
 	}
@@ -167,7 +172,7 @@ func (opts *ScanOptions) complete(cmd *cobra.Command, target string) error {
 	}
 	opts.Scan = modbus.ScanOptions{
 		Target: t, Serial: ser, IDs: ids, Probe: probe, Thorough: opts.Thorough,
-		Timeout: opts.Timeout, Retries: opts.Retries, Listen: listen, Confirm: confirm,
+		Timeout: opts.Timeout, AutoTimeout: opts.AutoTimeout, Retries: opts.Retries, Listen: listen, Confirm: confirm,
 		IDRegister: idReg, IDTable: idTable, Force: opts.serial.Force, TalkOverMaster: opts.TalkOverMaster, Now: opts.App.Now, Open: opts.Open,
 	}
 	opts.Scan.Expect, err = parseExpect(opts.Expect, ids)

@@ -282,6 +282,7 @@ func Scenarios() []Config {
 		{Name: "jittery", Description: "meters 1, 2, 3 and two meters at 17 whose answers overlap by a different amount each time", Meters: ms(jittery())},
 		{Name: "exceptions", Description: "meters 1, 2, 3 and meter 5 that answers every request with exception 0x02", Meters: ms(exceptionOnly)},
 		{Name: "slow", Description: "meters 1, 2, 3 and meter 9 answering after 150ms", Meters: ms(slow)},
+		{Name: "slow-twins", Description: "meters 1, 2, 3, two meters at 17 whose answers overlap and meter 9 answering after 150ms (the scan benchmark's bus)", Meters: ms(overlap(), slow)},
 		{Name: "noisy", Description: "the default bus with line noise", Meters: ms(overlap()), Faults: Faults{Noise: &Noise{Every: 150 * time.Millisecond}}},
 		{Name: "second-master", Description: "the default bus with another master polling unit 1 every 500ms", Meters: ms(overlap()), Faults: Faults{SecondMaster: &SecondMaster{Unit: 1, Every: 500 * time.Millisecond}}},
 		{Name: "echo", Description: "the default bus behind an adapter that echoes what it sends", Meters: ms(overlap()), Faults: Faults{Echo: true}},

@@ -39,7 +39,11 @@ type confirmer struct {
 // ("foreign_master", "interrupted"; "" when it did not); err is an error of
 // the bus or connection.
 func (c *confirmer) run(ctx context.Context) (stopped string, err error) {
-	ids := sortedIDs(c.units)
+	return c.runIDs(ctx, sortedIDs(c.units))
+}
+
+// runIDs confirms the addresses ids, lowest first (run).
+func (c *confirmer) runIDs(ctx context.Context, ids []byte) (stopped string, err error) {
 	for i, id := range ids {
 		if ctx.Err() != nil {
 			return "interrupted", nil

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/ecdata/ectool/diag/report"
 	"github.com/ecdata/ectool/probe/serialport"
@@ -190,6 +191,9 @@ func (r *Result) sweepCheck(err error) report.Check {
 		sw.Evidence["host_stalls"] = r.Bus.HostStalls
 		sw.Evidence["host_stall_max_ms"] = r.Bus.HostStallMaxMS
 	}
+	if r.Settings.TimeoutAuto {
+		r.autoEvidence(&sw)
+	}
 	switch {
 	case r.Stopped == "foreign_master":
 		sw.Status = report.Failed
@@ -307,4 +311,22 @@ func checkTitle(id string) string {
 		return "gateway routes unit ids to the bus"
 	}
 	return id
+}
+
+// autoEvidence adds --timeout auto's account to bus.sweep: the waits it
+// chose, the addresses asked again with the long wait, and a warning for
+// windows that held bytes no answer explained (those addresses are not
+// reported silent).
+func (r *Result) autoEvidence(sw *report.Check) {
+	sw.Evidence["timeout"] = "auto"
+	sw.Evidence["wait_ms"] = r.Sweep.WaitMS
+	sw.Evidence["long_wait_ms"] = r.Sweep.LongWaitMS
+	if r.Sweep.Reprobed != "" {
+		sw.Evidence["reprobed"] = r.Sweep.Reprobed
+	}
+	if r.Sweep.Unexplained != "" {
+		sw.Evidence["unexplained"] = r.Sweep.Unexplained
+		sw.Status = report.Warning
+		sw.Hint = unexplainedHint(r.Sweep.Unexplained, time.Duration(r.Sweep.LongWaitMS*float64(time.Millisecond)))
+	}
 }

@@ -141,16 +141,19 @@ func (b *BusInfo) noteHost(w *hostWatch) {
 
 // Settings are what the scan ran with.
 type Settings struct {
-	Transport  string          `json:"transport"`
-	Serial     *SerialSettings `json:"serial,omitempty"`
-	IDs        string          `json:"ids"`
-	Probe      string          `json:"probe"`
-	Thorough   bool            `json:"thorough"`
-	TimeoutMS  float64         `json:"timeout_ms"`
-	Retries    int             `json:"retries"`
-	Confirm    int             `json:"confirm"`
-	ListenMS   float64         `json:"listen_ms"`
-	IDRegister *int            `json:"id_register,omitempty"`
+	Transport string          `json:"transport"`
+	Serial    *SerialSettings `json:"serial,omitempty"`
+	IDs       string          `json:"ids"`
+	Probe     string          `json:"probe"`
+	Thorough  bool            `json:"thorough"`
+	TimeoutMS float64         `json:"timeout_ms"`
+	// TimeoutAuto is --timeout auto: TimeoutMS is then the confirm polls'
+	// base wait, and the sweep's own waits are in Sweep.
+	TimeoutAuto bool    `json:"timeout_auto,omitempty"`
+	Retries     int     `json:"retries"`
+	Confirm     int     `json:"confirm"`
+	ListenMS    float64 `json:"listen_ms"`
+	IDRegister  *int    `json:"id_register,omitempty"`
 	// IDRegisterTable is the id register's table: holding or input.
 	IDRegisterTable string `json:"id_register_table,omitempty"`
 	// Forced is --force: open a port another process holds.
@@ -187,6 +190,16 @@ type Sweep struct {
 	// the shortest window that can catch a second one (5 ms turnaround,
 	// the answer's length, the 20 ms silence). Benchmarks compare against it.
 	FloorMS float64 `json:"floor_ms,omitempty"`
+	// Under --timeout auto: WaitMS is the sweep's wait at a silent address
+	// when it ended, LongWaitMS the wait of a re-probe; Reprobed the
+	// addresses asked again with it (a late answer from another address,
+	// or bytes nothing explained, in their window); Unexplained those
+	// whose windows still held bytes no answer explained (never reported
+	// silent).
+	WaitMS      float64 `json:"wait_ms,omitempty"`
+	LongWaitMS  float64 `json:"long_wait_ms,omitempty"`
+	Reprobed    string  `json:"reprobed,omitempty"`
+	Unexplained string  `json:"unexplained,omitempty"`
 }
 
 // Finding is a conclusion about the whole bus.

@@ -42,6 +42,8 @@ type rtuScanner struct {
 	// times, the timeout of unanswered requests, the shortest listening
 	// window after an answer.
 	floor time.Duration
+	// auto is --timeout auto's state (nil with a fixed timeout).
+	auto *autoWait
 }
 
 func (s *rtuScanner) now() time.Time { return s.o.Now() }
@@ -101,10 +103,23 @@ func (s *rtuScanner) run(ctx context.Context) error {
 // late answers to its last polls.
 func (s *rtuScanner) confirm(ctx context.Context) error {
 	start := s.now()
+	if s.auto != nil {
+		s.o.Timeout = s.auto.confirmWait()
+		s.auto.frozen = true
+	}
+	first := sortedIDs(s.units)
 	c := confirmer{o: s.o, p: s, units: s.units, watch: &s.bus.watch, progress: s.progress}
 	stopped, err := c.run(ctx)
 	if err != nil {
 		return err
+	}
+	if s.auto != nil && stopped == "" && len(s.units) > len(first) {
+		// Late answers heard during the confirm polls found more
+		// addresses: confirm them too.
+		stopped, err = s.confirmLate(ctx, c, first)
+		if err != nil {
+			return err
+		}
 	}
 	if stopped != "" {
 		s.res.Stopped = stopped
@@ -214,6 +229,9 @@ func (s *rtuScanner) finish() {
 		}
 		bl := baseline{polls: others, bad: otherBad, trailing: otherTrailing, fc: byFC, noisy: s.lineNoise > 0 || s.res.Bus.ListenNoiseBytes > 0, hostJitter: s.bus.watch.Longest}
 		d := judge(u, bl, settingsWrong, s.o.Timeout, true)
+		if s.auto != nil {
+			autoLate(&d, u)
+		}
 		if settingsWrong && d.Verdict == VerdictError {
 			d.Hint = settingsWrongHint + settingsFix(s.o.Target.Transport)
 		}

@@ -27,15 +27,22 @@ func (s *rtuScanner) other(ev Event, rec *pollRec, target int) {
 	case EvNoise:
 		if rec != nil {
 			rec.noise += len(ev.Raw)
+			rec.odd(ev, len(ev.Raw))
 		}
 	case EvCRCError, EvTruncated:
 		if s.lateGarbled(ev, target) {
 			s.crcError(int(ev.Unit))
+			if rec != nil {
+				rec.lateOther++
+			}
 			return
 		}
 		s.crcError(target)
 		if rec != nil {
 			rec.corrupt++
+			if int(ev.Unit) != target {
+				rec.odd(ev, 0)
+			}
 		}
 	case EvFrame:
 		f := ev.Frame
@@ -70,6 +77,10 @@ func (s *rtuScanner) other(ev Event, rec *pollRec, target int) {
 		}
 		ex.answers++
 		lat := ev.End.Sub(ex.lastEnd)
+		if rec != nil && int(f.Unit) != target {
+			rec.lateOther++
+		}
+		s.learnLate(ev, ex, lat)
 		if ex.answers > ex.attempts {
 			u := s.unit(f.Unit, "late_reply")
 			u.extra++
@@ -164,6 +175,10 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 			reply = &f
 			rec.latency = max(0, ev.End.Sub(sentAt))
 			rec.hostStall = s.bus.watch.stalledDuring(sentAt, ev.End)
+			s.learnAnswer(rec, len(req), len(ev.Raw))
+			continue
+		}
+		if s.metRequest(ev, unit, reqEnd, &rec) {
 			continue
 		}
 		if (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Unit == unit {
@@ -219,6 +234,7 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 				u := s.unit(unit, "late_reply")
 				u.errs.Late++
 				u.late = append(u.late, ev.End.Sub(sentAt))
+				s.learnLate(ev, ex, ev.End.Sub(sentAt))
 			}
 			continue
 		}
@@ -270,4 +286,54 @@ func (s *rtuScanner) claimForeign(ev Event) bool {
 
 func (s *rtuScanner) isAnswer(ev Event, unit, fc byte) bool {
 	return ev.Kind == EvFrame && ev.Frame.Dir == Response && ev.Unit == unit && ev.Frame.PDU.BaseFunction() == fc
+}
+
+// odd records bytes in a window that nothing explains: when, and the
+// longest burst of them (n; 0 for a bad frame).
+func (r *pollRec) odd(ev Event, n int) {
+	r.oddNoise = max(r.oddNoise, n)
+	if r.oddAt.IsZero() {
+		r.oddAt = ev.Start
+	}
+}
+
+// learnLate hands --timeout auto a late answer's timing.
+func (s *rtuScanner) learnLate(ev Event, ex *exchange, roundTrip time.Duration) {
+	if s.auto == nil {
+		return
+	}
+	turnaround := roundTrip - s.wire(8) - s.wire(len(ev.Raw))
+	s.auto.late(roundTrip, turnaround, s.bus.watch.stalledDuring(ex.lastEnd, ev.End))
+}
+
+// metRequest handles, in --timeout auto's sweep, a bad frame that began
+// while the request to unit was still on the wire (it ended at reqEnd): no
+// answer to it, but the request meeting another transmission (an echoing
+// adapter hears both garbled), such as a late answer to the address
+// before, which the sweep asks again. Not in the confirm polls of a found
+// address: there a burst of noise heard before an adapter that queued the
+// request sent it can be glued to the device's answer, which stays corrupt
+// (the splitter cuts by length and CRC, not by time). It reports whether
+// it took ev.
+func (s *rtuScanner) metRequest(ev Event, unit byte, reqEnd time.Time, rec *pollRec) bool {
+	if s.auto == nil || s.auto.frozen || (ev.Kind != EvCRCError && ev.Kind != EvTruncated) || !ev.Start.Before(reqEnd) {
+		return false
+	}
+	if s.lateGarbled(ev, int(unit)) { // it starts like an earlier address's late answer
+		s.crcError(int(ev.Unit))
+		rec.lateOther++
+		return true
+	}
+	s.crcError(-1)
+	rec.collided++
+	rec.odd(ev, 0)
+	return true
+}
+
+// learnAnswer hands --timeout auto an answer's turnaround (its round trip
+// less both frames' wire time).
+func (s *rtuScanner) learnAnswer(rec pollRec, reqLen, replyLen int) {
+	if s.auto != nil {
+		s.auto.answered(rec.latency-s.wire(reqLen)-s.wire(replyLen), rec.hostStall)
+	}
 }

@@ -27,6 +27,11 @@ type ScanOptions struct {
 	Thorough bool
 	// Timeout is per request: 100 ms on serial, 1 s on tcp by default.
 	Timeout time.Duration
+	// AutoTimeout is --timeout auto (serial lines only: rtu, rtuovertcp):
+	// the sweep waits as long as the line and the answers so far say, and
+	// asks again with a long wait where the line shows a late answer or
+	// bytes nothing explains (autowait.go). Timeout is then ignored.
+	AutoTimeout bool
 	// Retries re-sends a request that got no answer at all.
 	Retries int
 	// Listen is how long to listen before the first request (default 3 s;
@@ -104,6 +109,9 @@ func (o *ScanOptions) defaults() {
 	if o.Probe.Function == 0 {
 		o.Probe = DefaultProbe
 	}
+	if o.AutoTimeout && o.Target.Serial() {
+		o.Timeout = autoConfirm
+	}
 	if o.Timeout == 0 {
 		o.Timeout = 100 * time.Millisecond
 		if o.Target.Transport == TransportTCP {
@@ -143,7 +151,7 @@ func (o *ScanOptions) settings() Settings {
 		Transport: string(o.Target.Transport), IDs: idsString(o.IDs), Probe: o.Probe.String(),
 		Thorough: o.Thorough, TimeoutMS: ms(o.Timeout), Retries: o.Retries,
 		Confirm: max(0, o.Confirm), ListenMS: ms(max(0, o.Listen)), Forced: o.Force,
-		TalkOverMaster: o.TalkOverMaster,
+		TalkOverMaster: o.TalkOverMaster, TimeoutAuto: o.AutoTimeout && o.Target.Serial(),
 	}
 	st.Expect = idsString(o.Expect)
 	if o.Target.Serial() {
@@ -180,7 +188,13 @@ func scan(ctx context.Context, o ScanOptions) (*Result, error) {
 	bus := newRTUBus(port, o.Serial, o.Now)
 	defer bus.close()
 	s := &rtuScanner{o: o, bus: bus, res: res, units: map[byte]*unitState{}, exch: map[exKey]*exchange{}}
+	if o.AutoTimeout {
+		s.auto = newAutoWait(o.Serial, o.Probe.PDU())
+	}
 	err = s.run(ctx)
+	if s.auto != nil {
+		s.auto.summary(&res.Sweep)
+	}
 	res.Bus.Echo = bus.echoSeen
 	res.Bus.NoiseBytes = bus.noiseBytes
 	res.Bus.noteHost(&bus.watch)

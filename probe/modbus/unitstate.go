@@ -35,6 +35,15 @@ type pollRec struct {
 	// sentAt is when the request went out: watch stamps the values it
 	// read with it.
 	sentAt time.Time
+	// lateOther counts late answers of other addresses in this window,
+	// oddNoise the longest burst of bytes that formed no frame, and oddAt
+	// when bytes nothing explained came (--timeout auto's evidence).
+	lateOther int
+	oddNoise  int
+	oddAt     time.Time
+	// collided counts bad frames that began while the request was still
+	// on the wire (--timeout auto): the request met another transmission.
+	collided int
 }
 
 // garbageAnswer is how many bytes that form no frame, in a window where an

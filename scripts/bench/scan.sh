@@ -15,6 +15,15 @@
 #   3. the same mbpoll with the same effective wait as ectool (see below)
 #   4. ectool scan PTY --ids IDS --timeout 100ms              (default 3 s listen)
 #   5. ectool scan PTY --ids IDS --timeout 100ms --listen 0 --confirm 0 (sweep only)
+# Then, on a second lab bus (scenario "slow-twins": meters 1, 2, 3, the
+# overlapping twins at 17 and meter 9 answering after 150 ms), --timeout auto
+# against the fixed waits, over 1-247 whatever IDS says:
+#   6. ectool scan PTY --timeout auto --listen 0
+#   7. ectool scan PTY --timeout 100ms --listen 0
+#   8. mbpoll -m rtu -b 9600 -P none -a 1:20 -t 4 -r 1 -1 PTY (its default 1 s
+#      timeout) over 1-20 only, its time scaled to 247 addresses (printed as
+#      scaled): 247 addresses at 1 s would take over 4 minutes.
+# PARTS=auto runs only 6-8; PARTS=fixed only 1-5.
 #
 # The floor is computed here, not taken from ectool's report: during each
 # ectool run an observer connected to the lab's rtuovertcp:// port (one more
@@ -29,15 +38,18 @@
 set -euo pipefail
 
 IDS=${IDS:-1-247}
+PARTS=${PARTS:-all}
 TIMEOUT_MS=${TIMEOUT_MS:-100}
 BAUD=9600 # the lab scenario's; 8N1: 10 bits a character
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 lab=""
+lab2=""
 observer=""
 cleanup() {
   [ -n "$observer" ] && kill "$observer" 2>/dev/null
   [ -n "$lab" ] && kill "$lab" 2>/dev/null
+  [ -n "$lab2" ] && kill "$lab2" 2>/dev/null
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -62,6 +74,8 @@ MB_IDS=${IDS//-/:}
 LINEBUF=()
 command -v stdbuf >/dev/null && LINEBUF=(stdbuf -oL)
 
+now() { date +%s.%N; }
+if [ "$PARTS" != auto ]; then
 "$ECTOOL_BIN" lab --no-websocket --bus-scenario default --duration 60m -o json >"$work/lab.json" 2>"$work/lab.log" &
 lab=$!
 for _ in $(seq 100); do
@@ -104,7 +118,6 @@ unobserve() {
   observer=""
 }
 
-now() { date +%s.%N; }
 mb_wait() { "$PY" -c "import sys; print(f'{float(sys.argv[1]):.4f}')" "$1"; }
 
 set +e
@@ -299,4 +312,79 @@ print(f"ectool sweep {det['sweep']['duration_ms']/1000:.2f} s against its floor 
       f"confirm {det['sweep']['confirm_ms']/1000:.2f} s against {confirm0/1000:.2f} s "
       f"({confirm_reqs} polls of {len(det['devices'])} addresses); "
       f"ectool's own floor_ms {det['sweep'].get('floor_ms', 0)/1000:.2f} s (not used)")
+PY
+kill "$lab" 2>/dev/null || true
+wait "$lab" 2>/dev/null || true
+lab=""
+fi
+
+[ "$PARTS" = fixed ] && exit 0
+
+# --timeout auto on the benchmark's bus: the twins and a slow meter.
+"$ECTOOL_BIN" lab --no-websocket --bus-scenario slow-twins --duration 60m -o json >"$work/lab2.json" 2>"$work/lab2.log" &
+lab2=$!
+for _ in $(seq 100); do
+  [ -s "$work/lab2.json" ] && break
+  sleep 0.1
+done
+pty2=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["bus"]["pty"])' "$work/lab2.json")
+echo "lab bus 2: $pty2 (9600 8N1, meters 1 2 3, twins at 17, meter 9 answering after 150 ms)" >&2
+sleep 1
+set +e
+a0=$(now)
+"$ECTOOL_BIN" scan "$pty2" --ids 1-247 --timeout auto --listen 0 -o json >"$work/auto.json"
+codeA=$?
+a1=$(now)
+"$ECTOOL_BIN" scan "$pty2" --ids 1-247 --timeout 100ms --listen 0 -o json >"$work/fixed.json"
+codeF=$?
+a2=$(now)
+"${LINEBUF[@]}" mbpoll -m rtu -b "$BAUD" -P none -a 1:20 -t 4 -r 1 -1 "$pty2" >"$work/mbpoll1s.txt" 2>&1
+codeM1=$?
+a3=$(now)
+set -e
+"$PY" - "$work" "$commit" "$a0" "$a1" "$a2" "$a3" "$codeA" "$codeF" "$codeM1" <<'PY'
+import datetime, json, os, platform, re, subprocess, sys
+
+work, commit = sys.argv[1:3]
+a0, a1, a2, a3 = map(float, sys.argv[3:7])
+codeA, codeF, codeM1 = map(int, sys.argv[7:10])
+auto = json.load(open(f"{work}/auto.json"))
+fixed = json.load(open(f"{work}/fixed.json"))
+wallA, wallF, wallM = a1 - a0, a2 - a1, a3 - a2
+scaled = wallM * 247 / 20
+
+
+def verdicts(s):
+    return {d["unit_id"]: d["verdict"] for d in s["details"]["devices"]}
+
+
+def show(v):
+    return ", ".join(f"{u} {x}" for u, x in sorted(v.items()))
+
+
+want = {1: "ok", 2: "ok", 3: "ok", 9: "ok", 17: "collision"}
+va, vf = verdicts(auto), verdicts(fixed)
+mb = open(f"{work}/mbpoll1s.txt").read()
+mb_ans = re.findall(r"^-- Polling slave (\d+)\.\.\.\s*\n\[1\]:", mb, re.M)
+sw = auto["details"]["sweep"]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
+load = open("/proc/loadavg").read().split()[:3]
+now = datetime.datetime.now(datetime.timezone.utc)
+print()
+print(f"commit {commit}; machine: nproc {os.cpu_count()}, {cpu}, load average {' '.join(load)} (1, 5, 15 min) at the end; {now:%Y-%m-%d %H:%M} UTC")
+print("ids 1-247 at 9600 8N1, lab bus slow-twins (meters 1 2 3, twins at 17 whose answers overlap, meter 9 answering after 150 ms)")
+print()
+print("| ids 1-247, 9600 8N1, slow-twins bus | wall time | vs `--timeout 100ms` | result |")
+print("|---|---:|---:|---|")
+print(f"| `ectool scan --timeout auto --listen 0` | {wallA:.2f} s | {wallA/wallF:.3f}× | exit {codeA}: {show(va)} |")
+print(f"| `ectool scan --timeout 100ms --listen 0` | {wallF:.2f} s | 1.000× | exit {codeF}: {show(vf)} |")
+print(f"| `mbpoll -a 1:20` (default 1 s timeout), SCALED from 1-20 to 247 addresses (×247/20; measured {wallM:.2f} s) | {scaled:.2f} s | {scaled/wallF:.3f}× | exit {codeM1}: answers from {', '.join(mb_ans) or 'none'} within 1-20, no word of a collision |")
+print()
+print(f"--timeout auto: sweep {sw['duration_ms']/1000:.2f} s (wait {sw.get('wait_ms', 0):.0f} ms at a silent address, "
+      f"long wait {sw.get('long_wait_ms', 0):.0f} ms, asked again: {sw.get('reprobed') or 'none'}, unexplained: {sw.get('unexplained') or 'none'}), "
+      f"confirm {sw['confirm_ms']/1000:.2f} s; --timeout 100ms: sweep {fixed['details']['sweep']['duration_ms']/1000:.2f} s, confirm {fixed['details']['sweep']['confirm_ms']/1000:.2f} s")
+ok = va == want
+print(f"target (1-247 in <= 12 s, every device found, the twins a collision, the slow meter ok): "
+      f"{'met' if ok and wallA <= 12 else 'NOT met'} ({wallA:.2f} s; verdicts {'as wanted' if ok else 'differ: ' + show(va)}; "
+      f"same verdicts as --timeout 100ms: {'yes' if va == vf else 'no'})")
 PY

@@ -1,0 +1,81 @@
+package modbus
+
+import (
+	"testing"
+	"time"
+)
+
+// The sweep's window starts from the line (20 ms at 9600 8N1) and grows
+// only on evidence: an in-window turnaround longer than the window allows,
+// a late answer up to the cap. A slow outlier sets the long wait, not the
+// window; a turnaround measured across a host stall teaches nothing; and
+// after the sweep nothing does.
+func TestAutoWaitGrowsOnlyOnEvidence(t *testing.T) {
+	ms := time.Millisecond
+	a := newAutoWait(DefaultSerial, DefaultProbe.PDU())
+	if a.window != 20*ms || a.long() != time.Second {
+		t.Fatalf("start: window %v long %v, want 20ms and 1s", a.window, a.long())
+	}
+	if a.sweepWait() != autoConfirm {
+		t.Errorf("first request over a fresh port waits %v, want %v", a.sweepWait(), autoConfirm)
+	}
+	a.asked[1] = time.Now()
+	a.answered(12*ms, false) // 12 + 6 < 20
+	if a.sweepWait() != 20*ms {
+		t.Errorf("after a 12 ms turnaround: window %v, want 20ms", a.sweepWait())
+	}
+	a.answered(90*ms, true) // across a host stall
+	if a.window != 20*ms {
+		t.Errorf("a stalled turnaround grew the window to %v", a.window)
+	}
+	a.answered(30*ms, false)
+	if a.window != 45*ms {
+		t.Errorf("after a 30 ms turnaround: window %v, want 45ms", a.window)
+	}
+	a.late(166*ms, 150*ms, false) // the slow meter: an outlier
+	if a.window != 45*ms || a.long() != 352*ms {
+		t.Errorf("after a 150 ms late answer: window %v long %v, want 45ms and 352ms", a.window, a.long())
+	}
+	a.late(60*ms, 44*ms, false)
+	if a.window != 66*ms {
+		t.Errorf("after a 44 ms late turnaround: window %v, want 66ms", a.window)
+	}
+	a.late(120*ms, 90*ms, false)
+	if a.window != autoCap {
+		t.Errorf("window %v, want the cap %v", a.window, autoCap)
+	}
+	long := a.long()
+	a.frozen = true
+	a.late(3*time.Second, 2*time.Second, false)
+	if a.long() != long {
+		t.Errorf("a confirm poll's late answer changed the long wait to %v", a.long())
+	}
+}
+
+// What the sweep notes as evidence at a silent address: a late answer from
+// another address, bytes nothing explained, a tail just after the request;
+// nothing at an address that answered, nor for a noise pulse later in the
+// window.
+func TestAutoNoteMarksOnlyEvidence(t *testing.T) {
+	ms := time.Millisecond
+	s := &rtuScanner{o: ScanOptions{Serial: DefaultSerial, Probe: DefaultProbe}, units: map[byte]*unitState{}}
+	s.auto = newAutoWait(DefaultSerial, DefaultProbe.PDU())
+	t0 := time.Unix(0, 0)
+	s.autoNote(4, []pollRec{{sentAt: t0, timeout: true}})
+	s.autoNote(5, []pollRec{{sentAt: t0, lateOther: 1}})
+	s.autoNote(6, []pollRec{{sentAt: t0, corrupt: 1, oddAt: t0.Add(30 * ms)}})
+	s.autoNote(7, []pollRec{{sentAt: t0, noise: 1, oddAt: t0.Add(10 * ms)}})
+	s.autoNote(8, []pollRec{{sentAt: t0, noise: 1, oddAt: t0.Add(27 * ms)}})
+	s.autoNote(9, []pollRec{{sentAt: t0, collided: 1, oddAt: t0.Add(2 * ms)}})
+	s.units[10] = &unitState{id: 10}
+	s.autoNote(10, []pollRec{{sentAt: t0, corrupt: 1, selfBad: 1}})
+	want := map[byte]int{5: markLate, 6: markBytes, 7: markTail, 9: markBytes}
+	if len(s.auto.marks) != len(want) {
+		t.Fatalf("marks %v, want %v", s.auto.marks, want)
+	}
+	for id, k := range want {
+		if s.auto.marks[id] != k {
+			t.Errorf("mark of %d = %d, want %d (all: %v)", id, s.auto.marks[id], k, s.auto.marks)
+		}
+	}
+}
