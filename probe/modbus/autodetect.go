@@ -201,7 +201,7 @@ func detectListen(o DetectOptions, c SerialSettings) (DetectTrial, error) {
 	if err != nil {
 		return tr, fmt.Errorf("%w: %v", ErrBusIO, err)
 	}
-	evs = append(evs, bus.sp.Flush()...)
+	evs = append(evs, framesOnly(bus.sp.Flush())...)
 	evs = skipFrameInFlight(evs, opened)
 	for _, ev := range evs {
 		switch ev.Kind {
@@ -214,6 +214,21 @@ func detectListen(o DetectOptions, c SerialSettings) (DetectTrial, error) {
 		}
 	}
 	return tr, nil
+}
+
+// framesOnly keeps the valid frames of what the splitter still held when
+// listening ended: the rest is a frame the end of the window cut, which
+// says nothing against the settings (as skipFrameInFlight's head does not).
+// Counted, it cost a busy bus at the right settings one CRC error in about
+// one trial in five, and "medium" confidence when a second one came.
+func framesOnly(evs []Event) []Event {
+	out := evs[:0]
+	for _, ev := range evs {
+		if ev.Kind == EvFrame {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // skipFrameInFlight drops what the port caught of a frame already on the
