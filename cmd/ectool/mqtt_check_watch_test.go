@@ -15,25 +15,6 @@ import (
 	"github.com/ecdata/ectool/internal/testenv"
 )
 
-// waitUntil waits until ok holds for the output so far.
-func (w *watchedBuffer) waitUntil(t *testing.T, what string, timeout time.Duration, ok func(out string) bool) {
-	t.Helper()
-	limit := time.After(timeout)
-	for {
-		w.mu.Lock()
-		found, changed := ok(w.buf.String()), w.changed
-		w.mu.Unlock()
-		if found {
-			return
-		}
-		select {
-		case <-changed:
-		case <-limit:
-			t.Fatalf("no %s after %s: %q", what, timeout, w.String())
-		}
-	}
-}
-
 // watchProc is ectool running in the background: `mqtt check --every`,
 // `mqtt sub`.
 type watchProc struct {

@@ -94,10 +94,16 @@ func (w *watchedBuffer) String() string {
 // waitFor waits until the output contains s.
 func (w *watchedBuffer) waitFor(t *testing.T, s string, timeout time.Duration) {
 	t.Helper()
+	w.waitUntil(t, fmt.Sprintf("%q", s), timeout, func(out string) bool { return strings.Contains(out, s) })
+}
+
+// waitUntil waits until ok holds for the output so far.
+func (w *watchedBuffer) waitUntil(t *testing.T, what string, timeout time.Duration, ok func(out string) bool) {
+	t.Helper()
 	limit := time.After(timeout)
 	for {
 		w.mu.Lock()
-		found, changed := strings.Contains(w.buf.String(), s), w.changed
+		found, changed := ok(w.buf.String()), w.changed
 		w.mu.Unlock()
 		if found {
 			return
@@ -105,7 +111,7 @@ func (w *watchedBuffer) waitFor(t *testing.T, s string, timeout time.Duration) {
 		select {
 		case <-changed:
 		case <-limit:
-			t.Fatalf("stdout lacks %q after %s: %q", s, timeout, w.String())
+			t.Fatalf("no %s after %s: %q", what, timeout, w.String())
 		}
 	}
 }
