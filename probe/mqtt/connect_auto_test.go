@@ -97,43 +97,31 @@ func TestAutoNeverRetriesARefusedClient(t *testing.T) {
 }
 
 // closeOn5 is a peer that acts as the brokers that hang up on a protocol
-// level they do not know: it reads CONNECT and, for MQTT 5, waits hold
-// and closes without a byte; for 3.1.1 it accepts (answer) or stays silent.
+// level they do not know: it reads CONNECT and, for MQTT 5, holds the
+// connection for hold (or until the client hangs up) and closes without
+// a byte; for 3.1.1 it accepts (answer) or stays silent.
 func closeOn5(t *testing.T, hold time.Duration, answer bool) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func(conn net.Conn) {
-				defer conn.Close()
-				// Fixed header, remaining length (one byte for a small
-				// CONNECT), protocol name "MQTT", then the level.
-				hdr := make([]byte, 9)
-				if _, err := io.ReadFull(conn, hdr); err != nil || hdr[0] != 0x10 {
-					return // not CONNECT (ectool's TLS probe): a broker hangs up
-				}
-				switch hdr[8] {
-				case 5:
-					time.Sleep(hold) // the broker's own pace, not a test's synchronisation
-					return
-				case 4:
-					if answer {
-						_, _ = conn.Write([]byte{0x20, 0x02, 0x00, 0x00})
-					}
-				}
-				_, _ = io.Copy(io.Discard, conn)
-			}(conn)
+	addr := testenv.ServeLoopback(t, func(conn net.Conn) {
+		defer conn.Close()
+		// Fixed header, remaining length (one byte for a small CONNECT),
+		// protocol name "MQTT", then the level.
+		hdr := make([]byte, 9)
+		if _, err := io.ReadFull(conn, hdr); err != nil || hdr[0] != 0x10 {
+			return // not CONNECT (ectool's TLS probe): a broker hangs up
 		}
-	}()
-	return "mqtt://" + l.Addr().String()
+		switch hdr[8] {
+		case 5:
+			// The broker's own pace: it reads on for hold, then hangs up.
+			_ = conn.SetReadDeadline(time.Now().Add(hold))
+		case 4:
+			if answer {
+				_, _ = conn.Write([]byte{0x20, 0x02, 0x00, 0x00})
+			}
+		}
+		_, _ = io.Copy(io.Discard, conn)
+	})
+	return "mqtt://" + addr
 }
 
 // A broker that closes the connection on an MQTT 5 CONNECT gets 3.1.1;
