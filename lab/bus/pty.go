@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -71,6 +72,13 @@ func (x *PTY) Path() string { return x.master.Path() }
 
 // Link is the stable symbolic link to Path ("" when none was asked for).
 func (x *PTY) Link() string { return x.master.Link() }
+
+// ReaderStalls reports how often the host left the simulator's reader of
+// the program's writes unrun for more than 50 ms past its poll, and the
+// longest time: meanwhile the program's requests waited and then went on
+// the line late and glued together, which a scan reads as devices not
+// answering (see pty.Master.Stalls).
+func (x *PTY) ReaderStalls() (n uint64, longest time.Duration) { return x.master.Stalls() }
 
 // Port is the PTY adapter's port on the bus.
 func (x *PTY) Port() *Port { return x.port }
