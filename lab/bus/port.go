@@ -28,7 +28,8 @@ type Port struct {
 	filter  func(dst []byte, c rxChar) []byte
 	inbox   []byte
 	out     chan []byte
-	overrun int // chunks dropped because the reader fell behind
+	sent    uint64 // chunks handed to out so far: a reader numbers what it takes
+	overrun int    // chunks dropped because the reader fell behind
 	// Frames waiting for a quiet line (writeWhenQuiet).
 	queued [][]byte
 }
@@ -201,6 +202,7 @@ func (p *Port) tick(t time.Duration) {
 	}
 	select {
 	case p.out <- p.inbox:
+		p.sent++
 	default:
 		p.overrun++
 	}

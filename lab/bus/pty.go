@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -26,8 +27,15 @@ type PTY struct {
 	master *pty.Master
 	fd     int
 
-	iflag     atomic.Uint64 // the slave's input flags (IGNPAR, INPCK, PARMRK)
-	stale     atomic.Int64  // queued chunks read off the line at settings the program has since changed
+	iflag atomic.Uint64 // the slave's input flags (IGNPAR, INPCK, PARMRK)
+	// look serialises the looks at the slave's settings: readLoop and
+	// writeLoop both look, and a look read before a change but applied
+	// after a later look would put the settings the program left back.
+	look sync.Mutex
+	// staleUpTo is the number of the last chunk (counted by port.sent)
+	// read off the line at settings the program has since left. Under
+	// bus.mu.
+	staleUpTo uint64
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -65,6 +73,13 @@ func (x *PTY) Path() string { return x.master.Path() }
 // Link is the stable symbolic link to Path ("" when none was asked for).
 func (x *PTY) Link() string { return x.master.Link() }
 
+// ReaderStalls reports how often the host left the simulator's reader of
+// the program's writes unrun for more than 50 ms past its poll, and the
+// longest time: meanwhile the program's requests waited and then went on
+// the line late and glued together, which a scan reads as devices not
+// answering (see pty.Master.Stalls).
+func (x *PTY) ReaderStalls() (n uint64, longest time.Duration) { return x.master.Stalls() }
+
 // Port is the PTY adapter's port on the bus.
 func (x *PTY) Port() *Port { return x.port }
 
@@ -96,27 +111,35 @@ func (x *PTY) readLoop() {
 // its new settings, and the simulator notices a change only when it next
 // looks (it polls, and a loaded host delays it further), so it must not
 // deliver them as if read at the new ones (auto-detect's next candidate
-// then decoded the previous candidate's traffic). It reports whether the
-// settings changed.
-func (x *PTY) refresh() bool {
+// then decoded the previous candidate's traffic). It returns the number of
+// the last chunk sent before the latest change it knows of: chunks up to
+// it are stale. A number rather than a count of the queue: two looks at
+// one change (readLoop's and writeLoop's) mark the same chunks, where
+// counting the queue twice would drop as many chunks read at the new
+// settings, and a chunk writeLoop took off the queue just before the look
+// is marked too, where it went uncounted and one chunk read at the old
+// settings was handed over at the new ones.
+func (x *PTY) refresh() (staleUpTo uint64) {
+	x.look.Lock()
+	defer x.look.Unlock()
 	t, err := getTermios(x.fd)
-	if err != nil {
-		return false
-	}
-	s, iflag := termiosSettings(t)
-	changed := x.iflag.Swap(iflag) != iflag
 	b, p := x.bus, x.port
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if err != nil {
+		return x.staleUpTo
+	}
+	s, iflag := termiosSettings(t)
+	changed := x.iflag.Swap(iflag) != iflag
 	if s.Validate() == nil && s != p.settings {
 		p.settings = s
 		changed = true
 	}
-	if changed && !p.closed {
+	if changed {
 		p.inbox = nil
-		x.stale.Add(int64(len(p.out)))
+		x.staleUpTo = p.sent
 	}
-	return changed
+	return x.staleUpTo
 }
 
 // writeLoop hands what the line carried to the program, dropping it while
@@ -128,12 +151,10 @@ func (x *PTY) refresh() bool {
 // frames, under load). A real UART applies new settings at once.
 func (x *PTY) writeLoop() {
 	defer x.wg.Done()
+	var n uint64 // the chunk's number: the port sends them in order
 	for chunk := range x.port.Recv() {
-		if x.refresh() { // this chunk was read at the settings just left
-			continue
-		}
-		if x.stale.Load() > 0 { // read at settings the program has left
-			x.stale.Add(-1)
+		n++
+		if n <= x.refresh() { // read at settings the program has left
 			continue
 		}
 		if !x.master.SlaveOpen() {

@@ -5,6 +5,7 @@ package bus
 import (
 	"fmt"
 	"runtime"
+	"time"
 )
 
 // ErrPTYUnsupported is returned by OpenPTY where the OS has no PTYs to offer
@@ -25,6 +26,9 @@ func (x *PTY) Link() string { return "" }
 
 // Port is nil on this OS.
 func (x *PTY) Port() *Port { return nil }
+
+// ReaderStalls is 0 on this OS.
+func (x *PTY) ReaderStalls() (n uint64, longest time.Duration) { return 0, 0 }
 
 // Close does nothing on this OS.
 func (x *PTY) Close() error { return nil }

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ecdata/ectool/lab/pty"
 	"github.com/ecdata/ectool/probe/modbus"
 )
 
@@ -206,5 +207,62 @@ func TestPTYLinkPointsAtTheSlaveAndGoesAwayOnClose(t *testing.T) {
 	x.Close()
 	if _, err := os.Lstat(link); !os.IsNotExist(err) {
 		t.Fatalf("link still there after Close: %v", err)
+	}
+}
+
+// When the program changes its settings, the PTY drops exactly the chunks
+// it read off the line at the old ones: readLoop and writeLoop may both
+// look at one change (they once counted the queue twice and dropped the
+// first answer read at the new settings), and writeLoop may have taken a
+// chunk off the queue just before a look (it once went uncounted, and one
+// chunk read at the old settings was handed over at the new ones). The
+// simulation does not run here: the test makes the chunks itself.
+func TestPTYDropsExactlyTheChunksReadAtTheSettingsTheProgramLeft(t *testing.T) {
+	cfg, err := Scenario("clean")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBus(cfg)
+	m, err := pty.Open(9600, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	x := &PTY{bus: b, master: m, fd: m.Fd()}
+	if x.port, err = b.attach(&Port{name: "pty", settings: b.Settings()}, x.filter); err != nil {
+		t.Fatal(err)
+	}
+	fd := openSlave(t, x.Path()) // 9600 8N1
+	x.refresh()
+	chunk := func(c byte) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		x.port.inbox = []byte{c}
+		x.port.tick(b.frontier)
+	}
+	chunk(1)
+	chunk(2)
+	<-x.port.Recv() // chunk 1: writeLoop holds it when the program switches
+
+	tio, err := getTermios(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setSpeed(tio, 19200)
+	if err := setTermios(fd, tio); err != nil {
+		t.Fatal(err)
+	}
+	readLoopSaw, writeLoopSaw := x.refresh(), x.refresh()
+	chunk(3) // read at 19200
+	if got := x.port.Settings(); got.Baud != 19200 {
+		t.Fatalf("the PTY's port is at %s after the program set 19200", got)
+	}
+	if readLoopSaw != 2 || writeLoopSaw != 2 {
+		t.Fatalf("looks at one change mark chunks up to %d and %d as stale, want 2 and 2", readLoopSaw, writeLoopSaw)
+	}
+	for n, want := range map[uint64]bool{1: true, 2: true, 3: false} {
+		if stale := n <= x.refresh(); stale != want {
+			t.Errorf("chunk %d stale: %v, want %v", n, stale, want)
+		}
 	}
 }

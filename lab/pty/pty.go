@@ -20,7 +20,16 @@ type Master struct {
 	slaveOpen atomic.Bool
 	opens     atomic.Uint64
 	closed    atomic.Bool
+	stalls    atomic.Uint64
+	longest   atomic.Int64 // the longest stall, in nanoseconds
 }
+
+// pollWait is how long Pump's poll waits for the program at most; a wake-up
+// later than that by more than stallAfter is a stall.
+const (
+	pollWait   = 20 * time.Millisecond
+	stallAfter = 50 * time.Millisecond
+)
 
 // Open opens a new pseudo-terminal whose slave starts raw at baud, as an
 // adapter fresh from its box: a canonical, echoing line discipline would
@@ -78,6 +87,15 @@ func (m *Master) SlaveOpen() bool { return m.slaveOpen.Load() }
 // starts a fresh session when it changes.
 func (m *Master) Opens() uint64 { return m.opens.Load() }
 
+// Stalls reports how often Pump woke later than its poll allows (by more
+// than 50 ms), and the longest such wake-up: the host did not run the
+// simulator's reader, so what the program wrote meanwhile reached the
+// line late, several writes at once. A test that fails on a timeout can
+// tell the simulator's stall from the device's silence by it.
+func (m *Master) Stalls() (n uint64, longest time.Duration) {
+	return m.stalls.Load(), time.Duration(m.longest.Load())
+}
+
 // Termios reads the slave's terminal settings through the master (on Linux
 // a pty master's TCGETS reports its slave's settings; on macOS both sides
 // share one tty).
@@ -115,7 +133,9 @@ func (m *Master) Pump(done <-chan struct{}, tick func(), data func([]byte) error
 		default:
 		}
 		pfd[0].Revents = 0
-		n, err := unix.Poll(pfd, 20)
+		polled := time.Now()
+		n, err := unix.Poll(pfd, int(pollWait/time.Millisecond))
+		m.noteStall(time.Since(polled))
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return
 		}
@@ -141,6 +161,20 @@ func (m *Master) Pump(done <-chan struct{}, tick func(), data func([]byte) error
 			continue
 		}
 		if err := data(buf[:k]); err != nil {
+			return
+		}
+	}
+}
+
+// noteStall counts a poll that returned later than it could have.
+func (m *Master) noteStall(took time.Duration) {
+	if took < pollWait+stallAfter {
+		return
+	}
+	m.stalls.Add(1)
+	for {
+		old := m.longest.Load()
+		if int64(took) <= old || m.longest.CompareAndSwap(old, int64(took)) {
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 )
 
 // ErrUnsupported is returned by Open where the OS has no pseudo-terminals
@@ -31,6 +32,9 @@ func (m *Master) SlaveOpen() bool { return false }
 
 // Opens is 0 on this OS.
 func (m *Master) Opens() uint64 { return 0 }
+
+// Stalls is 0 on this OS.
+func (m *Master) Stalls() (n uint64, longest time.Duration) { return 0, 0 }
 
 // Write fails on this OS.
 func (m *Master) Write(b []byte) (int, error) { return 0, ErrUnsupported }

@@ -70,3 +70,15 @@ func TestProgramAndSimulatorTalkThroughThePTY(t *testing.T) {
 		t.Fatalf("link still there after Close: %v", err)
 	}
 }
+
+// A poll that returns within its wait and a little scheduling slack is not
+// a stall; one that returns far later is counted, with the longest kept.
+func TestPumpCountsOnlyWakeUpsFarPastItsPoll(t *testing.T) {
+	var m Master
+	for _, took := range []time.Duration{pollWait, pollWait + stallAfter - time.Millisecond, 600 * time.Millisecond, 200 * time.Millisecond} {
+		m.noteStall(took)
+	}
+	if n, longest := m.Stalls(); n != 2 || longest != 600*time.Millisecond {
+		t.Fatalf("stalls %d, longest %v; want 2 and 600ms", n, longest)
+	}
+}

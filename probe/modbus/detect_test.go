@@ -56,7 +56,10 @@ func TestWrongSerialSettingsAndWhatAutoDetectConcludes(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !d.Found || d.Settings != want || d.Method != c.method || d.Confidence != c.confidence {
-				t.Fatalf("auto-detect: %+v, want %s by %s with %s confidence", d, want, c.method, c.confidence)
+				// A host that leaves the lab's PTY reader unrun sends a
+				// candidate's requests late and glued together: say so.
+				n, longest := pty.ReaderStalls()
+				t.Fatalf("auto-detect: %+v, want %s by %s with %s confidence (the lab PTY's reader stalled %d time(s), longest %v)", d, want, c.method, c.confidence, n, longest)
 			}
 		})
 	}
