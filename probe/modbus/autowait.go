@@ -230,7 +230,7 @@ func (s *rtuScanner) remeasure(id byte) error {
 	fresh := a.fresh
 	a.fresh = 0
 	u := s.units[id]
-	if fresh == 0 || a.frozen {
+	if fresh == 0 || a.frozen || s.stop() {
 		return nil
 	}
 	if u == nil || u.found == nil || a.cover(fresh) <= a.window {
