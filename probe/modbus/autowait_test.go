@@ -147,3 +147,20 @@ func TestAutoTimeoutWithRetriesKeepsASlowMeterSingle(t *testing.T) {
 		t.Fatalf("verdicts %q%s", got, explain(res))
 	}
 }
+
+// --timeout auto behind a transparent serial server (rtuovertcp://): the
+// bytes cross TCP, whose segments arrive in bursts, yet the wait learned
+// from them finds every device, the twins a collision and the slow meter
+// ok, as on the adapter.
+func TestAutoTimeoutOverATransparentSerialServer(t *testing.T) {
+	b, _ := bustest.StartPTY(t, "slow-twins")
+	o := scanOpts(serialServerURL(t, b), labIDs)
+	o.Timeout, o.AutoTimeout, o.Retries, o.Listen = 0, true, 1, -1
+	res := scan(t, o)
+	if got := verdicts(res); got != "1:ok 2:ok 3:ok 9:ok 17:collision" {
+		t.Fatalf("--timeout auto over rtuovertcp://: verdicts %q%s", got, explain(res))
+	}
+	if !res.Settings.TimeoutAuto || res.Sweep.WaitMS <= 0 || res.Sweep.Unexplained != "" {
+		t.Errorf("--timeout auto over rtuovertcp://: settings %+v sweep %+v", res.Settings, res.Sweep)
+	}
+}

@@ -525,3 +525,24 @@ func TestHintsNameASerialServerOrAGatewayByTransport(t *testing.T) {
 		t.Fatalf("no_device finding %+v: want the serial server's settings named, not --auto-detect", f)
 	}
 }
+
+// On the noisy line with a fixed long wait, every window catches a pulse
+// or two: the twins at 17 are still flagged (their garbled answers repeat
+// byte for byte, noise's never do), and an empty address whose windows
+// caught noise is no device. Before, 17 came out ok in 3 scans of 12 and
+// an empty address 9 suspect in 7 of 12.
+func TestScanOnANoisyLineFlagsTheTwinsAndInventsNoDevice(t *testing.T) {
+	_, pty := bustest.StartPTY(t, "noisy")
+	o := scanOpts(pty.Path(), labIDs)
+	o.Listen = time.Second
+	o.Retries = 1 // a pulse can garble a request while ectool sends
+	res := scan(t, o)
+	if got := verdicts(res); !verdictsMatch(got, "1:ok 2:ok 3:ok 17:collision|suspect") {
+		t.Fatalf("verdicts %q on the noisy line%s", got, explain(res))
+	}
+	for _, id := range res.Bus.NoiseOnlyIDs {
+		if id == 1 || id == 2 || id == 3 || id == 17 {
+			t.Errorf("a device at %d taken for noise: %v", id, res.Bus.NoiseOnlyIDs)
+		}
+	}
+}

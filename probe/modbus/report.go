@@ -211,6 +211,17 @@ func (r *Result) sweepCheck(err error) report.Check {
 			sw.Hint = fmt.Sprintf("%d valid answer(s) to no request ectool sent (first: %s): a device answering with another address than the one polled, or another master whose requests were garbled", r.Bus.StrayAnswers, r.Bus.StrayFrames[0].Raw)
 		}
 	}
+	if n := r.Bus.NoiseOnlyIDs; len(n) > 0 {
+		ids := make([]byte, len(n))
+		for i, id := range n {
+			ids[i] = byte(id)
+		}
+		sw.Evidence["noise_only"] = idsString(ids)
+		if sw.Status == report.OK {
+			sw.Status = report.Warning
+			sw.Hint = fmt.Sprintf("bytes at %s, where nothing answered validly nor began a frame with that address, were taken for the line's noise (they came in under half the windows; a device answers on cue): check the termination (120 ohm at both ends only), the bias resistors, the shield and the distance from power cables, then scan again", idsString(ids))
+		}
+	}
 	if f := r.Finding("no_device"); f != nil {
 		sw.Status, sw.Hint = report.Failed, f.Hint
 		sw.Evidence["message"] = f.Message

@@ -125,6 +125,11 @@ type BusInfo struct {
 	// answering with another address than the one polled).
 	StrayAnswers int         `json:"stray_answers"`
 	StrayFrames  []FrameNote `json:"stray_frames,omitempty"`
+	// NoiseOnlyIDs are addresses whose windows held bytes that the line's
+	// noise explains (never a valid answer nor a frame with their
+	// address, bytes in under half their windows): not reported as
+	// devices.
+	NoiseOnlyIDs []int `json:"noise_only_ids,omitempty"`
 	// HostStalls counts the times the computer did not run ectool for a
 	// while during the scan (a loaded machine, a VM, a CPU quota), and
 	// HostStallMaxMS is the longest. Silence and timeouts were judged only

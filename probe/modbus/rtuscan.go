@@ -228,6 +228,10 @@ func (s *rtuScanner) finish() {
 			}
 		}
 		bl := baseline{polls: others, bad: otherBad, trailing: otherTrailing, fc: byFC, noisy: s.lineNoise > 0 || s.res.Bus.ListenNoiseBytes > 0, hostJitter: s.bus.watch.Longest}
+		if !settingsWrong && u.noiseOnly(bl) {
+			s.res.Bus.NoiseOnlyIDs = append(s.res.Bus.NoiseOnlyIDs, int(id))
+			continue
+		}
 		d := judge(u, bl, settingsWrong, s.o.Timeout, true)
 		if s.auto != nil {
 			autoLate(&d, u)

@@ -184,6 +184,9 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		if (ev.Kind == EvCRCError || ev.Kind == EvTruncated) && ev.Unit == unit {
 			rec.selfBad++
 			garbled += len(ev.Raw)
+			if ev.Kind == EvCRCError && rec.badFrame == "" {
+				rec.badFrame = string(ev.Raw)
+			}
 			// A garbled answer is an answer: wait only as long as a second
 			// answer could take, not the whole timeout.
 			deadline = minTime(deadline, ev.End.Add(s.secondWindow(ev.End.Sub(sentAt), len(req), len(ev.Raw), timeout)))

@@ -44,6 +44,10 @@ type pollRec struct {
 	// collided counts bad frames that began while the request was still
 	// on the wire (--timeout auto): the request met another transmission.
 	collided int
+	// badFrame is the first bad-CRC frame in the window that began with
+	// the polled address, byte for byte: two devices answering at once
+	// merge their answers the same way each time, noise never does.
+	badFrame string
 }
 
 // garbageAnswer is how many bytes that form no frame, in a window where an
@@ -105,6 +109,29 @@ func (u *unitState) corruptPolls() int {
 // later than the timeout: the request and that late answer collided on the
 // line (a retry, or the next confirm poll, sent into it). Nor at an
 // address another master polls (masterCollision).
+// noiseOnly reports whether all u ever gave was what the line's noise
+// gives: on a line where noise was heard where no answer was due, an
+// address that never answered validly, never sent a frame beginning with
+// its own address, and had bytes in fewer than half of its windows. A
+// device, even two garbling each other, answers on cue: its bytes come in
+// most windows (the sweep asks again before it keeps garbage), and noise
+// pulses every hundred milliseconds or so fill a long window by chance.
+func (u *unitState) noiseOnly(bl baseline) bool {
+	if !bl.noisy || u.responses > 0 || u.extra > 0 || len(u.late) > 0 || len(u.serverIDs)+len(u.deviceIDs) > 0 {
+		return false
+	}
+	bad := 0
+	for _, p := range u.polls {
+		if p.selfBad > 0 || p.ok || p.second > 0 {
+			return false
+		}
+		if p.corrupt > 0 {
+			bad++
+		}
+	}
+	return len(u.polls) >= 4 && 2*bad < len(u.polls)
+}
+
 func (u *unitState) garbled(p pollRec) bool {
 	return !p.ok && p.corrupt > 0 && !u.ownCollision(p) && !u.masterCollision(p)
 }

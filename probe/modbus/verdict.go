@@ -81,6 +81,9 @@ func judge(u *unitState, bl baseline, settingsWrong bool, timeout time.Duration,
 	ev.patterns(u, t, bl)
 	if serial {
 		ev.corruption(t, bl, settingsWrong)
+		if !settingsWrong {
+			ev.repeatedGarble(u)
+		}
 		if !settingsWrong && bl.known() && bl.rate() <= 0.1 && len(ev.collision) == 0 {
 			ev.corruptFunction(u, t, bl)
 		}
@@ -240,6 +243,39 @@ func (e *evidence) corruption(t pollTally, bl baseline, settingsWrong bool) {
 		bad >= 3 && rate > 3*bl.rate()+0.15:
 		e.suspectf("%d of %d replies corrupt, against %d of %d elsewhere on the bus", bad, polls, bl.bad, bl.polls)
 	}
+}
+
+// repeatedGarble looks for the same corrupt answer more than once. Two
+// devices answering at once merge their bits the same way whenever their
+// answers to a request are the same pair, so the garbled frame repeats byte
+// for byte (the overlapping twins' answers to FC 0x11, which carry two
+// serial numbers); line noise hits a random bit of a random answer, and a
+// flaky transceiver a random one too. It is the proof that still holds on a
+// noisy line, where the share of corrupt answers does not: three identical
+// corrupt frames are a collision, two a suspect (a device that garbles one
+// answer the same way is rare, but not a second device).
+func (e *evidence) repeatedGarble(u *unitState) {
+	seen := map[string]int{}
+	var top string
+	for _, p := range u.polls {
+		if p.badFrame == "" || len(p.badFrame) < 5 || !u.garbled(p) {
+			continue
+		}
+		seen[p.badFrame]++
+		if seen[p.badFrame] > seen[top] {
+			top = p.badFrame
+		}
+	}
+	n := seen[top]
+	if n < 2 {
+		return
+	}
+	f := fmt.Sprintf("the same corrupt answer to FC 0x%02X came back %d times, byte for byte (%d bytes, bad CRC): line noise never garbles two answers alike, two devices answering at once merge their bits the same way each time their answers differ", top[1]&^0x80, n, len(top))
+	if n >= 3 {
+		e.collide("%s", f)
+		return
+	}
+	e.suspectf("%s", f)
 }
 
 // corruptFunction looks for corruption concentrated on one kind of request

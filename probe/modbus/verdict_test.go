@@ -394,3 +394,59 @@ func TestVerdictAtAnAddressAnotherMasterPollsDoesNotBlameItsCollisions(t *testin
 		t.Fatalf("two identities where another master polls: %+v", d)
 	}
 }
+
+// Two devices answering at once merge their bits the same way each time
+// their answers are the same pair: the same corrupt frame comes back byte
+// for byte, which noise never does. On a noisy line, where the share of
+// corrupt answers proves nothing (the lab's noisy bus judged its twins ok
+// about one scan in twelve before this), that repetition still does.
+func TestVerdictOfTheSameCorruptFrameRepeated(t *testing.T) {
+	ms := time.Millisecond
+	twin := pollRec{corrupt: 1, selfBad: 1, fc: 0x11, badFrame: "\x11\x11\x0c\x10\x01\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\xa0\x0f"}
+	hit := func(b byte) pollRec { // noise: a different bit each time
+		return pollRec{corrupt: 1, selfBad: 1, fc: 0x11, badFrame: "\x11\x11\x0c" + string([]byte{b}) + "\x01\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\xa0\x0f"}
+	}
+	noisy := baseline{polls: 33, bad: 6, fc: map[byte][2]int{0x11: {12, 4}, 3: {21, 1}}, noisy: true}
+	ok := func() pollRec { return okPoll("a", 20*ms) }
+	d := judge(unitWith(twin, ok(), ok(), ok(), ok(), ok(), twin, ok(), twin, ok(), ok()), noisy, false, 100*ms, true)
+	if d.Verdict != VerdictCollision || !strings.Contains(strings.Join(d.Evidence, ";"), "byte for byte") {
+		t.Errorf("three identical corrupt answers on a noisy line: %s %v, want collision", d.Verdict, d.Evidence)
+	}
+	d = judge(unitWith(twin, ok(), ok(), ok(), ok(), ok(), twin, ok(), ok(), ok(), ok()), noisy, false, 100*ms, true)
+	if d.Verdict != VerdictSuspect {
+		t.Errorf("two identical corrupt answers on a noisy line: %s %v, want suspect", d.Verdict, d.Evidence)
+	}
+	d = judge(unitWith(hit(1), ok(), ok(), ok(), ok(), ok(), hit(2), ok(), hit(4), ok(), ok()), noisy, false, 100*ms, true)
+	if d.Verdict != VerdictOK {
+		t.Errorf("three differently garbled answers on a noisy line (noise): %s %v, want ok", d.Verdict, d.Evidence)
+	}
+}
+
+// On a line with noise, an address where nothing ever answered validly
+// nor began a frame, with bytes in under half its windows, is the noise's:
+// no device (listed in the noise finding). Garbage on cue, in most
+// windows, stays a device: two devices garbling even the address byte.
+func TestNoiseAloneMakesNoDevice(t *testing.T) {
+	noiseHit := pollRec{corrupt: 1, garbage: true, noise: 3, fc: 3}
+	silent := pollRec{timeout: true, noise: 1, fc: 3}
+	noisy := baseline{polls: 33, bad: 6, noisy: true}
+	u := unitWith(noiseHit, noiseHit, silent, silent, noiseHit, silent, silent, silent, silent, silent)
+	if !u.noiseOnly(noisy) {
+		t.Errorf("3 garbage windows in 10 on a noisy line kept as a device")
+	}
+	if u.noiseOnly(baseline{polls: 33}) {
+		t.Errorf("garbage on a line where no noise was heard taken for noise")
+	}
+	onCue := unitWith(noiseHit, noiseHit, noiseHit, silent, noiseHit, noiseHit, silent)
+	if onCue.noiseOnly(noisy) {
+		t.Errorf("garbage in 5 of 7 windows (an answer garbled on cue) taken for noise")
+	}
+	own := unitWith(pollRec{corrupt: 1, selfBad: 1, fc: 3}, silent, silent, silent, silent)
+	if own.noiseOnly(noisy) {
+		t.Errorf("a frame beginning with the address taken for noise")
+	}
+	res := &Result{Bus: BusInfo{NoiseOnlyIDs: []int{9, 40}}, Sweep: Sweep{Probed: 2}}
+	if c := res.sweepCheck(nil); c.Status != report.Warning || c.Evidence["noise_only"] != idsString([]byte{9, 40}) {
+		t.Errorf("bus.sweep with noise-only addresses: %+v", c)
+	}
+}
