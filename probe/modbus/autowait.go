@@ -65,6 +65,9 @@ type autoWait struct {
 	// frozen: the sweep and its re-probes are over; the confirm polls'
 	// answers teach the sweep nothing.
 	frozen bool
+	// fresh is the turnaround of the answer to the first request over the
+	// port just opened, not learned from until asked again (remeasure).
+	fresh time.Duration
 }
 
 // newAutoWait starts from the line: t3.5 on either side of the probe's
@@ -103,11 +106,27 @@ func (a *autoWait) long() time.Duration {
 // slowest turnaround seen and half as much again. A turnaround measured
 // across a stall of the host is the host's, not the device's.
 func (a *autoWait) answered(turnaround time.Duration, stalled bool) {
-	if a.frozen || stalled || turnaround <= a.maxTurn {
+	if a.frozen || stalled {
+		return
+	}
+	if len(a.asked) == 0 { // the first request over the port: remeasure
+		a.fresh = max(a.fresh, turnaround)
+		return
+	}
+	a.learn(turnaround)
+}
+
+func (a *autoWait) learn(turnaround time.Duration) {
+	if turnaround <= a.maxTurn {
 		return
 	}
 	a.maxTurn = turnaround
-	a.grow(turnaround + max(5*time.Millisecond, turnaround/2))
+	a.grow(a.cover(turnaround))
+}
+
+// cover is the window that waits for a device with this turnaround.
+func (a *autoWait) cover(turnaround time.Duration) time.Duration {
+	return turnaround + max(5*time.Millisecond, turnaround/2)
 }
 
 // late learns from an answer attributed after its window: its round trip
@@ -196,6 +215,37 @@ func (s *rtuScanner) autoNote(id byte, recs []pollRec) {
 			a.mark(id, markTail, r.oddAt)
 		}
 	}
+}
+
+// remeasure asks the sweep's first address again when it answered the
+// first request over the port just opened and that answer would lengthen
+// the window: the first transfer through an adapter, a serial server's
+// fresh connection or a simulator that has just noticed the open can add
+// more to it than the device takes (10-30 ms more in the lab), and a
+// window learned from it would be paid at every silent address. The second
+// answer teaches the window (a device that slow answers as slowly again);
+// without one, the first does. The poll is recorded like any other.
+func (s *rtuScanner) remeasure(id byte) error {
+	a := s.auto
+	fresh := a.fresh
+	a.fresh = 0
+	u := s.units[id]
+	if fresh == 0 || a.frozen || s.stop() {
+		return nil
+	}
+	if u == nil || u.found == nil || a.cover(fresh) <= a.window {
+		a.learn(fresh)
+		return nil
+	}
+	rec, f, err := s.transact(id, *u.found, a.confirmWait())
+	if err != nil {
+		return err
+	}
+	u.record(rec)
+	if f == nil {
+		a.learn(fresh)
+	}
+	return nil
 }
 
 // reprobeOne asks id again. After a late answer from another address in

@@ -19,6 +19,11 @@ func TestAutoWaitGrowsOnlyOnEvidence(t *testing.T) {
 	if a.sweepWait() != autoConfirm {
 		t.Errorf("first request over a fresh port waits %v, want %v", a.sweepWait(), autoConfirm)
 	}
+	a.answered(30*ms, false) // the first answer over the port: remeasured first
+	if a.window != 20*ms || a.fresh != 30*ms {
+		t.Errorf("the first answer over the port: window %v fresh %v, want 20ms and 30ms kept aside", a.window, a.fresh)
+	}
+	a.fresh = 0
 	a.asked[1] = time.Now()
 	a.answered(12*ms, false) // 12 + 6 < 20
 	if a.sweepWait() != 20*ms {

@@ -41,6 +41,11 @@ func (s *rtuScanner) sweep(ctx context.Context) error {
 		if err := s.sweepOne(id, s.sweepWait()); err != nil {
 			return err
 		}
+		if s.auto != nil && i == 0 {
+			if err := s.remeasure(id); err != nil {
+				return err
+			}
+		}
 		s.res.Sweep.Probed = i + 1
 		elapsed := s.now().Sub(start)
 		s.progress(Progress{Phase: "sweep", Done: i + 1, Total: len(ids),
