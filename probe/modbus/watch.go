@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/diag/report"
+	"github.com/ecdata/ectool/internal/ctxtime"
 )
 
 // WatchItem is one value watched on every unit.
@@ -207,7 +208,7 @@ func watchLoop(ctx context.Context, p unitPoller, o WatchOptions, res *WatchResu
 		if o.Polls > 0 && round+1 >= o.Polls || o.Duration > 0 && now().Sub(start) >= o.Duration {
 			break
 		}
-		if err := sleepUntil(ctx, next, now); err != nil {
+		if err := ctxtime.SleepUntil(ctx, next, now); err != nil {
 			return nil
 		}
 	}
@@ -291,22 +292,6 @@ func finishStats(units []byte, stats map[byte]*UnitStats) []UnitStats {
 		out = append(out, *s)
 	}
 	return out
-}
-
-// sleepUntil waits for t or ctx's end.
-func sleepUntil(ctx context.Context, t time.Time, now func() time.Time) error {
-	d := t.Sub(now())
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Report builds the watch's summary: bus.open, bus.listen and a check

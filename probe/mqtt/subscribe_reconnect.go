@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ecdata/ectool/internal/ctxtime"
 )
 
 // The backoff between reconnect attempts: the first goes at once (a reset
@@ -93,7 +95,7 @@ func (st *subState) reconnect(wctx, ctx context.Context, lost error) (Client, er
 			return nil, &StepError{Step: StepOf(err), Message: fmt.Sprintf("reconnecting after the connection was lost (%s) failed: %s", msg, m), Hint: h, Err: err}
 		}
 		out.LastError, _ = Explain(err)
-		if !sleepUntil(wctx, time.Now().Add(wait)) {
+		if ctxtime.SleepUntil(wctx, time.Now().Add(wait), nil) != nil {
 			break
 		}
 		wait = min(2*wait, reconnectMaxWait)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ecdata/ectool/diag/report"
+	"github.com/ecdata/ectool/internal/ctxtime"
 )
 
 // CheckAvailability is the one check of a link watch (Watch): the share of
@@ -131,7 +132,7 @@ func Watch(ctx context.Context, o WatchOptions) *report.Report {
 			if now := time.Now(); next.Before(now) {
 				next = now // the last round overran: no burst to catch up
 			}
-			if !sleepUntil(ctx, next) {
+			if ctxtime.SleepUntil(ctx, next, nil) != nil {
 				break
 			}
 		}
@@ -177,22 +178,6 @@ func (o CheckOptions) withVersion() Version {
 		return V5
 	}
 	return o.Version
-}
-
-// sleepUntil waits for t; false when ctx ended first.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // watchRound runs one ladder; ok is false when ctx cut it short.
