@@ -109,8 +109,10 @@ func (u *unitState) corruptPolls() int {
 
 // noiseOnly reports whether all u ever gave was what the line's noise
 // gives: on a line where noise was heard where no answer was due, an
-// address that never answered validly, never sent a frame beginning with
-// its own address, and had bytes in fewer than half of its windows. A
+// address that never answered validly and had bytes in fewer than half of
+// its windows; of them at most one frame beginning with its own address,
+// and then bytes in fewer than a quarter of at least 8 windows (a full
+// range on a noisy line, about 1 in 20 addresses gets that once by chance). A
 // device, even two garbling each other, answers on cue: its bytes come in
 // most windows (the sweep asks again before it keeps garbage), and noise
 // pulses every hundred milliseconds or so fill a long window by chance.
@@ -118,14 +120,22 @@ func (u *unitState) noiseOnly(bl baseline) bool {
 	if !bl.noisy || u.responses > 0 || u.extra > 0 || len(u.late) > 0 || len(u.serverIDs)+len(u.deviceIDs) > 0 {
 		return false
 	}
-	bad := 0
+	bad, own := 0, 0
 	for _, p := range u.polls {
-		if p.selfBad > 0 || p.ok || p.second > 0 {
+		if p.ok || p.second > 0 {
 			return false
+		}
+		if p.selfBad > 0 {
+			own++
 		}
 		if p.corrupt > 0 {
 			bad++
 		}
+	}
+	if own > 0 {
+		// A pulse can begin with any byte, this address's among them: one
+		// such frame in many polls otherwise silent is the noise's too.
+		return own == 1 && len(u.polls) >= 8 && 4*bad < len(u.polls)
 	}
 	return len(u.polls) >= 4 && 2*bad < len(u.polls)
 }
