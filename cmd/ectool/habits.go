@@ -216,21 +216,26 @@ func numericOutputError(cmd *cobra.Command, v string) *ExitError {
 
 // mosquittoHost catches mosquitto's -h HOST on an mqtt command before
 // cobra reads -h as help (exit 0, and the broker never asked): -h followed
-// by a word that is no flag. -h alone stays help.
+// by a word that is no flag, or the host attached (-h=HOST, -hHOST). -h
+// alone stays help, and so does -h combined with ectool's own one-letter
+// switches (-hv).
 func mosquittoHost(root *cobra.Command, args []string) *ExitError {
 	cmd, _, err := root.Find(args)
 	if err != nil || cmd == nil || family(cmd) != "mosquitto" || !strings.HasPrefix(cmd.CommandPath(), "ectool mqtt ") {
 		return nil // probe net -h stays help: its targets are words too
 	}
-	for i := 0; i+1 < len(args); i++ {
+	for i := 0; i < len(args); i++ {
 		if args[i] == "--" {
 			return nil
 		}
 		if i > 0 && takesValue(cmd, args[i-1]) {
 			continue // -m -h is a message
 		}
-		host := args[i+1]
-		if args[i] != "-h" || host == "" || strings.HasPrefix(host, "-") {
+		host := attachedHost(cmd, args[i])
+		if args[i] == "-h" && i+1 < len(args) {
+			host = args[i+1]
+		}
+		if host == "" || strings.HasPrefix(host, "-") {
 			continue
 		}
 		port := flagUse(args, "p")
@@ -242,6 +247,28 @@ func mosquittoHost(root *cobra.Command, args []string) *ExitError {
 			Hint:    "give the broker as a URL: mqtt://HOST:1883, mqtts://HOST:8883 for TLS, ws:// or wss:// for WebSocket (or set ECTOOL_MQTT_BROKER)"}
 	}
 	return nil
+}
+
+// attachedHost is the host of -h=HOST or -hHOST, "" for any other token
+// and for -h followed by cmd's own one-letter switches (-hv: help, verbose).
+func attachedHost(cmd *cobra.Command, token string) string {
+	rest, ok := strings.CutPrefix(token, "-h")
+	if !ok || rest == "" || strings.HasPrefix(token, "--") {
+		return ""
+	}
+	if host, ok := strings.CutPrefix(rest, "="); ok {
+		return host
+	}
+	for _, c := range rest {
+		f := cmd.Flags().ShorthandLookup(string(c))
+		if f == nil {
+			f = cmd.InheritedFlags().ShorthandLookup(string(c))
+		}
+		if f == nil || f.NoOptDefVal == "" {
+			return rest
+		}
+	}
+	return ""
 }
 
 // takesValue reports whether token is a flag of cmd that takes the next

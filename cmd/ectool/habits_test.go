@@ -83,6 +83,8 @@ func TestMosquittoFlagsMeetTheEctoolForm(t *testing.T) {
 			words: []string{"mosquitto's -h host is -b mqtt://broker.local:1883 here"}},
 		{args: []string{"mqtt", "sub", "-t", "x", "-h", "10.0.0.5", "-p", "1884"},
 			words: []string{"-b mqtt://10.0.0.5:1884"}},
+		{args: []string{"mqtt", "check", "-h=broker.local"}, words: []string{"mosquitto's -h host is -b mqtt://broker.local:1883 here"}},
+		{args: []string{"mqtt", "sub", "-t", "x", "-hbroker.local"}, words: []string{"-b mqtt://broker.local:1883"}},
 		{args: []string{"mqtt", "sub", "-p", "1883", "-t", "x"}, words: []string{"mosquitto's -p 1883", "-b mqtt://HOST:1883"}},
 		{args: []string{"mqtt", "check", "-P", "s3cret-pw"}, never: "s3cret-pw",
 			words: []string{"mosquitto's -P is --password-file FILE or ECTOOL_MQTT_PASSWORD"}},
@@ -153,6 +155,7 @@ func TestOwnShortFlagsKeepTheirMeaning(t *testing.T) {
 		{"mqtt", "pub", "-h"},
 		{"mqtt", "sub", "-t", "x", "-h"},
 		{"mqtt", "pub", "-h", "-t", "x"},
+		{"mqtt", "check", "-hv"}, // help, verbose: ectool's own switches
 		{"scan", "-h"},
 		{"probe", "net", "-h", "example.com"}, // a probe's TARGET, not mosquitto's host
 	} {

@@ -84,3 +84,51 @@ func TestAutoNoteMarksOnlyEvidence(t *testing.T) {
 		}
 	}
 }
+
+// Under --timeout auto, a confirm poll listens after the answer only
+// briefly once the address has answered alone in two whole windows; never
+// in the sweep, never with a fixed timeout, and never at an address that
+// has shown a second answer, bytes after its answer or a garbled one.
+func TestTheSecondAnswerWindowShortensOnlyAfterTwoQuietOnes(t *testing.T) {
+	quiet := pollRec{ok: true, listened: true}
+	cases := []struct {
+		name  string
+		polls []pollRec
+		extra int
+		alone bool
+	}{
+		{"no poll yet", nil, 0, false},
+		{"one quiet window", []pollRec{quiet}, 0, false},
+		{"two quiet windows", []pollRec{quiet, quiet}, 0, true},
+		{"found by a late answer, then one quiet window", []pollRec{{ok: true}, quiet}, 0, false},
+		{"a second answer", []pollRec{quiet, quiet, {ok: true, listened: true, second: 1}}, 0, false},
+		{"bytes after the answer", []pollRec{quiet, {ok: true, listened: true, trailing: 2}, quiet}, 0, false},
+		{"a garbled answer", []pollRec{{corrupt: 1, selfBad: 1}, quiet, quiet}, 0, false},
+		{"an answer nobody asked for, after the window", []pollRec{quiet, quiet}, 1, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			u := &unitState{id: 9, polls: c.polls, extra: c.extra}
+			if got := u.answeredAlone(); got != c.alone {
+				t.Errorf("answeredAlone = %v, want %v", got, c.alone)
+			}
+		})
+	}
+
+	u := &unitState{id: 9, polls: []pollRec{quiet, quiet}}
+	s := &rtuScanner{o: ScanOptions{Serial: DefaultSerial, Probe: DefaultProbe}, units: map[byte]*unitState{9: u}}
+	if w := s.shortSecondWindow(9); w != 0 {
+		t.Errorf("a fixed timeout: short window %v, want none", w)
+	}
+	s.auto = newAutoWait(DefaultSerial, DefaultProbe.PDU())
+	if w := s.shortSecondWindow(9); w != 0 {
+		t.Errorf("the sweep: short window %v, want none", w)
+	}
+	s.auto.frozen = true
+	if w, want := s.shortSecondWindow(9), 5*time.Millisecond+interFrameGap(DefaultSerial); w != want {
+		t.Errorf("the confirm polls: short window %v, want %v", w, want)
+	}
+	if w := s.shortSecondWindow(10); w != 0 {
+		t.Errorf("an address not found: short window %v, want none", w)
+	}
+}

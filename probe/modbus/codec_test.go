@@ -552,3 +552,37 @@ func TestTheStartOfAnAnswerIsNoForeignRequestOnTheBus(t *testing.T) {
 		t.Fatalf("event %v %v % X (ok %v, %v): want the whole answer", ev.Kind, ev.Frame.Dir, ev.Raw, ok, err)
 	}
 }
+
+// Two devices answering one register at once leave 7 bytes whose CRC fails:
+// a whole answer by its declared length, held back only because it could
+// also start an 8-byte request. The bus settles it after the line's
+// silence, not after the grace given to a frame still arriving (which the
+// start of a longer answer, or of a request, still gets).
+func TestAGarbledWholeAnswerSettlesAfterTheSilence(t *testing.T) {
+	cases := []struct {
+		name        string
+		raw         string
+		answerWhole bool
+		grace       time.Duration
+	}{
+		{"a garbled one-register answer", "11 03 02 08 02 3E 00", true, DefaultSerial.Silence()},
+		{"the start of a longer answer", "11 03 04 08 02", false, stallGrace},
+		{"the first 5 bytes of a request", "01 03 00 00 00", false, stallGrace},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := makeRTUBus(nil, DefaultSerial, time.Now)
+			t0 := time.Now()
+			b.accept(rxChunk{b: hx(t, c.raw), at: t0})
+			if !b.sp.Incomplete() {
+				t.Fatalf("% X is not incomplete", b.sp.buf)
+			}
+			if got := b.sp.AnswerWhole(); got != c.answerWhole {
+				t.Errorf("AnswerWhole = %v, want %v", got, c.answerWhole)
+			}
+			if got := b.settleAt(t0.Add(time.Second)); !got.Equal(t0.Add(c.grace)) {
+				t.Errorf("settled %v after the last byte, want %v", got.Sub(t0), c.grace)
+			}
+		})
+	}
+}

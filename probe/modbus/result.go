@@ -193,7 +193,9 @@ type Sweep struct {
 	// made (serial): request and reply wire times at the line's baud rate,
 	// the full timeout for each unanswered request, and after each answer
 	// the shortest window that can catch a second one (5 ms turnaround,
-	// the answer's length, the 20 ms silence). Benchmarks compare against it.
+	// the answer's length, the 20 ms silence), or under --timeout auto the
+	// short window of an address that has answered alone (5 ms and t3.5).
+	// Benchmarks compare against it.
 	FloorMS float64 `json:"floor_ms,omitempty"`
 	// Under --timeout auto: WaitMS is the sweep's wait at a silent address
 	// when it ended, LongWaitMS the wait of a re-probe; Reprobed the

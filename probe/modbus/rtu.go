@@ -234,6 +234,24 @@ func (s *Splitter) Incomplete() bool {
 	return c == candIncomplete
 }
 
+// AnswerWhole reports whether the buffered bytes start with an answer
+// whose declared length has all arrived, whatever its CRC. Held back by
+// Incomplete only as the possible start of a longer request (in Either
+// mode a one-register answer, 7 bytes, reads as the start of an 8-byte
+// request), such bytes are an answer that failed its CRC, two devices
+// answering at once among the causes: nothing more is due for it, so a
+// caller need not give it the long wait of a frame still arriving. Not
+// for the shortest reading (5 bytes: an exception, or a byte count of 0),
+// which the first bytes of most requests make (address, function, a start
+// address's high byte of 0).
+func (s *Splitter) AnswerWhole() bool {
+	if len(s.buf) < 2 || s.dir == Request || !validUnit(s.buf[0], Response) {
+		return false
+	}
+	n, err := pduLen(s.buf[1:], Response)
+	return err == nil && n > 2 && len(s.buf) >= 1+n+2
+}
+
 // Flush settles everything buffered, as after a silence: complete frames are
 // returned as frames, the rest as CRC errors, truncated frames or noise.
 func (s *Splitter) Flush() []Event {

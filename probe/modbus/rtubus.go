@@ -165,15 +165,7 @@ func (b *rtuBus) next(deadline time.Time) (Event, bool, error) {
 		// flight (even past the deadline, so a reply on its way is not cut).
 		due, buffered := deadline, b.sp.Buffered() > 0
 		if buffered {
-			flushAt := b.lastRx.Add(b.settings.Silence())
-			if b.sp.Incomplete() {
-				grace := max(b.settings.Silence(), stallGrace, 2*b.watch.recent(b.watch.seen, stallRecent))
-				flushAt = b.lastRx.Add(grace)
-			}
-			// A line that never falls silent (noise, a babbling device) must
-			// not hold the caller past one maximal frame after its deadline.
-			hardStop := deadline.Add(b.settings.WireTime(MaxRTU) + b.settings.Silence())
-			due = minTime(flushAt, hardStop)
+			due = b.settleAt(deadline)
 		}
 		// The silence or timeout counts only if the scanner saw it pass
 		// (hostwatch.go).
@@ -186,6 +178,28 @@ func (b *rtuBus) next(deadline time.Time) (Event, bool, error) {
 		}
 		b.queue = append(b.queue, b.sp.Flush()...)
 	}
+}
+
+// settleAt is when the bytes buffered are settled (Flush) if nothing more
+// arrives: after the line's silence, or after stallGrace (twice the
+// longest recent stall, when longer) for bytes that start a frame still
+// arriving. A garbled answer whose declared length has all arrived is no
+// frame still arriving (Splitter.AnswerWhole): only stalls actually seen
+// lengthen its silence, so two devices answering at once cost a confirm
+// poll the silence, not stallGrace. A line that never falls silent (noise,
+// a babbling device) does not hold the caller past one maximal frame after
+// its deadline.
+func (b *rtuBus) settleAt(deadline time.Time) time.Time {
+	grace := b.settings.Silence()
+	if b.sp.Incomplete() {
+		stalls := 2 * b.watch.recent(b.watch.seen, stallRecent)
+		grace = max(grace, stallGrace, stalls)
+		if b.sp.AnswerWhole() {
+			grace = max(b.settings.Silence(), stalls)
+		}
+	}
+	hardStop := deadline.Add(b.settings.WireTime(MaxRTU) + b.settings.Silence())
+	return minTime(b.lastRx.Add(grace), hardStop)
 }
 
 func (b *rtuBus) accept(c rxChunk) {

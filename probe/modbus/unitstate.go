@@ -48,6 +48,10 @@ type pollRec struct {
 	// the polled address, byte for byte: two devices answering at once
 	// merge their answers the same way each time, noise never does.
 	badFrame string
+	// listened: after the answer, the whole second-answer window was
+	// listened to (secondWindow), not the short one of an address that has
+	// already answered alone (answeredAlone).
+	listened bool
 }
 
 // garbageAnswer is how many bytes that form no frame, in a window where an
@@ -103,16 +107,12 @@ func (u *unitState) corruptPolls() int {
 	return n
 }
 
-// garbled reports whether poll p of u came back corrupt for a reason that
-// may be the device's. Not so when ectool's own request went out while an
-// answer from u to an earlier request was owed and u is seen answering
-// later than the timeout: the request and that late answer collided on the
-// line (a retry, or the next confirm poll, sent into it). Nor at an
-// address another master polls (masterCollision).
 // noiseOnly reports whether all u ever gave was what the line's noise
 // gives: on a line where noise was heard where no answer was due, an
-// address that never answered validly, never sent a frame beginning with
-// its own address, and had bytes in fewer than half of its windows. A
+// address that never answered validly and had bytes in fewer than half of
+// its windows; of them at most one frame beginning with its own address,
+// and then bytes in fewer than a quarter of at least 8 windows (a full
+// range on a noisy line, about 1 in 20 addresses gets that once by chance). A
 // device, even two garbling each other, answers on cue: its bytes come in
 // most windows (the sweep asks again before it keeps garbage), and noise
 // pulses every hundred milliseconds or so fill a long window by chance.
@@ -120,18 +120,32 @@ func (u *unitState) noiseOnly(bl baseline) bool {
 	if !bl.noisy || u.responses > 0 || u.extra > 0 || len(u.late) > 0 || len(u.serverIDs)+len(u.deviceIDs) > 0 {
 		return false
 	}
-	bad := 0
+	bad, own := 0, 0
 	for _, p := range u.polls {
-		if p.selfBad > 0 || p.ok || p.second > 0 {
+		if p.ok || p.second > 0 {
 			return false
+		}
+		if p.selfBad > 0 {
+			own++
 		}
 		if p.corrupt > 0 {
 			bad++
 		}
 	}
+	if own > 0 {
+		// A pulse can begin with any byte, this address's among them: one
+		// such frame in many polls otherwise silent is the noise's too.
+		return own == 1 && len(u.polls) >= 8 && 4*bad < len(u.polls)
+	}
 	return len(u.polls) >= 4 && 2*bad < len(u.polls)
 }
 
+// garbled reports whether poll p of u came back corrupt for a reason that
+// may be the device's. Not so when ectool's own request went out while an
+// answer from u to an earlier request was owed and u is seen answering
+// later than the timeout: the request and that late answer collided on the
+// line (a retry, or the next confirm poll, sent into it). Nor at an
+// address another master polls (masterCollision).
 func (u *unitState) garbled(p pollRec) bool {
 	return !p.ok && p.corrupt > 0 && !u.ownCollision(p) && !u.masterCollision(p)
 }
@@ -173,6 +187,31 @@ func (u *unitState) record(rec pollRec) {
 		u.errs.Timeout++
 	}
 	u.extra += rec.second
+}
+
+// answeredAlone reports whether everything u has sent so far says one
+// device: at least two polls answered whose whole second-answer window held
+// nothing, and no poll of u ever brought a second answer, bytes after the
+// answer, a corrupt or garbled one, or a request that met another
+// transmission. A second device that answers after the first does so at
+// every request (its turnaround is its own, give or take a jitter of
+// milliseconds): two whole windows that stayed quiet have shown there is
+// none within them. A twin slower still is heard later as an answer
+// nobody asked for (extra), which ends this.
+func (u *unitState) answeredAlone() bool {
+	if u.extra > 0 || u.masterPolls {
+		return false
+	}
+	quiet := 0
+	for _, p := range u.polls {
+		if p.corrupt > 0 || p.selfBad > 0 || p.second > 0 || p.trailing > 0 || p.garbage || p.collided > 0 {
+			return false
+		}
+		if p.ok && p.listened {
+			quiet++
+		}
+	}
+	return quiet >= 2
 }
 
 // sortedIDs is the addresses of units, lowest first.

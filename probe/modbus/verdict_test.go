@@ -1,6 +1,7 @@
 package modbus
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -444,6 +445,16 @@ func TestNoiseAloneMakesNoDevice(t *testing.T) {
 	own := unitWith(pollRec{corrupt: 1, selfBad: 1, fc: 3}, silent, silent, silent, silent)
 	if own.noiseOnly(noisy) {
 		t.Errorf("a frame beginning with the address taken for noise")
+	}
+	// Seen on a full-range scan of the noisy lab bus: one pulse that began
+	// with the address's byte, then 13 silent confirm polls.
+	once := unitWith(append([]pollRec{{corrupt: 1, selfBad: 1, fc: 3}}, slices.Repeat([]pollRec{silent}, 13)...)...)
+	if !once.noiseOnly(noisy) {
+		t.Errorf("one frame beginning with the address in 14 otherwise silent polls kept as a device")
+	}
+	twice := unitWith(append([]pollRec{{corrupt: 1, selfBad: 1, fc: 3}, {corrupt: 1, selfBad: 1, fc: 3}}, slices.Repeat([]pollRec{silent}, 12)...)...)
+	if twice.noiseOnly(noisy) {
+		t.Errorf("two frames beginning with the address taken for noise")
 	}
 	res := &Result{Bus: BusInfo{NoiseOnlyIDs: []int{9, 40}}, Sweep: Sweep{Probed: 2}}
 	if c := res.sweepCheck(nil); c.Status != report.Warning || c.Evidence["noise_only"] != idsString([]byte{9, 40}) {
