@@ -216,19 +216,30 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 	} else {
 		rec.value = hex.EncodeToString(reply.PDU.Data)
 	}
-	window := s.secondWindow(rec.latency, len(req), len(reply.Raw), timeout)
-	floorWindow := 5*time.Millisecond + s.wire(len(reply.Raw)) + s.o.Serial.Silence()
+	err = s.listenForASecond(&rec, unit, p.Function, len(req), len(reply.Raw), sentAt, timeout)
+	return rec, reply, err
+}
+
+// listenForASecond listens after a valid answer from unit for a second
+// one (another device at the same address), bytes after it, or the late
+// answer to an earlier attempt, for the second-answer window: the whole one
+// (secondWindow), or the short one of an address that has answered alone
+// (shortSecondWindow).
+func (s *rtuScanner) listenForASecond(rec *pollRec, unit, fc byte, reqLen, replyLen int, sentAt time.Time, timeout time.Duration) error {
+	ex := s.exchange(unit, fc)
+	window := s.secondWindow(rec.latency, reqLen, replyLen, timeout)
+	floorWindow := 5*time.Millisecond + s.wire(replyLen) + s.o.Serial.Silence()
 	if short := s.shortSecondWindow(unit); short > 0 && short < window {
 		window, floorWindow = short, short
 	} else {
 		rec.listened = true
 	}
-	s.floor += s.wire(len(req)) + s.wire(len(reply.Raw)) + floorWindow
+	s.floor += s.wire(reqLen) + s.wire(replyLen) + floorWindow
 	end := s.now().Add(window)
 	for {
 		ev, ok, err := s.bus.next(end)
 		if err != nil {
-			return rec, reply, fmt.Errorf("%w: %v", ErrBusIO, err)
+			return fmt.Errorf("%w: %v", ErrBusIO, err)
 		}
 		if !ok {
 			break
@@ -236,7 +247,7 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 		if s.claimForeign(ev) {
 			continue
 		}
-		if s.isAnswer(ev, unit, p.Function) {
+		if s.isAnswer(ev, unit, fc) {
 			ex.answers++
 			if ex.answers > ex.attempts {
 				rec.second++
@@ -258,7 +269,7 @@ func (s *rtuScanner) transact(unit byte, p PDU, timeout time.Duration) (pollRec,
 			s.other(ev, nil, -1)
 		}
 	}
-	return rec, reply, nil
+	return nil
 }
 
 // pollUnit is one confirm poll over the line (unitPoller).
